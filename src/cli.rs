@@ -1,0 +1,183 @@
+//! The command line: every subcommand and flag, with help text and examples.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use dra::telemetry::LogFormat;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  failure (including `dra config check` finding problems)
+  2  usage error (unknown flag, bad argument)
+  3  invalid configuration file
+  4  Databricks authentication or workspace API error
+  5  database error (cannot connect, query or migration failed)
+  6  gave up waiting (`dra wait-lakebase`)
+  7  not found (Lakebase instance, app, role)";
+
+/// dra: a deep-research agent for Databricks, and the tools that deploy it.
+#[derive(Debug, Parser)]
+#[command(name = "dra", version, about, after_help = EXIT_CODES, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file [default: config/app.yaml; built-in defaults if it is missing].
+    #[arg(long, global = true, env = "APP_CONFIG_PATH", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Databricks CLI profile in ~/.databrickscfg, used before any environment credentials.
+    /// (DATABRICKS_CONFIG_PROFILE is honoured too, after DATABRICKS_HOST/TOKEN and
+    /// DATABRICKS_CLIENT_ID/SECRET.)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// Log level or filter: error, warn, info, debug, trace, or e.g. `dra=debug,info`
+    /// [default: RUST_LOG, else warn].
+    #[arg(long, global = true, env = "LOG_LEVEL", value_name = "LEVEL")]
+    pub log_level: Option<String>,
+
+    /// Log line format (logs go to stderr).
+    #[arg(long, global = true, value_enum, default_value = "text", value_name = "FORMAT")]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply, list or revert database schema migrations.
+    #[command(after_help = "Examples:\n  dra migrate\n  dra migrate --status\n  dra migrate revert --steps 1\n  DATABASE_URL=postgres://postgres@localhost/deep_research dra migrate")]
+    Migrate(MigrateArgs),
+
+    /// Create the application database on the server if it does not exist.
+    #[command(after_help = "Examples:\n  dra create-database --instance deep-research-lakebase\n  dra create-database --database deep_research")]
+    CreateDatabase(CreateDatabaseArgs),
+
+    /// Wait until a Lakebase instance is AVAILABLE and accepts a real connection.
+    #[command(after_help = "Examples:\n  dra wait-lakebase --instance deep-research-lakebase\n  dra wait-lakebase --retries 30 --delay 5s")]
+    WaitLakebase(WaitLakebaseArgs),
+
+    /// Grant an app's service principal (or any role) full use of the schema.
+    #[command(after_help = "Examples:\n  dra grant-permissions --app deep-research-agent-dev\n  dra grant-permissions --principal 6f0e2c1a-0000-4d2e-9b1c-3a5d7e9f0a1b --database deep_research")]
+    GrantPermissions(GrantPermissionsArgs),
+
+    /// Check or show the configuration.
+    #[command(subcommand, after_help = "Examples:\n  dra config check\n  dra --config config/app.test.yaml config show")]
+    Config(ConfigCommand),
+
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:\n  dra completions bash > ~/.local/share/bash-completion/completions/dra\n  dra completions zsh > ~/.zfunc/_dra")]
+    Completions {
+        /// The shell to generate completions for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Where the database commands connect.
+#[derive(Debug, Args)]
+pub struct DatabaseTarget {
+    /// Lakebase instance (overrides LAKEBASE_INSTANCE_NAME and DATABASE_URL).
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub target: DatabaseTarget,
+
+    /// Database to migrate [default: LAKEBASE_DATABASE / lakebase.database, or DATABASE_URL's].
+    #[arg(long, value_name = "NAME")]
+    pub database: Option<String>,
+
+    /// List every migration and whether it is applied; change nothing.
+    #[arg(long)]
+    pub status: bool,
+
+    #[command(subcommand)]
+    pub action: Option<MigrateAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// Revert the most recently applied migrations.
+    #[command(after_help = "Example:\n  dra migrate revert --steps 2")]
+    Revert {
+        /// How many migrations to revert.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        steps: u32,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateDatabaseArgs {
+    #[command(flatten)]
+    pub target: DatabaseTarget,
+
+    /// Database to create [default: LAKEBASE_DATABASE / lakebase.database, or DATABASE_URL's].
+    #[arg(long, value_name = "NAME")]
+    pub database: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitLakebaseArgs {
+    #[command(flatten)]
+    pub target: DatabaseTarget,
+
+    /// Attempts before giving up.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub retries: u32,
+
+    /// Pause between attempts, e.g. 10s, 500ms, 1m.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub delay: Duration,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("grantee").required(true).args(["app", "principal"])))]
+pub struct GrantPermissionsArgs {
+    #[command(flatten)]
+    pub target: DatabaseTarget,
+
+    /// Databricks App whose service principal gets access (exact name).
+    #[arg(long, value_name = "NAME")]
+    pub app: Option<String>,
+
+    /// PostgreSQL role to grant to, e.g. a service principal's application id.
+    #[arg(long, value_name = "ROLE")]
+    pub principal: Option<String>,
+
+    /// Database to grant on [default: LAKEBASE_DATABASE / lakebase.database, or DATABASE_URL's].
+    #[arg(long, value_name = "NAME")]
+    pub database: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration; exit 0 when usable, 1 when not.
+    Check,
+    /// Print the effective configuration (file + environment), secrets redacted.
+    Show,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_subcommand_has_an_example() {
+        let cmd = Cli::command();
+        for sub in cmd.get_subcommands() {
+            let help = sub.get_after_help().map(|h| h.to_string()).unwrap_or_default();
+            assert!(help.contains("Example"), "`dra {}` has no example in its help", sub.get_name());
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! One module per subcommand. Each builds services from the configuration, calls the
+//! library and renders the result; nothing else.
+
+mod completions;
+mod config;
+mod create_database;
+mod grant_permissions;
+mod migrate;
+mod wait_lakebase;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use dra::config::{self as cfg, AppConfig, ConfigError, Env, PathOrigin};
+use dra::databricks::{ApiError, AuthError, AuthOptions, DatabricksAuth, WorkspaceClient};
+use dra::db::target::Backend;
+use dra::db::wait::WaitError;
+use dra::db::{ConnectionTarget, DbError, TokenError};
+
+use crate::cli::{Cli, Command, DatabaseTarget};
+
+/// Run the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Completions { shell } = cli.command {
+        completions::run(shell);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (path, origin) = match &cli.config {
+        Some(p) => (p.clone(), PathOrigin::Explicit),
+        None => (PathBuf::from(cfg::DEFAULT_CONFIG_PATH), PathOrigin::Default),
+    };
+    let env: Env = std::env::vars().collect();
+    if let Command::Config(sub) = &cli.command {
+        return Ok(config::run(sub, &path, origin, &env));
+    }
+    let loaded = cfg::load(&path, origin, &env)?;
+    warn_unknown_keys(&loaded);
+    let ctx = Context {
+        auth: AuthOptions {
+            host: loaded.config.databricks.host.clone(),
+            profile: cli.profile.clone().or(loaded.config.databricks.profile.clone()),
+        },
+        config: loaded.config,
+        env,
+    };
+    match cli.command {
+        Command::Migrate(args) => migrate::run(&ctx, args).await,
+        Command::CreateDatabase(args) => create_database::run(&ctx, args).await,
+        Command::WaitLakebase(args) => wait_lakebase::run(&ctx, args).await,
+        Command::GrantPermissions(args) => grant_permissions::run(&ctx, args).await,
+        Command::Config(_) | Command::Completions { .. } => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// What every command gets: configuration, environment and how to authenticate.
+pub struct Context {
+    pub config: AppConfig,
+    pub env: Env,
+    pub auth: AuthOptions,
+}
+
+impl Context {
+    /// A workspace client with credentials resolved now.
+    pub fn workspace(&self) -> Result<WorkspaceClient, AuthError> {
+        let auth = DatabricksAuth::resolve(&self.auth, &self.env)?;
+        tracing::info!(host = auth.host(), source = auth.source(), "Databricks credentials resolved");
+        Ok(WorkspaceClient::new(std::sync::Arc::new(auth)))
+    }
+
+    /// The Lakebase instance named by `--instance` or the configuration.
+    pub fn instance(&self, flag: &DatabaseTarget) -> anyhow::Result<String> {
+        flag.instance
+            .clone()
+            .or_else(|| self.config.lakebase.instance_name.clone())
+            .context("no Lakebase instance: pass --instance NAME or set LAKEBASE_INSTANCE_NAME")
+    }
+
+    /// Where to connect: `--instance` forces Lakebase; else the configured backend.
+    pub async fn target(&self, flag: &DatabaseTarget) -> anyhow::Result<ConnectionTarget> {
+        let backend = match &flag.instance {
+            Some(instance) => Backend::Lakebase {
+                instance: instance.clone(),
+            },
+            None => Backend::from_config(&self.config)?,
+        };
+        Ok(match backend {
+            Backend::Url(url) => ConnectionTarget::from_url(&url, &self.config)?,
+            Backend::Lakebase { instance } => {
+                let client = self.workspace()?;
+                ConnectionTarget::lakebase(&client, &instance, &self.config, &self.env).await?
+            }
+        })
+    }
+
+    /// The application database name: the flag, else `LAKEBASE_DATABASE` /
+    /// `lakebase.database` for Lakebase, else the URL's database.
+    pub fn database_name(&self, flag: Option<&str>, target: &ConnectionTarget, via_instance: bool) -> String {
+        if let Some(name) = flag {
+            return name.to_string();
+        }
+        if via_instance || self.config.database.url.is_none() {
+            return self.config.lakebase.database.clone();
+        }
+        target.database.clone()
+    }
+}
+
+fn warn_unknown_keys(loaded: &cfg::LoadedConfig) {
+    if loaded.unknown_keys.is_empty() {
+        return;
+    }
+    let keys: Vec<&str> = loaded.unknown_keys.iter().map(|k| k.0.as_str()).collect();
+    let path = loaded
+        .source
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    eprintln!(
+        "warning: {path}: ignoring keys this version of dra does not use: {} (run `dra config check` for details)",
+        keys.join(", ")
+    );
+}
+
+/// Map an error to the documented exit code (see `dra --help`).
+pub fn exit_code(e: &anyhow::Error) -> ExitCode {
+    for cause in e.chain() {
+        if cause.downcast_ref::<ConfigError>().is_some() {
+            return ExitCode::from(3);
+        }
+        if let Some(w) = cause.downcast_ref::<WaitError>() {
+            return ExitCode::from(match w {
+                WaitError::NoSuchInstance { .. } => 7,
+                WaitError::GaveUp { .. } => 6,
+                WaitError::Fatal(d) => db_code(d),
+            });
+        }
+        if let Some(d) = cause.downcast_ref::<DbError>() {
+            return ExitCode::from(db_code(d));
+        }
+        if let Some(a) = cause.downcast_ref::<ApiError>() {
+            return ExitCode::from(api_code(a));
+        }
+        if cause.downcast_ref::<AuthError>().is_some() {
+            return ExitCode::from(4);
+        }
+        if let Some(TokenError::Credential { source, .. }) = cause.downcast_ref::<TokenError>() {
+            return ExitCode::from(api_code(source));
+        }
+    }
+    ExitCode::FAILURE
+}
+
+fn db_code(e: &DbError) -> u8 {
+    match e {
+        DbError::Api(a) => api_code(a),
+        DbError::Token(TokenError::Credential { source, .. }) => api_code(source),
+        DbError::NoSuchRole(_) => 7,
+        _ => 5,
+    }
+}
+
+fn api_code(e: &ApiError) -> u8 {
+    match e {
+        ApiError::NotFound { .. } => 7,
+        _ => 4,
+    }
+}

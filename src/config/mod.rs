@@ -1,0 +1,215 @@
+//! Application configuration: `config/app.yaml` with `${VAR}` interpolation, environment
+//! overrides and validation.
+//!
+//! Loading happens in three passes over the YAML tree before anything is typed:
+//! interpolation ([`interpolate`]), environment overrides ([`overrides`]), then serde
+//! deserialisation that records unknown keys as warnings and type errors with their key path,
+//! and finally semantic checks ([`validate`]).
+
+mod interpolate;
+mod overrides;
+mod types;
+mod validate;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use types::*;
+
+/// The default location of the configuration file, relative to the working directory.
+pub const DEFAULT_CONFIG_PATH: &str = "config/app.yaml";
+
+/// A snapshot of the process environment, so loading is deterministic and testable.
+pub type Env = HashMap<String, String>;
+
+/// Everything that can go wrong while loading configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: cannot read config file: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: invalid YAML{}: {message}", path.display(), location(*line, *column))]
+    Syntax {
+        path: PathBuf,
+        line: Option<usize>,
+        column: Option<usize>,
+        message: String,
+    },
+    #[error("{}: {} problem{} found:\n{}", path.display(), problems.len(), if problems.len() == 1 { "" } else { "s" }, render_problems(problems))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+/// One invalid setting: where it is and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted key path, e.g. `database.pool.max_size`.
+    pub key: String,
+    /// What is wrong and what is allowed.
+    pub message: String,
+    /// The environment variable the value came from, when it did not come from the file.
+    pub from_env: Option<String>,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.key)?;
+        if let Some(var) = &self.from_env {
+            write!(f, " (set by environment variable {var})")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// A key present in the file that this version of dra does not use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownKey(pub String);
+
+/// A loaded, validated configuration and what was noticed on the way.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: AppConfig,
+    /// The file it came from; `None` when the default path did not exist and built-in
+    /// defaults were used.
+    pub source: Option<PathBuf>,
+    /// Keys in the file that were ignored.
+    pub unknown_keys: Vec<UnknownKey>,
+}
+
+/// Where the config path came from decides whether a missing file is an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathOrigin {
+    /// `--config` or `APP_CONFIG_PATH`: the file must exist.
+    Explicit,
+    /// The built-in default path: a missing file means built-in defaults.
+    Default,
+}
+
+/// Load, interpolate, override and validate the configuration at `path`.
+pub fn load(path: &Path, origin: PathOrigin, env: &Env) -> Result<LoadedConfig, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && origin == PathOrigin::Default => None,
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let source = text.as_ref().map(|_| path.to_path_buf());
+    let loaded = load_str(text.as_deref().unwrap_or(""), path, env)?;
+    Ok(LoadedConfig { source, ..loaded })
+}
+
+/// Load configuration from YAML text; `path` is used in messages only.
+pub fn load_str(text: &str, path: &Path, env: &Env) -> Result<LoadedConfig, ConfigError> {
+    let mut tree: serde_norway::Value = if text.trim().is_empty() {
+        serde_norway::Value::Mapping(Default::default())
+    } else {
+        serde_norway::from_str(text).map_err(|e| syntax_error(path, &e))?
+    };
+    if tree.is_null() {
+        tree = serde_norway::Value::Mapping(Default::default());
+    }
+    if !tree.is_mapping() {
+        return Err(invalid(
+            path,
+            vec![Problem {
+                key: "(top level)".into(),
+                message: "the file must be a mapping of sections (e.g. `database:`)".into(),
+                from_env: None,
+            }],
+        ));
+    }
+
+    let mut problems = interpolate::interpolate(&mut tree, env);
+    let env_keys = overrides::apply(&mut tree, env, &mut problems);
+    if !problems.is_empty() {
+        return Err(invalid(path, problems));
+    }
+
+    let (config, unknown_keys) = deserialize(tree, &env_keys).map_err(|p| invalid(path, vec![p]))?;
+    let problems = validate::validate(&config)
+        .into_iter()
+        .map(|mut p| {
+            p.from_env = env_keys.get(&p.key).cloned();
+            p
+        })
+        .collect::<Vec<_>>();
+    if !problems.is_empty() {
+        return Err(invalid(path, problems));
+    }
+    Ok(LoadedConfig {
+        config,
+        source: Some(path.to_path_buf()),
+        unknown_keys,
+    })
+}
+
+fn deserialize(
+    tree: serde_norway::Value,
+    env_keys: &BTreeMap<String, String>,
+) -> Result<(AppConfig, Vec<UnknownKey>), Problem> {
+    let mut unknown = Vec::new();
+    let mut record = |p: serde_ignored::Path<'_>| unknown.push(UnknownKey(p.to_string()));
+    let ignored = serde_ignored::Deserializer::new(tree, &mut record);
+    let result = serde_path_to_error::deserialize::<_, AppConfig>(ignored);
+    match result {
+        Ok(config) => Ok((config, unknown)),
+        Err(e) => {
+            let key = e.path().to_string();
+            Err(Problem {
+                from_env: env_keys.get(&key).cloned(),
+                message: describe_serde_error(&e.into_inner().to_string()),
+                key,
+            })
+        }
+    }
+}
+
+/// serde's messages say what was found and what was expected; we phrase them as
+/// "invalid value ...: expected ...", and drop the location serde_norway appends because
+/// the key path is more useful after interpolation.
+fn describe_serde_error(raw: &str) -> String {
+    let msg = raw.split(" at line ").next().unwrap_or(raw);
+    format!("invalid value: {msg}")
+}
+
+fn syntax_error(path: &Path, e: &serde_norway::Error) -> ConfigError {
+    let loc = e.location();
+    ConfigError::Syntax {
+        path: path.to_path_buf(),
+        line: loc.as_ref().map(|l| l.line()),
+        column: loc.as_ref().map(|l| l.column()),
+        message: e.to_string().split(" at line ").next().unwrap_or_default().to_string(),
+    }
+}
+
+fn invalid(path: &Path, problems: Vec<Problem>) -> ConfigError {
+    ConfigError::Invalid {
+        path: path.to_path_buf(),
+        problems,
+    }
+}
+
+fn location(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(" at line {l}, column {c}"),
+        (Some(l), None) => format!(" at line {l}"),
+        _ => String::new(),
+    }
+}
+
+fn render_problems(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,82 @@
+//! Semantic checks that serde cannot express: ranges and relations between settings.
+
+use std::time::Duration;
+
+use super::{AppConfig, Problem};
+use crate::databricks::normalize_host;
+
+/// Every problem found, in key order; empty when the configuration is usable.
+pub fn validate(c: &AppConfig) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut bad = |key: &str, value: String, allowed: String| {
+        problems.push(Problem {
+            key: key.into(),
+            message: format!("invalid value `{value}`: {allowed}"),
+            from_env: None,
+        })
+    };
+
+    let pool = &c.database.pool;
+    if !(1..=1000).contains(&pool.max_size) {
+        bad("database.pool.max_size", pool.max_size.to_string(), "must be between 1 and 1000".into());
+    }
+    if pool.min_idle > pool.max_size {
+        bad(
+            "database.pool.min_idle",
+            pool.min_idle.to_string(),
+            format!("must not exceed database.pool.max_size ({})", pool.max_size),
+        );
+    }
+    if pool.connect_timeout.is_zero() {
+        bad("database.pool.connect_timeout", "0s".into(), "must be longer than 0s, e.g. 10s".into());
+    }
+    if pool.max_lifetime.is_zero() || pool.max_lifetime >= c.lakebase.default_token_lifetime {
+        bad(
+            "database.pool.max_lifetime",
+            human(pool.max_lifetime),
+            format!(
+                "must be longer than 0s and shorter than lakebase.default_token_lifetime ({}), so no pooled connection outlives its password",
+                human(c.lakebase.default_token_lifetime)
+            ),
+        );
+    }
+
+    let lb = &c.lakebase;
+    if lb.database.is_empty() || lb.database.len() > 63 {
+        bad(
+            "lakebase.database",
+            lb.database.clone(),
+            "must be a PostgreSQL database name of 1 to 63 bytes".into(),
+        );
+    }
+    if lb.port == 0 {
+        bad("lakebase.port", "0".into(), "must be a TCP port between 1 and 65535".into());
+    }
+    if lb.default_token_lifetime < Duration::from_secs(1) {
+        bad(
+            "lakebase.default_token_lifetime",
+            human(lb.default_token_lifetime),
+            "must be at least 1s".into(),
+        );
+    }
+    if lb.token_refresh_buffer >= lb.default_token_lifetime {
+        bad(
+            "lakebase.token_refresh_buffer",
+            human(lb.token_refresh_buffer),
+            format!(
+                "must be shorter than lakebase.default_token_lifetime ({})",
+                human(lb.default_token_lifetime)
+            ),
+        );
+    }
+    if let Some(host) = &c.databricks.host {
+        if url::Url::parse(&normalize_host(host)).is_err() {
+            bad("databricks.host", host.clone(), "must be a workspace URL like https://my-workspace.cloud.databricks.com".into());
+        }
+    }
+    problems
+}
+
+fn human(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}

@@ -1,0 +1,8 @@
+//! `dra`: a deep-research agent. This library holds everything the binary does; the binary
+//! only parses arguments and renders results.
+
+pub mod config;
+pub mod databricks;
+pub mod db;
+pub mod redact;
+pub mod telemetry;
