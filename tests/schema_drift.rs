@@ -638,7 +638,9 @@ async fn diesel_harness_runs_reverts_and_queries() {
     use diesel::prelude::*;
     use diesel_async::{AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
     use diesel_migrations::MigrationHarness;
-    use schema::{citations, claims, evidence_spans, research_jobs, sources};
+    use schema::{
+        chats, citations, claims, evidence_spans, messages, research_jobs, research_sessions, sources,
+    };
     use uuid::Uuid;
 
     let dirs = migration_dirs();
@@ -674,31 +676,31 @@ async fn diesel_harness_runs_reverts_and_queries() {
     let inspect = db.connect().await;
     assert_no_drift(&live_schema(&inspect).await, "after diesel's migration harness");
 
-    // A chat with a user question and an agent answer backed by a session.
-    let chat_id: Uuid = inspect
-        .query_one("INSERT INTO chats (user_id) VALUES ('u1') RETURNING id", &[])
+    // A chat with an agent answer backed by a research session, its sources,
+    // evidence, claims and citations, all written through schema.rs.
+    let chat_id: Uuid = diesel::insert_into(chats::table)
+        .values(chats::user_id.eq("u1"))
+        .returning(chats::id)
+        .get_result(&mut conn)
         .await
-        .expect("insert chat")
-        .get(0);
-    let message_id: Uuid = inspect
-        .query_one(
-            "INSERT INTO messages (chat_id, role) VALUES ($1, 'agent') RETURNING id",
-            &[&chat_id],
-        )
+        .expect("insert chat");
+    let message_id: Uuid = diesel::insert_into(messages::table)
+        .values((messages::chat_id.eq(chat_id), messages::role.eq("agent")))
+        .returning(messages::id)
+        .get_result(&mut conn)
         .await
-        .expect("insert message")
-        .get(0);
-    let session_id: Uuid = inspect
-        .query_one(
-            "INSERT INTO research_sessions (message_id, query, user_id, chat_id)
-             VALUES ($1, 'why', 'u1', $2) RETURNING id",
-            &[&message_id, &chat_id],
-        )
+        .expect("insert message");
+    let session_id: Uuid = diesel::insert_into(research_sessions::table)
+        .values((
+            research_sessions::message_id.eq(message_id),
+            research_sessions::query.eq("why"),
+            research_sessions::user_id.eq("u1"),
+            research_sessions::chat_id.eq(chat_id),
+        ))
+        .returning(research_sessions::id)
+        .get_result(&mut conn)
         .await
-        .expect("insert research session")
-        .get(0);
-
-    // The rest through diesel and schema.rs.
+        .expect("insert research session");
     let source_id: Uuid = diesel::insert_into(sources::table)
         .values((
             sources::research_session_id.eq(session_id),
@@ -812,8 +814,8 @@ async fn diesel_harness_runs_reverts_and_queries() {
     assert!(claimed.5.is_some());
 
     // Deleting the chat removes everything hanging off it.
-    inspect
-        .execute("DELETE FROM chats WHERE id = $1", &[&chat_id])
+    diesel::delete(chats::table.find(chat_id))
+        .execute(&mut conn)
         .await
         .expect("delete chat");
     let remaining: i64 = inspect
@@ -842,7 +844,10 @@ fn drift_check_reports_altered_schema() {
     );
     assert_eq!(
         reference.values().map(|t| t.columns.len()).sum::<usize>(),
-        SCHEMA_RS.lines().filter(|l| l.contains(" -> ")).count(),
+        SCHEMA_RS
+            .lines()
+            .filter(|l| l.contains(" -> ") && !l.contains("joinable!"))
+            .count(),
         "parser skipped a column"
     );
     assert!(diff_schemas(&reference, &reference).is_empty());

@@ -83,6 +83,8 @@ enum Credential {
     },
     Cli {
         profile: String,
+        /// PATH to find `databricks` on (from the environment snapshot).
+        path: Option<String>,
         cache: Mutex<Option<CachedToken>>,
     },
 }
@@ -162,7 +164,7 @@ impl DatabricksAuth {
                     outcome: format!("{} does not exist", path.display()),
                 }),
                 Some(file) => match file.profile(&profile_name) {
-                    Some(p) => return from_profile_entry(p, &file, opts.host.as_deref()),
+                    Some(p) => return from_profile_entry(p, &file, opts.host.as_deref(), env),
                     None if var("DATABRICKS_CONFIG_PROFILE").is_some() => {
                         return Err(AuthError::ProfileNotFound {
                             profile: profile_name,
@@ -224,12 +226,12 @@ impl DatabricksAuth {
                 *guard = Some(fresh);
                 Ok(token)
             }
-            Credential::Cli { profile, cache } => {
+            Credential::Cli { profile, path, cache } => {
                 let mut guard = cache.lock().await;
                 if let Some(c) = guard.as_ref().filter(|c| Utc::now() < c.refresh_at) {
                     return Ok(c.token.clone());
                 }
-                let fresh = fetch_cli(profile).await?;
+                let fresh = fetch_cli(profile, path.as_deref()).await?;
                 let token = fresh.token.clone();
                 *guard = Some(fresh);
                 Ok(token)
@@ -266,7 +268,7 @@ fn from_profile(name: &str, host_override: Option<&str>, env: &Env, via: &str) -
         });
     };
     match file.profile(name) {
-        Some(p) => from_profile_entry(p, &file, host_override),
+        Some(p) => from_profile_entry(p, &file, host_override, env),
         None => Err(AuthError::ProfileNotFound {
             profile: name.into(),
             available: file.profile_names(),
@@ -275,7 +277,17 @@ fn from_profile(name: &str, host_override: Option<&str>, env: &Env, via: &str) -
     }
 }
 
-fn from_profile_entry(p: Profile, file: &ConfigFile, host_override: Option<&str>) -> Result<DatabricksAuth, AuthError> {
+fn from_profile_entry(
+    p: Profile,
+    file: &ConfigFile,
+    host_override: Option<&str>,
+    env: &Env,
+) -> Result<DatabricksAuth, AuthError> {
+    let cli = |profile: &str| Credential::Cli {
+        profile: profile.to_string(),
+        path: env.get("PATH").cloned(),
+        cache: Mutex::new(None),
+    };
     let Some(host) = host_override.map(str::to_string).or(p.host.clone()) else {
         return Err(AuthError::ProfileIncomplete {
             profile: p.name,
@@ -288,10 +300,7 @@ fn from_profile_entry(p: Profile, file: &ConfigFile, host_override: Option<&str>
         return DatabricksAuth::new(
             &host,
             &source("databricks-cli"),
-            Credential::Cli {
-                profile: p.name.clone(),
-                cache: Mutex::new(None),
-            },
+            cli(&p.name),
         );
     }
     if let Some(token) = p.token.clone() {
@@ -308,10 +317,7 @@ fn from_profile_entry(p: Profile, file: &ConfigFile, host_override: Option<&str>
         (None, None) => DatabricksAuth::new(
             &host,
             &source("databricks-cli"),
-            Credential::Cli {
-                profile: p.name.clone(),
-                cache: Mutex::new(None),
-            },
+            cli(&p.name),
         ),
     }
 }
@@ -382,12 +388,17 @@ struct CliToken {
     expiry: Option<String>,
 }
 
-async fn fetch_cli(profile: &str) -> Result<CachedToken, AuthError> {
+async fn fetch_cli(profile: &str, path: Option<&str>) -> Result<CachedToken, AuthError> {
     let fail = |message: String| AuthError::Cli {
         profile: profile.to_string(),
         message,
     };
-    let out = tokio::process::Command::new("databricks")
+    let mut cmd = tokio::process::Command::new("databricks");
+    // With PATH set explicitly, std looks the program up on that PATH.
+    if let Some(p) = path {
+        cmd.env("PATH", p);
+    }
+    let out = cmd
         .args(["auth", "token", "--profile", profile])
         .kill_on_drop(true)
         .output()

@@ -48,6 +48,13 @@ impl ConfigFile {
                 })
             }
         };
+        if let Some((line, message)) = first_malformed_line(&text) {
+            return Err(AuthError::ConfigFile {
+                path: path.to_path_buf(),
+                line: Some(line),
+                message,
+            });
+        }
         let ini = ini::Ini::load_from_str(&text).map_err(|e| AuthError::ConfigFile {
             path: path.to_path_buf(),
             line: Some(e.line),
@@ -81,4 +88,21 @@ impl ConfigFile {
             auth_type: get("auth_type"),
         })
     }
+}
+
+/// rust-ini reports an unclosed `[section` at end of file; point at the line instead.
+fn first_malformed_line(text: &str) -> Option<(usize, String)> {
+    text.lines().enumerate().find_map(|(i, raw)| {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            return None;
+        }
+        if line.starts_with('[') && !line.ends_with(']') {
+            return Some((i + 1, format!("section header `{line}` is missing its closing `]`")));
+        }
+        if !line.starts_with('[') && !line.contains('=') {
+            return Some((i + 1, "expected `key = value` or a `[profile]` header".to_string()));
+        }
+        None
+    })
 }

@@ -1,0 +1,110 @@
+//! Running the `dra` binary with a clean environment.
+
+use std::path::{Path, PathBuf};
+
+/// Captured result of one `dra` run.
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn ok(&self) -> bool {
+        self.code == 0
+    }
+}
+
+/// A `dra` invocation with no ambient Databricks/PostgreSQL settings, HOME in a temp dir
+/// and the fast test config.
+pub struct Dra {
+    cmd: tokio::process::Command,
+    pub home: tempfile::TempDir,
+}
+
+const SCRUBBED: &[&str] = &[
+    "DATABRICKS_HOST",
+    "DATABRICKS_TOKEN",
+    "DATABRICKS_CLIENT_ID",
+    "DATABRICKS_CLIENT_SECRET",
+    "DATABRICKS_CONFIG_PROFILE",
+    "DATABRICKS_CONFIG_FILE",
+    "DATABASE_URL",
+    "LAKEBASE_INSTANCE_NAME",
+    "LAKEBASE_DATABASE",
+    "LAKEBASE_PORT",
+    "LAKEBASE_USER",
+    "PGHOST",
+    "PGPORT",
+    "PGDATABASE",
+    "PGUSER",
+    "PGPASSWORD",
+    "PGSSLMODE",
+    "PGSSLROOTCERT",
+    "APP_CONFIG_PATH",
+    "LOG_LEVEL",
+    "RUST_LOG",
+];
+
+impl Dra {
+    pub fn new<I, S>(args: I) -> Dra
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let home = tempfile::tempdir().expect("home tempdir");
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_dra"));
+        for v in SCRUBBED {
+            cmd.env_remove(v);
+        }
+        cmd.env("HOME", home.path())
+            .env("APP_CONFIG_PATH", config_path("app.test.yaml"))
+            .args(args)
+            .kill_on_drop(true);
+        Dra { cmd, home }
+    }
+
+    pub fn env(mut self, k: &str, v: impl AsRef<std::ffi::OsStr>) -> Dra {
+        self.cmd.env(k, v);
+        self
+    }
+
+    /// Point Databricks auth at a fake workspace with its PAT, Lakebase TLS off.
+    pub fn workspace(self, ws: &super::FakeWorkspace) -> Dra {
+        self.env("DATABRICKS_HOST", &ws.url)
+            .env("DATABRICKS_TOKEN", super::workspace::PAT)
+            .env("PGSSLMODE", "disable")
+    }
+
+    pub async fn run(mut self) -> Output {
+        let out = self.cmd.output().await.expect("run dra");
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+pub fn config_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("config").join(name)
+}
+
+/// Write a fake `databricks` executable into `dir/bin` that answers `auth token` with
+/// `token` and records its arguments in `dir/cli-args.log`. Returns a PATH value with it
+/// first.
+pub fn fake_databricks_cli(dir: &Path, token: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).expect("mkdir bin");
+    let log = dir.join("cli-args.log");
+    let script = format!(
+        "#!/bin/sh\necho \"$@\" >> '{log}'\nif [ \"$1 $2\" = \"auth token\" ]; then\n  printf '{{\"access_token\":\"{token}\",\"token_type\":\"Bearer\",\"expiry\":\"2099-01-01T00:00:00Z\"}}\\n'\n  exit 0\nfi\necho \"Error: unknown command $1\" >&2\nexit 1\n",
+        log = log.display()
+    );
+    let path = bin.join("databricks");
+    std::fs::write(&path, script).expect("write fake cli");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default())
+}

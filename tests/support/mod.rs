@@ -1,0 +1,11 @@
+//! The test world: a fake Databricks workspace on loopback, throwaway PostgreSQL databases,
+//! private password-checking clusters, and a runner for the `dra` binary.
+#![allow(dead_code, unused_imports)]
+
+pub mod cli;
+pub mod pg;
+pub mod workspace;
+
+pub use cli::Dra;
+pub use pg::{PrivateCluster, TestDb};
+pub use workspace::FakeWorkspace;

@@ -1,0 +1,352 @@
+//! A fake Databricks workspace: OIDC token endpoint, SCIM Me, Lakebase instances and
+//! credentials, apps. Every request is recorded; bearer tokens are checked.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+
+/// The PAT the fake accepts by default.
+pub const PAT: &str = "dapi0123456789abcdef0123456789abcdef";
+/// The user SCIM `Me` reports.
+pub const ME: &str = "developer@example.com";
+
+/// What the credentials endpoint puts in `expiration_time`.
+#[derive(Clone, Debug)]
+pub enum Expiry {
+    /// now + this lifetime, RFC 3339.
+    In(Duration),
+    /// No field at all.
+    Missing,
+    /// A value that is not a timestamp.
+    Garbage,
+}
+
+/// Produces the token (password) for each credential request; lets a test rotate a real
+/// role's password.
+pub type CredentialHook = Arc<dyn Fn() -> BoxFuture<'static, String> + Send + Sync>;
+
+/// A recorded request.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub authorization: Option<String>,
+    pub body: Value,
+}
+
+#[derive(Default)]
+struct Instance {
+    /// States reported by successive GETs; the last one repeats.
+    states: VecDeque<String>,
+    read_write_dns: String,
+}
+
+struct Inner {
+    bearers: Mutex<HashSet<String>>,
+    m2m_clients: Mutex<HashMap<String, String>>,
+    m2m_lifetime: Mutex<Duration>,
+    oidc_calls: AtomicUsize,
+    instances: Mutex<HashMap<String, Instance>>,
+    credential_calls: AtomicUsize,
+    credential_expiry: Mutex<Expiry>,
+    credential_delay: Mutex<Duration>,
+    credential_sub: Mutex<String>,
+    credential_hook: Mutex<Option<CredentialHook>>,
+    apps: Mutex<HashMap<String, Value>>,
+    requests: Mutex<Vec<Recorded>>,
+}
+
+/// A running fake workspace. Dropping it stops the server.
+pub struct FakeWorkspace {
+    pub url: String,
+    inner: Arc<Inner>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeWorkspace {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeWorkspace {
+    /// Start on a free loopback port. Accepts [`PAT`].
+    pub async fn start() -> FakeWorkspace {
+        let inner = Arc::new(Inner {
+            bearers: Mutex::new(HashSet::from([PAT.to_string()])),
+            m2m_clients: Mutex::new(HashMap::new()),
+            m2m_lifetime: Mutex::new(Duration::from_secs(3600)),
+            oidc_calls: AtomicUsize::new(0),
+            instances: Mutex::new(HashMap::new()),
+            credential_calls: AtomicUsize::new(0),
+            credential_expiry: Mutex::new(Expiry::In(Duration::from_secs(3600))),
+            credential_delay: Mutex::new(Duration::ZERO),
+            credential_sub: Mutex::new(ME.to_string()),
+            credential_hook: Mutex::new(None),
+            apps: Mutex::new(HashMap::new()),
+            requests: Mutex::new(Vec::new()),
+        });
+        let app = Router::new()
+            .route("/oidc/v1/token", post(oidc_token))
+            .route("/api/2.0/preview/scim/v2/Me", get(me))
+            .route("/api/2.0/database/instances/{name}", get(instance))
+            .route("/api/2.0/database/credentials", post(credentials))
+            .route("/api/2.0/apps/{name}", get(app_get))
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake workspace");
+        let addr: SocketAddr = listener.local_addr().expect("local addr");
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeWorkspace {
+            url: format!("http://{addr}"),
+            inner,
+            task,
+        }
+    }
+
+    /// Accept OAuth M2M logins for this client; issued tokens live `lifetime`.
+    pub fn with_m2m_client(self, id: &str, secret: &str, lifetime: Duration) -> Self {
+        self.inner.m2m_clients.lock().unwrap().insert(id.into(), secret.into());
+        *self.inner.m2m_lifetime.lock().unwrap() = lifetime;
+        self
+    }
+
+    /// Accept an extra bearer token (e.g. what a fake CLI prints).
+    pub fn accept_bearer(&self, token: &str) {
+        self.inner.bearers.lock().unwrap().insert(token.into());
+    }
+
+    /// Add a Lakebase instance reporting `states` in turn (the last repeats).
+    pub fn with_instance(self, name: &str, states: &[&str], read_write_dns: &str) -> Self {
+        self.inner.instances.lock().unwrap().insert(
+            name.into(),
+            Instance {
+                states: states.iter().map(|s| s.to_string()).collect(),
+                read_write_dns: read_write_dns.into(),
+            },
+        );
+        self
+    }
+
+    /// Add an app whose service principal has this client id.
+    pub fn with_app(self, name: &str, sp_client_id: &str) -> Self {
+        self.inner.apps.lock().unwrap().insert(
+            name.into(),
+            json!({
+                "name": name,
+                "service_principal_id": 4242,
+                "service_principal_client_id": sp_client_id,
+                "service_principal_name": format!("app-{name}"),
+                "url": format!("https://{name}.example.databricksapps.com"),
+            }),
+        );
+        self
+    }
+
+    pub fn set_credential_expiry(&self, e: Expiry) {
+        *self.inner.credential_expiry.lock().unwrap() = e;
+    }
+
+    /// Slow the credentials endpoint down (to make concurrent callers overlap).
+    pub fn set_credential_delay(&self, d: Duration) {
+        *self.inner.credential_delay.lock().unwrap() = d;
+    }
+
+    /// The JWT subject of issued credentials.
+    pub fn set_credential_subject(&self, sub: &str) {
+        *self.inner.credential_sub.lock().unwrap() = sub.into();
+    }
+
+    /// Let the test decide each credential's token (and rotate a real password).
+    pub fn set_credential_hook(&self, hook: CredentialHook) {
+        *self.inner.credential_hook.lock().unwrap() = Some(hook);
+    }
+
+    pub fn oidc_calls(&self) -> usize {
+        self.inner.oidc_calls.load(Ordering::SeqCst)
+    }
+
+    pub fn credential_calls(&self) -> usize {
+        self.inner.credential_calls.load(Ordering::SeqCst)
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.inner.requests.lock().unwrap().clone()
+    }
+}
+
+/// A JWT-shaped token (unsigned) with the given subject.
+pub fn jwt(sub: &str, nonce: &str) -> String {
+    let enc = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    format!(
+        "{}.{}.{}",
+        enc(json!({"alg": "none", "typ": "JWT"})),
+        enc(json!({"sub": sub, "nonce": nonce})),
+        "c2ln"
+    )
+}
+
+fn record(s: &Inner, method: &str, path: &str, headers: &HeaderMap, body: Value) {
+    s.requests.lock().unwrap().push(Recorded {
+        method: method.into(),
+        path: path.into(),
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        body,
+    });
+}
+
+fn check_bearer(s: &Inner, headers: &HeaderMap) -> Result<(), Response> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if s.bearers.lock().unwrap().contains(token) {
+        Ok(())
+    } else {
+        Err((
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error_code": "UNAUTHENTICATED", "message": "Invalid access token."})),
+        )
+            .into_response())
+    }
+}
+
+async fn oidc_token(State(s): State<Arc<Inner>>, headers: HeaderMap, body: String) -> Response {
+    record(&s, "POST", "/oidc/v1/token", &headers, Value::String(body.clone()));
+    let creds = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .and_then(|b| String::from_utf8(b).ok());
+    let ok = creds
+        .as_deref()
+        .and_then(|c| c.split_once(':'))
+        .is_some_and(|(id, secret)| s.m2m_clients.lock().unwrap().get(id).is_some_and(|x| x == secret));
+    if !ok || !body.contains("grant_type=client_credentials") {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "invalid_client", "error_description": "Client authentication failed"})),
+        )
+            .into_response();
+    }
+    let n = s.oidc_calls.fetch_add(1, Ordering::SeqCst) + 1;
+    let token = format!("m2m-token-{n}");
+    s.bearers.lock().unwrap().insert(token.clone());
+    let lifetime = *s.m2m_lifetime.lock().unwrap();
+    Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": lifetime.as_secs()})).into_response()
+}
+
+async fn me(State(s): State<Arc<Inner>>, headers: HeaderMap) -> Response {
+    record(&s, "GET", "/api/2.0/preview/scim/v2/Me", &headers, Value::Null);
+    if let Err(r) = check_bearer(&s, &headers) {
+        return r;
+    }
+    Json(json!({"userName": ME, "id": "1234"})).into_response()
+}
+
+async fn instance(State(s): State<Arc<Inner>>, Path(name): Path<String>, headers: HeaderMap) -> Response {
+    record(&s, "GET", &format!("/api/2.0/database/instances/{name}"), &headers, Value::Null);
+    if let Err(r) = check_bearer(&s, &headers) {
+        return r;
+    }
+    let mut instances = s.instances.lock().unwrap();
+    let Some(inst) = instances.get_mut(&name) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error_code": "RESOURCE_DOES_NOT_EXIST", "message": format!("Database instance '{name}' does not exist.")})),
+        )
+            .into_response();
+    };
+    let state = if inst.states.len() > 1 {
+        inst.states.pop_front().unwrap_or_default()
+    } else {
+        inst.states.front().cloned().unwrap_or_else(|| "AVAILABLE".into())
+    };
+    let dns = if state == "AVAILABLE" { json!(inst.read_write_dns) } else { Value::Null };
+    Json(json!({
+        "name": name,
+        "state": state,
+        "capacity": "CU_1",
+        "uid": "6f0e2c1a-aaaa-bbbb-cccc-3a5d7e9f0a1b",
+        "read_write_dns": dns,
+    }))
+    .into_response()
+}
+
+async fn credentials(State(s): State<Arc<Inner>>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    record(&s, "POST", "/api/2.0/database/credentials", &headers, body.clone());
+    if let Err(r) = check_bearer(&s, &headers) {
+        return r;
+    }
+    let names = body["instance_names"].as_array().cloned().unwrap_or_default();
+    if names.is_empty() || body["request_id"].as_str().is_none_or(str::is_empty) {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error_code": "INVALID_PARAMETER_VALUE", "message": "instance_names and request_id are required"})),
+        )
+            .into_response();
+    }
+    for n in &names {
+        let n = n.as_str().unwrap_or_default();
+        if !s.instances.lock().unwrap().contains_key(n) {
+            return (
+                StatusCode::NOT_FOUND,
+                Json(json!({"error_code": "RESOURCE_DOES_NOT_EXIST", "message": format!("Database instance '{n}' does not exist.")})),
+            )
+                .into_response();
+        }
+    }
+    let delay = *s.credential_delay.lock().unwrap();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let n = s.credential_calls.fetch_add(1, Ordering::SeqCst) + 1;
+    let hook = s.credential_hook.lock().unwrap().clone();
+    let token = match hook {
+        Some(h) => h().await,
+        None => jwt(&s.credential_sub.lock().unwrap(), &n.to_string()),
+    };
+    let expiry = s.credential_expiry.lock().unwrap().clone();
+    let mut out = json!({"token": token});
+    match expiry {
+        Expiry::In(d) => {
+            out["expiration_time"] =
+                json!((chrono::Utc::now() + chrono::Duration::from_std(d).unwrap()).to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        }
+        Expiry::Missing => {}
+        Expiry::Garbage => out["expiration_time"] = json!("next tuesday"),
+    }
+    Json(out).into_response()
+}
+
+async fn app_get(State(s): State<Arc<Inner>>, Path(name): Path<String>, headers: HeaderMap) -> Response {
+    record(&s, "GET", &format!("/api/2.0/apps/{name}"), &headers, Value::Null);
+    if let Err(r) = check_bearer(&s, &headers) {
+        return r;
+    }
+    match s.apps.lock().unwrap().get(&name) {
+        Some(app) => Json(app.clone()).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error_code": "RESOURCE_DOES_NOT_EXIST", "message": format!("App with name {name} does not exist or is deleted.")})),
+        )
+            .into_response(),
+    }
+}
