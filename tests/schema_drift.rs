@@ -202,7 +202,10 @@ fn split_nullable(ty: &str) -> (String, bool) {
         }
     };
     let ty = strip_path(&ty);
-    match ty.strip_prefix("Nullable<").and_then(|t| t.strip_suffix('>')) {
+    match ty
+        .strip_prefix("Nullable<")
+        .and_then(|t| t.strip_suffix('>'))
+    {
         Some(inner) => (strip_path(inner), true),
         None => (ty, false),
     }
@@ -374,8 +377,8 @@ fn diff_schemas(live: &Schema, declared: &Schema) -> Vec<String> {
         }
         let db_order: Vec<&str> = db.columns.iter().map(|c| c.name.as_str()).collect();
         let rs_order: Vec<&str> = rs.columns.iter().map(|c| c.name.as_str()).collect();
-        let same_set = db_order.iter().collect::<BTreeSet<_>>()
-            == rs_order.iter().collect::<BTreeSet<_>>();
+        let same_set =
+            db_order.iter().collect::<BTreeSet<_>>() == rs_order.iter().collect::<BTreeSet<_>>();
         if same_set && db_order != rs_order {
             problems.push(format!(
                 "`{name}`: column order is ({}) in the database but ({}) in schema.rs",
@@ -469,9 +472,10 @@ async fn apply_up(client: &Client, migrations: &[MigrationDir]) {
 
 async fn apply_down(client: &Client, migrations: &[MigrationDir]) {
     for m in migrations.iter().rev() {
-        client.batch_execute(&m.down).await.unwrap_or_else(|e| {
-            panic!("migrations/{}/down.sql failed: {}", m.name, pg_error(&e))
-        });
+        client
+            .batch_execute(&m.down)
+            .await
+            .unwrap_or_else(|e| panic!("migrations/{}/down.sql failed: {}", m.name, pg_error(&e)));
     }
 }
 
@@ -582,8 +586,7 @@ impl Drop for ScratchDb {
                 .build()
                 .map_err(|e| e.to_string())?;
             runtime.block_on(async {
-                let (client, connection) =
-                    admin.connect(NoTls).await.map_err(|e| e.to_string())?;
+                let (client, connection) = admin.connect(NoTls).await.map_err(|e| e.to_string())?;
                 tokio::spawn(connection);
                 client.batch_execute(&sql).await.map_err(|e| pg_error(&e))
             })
@@ -624,7 +627,10 @@ async fn migrations_match_schema_rs_and_round_trip() {
 
     apply_up(&client, &migrations).await;
     let second = live_schema(&client).await;
-    assert_eq!(first, second, "up -> down -> up produced a different schema");
+    assert_eq!(
+        first, second,
+        "up -> down -> up produced a different schema"
+    );
     assert_no_drift(&second, "after up -> down -> up");
 }
 
@@ -639,7 +645,8 @@ async fn diesel_harness_runs_reverts_and_queries() {
     use diesel_async::{AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
     use diesel_migrations::MigrationHarness;
     use schema::{
-        chats, citations, claims, evidence_spans, messages, research_jobs, research_sessions, sources,
+        chats, citations, claims, evidence_spans, messages, research_jobs, research_sessions,
+        sources,
     };
     use uuid::Uuid;
 
@@ -661,9 +668,18 @@ async fn diesel_harness_runs_reverts_and_queries() {
     let versions: Vec<String> = applied.iter().map(ToString::to_string).collect();
     let expected: Vec<String> = dirs
         .iter()
-        .map(|d| d.name.split('_').next().unwrap_or_default().replace('-', ""))
+        .map(|d| {
+            d.name
+                .split('_')
+                .next()
+                .unwrap_or_default()
+                .replace('-', "")
+        })
         .collect();
-    assert_eq!(versions, expected, "diesel saw other migrations than migrations/ holds");
+    assert_eq!(
+        versions, expected,
+        "diesel saw other migrations than migrations/ holds"
+    );
 
     harness
         .revert_all_migrations(MIGRATIONS)
@@ -674,7 +690,10 @@ async fn diesel_harness_runs_reverts_and_queries() {
     let mut conn = harness.into_inner();
 
     let inspect = db.connect().await;
-    assert_no_drift(&live_schema(&inspect).await, "after diesel's migration harness");
+    assert_no_drift(
+        &live_schema(&inspect).await,
+        "after diesel's migration harness",
+    );
 
     // A chat with an agent answer backed by a research session, its sources,
     // evidence, claims and citations, all written through schema.rs.
@@ -809,7 +828,10 @@ async fn diesel_harness_runs_reverts_and_queries() {
         .get_result(&mut conn)
         .await
         .expect("claim job");
-    assert_eq!((claimed.1.as_str(), claimed.2, claimed.3), ("running", 1, false));
+    assert_eq!(
+        (claimed.1.as_str(), claimed.2, claimed.3),
+        ("running", 1, false)
+    );
     assert_eq!(claimed.4["query"], "why");
     assert!(claimed.5.is_some());
 
@@ -858,15 +880,27 @@ fn drift_check_reports_altered_schema() {
     };
     let cases = [
         (
-            edit(SCHEMA_RS, "        verification_data -> Nullable<Jsonb>,\n", ""),
+            edit(
+                SCHEMA_RS,
+                "        verification_data -> Nullable<Jsonb>,\n",
+                "",
+            ),
             "`research_sessions.verification_data`: missing from schema.rs",
         ),
         (
-            edit(SCHEMA_RS, "cancel_requested -> Bool,", "cancel_requested -> Int4,"),
+            edit(
+                SCHEMA_RS,
+                "cancel_requested -> Bool,",
+                "cancel_requested -> Int4,",
+            ),
             "`research_jobs.cancel_requested`: database has `cancel_requested -> Bool`",
         ),
         (
-            edit(SCHEMA_RS, "heartbeat_at -> Nullable<Timestamptz>,", "heartbeat_at -> Timestamptz,"),
+            edit(
+                SCHEMA_RS,
+                "heartbeat_at -> Nullable<Timestamptz>,",
+                "heartbeat_at -> Timestamptz,",
+            ),
             "`research_jobs.heartbeat_at`: database has `heartbeat_at -> Nullable<Timestamptz>`",
         ),
         (
@@ -874,11 +908,19 @@ fn drift_check_reports_altered_schema() {
             "`audit_logs.ip_address`: database has `#[max_length = 45] ip_address",
         ),
         (
-            edit(SCHEMA_RS, "    numeric_claims (claim_id) {", "    numeric_claim (claim_id) {"),
+            edit(
+                SCHEMA_RS,
+                "    numeric_claims (claim_id) {",
+                "    numeric_claim (claim_id) {",
+            ),
             "table `numeric_claims` is created by migrations/ but missing from schema.rs",
         ),
         (
-            edit(SCHEMA_RS, "    audit_logs (id) {", "    audit_logs (id, user_id) {"),
+            edit(
+                SCHEMA_RS,
+                "    audit_logs (id) {",
+                "    audit_logs (id, user_id) {",
+            ),
             "`audit_logs`: primary key is (id) in the database but (id, user_id) in schema.rs",
         ),
     ];
@@ -899,5 +941,7 @@ fn drift_check_reports_altered_schema() {
         vec!["table `chats` is declared in schema.rs but not created by migrations/".to_owned()]
     );
 
-    assert!(parse_schema_rs("diesel::table! {\n    t (id) {\n        id => Uuid,\n    }\n}\n").is_err());
+    assert!(
+        parse_schema_rs("diesel::table! {\n    t (id) {\n        id => Uuid,\n    }\n}\n").is_err()
+    );
 }

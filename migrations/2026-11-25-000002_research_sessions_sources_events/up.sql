@@ -82,7 +82,9 @@ CREATE TABLE sources (
     CONSTRAINT uq_sources_session_url UNIQUE (research_session_id, url)
 );
 CREATE INDEX ix_sources_url ON sources (url);
--- chat-wide source pool lookups (deliberately not UNIQUE, see the report)
+-- chat-wide source pool lookups. Deliberately not UNIQUE: the original's
+-- unique (chat_id, url) made a later session's upsert take over an earlier
+-- session's source row (and, here, the evidence spans and citations under it).
 CREATE INDEX ix_sources_chat_url ON sources (chat_id, url);
 CREATE INDEX ix_sources_is_cited ON sources (research_session_id, is_cited);
 CREATE INDEX ix_sources_step_index ON sources (research_session_id, step_index);
