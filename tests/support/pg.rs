@@ -40,8 +40,13 @@ impl TestDb {
         let base = admin_url();
         let admin = connect(base.as_str()).await;
         let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        // One statement per call: multi-statement strings run in an implicit transaction.
         admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE); CREATE DATABASE {quoted}"))
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
+            .await
+            .expect("drop old test database");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {quoted}"))
             .await
             .expect("create test database");
         TestDb { name: name.into(), base }
