@@ -37,7 +37,13 @@ pub struct Cli {
     pub log_level: Option<String>,
 
     /// Log line format (logs go to stderr).
-    #[arg(long, global = true, value_enum, default_value = "text", value_name = "FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        value_name = "FORMAT"
+    )]
     pub log_format: LogFormat,
 
     #[command(subcommand)]
@@ -47,27 +53,40 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Apply, list or revert database schema migrations.
-    #[command(after_help = "Examples:\n  dra migrate\n  dra migrate --status\n  dra migrate revert --steps 1\n  DATABASE_URL=postgres://postgres@localhost/deep_research dra migrate")]
+    #[command(
+        after_help = "Examples:\n  dra migrate\n  dra migrate --status\n  dra migrate revert --steps 1\n  DATABASE_URL=postgres://postgres@localhost/deep_research dra migrate"
+    )]
     Migrate(MigrateArgs),
 
     /// Create the application database on the server if it does not exist.
-    #[command(after_help = "Examples:\n  dra create-database --instance deep-research-lakebase\n  dra create-database --database deep_research")]
+    #[command(
+        after_help = "Examples:\n  dra create-database --instance deep-research-lakebase\n  dra create-database --database deep_research"
+    )]
     CreateDatabase(CreateDatabaseArgs),
 
     /// Wait until a Lakebase instance is AVAILABLE and accepts a real connection.
-    #[command(after_help = "Examples:\n  dra wait-lakebase --instance deep-research-lakebase\n  dra wait-lakebase --retries 30 --delay 5s")]
+    #[command(
+        after_help = "Examples:\n  dra wait-lakebase --instance deep-research-lakebase\n  dra wait-lakebase --retries 30 --delay 5s"
+    )]
     WaitLakebase(WaitLakebaseArgs),
 
     /// Grant an app's service principal (or any role) full use of the schema.
-    #[command(after_help = "Examples:\n  dra grant-permissions --app deep-research-agent-dev\n  dra grant-permissions --principal 6f0e2c1a-0000-4d2e-9b1c-3a5d7e9f0a1b --database deep_research")]
+    #[command(
+        after_help = "Examples:\n  dra grant-permissions --app deep-research-agent-dev\n  dra grant-permissions --principal 6f0e2c1a-0000-4d2e-9b1c-3a5d7e9f0a1b --database deep_research"
+    )]
     GrantPermissions(GrantPermissionsArgs),
 
     /// Check or show the configuration.
-    #[command(subcommand, after_help = "Examples:\n  dra config check\n  dra --config config/app.test.yaml config show")]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  dra config check\n  dra --config config/app.test.yaml config show"
+    )]
     Config(ConfigCommand),
 
     /// Print a shell completion script.
-    #[command(after_help = "Examples:\n  dra completions bash > ~/.local/share/bash-completion/completions/dra\n  dra completions zsh > ~/.zfunc/_dra")]
+    #[command(
+        after_help = "Examples:\n  dra completions bash > ~/.local/share/bash-completion/completions/dra\n  dra completions zsh > ~/.zfunc/_dra"
+    )]
     Completions {
         /// The shell to generate completions for.
         #[arg(value_enum)]
@@ -176,8 +195,15 @@ mod tests {
     fn every_subcommand_has_an_example() {
         let cmd = Cli::command();
         for sub in cmd.get_subcommands() {
-            let help = sub.get_after_help().map(|h| h.to_string()).unwrap_or_default();
-            assert!(help.contains("Example"), "`dra {}` has no example in its help", sub.get_name());
+            let help = sub
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            assert!(
+                help.contains("Example"),
+                "`dra {}` has no example in its help",
+                sub.get_name()
+            );
         }
     }
 }

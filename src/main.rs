@@ -8,11 +8,18 @@ mod commands;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let rust_log = std::env::var("RUST_LOG").ok();
-    if let Err(e) = dra::telemetry::init(cli.log_level.as_deref(), rust_log.as_deref(), cli.log_format) {
+    if let Err(e) = dra::telemetry::init(
+        cli.log_level.as_deref(),
+        rust_log.as_deref(),
+        cli.log_format,
+    ) {
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -22,7 +22,11 @@ pub struct LogLevelError {
 
 /// Install the global subscriber. `level` is `--log-level`/`LOG_LEVEL`; when absent,
 /// `RUST_LOG` is used, else `warn`.
-pub fn init(level: Option<&str>, rust_log: Option<&str>, format: LogFormat) -> Result<(), LogLevelError> {
+pub fn init(
+    level: Option<&str>,
+    rust_log: Option<&str>,
+    format: LogFormat,
+) -> Result<(), LogLevelError> {
     let spec = level.or(rust_log).unwrap_or("warn");
     // The original's LOG_LEVEL values are upper case (INFO); EnvFilter wants lower case.
     let normalized = if spec.chars().all(|c| c.is_ascii_alphabetic()) {

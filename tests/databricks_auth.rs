@@ -11,7 +11,10 @@ use dra::databricks::{AuthError, AuthOptions, DatabricksAuth, WorkspaceClient};
 use support::workspace::{FakeWorkspace, ME, PAT};
 
 fn env(pairs: &[(&str, &str)]) -> Env {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<HashMap<_, _>>()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect::<HashMap<_, _>>()
 }
 
 fn client(auth: DatabricksAuth) -> WorkspaceClient {
@@ -22,18 +25,33 @@ fn client(auth: DatabricksAuth) -> WorkspaceClient {
 async fn personal_access_token_from_environment() {
     let ws = FakeWorkspace::start().await;
     let home = tempfile::tempdir().unwrap();
-    let e = env(&[("DATABRICKS_HOST", &ws.url), ("DATABRICKS_TOKEN", PAT), ("HOME", home.path().to_str().unwrap())]);
+    let e = env(&[
+        ("DATABRICKS_HOST", &ws.url),
+        ("DATABRICKS_TOKEN", PAT),
+        ("HOME", home.path().to_str().unwrap()),
+    ]);
     let auth = DatabricksAuth::resolve(&AuthOptions::default(), &e).unwrap();
-    assert!(auth.source().contains("personal access token"), "{}", auth.source());
+    assert!(
+        auth.source().contains("personal access token"),
+        "{}",
+        auth.source()
+    );
     let me = client(auth).current_user().await.unwrap();
     assert_eq!(me.user_name, ME);
     let reqs = ws.requests();
-    assert_eq!(reqs.last().unwrap().authorization.as_deref(), Some(format!("Bearer {PAT}").as_str()));
+    assert_eq!(
+        reqs.last().unwrap().authorization.as_deref(),
+        Some(format!("Bearer {PAT}").as_str())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn oauth_m2m_token_is_fetched_once_reused_and_refreshed_before_expiry() {
-    let ws = FakeWorkspace::start().await.with_m2m_client("sp-id", "sp-secret", Duration::from_secs(3600));
+    let ws = FakeWorkspace::start().await.with_m2m_client(
+        "sp-id",
+        "sp-secret",
+        Duration::from_secs(3600),
+    );
     let e = env(&[
         ("DATABRICKS_HOST", &ws.url),
         ("DATABRICKS_CLIENT_ID", "sp-id"),
@@ -46,7 +64,10 @@ async fn oauth_m2m_token_is_fetched_once_reused_and_refreshed_before_expiry() {
     assert_eq!(ws.oidc_calls(), 1, "one token for three calls");
 
     // A short-lived token is refreshed at half-life, before it expires.
-    let ws = FakeWorkspace::start().await.with_m2m_client("sp-id", "sp-secret", Duration::from_secs(1));
+    let ws =
+        FakeWorkspace::start()
+            .await
+            .with_m2m_client("sp-id", "sp-secret", Duration::from_secs(1));
     let e = env(&[
         ("DATABRICKS_HOST", &ws.url),
         ("DATABRICKS_CLIENT_ID", "sp-id"),
@@ -63,7 +84,11 @@ async fn oauth_m2m_token_is_fetched_once_reused_and_refreshed_before_expiry() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn m2m_with_a_wrong_secret_fails_without_leaking_it() {
-    let ws = FakeWorkspace::start().await.with_m2m_client("sp-id", "right-secret", Duration::from_secs(3600));
+    let ws = FakeWorkspace::start().await.with_m2m_client(
+        "sp-id",
+        "right-secret",
+        Duration::from_secs(3600),
+    );
     let e = env(&[
         ("DATABRICKS_HOST", &ws.url),
         ("DATABRICKS_CLIENT_ID", "sp-id"),
@@ -83,8 +108,18 @@ async fn profile_from_config_file() {
     let ws = FakeWorkspace::start().await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("databrickscfg");
-    std::fs::write(&cfg, format!("[DEFAULT]\nhost = https://wrong.example\n\n[dev]\nhost = {}\ntoken = {PAT}\n", ws.url)).unwrap();
-    let e = env(&[("DATABRICKS_CONFIG_FILE", cfg.to_str().unwrap()), ("DATABRICKS_CONFIG_PROFILE", "dev")]);
+    std::fs::write(
+        &cfg,
+        format!(
+            "[DEFAULT]\nhost = https://wrong.example\n\n[dev]\nhost = {}\ntoken = {PAT}\n",
+            ws.url
+        ),
+    )
+    .unwrap();
+    let e = env(&[
+        ("DATABRICKS_CONFIG_FILE", cfg.to_str().unwrap()),
+        ("DATABRICKS_CONFIG_PROFILE", "dev"),
+    ]);
     let auth = DatabricksAuth::resolve(&AuthOptions::default(), &e).unwrap();
     assert!(auth.source().contains("profile `dev`"), "{}", auth.source());
     assert_eq!(client(auth).current_user().await.unwrap().user_name, ME);
@@ -116,7 +151,11 @@ async fn databricks_cli_profile_runs_the_cli_for_a_token() {
     let dir = tempfile::tempdir().unwrap();
     let path = support::cli::fake_databricks_cli(dir.path(), "cli-issued-token");
     let cfg = dir.path().join("databrickscfg");
-    std::fs::write(&cfg, format!("[work]\nhost = {}\nauth_type = databricks-cli\n", ws.url)).unwrap();
+    std::fs::write(
+        &cfg,
+        format!("[work]\nhost = {}\nauth_type = databricks-cli\n", ws.url),
+    )
+    .unwrap();
     let e = env(&[
         ("DATABRICKS_CONFIG_FILE", cfg.to_str().unwrap()),
         ("DATABRICKS_CONFIG_PROFILE", "work"),
@@ -126,8 +165,15 @@ async fn databricks_cli_profile_runs_the_cli_for_a_token() {
     c.current_user().await.unwrap();
     c.current_user().await.unwrap();
     let args = std::fs::read_to_string(dir.path().join("cli-args.log")).unwrap();
-    assert_eq!(args.trim(), "auth token --profile work", "called once, cached after");
-    assert_eq!(ws.requests().last().unwrap().authorization.as_deref(), Some("Bearer cli-issued-token"));
+    assert_eq!(
+        args.trim(),
+        "auth token --profile work",
+        "called once, cached after"
+    );
+    assert_eq!(
+        ws.requests().last().unwrap().authorization.as_deref(),
+        Some("Bearer cli-issued-token")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -136,7 +182,9 @@ async fn nothing_configured_lists_every_method_tried() {
     let e = env(&[("HOME", home.path().to_str().unwrap())]);
     let err = DatabricksAuth::resolve(&AuthOptions::default(), &e).unwrap_err();
     assert!(matches!(err, AuthError::NoCredentials { .. }));
-    let msg = err.to_string().replace(home.path().to_str().unwrap(), "$HOME");
+    let msg = err
+        .to_string()
+        .replace(home.path().to_str().unwrap(), "$HOME");
     insta::assert_snapshot!(msg);
 }
 
@@ -144,11 +192,21 @@ async fn nothing_configured_lists_every_method_tried() {
 fn bad_config_file_names_the_line() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("databrickscfg");
-    std::fs::write(&cfg, "[dev]\nhost = https://x.example\n[broken\ntoken = y\n").unwrap();
-    let e = env(&[("DATABRICKS_CONFIG_FILE", cfg.to_str().unwrap()), ("DATABRICKS_CONFIG_PROFILE", "dev")]);
+    std::fs::write(
+        &cfg,
+        "[dev]\nhost = https://x.example\n[broken\ntoken = y\n",
+    )
+    .unwrap();
+    let e = env(&[
+        ("DATABRICKS_CONFIG_FILE", cfg.to_str().unwrap()),
+        ("DATABRICKS_CONFIG_PROFILE", "dev"),
+    ]);
     let err = DatabricksAuth::resolve(&AuthOptions::default(), &e).unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(err, AuthError::ConfigFile { line: Some(3), .. }), "{msg}");
+    assert!(
+        matches!(err, AuthError::ConfigFile { line: Some(3), .. }),
+        "{msg}"
+    );
     assert!(msg.contains("line 3"), "{msg}");
 }
 
@@ -156,10 +214,22 @@ fn bad_config_file_names_the_line() {
 fn unknown_profile_lists_the_profiles_there() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("databrickscfg");
-    std::fs::write(&cfg, "[dev]\nhost = https://x.example\ntoken = t\n[prod]\nhost = https://y.example\ntoken = u\n").unwrap();
-    let e = env(&[("DATABRICKS_CONFIG_FILE", cfg.to_str().unwrap()), ("DATABRICKS_CONFIG_PROFILE", "staging")]);
-    let msg = DatabricksAuth::resolve(&AuthOptions::default(), &e).unwrap_err().to_string();
-    assert!(msg.contains("profile `staging` not found") && msg.contains("dev, prod"), "{msg}");
+    std::fs::write(
+        &cfg,
+        "[dev]\nhost = https://x.example\ntoken = t\n[prod]\nhost = https://y.example\ntoken = u\n",
+    )
+    .unwrap();
+    let e = env(&[
+        ("DATABRICKS_CONFIG_FILE", cfg.to_str().unwrap()),
+        ("DATABRICKS_CONFIG_PROFILE", "staging"),
+    ]);
+    let msg = DatabricksAuth::resolve(&AuthOptions::default(), &e)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("profile `staging` not found") && msg.contains("dev, prod"),
+        "{msg}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -168,13 +238,25 @@ async fn api_errors_are_typed() {
     let e = env(&[("DATABRICKS_HOST", &ws.url), ("DATABRICKS_TOKEN", PAT)]);
     let c = client(DatabricksAuth::resolve(&AuthOptions::default(), &e).unwrap());
     let err = c.database_instance("missing").await.unwrap_err();
-    assert!(matches!(err, dra::databricks::ApiError::NotFound { .. }), "{err}");
+    assert!(
+        matches!(err, dra::databricks::ApiError::NotFound { .. }),
+        "{err}"
+    );
     let err = c.app("missing-app").await.unwrap_err();
-    assert!(matches!(err, dra::databricks::ApiError::NotFound { .. }), "{err}");
+    assert!(
+        matches!(err, dra::databricks::ApiError::NotFound { .. }),
+        "{err}"
+    );
 
-    let e = env(&[("DATABRICKS_HOST", &ws.url), ("DATABRICKS_TOKEN", "dapiffffffffffffffffffffffffffffffff")]);
+    let e = env(&[
+        ("DATABRICKS_HOST", &ws.url),
+        ("DATABRICKS_TOKEN", "dapiffffffffffffffffffffffffffffffff"),
+    ]);
     let c = client(DatabricksAuth::resolve(&AuthOptions::default(), &e).unwrap());
     let err = c.current_user().await.unwrap_err();
-    assert!(matches!(err, dra::databricks::ApiError::Unauthorized { .. }), "{err}");
+    assert!(
+        matches!(err, dra::databricks::ApiError::Unauthorized { .. }),
+        "{err}"
+    );
     assert!(!err.to_string().contains("dapiffff"), "{err}");
 }

@@ -14,18 +14,30 @@ use support::workspace::{jwt, Expiry, FakeWorkspace, PAT};
 use support::PrivateCluster;
 
 fn client(ws: &FakeWorkspace) -> WorkspaceClient {
-    let env: Env = [("DATABRICKS_HOST", ws.url.as_str()), ("DATABRICKS_TOKEN", PAT)]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    WorkspaceClient::new(Arc::new(DatabricksAuth::resolve(&AuthOptions::default(), &env).unwrap()))
+    let env: Env = [
+        ("DATABRICKS_HOST", ws.url.as_str()),
+        ("DATABRICKS_TOKEN", PAT),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    WorkspaceClient::new(Arc::new(
+        DatabricksAuth::resolve(&AuthOptions::default(), &env).unwrap(),
+    ))
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hundred_concurrent_callers_cause_one_credential_call() {
-    let ws = FakeWorkspace::start().await.with_instance("lb", &["AVAILABLE"], "127.0.0.1");
+    let ws = FakeWorkspace::start()
+        .await
+        .with_instance("lb", &["AVAILABLE"], "127.0.0.1");
     ws.set_credential_delay(Duration::from_millis(300));
-    let provider = TokenProvider::lakebase(client(&ws), "lb", Duration::from_secs(300), Duration::from_secs(3600));
+    let provider = TokenProvider::lakebase(
+        client(&ws),
+        "lb",
+        Duration::from_secs(300),
+        Duration::from_secs(3600),
+    );
     let tasks: Vec<_> = (0..100)
         .map(|_| {
             let p = provider.clone();
@@ -40,37 +52,67 @@ async fn hundred_concurrent_callers_cause_one_credential_call() {
     assert_eq!(ws.credential_calls(), 1);
     assert_eq!(tokens.len(), 1);
     let reqs = ws.requests();
-    let body = &reqs.iter().find(|r| r.path == "/api/2.0/database/credentials").unwrap().body;
+    let body = &reqs
+        .iter()
+        .find(|r| r.path == "/api/2.0/database/credentials")
+        .unwrap()
+        .body;
     assert_eq!(body["instance_names"], serde_json::json!(["lb"]));
     assert!(body["request_id"].as_str().is_some_and(|r| r.len() >= 32));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn credentials_are_refreshed_inside_the_buffer_and_missing_expiry_means_one_hour() {
-    let ws = FakeWorkspace::start().await.with_instance("lb", &["AVAILABLE"], "127.0.0.1");
+    let ws = FakeWorkspace::start()
+        .await
+        .with_instance("lb", &["AVAILABLE"], "127.0.0.1");
     // Expires in 60s but the buffer is 5 minutes: every call must refresh.
     ws.set_credential_expiry(Expiry::In(Duration::from_secs(60)));
-    let p = TokenProvider::lakebase(client(&ws), "lb", Duration::from_secs(300), Duration::from_secs(3600));
+    let p = TokenProvider::lakebase(
+        client(&ws),
+        "lb",
+        Duration::from_secs(300),
+        Duration::from_secs(3600),
+    );
     p.password().await.unwrap();
     p.password().await.unwrap();
     assert_eq!(ws.credential_calls(), 2);
 
     for expiry in [Expiry::Missing, Expiry::Garbage] {
-        let ws = FakeWorkspace::start().await.with_instance("lb", &["AVAILABLE"], "127.0.0.1");
+        let ws = FakeWorkspace::start()
+            .await
+            .with_instance("lb", &["AVAILABLE"], "127.0.0.1");
         ws.set_credential_expiry(expiry.clone());
-        let p = TokenProvider::lakebase(client(&ws), "lb", Duration::from_secs(300), Duration::from_secs(3600));
+        let p = TokenProvider::lakebase(
+            client(&ws),
+            "lb",
+            Duration::from_secs(300),
+            Duration::from_secs(3600),
+        );
         p.password().await.unwrap();
         p.password().await.unwrap();
-        assert_eq!(ws.credential_calls(), 1, "{expiry:?} must mean a 1 hour lifetime, cached");
+        assert_eq!(
+            ws.credential_calls(),
+            1,
+            "{expiry:?} must mean a 1 hour lifetime, cached"
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_instance_is_a_clear_credential_error() {
     let ws = FakeWorkspace::start().await;
-    let p = TokenProvider::lakebase(client(&ws), "nope", Duration::from_secs(300), Duration::from_secs(3600));
+    let p = TokenProvider::lakebase(
+        client(&ws),
+        "nope",
+        Duration::from_secs(300),
+        Duration::from_secs(3600),
+    );
     let err = p.password().await.unwrap_err().to_string();
-    assert!(err.contains("instance `nope`") && err.contains("not found"), "{err}");
+    assert!(
+        err.contains("instance `nope`") && err.contains("not found"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -80,7 +122,9 @@ async fn pool_keeps_answering_across_token_rotations_and_expired_tokens_are_refu
     su.batch_execute("CREATE ROLE app_sp LOGIN").await.unwrap();
 
     let lifetime = Duration::from_secs(2);
-    let ws = FakeWorkspace::start().await.with_instance("lb", &["AVAILABLE"], "127.0.0.1");
+    let ws = FakeWorkspace::start()
+        .await
+        .with_instance("lb", &["AVAILABLE"], "127.0.0.1");
     ws.set_credential_expiry(Expiry::In(lifetime));
     let issued: Arc<Mutex<Vec<String>>> = Arc::default();
     {
@@ -93,9 +137,12 @@ async fn pool_keeps_answering_across_token_rotations_and_expired_tokens_are_refu
                 // Each credential rotates the role's real password and expires with it.
                 let token = jwt("app_sp", &uuid::Uuid::new_v4().to_string());
                 let until = chrono::Utc::now() + chrono::Duration::from_std(lifetime).unwrap();
-                su.batch_execute(&format!("ALTER ROLE app_sp PASSWORD '{token}' VALID UNTIL '{}'", until.to_rfc3339()))
-                    .await
-                    .unwrap();
+                su.batch_execute(&format!(
+                    "ALTER ROLE app_sp PASSWORD '{token}' VALID UNTIL '{}'",
+                    until.to_rfc3339()
+                ))
+                .await
+                .unwrap();
                 issued.lock().unwrap().push(token.clone());
                 token
             }
@@ -111,15 +158,23 @@ async fn pool_keeps_answering_across_token_rotations_and_expired_tokens_are_refu
     config.database.sslmode = Some(SslMode::Disable);
     config.database.pool.max_size = 3;
     config.database.pool.max_lifetime = Duration::from_millis(600);
-    let target = ConnectionTarget::lakebase(&client(&ws), "lb", &config, &Env::new()).await.unwrap();
-    assert_eq!((target.host.as_str(), target.user.as_str()), ("127.0.0.1", "app_sp"));
+    let target = ConnectionTarget::lakebase(&client(&ws), "lb", &config, &Env::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        (target.host.as_str(), target.user.as_str()),
+        ("127.0.0.1", "app_sp")
+    );
     target.connect().await.expect("direct connection");
     let pool = build_pool(target, &config.database.pool).await.unwrap();
 
     let started = Instant::now();
     let mut queries = 0;
     while started.elapsed() < Duration::from_millis(6500) {
-        let mut conn = pool.get().await.unwrap_or_else(|e| panic!("checkout failed after {queries} queries: {e}"));
+        let mut conn = pool
+            .get()
+            .await
+            .unwrap_or_else(|e| panic!("checkout failed after {queries} queries: {e}"));
         diesel::sql_query("SELECT 1")
             .execute(&mut *conn)
             .await
@@ -129,9 +184,15 @@ async fn pool_keeps_answering_across_token_rotations_and_expired_tokens_are_refu
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let rotations = ws.credential_calls();
-    assert!(rotations >= 4, "expected at least 3 rotations after the first credential, saw {rotations} credentials");
+    assert!(
+        rotations >= 4,
+        "expected at least 3 rotations after the first credential, saw {rotations} credentials"
+    );
 
     let first = issued.lock().unwrap()[0].clone();
     let refused = cluster.login("app_sp", &first).await.unwrap_err();
-    assert!(refused.contains("password authentication failed"), "{refused}");
+    assert!(
+        refused.contains("password authentication failed"),
+        "{refused}"
+    );
 }

@@ -26,21 +26,26 @@ pub fn run(cmd: &ConfigCommand, path: &Path, origin: PathOrigin, env: &Env) -> E
     match cmd {
         ConfigCommand::Check => {
             for key in &loaded.unknown_keys {
-                eprintln!("warning: {shown}: unknown key `{}` ignored (not used by this version of dra)", key.0);
+                eprintln!(
+                    "warning: {shown}: unknown key `{}` ignored (not used by this version of dra)",
+                    key.0
+                );
             }
             println!("{shown}: OK");
             ExitCode::SUCCESS
         }
-        ConfigCommand::Show => match serde_norway::to_string(&loaded.config) {
-            Ok(yaml) => {
-                println!("# effective configuration from {shown}, environment applied, secrets redacted");
-                print!("{yaml}");
-                ExitCode::SUCCESS
+        ConfigCommand::Show => {
+            match serde_norway::to_string(&loaded.config) {
+                Ok(yaml) => {
+                    println!("# effective configuration from {shown}, environment applied, secrets redacted");
+                    print!("{yaml}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: cannot render the configuration: {e}");
+                    ExitCode::FAILURE
+                }
             }
-            Err(e) => {
-                eprintln!("error: cannot render the configuration: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        }
     }
 }

@@ -9,13 +9,23 @@ use crate::cli::CreateDatabaseArgs;
 
 pub async fn run(ctx: &Context, args: CreateDatabaseArgs) -> anyhow::Result<ExitCode> {
     let base = ctx.target(&args.target).await?;
-    let database = ctx.database_name(args.database.as_deref(), &base, args.target.instance.is_some());
+    let database = ctx.database_name(
+        args.database.as_deref(),
+        &base,
+        args.target.instance.is_some(),
+    );
     // `postgres` always exists; the target database may not.
     let maintenance = base.with_database("postgres");
     let mut conn = maintenance.connect().await?;
     match admin::create_database(&mut conn, &database).await? {
-        Created::Created => println!("database \"{database}\" created on {}:{}", base.host, base.port),
-        Created::AlreadyExists => println!("database \"{database}\" already exists on {}:{}", base.host, base.port),
+        Created::Created => println!(
+            "database \"{database}\" created on {}:{}",
+            base.host, base.port
+        ),
+        Created::AlreadyExists => println!(
+            "database \"{database}\" already exists on {}:{}",
+            base.host, base.port
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }

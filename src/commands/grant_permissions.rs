@@ -34,7 +34,11 @@ pub async fn run(ctx: &Context, args: GrantPermissionsArgs) -> anyhow::Result<Ex
         (None, None) => anyhow::bail!("pass --app NAME or --principal ROLE"),
     };
     let base = ctx.target(&args.target).await?;
-    let database = ctx.database_name(args.database.as_deref(), &base, args.target.instance.is_some());
+    let database = ctx.database_name(
+        args.database.as_deref(),
+        &base,
+        args.target.instance.is_some(),
+    );
     let target = base.with_database(&database);
     let mut conn = target.connect().await?;
     let statements = admin::grant_schema_access(&mut conn, &role).await.with_context(|| {

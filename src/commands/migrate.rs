@@ -9,7 +9,11 @@ use crate::cli::{MigrateAction, MigrateArgs};
 
 pub async fn run(ctx: &Context, args: MigrateArgs) -> anyhow::Result<ExitCode> {
     let base = ctx.target(&args.target).await?;
-    let database = ctx.database_name(args.database.as_deref(), &base, args.target.instance.is_some());
+    let database = ctx.database_name(
+        args.database.as_deref(),
+        &base,
+        args.target.instance.is_some(),
+    );
     let target = base.with_database(&database);
     let conn = target.connect().await?;
 

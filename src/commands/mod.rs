@@ -39,7 +39,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let ctx = Context {
         auth: AuthOptions {
             host: loaded.config.databricks.host.clone(),
-            profile: cli.profile.clone().or(loaded.config.databricks.profile.clone()),
+            profile: cli
+                .profile
+                .clone()
+                .or(loaded.config.databricks.profile.clone()),
         },
         config: loaded.config,
         env,
@@ -64,7 +67,11 @@ impl Context {
     /// A workspace client with credentials resolved now.
     pub fn workspace(&self) -> Result<WorkspaceClient, AuthError> {
         let auth = DatabricksAuth::resolve(&self.auth, &self.env)?;
-        tracing::info!(host = auth.host(), source = auth.source(), "Databricks credentials resolved");
+        tracing::info!(
+            host = auth.host(),
+            source = auth.source(),
+            "Databricks credentials resolved"
+        );
         Ok(WorkspaceClient::new(std::sync::Arc::new(auth)))
     }
 
@@ -95,7 +102,12 @@ impl Context {
 
     /// The application database name: the flag, else `LAKEBASE_DATABASE` /
     /// `lakebase.database` for Lakebase, else the URL's database.
-    pub fn database_name(&self, flag: Option<&str>, target: &ConnectionTarget, via_instance: bool) -> String {
+    pub fn database_name(
+        &self,
+        flag: Option<&str>,
+        target: &ConnectionTarget,
+        via_instance: bool,
+    ) -> String {
         if let Some(name) = flag {
             return name.to_string();
         }

@@ -18,10 +18,15 @@ pub async fn run(ctx: &Context, args: WaitLakebaseArgs) -> anyhow::Result<ExitCo
         delay: args.delay,
     };
     let progress = Progress::new(&instance, policy.attempts);
-    let result = wait::wait_for_lakebase(&client, &instance, &ctx.config, &ctx.env, policy, |p| progress.retry(p, args.delay)).await;
+    let result = wait::wait_for_lakebase(&client, &instance, &ctx.config, &ctx.env, policy, |p| {
+        progress.retry(p, args.delay)
+    })
+    .await;
     progress.finish();
     let target = result?;
-    println!("Lakebase instance `{instance}` is ready: AVAILABLE, and SELECT 1 succeeded as {target}");
+    println!(
+        "Lakebase instance `{instance}` is ready: AVAILABLE, and SELECT 1 succeeded as {target}"
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -37,9 +42,14 @@ impl Progress {
             return Progress { bar: None };
         }
         let bar = ProgressBar::new_spinner();
-        bar.set_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         bar.enable_steady_tick(Duration::from_millis(120));
-        bar.set_message(format!("waiting for Lakebase instance `{instance}`: attempt 1/{attempts}"));
+        bar.set_message(format!(
+            "waiting for Lakebase instance `{instance}`: attempt 1/{attempts}"
+        ));
         Progress { bar: Some(bar) }
     }
 

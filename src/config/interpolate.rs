@@ -23,7 +23,11 @@ fn walk(value: &mut Value, path: &mut Vec<String>, env: &Env, problems: &mut Vec
             }
             match expand(s, env) {
                 Ok(Expanded { text, whole }) => {
-                    *value = if whole { rescalar(text) } else { Value::String(text) };
+                    *value = if whole {
+                        rescalar(text)
+                    } else {
+                        Value::String(text)
+                    };
                 }
                 Err(message) => problems.push(Problem {
                     key: path.join("."),
@@ -69,6 +73,7 @@ pub(super) fn key_name(k: &Value) -> String {
     }
 }
 
+#[derive(Debug)]
 struct Expanded {
     text: String,
     /// The input was exactly one `${...}` expression.
@@ -147,14 +152,20 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Env {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn expands_variables_defaults_and_escapes() {
         let e = env(&[("A", "x"), ("EMPTY", "")]);
         assert_eq!(expand("${A}", &e).map(|x| x.text), Ok("x".into()));
-        assert_eq!(expand("pre-${A}-post", &e).map(|x| x.text), Ok("pre-x-post".into()));
+        assert_eq!(
+            expand("pre-${A}-post", &e).map(|x| x.text),
+            Ok("pre-x-post".into())
+        );
         assert_eq!(expand("${B:-dflt}", &e).map(|x| x.text), Ok("dflt".into()));
         assert_eq!(expand("${EMPTY:-d}", &e).map(|x| x.text), Ok("d".into()));
         assert_eq!(expand("$${A}", &e).map(|x| x.text), Ok("${A}".into()));
@@ -163,7 +174,8 @@ mod tests {
 
     #[test]
     fn whole_expression_becomes_a_scalar() {
-        let mut tree: Value = serde_norway::from_str("a: ${P:-5432}\nb: x${P:-1}\nc: ${U:-}").unwrap();
+        let mut tree: Value =
+            serde_norway::from_str("a: ${P:-5432}\nb: x${P:-1}\nc: ${U:-}").unwrap();
         assert!(interpolate(&mut tree, &Env::new()).is_empty());
         assert_eq!(tree["a"], Value::Number(5432.into()));
         assert_eq!(tree["b"], Value::String("x1".into()));
@@ -172,16 +184,23 @@ mod tests {
 
     #[test]
     fn missing_variable_names_the_key_and_variable() {
-        let mut tree: Value = serde_norway::from_str("lakebase:\n  instance_name: ${NOPE}").unwrap();
+        let mut tree: Value =
+            serde_norway::from_str("lakebase:\n  instance_name: ${NOPE}").unwrap();
         let problems = interpolate(&mut tree, &Env::new());
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].key, "lakebase.instance_name");
-        assert!(problems[0].message.contains("NOPE is not set"), "{}", problems[0].message);
+        assert!(
+            problems[0].message.contains("NOPE is not set"),
+            "{}",
+            problems[0].message
+        );
     }
 
     #[test]
     fn malformed_references_are_reported() {
         assert!(expand("${A", &Env::new()).unwrap_err().contains("unclosed"));
-        assert!(expand("${A B}", &Env::new()).unwrap_err().contains("not a variable reference"));
+        assert!(expand("${A B}", &Env::new())
+            .unwrap_err()
+            .contains("not a variable reference"));
     }
 }

@@ -134,7 +134,8 @@ pub fn load_str(text: &str, path: &Path, env: &Env) -> Result<LoadedConfig, Conf
         return Err(invalid(path, problems));
     }
 
-    let (config, unknown_keys) = deserialize(tree, &env_keys).map_err(|p| invalid(path, vec![p]))?;
+    let (config, unknown_keys) =
+        deserialize(tree, &env_keys).map_err(|p| invalid(path, vec![p]))?;
     let problems = validate::validate(&config)
         .into_iter()
         .map(|mut p| {
@@ -173,12 +174,22 @@ fn deserialize(
     }
 }
 
-/// serde's messages say what was found and what was expected; we phrase them as
-/// "invalid value ...: expected ...", and drop the location serde_norway appends because
-/// the key path is more useful after interpolation.
+/// serde's messages say what was found and what was expected; make the expectation
+/// readable and drop the location serde_norway appends (the key path is more useful).
 fn describe_serde_error(raw: &str) -> String {
     let msg = raw.split(" at line ").next().unwrap_or(raw);
-    format!("invalid value: {msg}")
+    let msg = msg
+        .replace("expected u16", "expected a whole number from 0 to 65535")
+        .replace("expected u32", "expected a whole number from 0 to 4294967295")
+        .replace("expected a duration", "expected a duration like 30s, 5m or 1h");
+    if ["invalid value", "invalid type", "unknown variant", "invalid length"]
+        .iter()
+        .any(|p| msg.starts_with(p))
+    {
+        msg
+    } else {
+        format!("invalid value: {msg}")
+    }
 }
 
 fn syntax_error(path: &Path, e: &serde_norway::Error) -> ConfigError {
@@ -187,7 +198,12 @@ fn syntax_error(path: &Path, e: &serde_norway::Error) -> ConfigError {
         path: path.to_path_buf(),
         line: loc.as_ref().map(|l| l.line()),
         column: loc.as_ref().map(|l| l.column()),
-        message: e.to_string().split(" at line ").next().unwrap_or_default().to_string(),
+        message: e
+            .to_string()
+            .split(" at line ")
+            .next()
+            .unwrap_or_default()
+            .to_string(),
     }
 }
 

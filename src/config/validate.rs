@@ -18,7 +18,11 @@ pub fn validate(c: &AppConfig) -> Vec<Problem> {
 
     let pool = &c.database.pool;
     if !(1..=1000).contains(&pool.max_size) {
-        bad("database.pool.max_size", pool.max_size.to_string(), "must be between 1 and 1000".into());
+        bad(
+            "database.pool.max_size",
+            pool.max_size.to_string(),
+            "must be between 1 and 1000".into(),
+        );
     }
     if pool.min_idle > pool.max_size {
         bad(
@@ -28,7 +32,11 @@ pub fn validate(c: &AppConfig) -> Vec<Problem> {
         );
     }
     if pool.connect_timeout.is_zero() {
-        bad("database.pool.connect_timeout", "0s".into(), "must be longer than 0s, e.g. 10s".into());
+        bad(
+            "database.pool.connect_timeout",
+            "0s".into(),
+            "must be longer than 0s, e.g. 10s".into(),
+        );
     }
     if pool.max_lifetime.is_zero() || pool.max_lifetime >= c.lakebase.default_token_lifetime {
         bad(
@@ -50,7 +58,11 @@ pub fn validate(c: &AppConfig) -> Vec<Problem> {
         );
     }
     if lb.port == 0 {
-        bad("lakebase.port", "0".into(), "must be a TCP port between 1 and 65535".into());
+        bad(
+            "lakebase.port",
+            "0".into(),
+            "must be a TCP port between 1 and 65535".into(),
+        );
     }
     if lb.default_token_lifetime < Duration::from_secs(1) {
         bad(
@@ -71,7 +83,11 @@ pub fn validate(c: &AppConfig) -> Vec<Problem> {
     }
     if let Some(host) = &c.databricks.host {
         if url::Url::parse(&normalize_host(host)).is_err() {
-            bad("databricks.host", host.clone(), "must be a workspace URL like https://my-workspace.cloud.databricks.com".into());
+            bad(
+                "databricks.host",
+                host.clone(),
+                "must be a workspace URL like https://my-workspace.cloud.databricks.com".into(),
+            );
         }
     }
     problems

@@ -38,7 +38,10 @@ pub struct AuthAttempt {
 /// Authentication failures. None of them carries a token or secret.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    #[error("no Databricks credentials found. Tried, in order:\n{}", render_attempts(attempts))]
+    #[error(
+        "no Databricks credentials found. Tried, in order:\n{}",
+        render_attempts(attempts)
+    )]
     NoCredentials { attempts: Vec<AuthAttempt> },
     #[error("{}{}: {message}", path.display(), line.map(|l| format!(", line {l}")).unwrap_or_default())]
     ConfigFile {
@@ -110,7 +113,11 @@ const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 impl DatabricksAuth {
     /// Resolve credentials from options, the environment and the config file.
     pub fn resolve(opts: &AuthOptions, env: &Env) -> Result<DatabricksAuth, AuthError> {
-        let var = |k: &str| env.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let var = |k: &str| {
+            env.get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         let mut attempts = Vec::new();
         let env_host = opts.host.clone().or_else(|| var("DATABRICKS_HOST"));
 
@@ -125,18 +132,33 @@ impl DatabricksAuth {
 
         match (&env_host, var("DATABRICKS_TOKEN")) {
             (Some(host), Some(token)) => {
-                return DatabricksAuth::new(host, "DATABRICKS_TOKEN (personal access token)", Credential::Pat(token.into()))
+                return DatabricksAuth::new(
+                    host,
+                    "DATABRICKS_TOKEN (personal access token)",
+                    Credential::Pat(token.into()),
+                )
             }
             (h, t) => attempts.push(AuthAttempt {
                 method: "personal access token",
                 needs: "DATABRICKS_HOST and DATABRICKS_TOKEN",
-                outcome: missing(&[("DATABRICKS_HOST", h.is_some()), ("DATABRICKS_TOKEN", t.is_some())]),
+                outcome: missing(&[
+                    ("DATABRICKS_HOST", h.is_some()),
+                    ("DATABRICKS_TOKEN", t.is_some()),
+                ]),
             }),
         }
 
-        match (&env_host, var("DATABRICKS_CLIENT_ID"), var("DATABRICKS_CLIENT_SECRET")) {
+        match (
+            &env_host,
+            var("DATABRICKS_CLIENT_ID"),
+            var("DATABRICKS_CLIENT_SECRET"),
+        ) {
             (Some(host), Some(id), Some(secret)) => {
-                return DatabricksAuth::new(host, "DATABRICKS_CLIENT_ID/SECRET (OAuth M2M)", m2m(id, secret.into()))
+                return DatabricksAuth::new(
+                    host,
+                    "DATABRICKS_CLIENT_ID/SECRET (OAuth M2M)",
+                    m2m(id, secret.into()),
+                )
             }
             (h, i, s) => attempts.push(AuthAttempt {
                 method: "OAuth M2M (service principal)",
@@ -150,7 +172,8 @@ impl DatabricksAuth {
         }
 
         let profile_name = var("DATABRICKS_CONFIG_PROFILE").unwrap_or_else(|| "DEFAULT".into());
-        let needs = "a profile in ~/.databrickscfg (DATABRICKS_CONFIG_FILE, DATABRICKS_CONFIG_PROFILE)";
+        let needs =
+            "a profile in ~/.databrickscfg (DATABRICKS_CONFIG_FILE, DATABRICKS_CONFIG_PROFILE)";
         match ConfigFile::default_path(env) {
             None => attempts.push(AuthAttempt {
                 method: "config file profile",
@@ -175,7 +198,10 @@ impl DatabricksAuth {
                     None => attempts.push(AuthAttempt {
                         method: "config file profile",
                         needs,
-                        outcome: format!("{} has no [DEFAULT] profile and DATABRICKS_CONFIG_PROFILE is not set", path.display()),
+                        outcome: format!(
+                            "{} has no [DEFAULT] profile and DATABRICKS_CONFIG_PROFILE is not set",
+                            path.display()
+                        ),
                     }),
                 },
             },
@@ -226,7 +252,11 @@ impl DatabricksAuth {
                 *guard = Some(fresh);
                 Ok(token)
             }
-            Credential::Cli { profile, path, cache } => {
+            Credential::Cli {
+                profile,
+                path,
+                cache,
+            } => {
                 let mut guard = cache.lock().await;
                 if let Some(c) = guard.as_ref().filter(|c| Utc::now() < c.refresh_at) {
                     return Ok(c.token.clone());
@@ -252,12 +282,19 @@ fn m2m(client_id: String, client_secret: SecretString) -> Credential {
     }
 }
 
-fn from_profile(name: &str, host_override: Option<&str>, env: &Env, via: &str) -> Result<DatabricksAuth, AuthError> {
+fn from_profile(
+    name: &str,
+    host_override: Option<&str>,
+    env: &Env,
+    via: &str,
+) -> Result<DatabricksAuth, AuthError> {
     let Some(path) = ConfigFile::default_path(env) else {
         return Err(AuthError::ProfileIncomplete {
             profile: name.into(),
             path: PathBuf::from("~/.databrickscfg"),
-            message: format!("{via} names a profile, but HOME and DATABRICKS_CONFIG_FILE are not set"),
+            message: format!(
+                "{via} names a profile, but HOME and DATABRICKS_CONFIG_FILE are not set"
+            ),
         });
     };
     let Some(file) = ConfigFile::read(&path)? else {
@@ -297,28 +334,26 @@ fn from_profile_entry(
     };
     let source = |kind: &str| format!("profile `{}` in {} ({kind})", p.name, file.path.display());
     if p.auth_type.as_deref() == Some("databricks-cli") {
-        return DatabricksAuth::new(
-            &host,
-            &source("databricks-cli"),
-            cli(&p.name),
-        );
+        return DatabricksAuth::new(&host, &source("databricks-cli"), cli(&p.name));
     }
     if let Some(token) = p.token.clone() {
-        return DatabricksAuth::new(&host, &source("personal access token"), Credential::Pat(token));
+        return DatabricksAuth::new(
+            &host,
+            &source("personal access token"),
+            Credential::Pat(token),
+        );
     }
     match (p.client_id.clone(), p.client_secret.clone()) {
-        (Some(id), Some(secret)) => DatabricksAuth::new(&host, &source("OAuth M2M"), m2m(id, secret)),
+        (Some(id), Some(secret)) => {
+            DatabricksAuth::new(&host, &source("OAuth M2M"), m2m(id, secret))
+        }
         (Some(_), None) | (None, Some(_)) => Err(AuthError::ProfileIncomplete {
             profile: p.name,
             path: file.path.clone(),
             message: "OAuth M2M needs both `client_id` and `client_secret`".into(),
         }),
         // A host-only profile is what `databricks auth login` writes for U2M: ask the CLI.
-        (None, None) => DatabricksAuth::new(
-            &host,
-            &source("databricks-cli"),
-            cli(&p.name),
-        ),
+        (None, None) => DatabricksAuth::new(&host, &source("databricks-cli"), cli(&p.name)),
     }
 }
 
@@ -372,7 +407,10 @@ fn oauth_error_text(body: &str) -> String {
         error_description: Option<String>,
     }
     match serde_json::from_str::<OAuthErr>(body) {
-        Ok(OAuthErr { error, error_description }) => [error, error_description]
+        Ok(OAuthErr {
+            error,
+            error_description,
+        }) => [error, error_description]
             .into_iter()
             .flatten()
             .collect::<Vec<_>>()
@@ -411,7 +449,10 @@ async fn fetch_cli(profile: &str, path: Option<&str>) -> Result<CachedToken, Aut
         })?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("no output");
+        let first = stderr
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("no output");
         return Err(fail(format!(
             "exit status {}: {first} (try `databricks auth login --profile {profile}`)",
             out.status.code().unwrap_or(-1)
@@ -440,7 +481,11 @@ fn refresh_time(now: DateTime<Utc>, lifetime: Duration) -> DateTime<Utc> {
 }
 
 fn missing(vars: &[(&str, bool)]) -> String {
-    let unset: Vec<&str> = vars.iter().filter(|(_, set)| !set).map(|(v, _)| *v).collect();
+    let unset: Vec<&str> = vars
+        .iter()
+        .filter(|(_, set)| !set)
+        .map(|(v, _)| *v)
+        .collect();
     format!("{} not set", unset.join(", "))
 }
 
@@ -448,7 +493,15 @@ fn render_attempts(attempts: &[AuthAttempt]) -> String {
     let mut out = attempts
         .iter()
         .enumerate()
-        .map(|(i, a)| format!("  {}. {} (needs {}): {}", i + 1, a.method, a.needs, a.outcome))
+        .map(|(i, a)| {
+            format!(
+                "  {}. {} (needs {}): {}",
+                i + 1,
+                a.method,
+                a.needs,
+                a.outcome
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n");
     out.push_str(
@@ -472,14 +525,23 @@ mod tests {
     #[test]
     fn refresh_happens_before_expiry() {
         let now = Utc::now();
-        assert_eq!(refresh_time(now, Duration::from_secs(3600)), now + chrono::Duration::seconds(3300));
-        assert_eq!(refresh_time(now, Duration::from_secs(4)), now + chrono::Duration::seconds(2));
+        assert_eq!(
+            refresh_time(now, Duration::from_secs(3600)),
+            now + chrono::Duration::seconds(3300)
+        );
+        assert_eq!(
+            refresh_time(now, Duration::from_secs(4)),
+            now + chrono::Duration::seconds(2)
+        );
     }
 
     #[test]
     fn oauth_errors_keep_only_error_fields() {
         let body = r#"{"error":"invalid_client","error_description":"bad secret","echo":"s3cr3t"}"#;
         assert_eq!(oauth_error_text(body), "invalid_client: bad secret");
-        assert_eq!(oauth_error_text("<html>s3cr3t</html>"), "no error details in the response");
+        assert_eq!(
+            oauth_error_text("<html>s3cr3t</html>"),
+            "no error details in the response"
+        );
     }
 }

@@ -173,27 +173,35 @@ impl WorkspaceClient {
             });
         }
         let err: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_default();
-        let message = err
-            .message
-            .or(err.detail)
-            .unwrap_or_else(|| status.canonical_reason().unwrap_or("no details").to_string());
+        let message = err.message.or(err.detail).unwrap_or_else(|| {
+            status
+                .canonical_reason()
+                .unwrap_or("no details")
+                .to_string()
+        });
         let path = path.to_string();
         Err(match status {
             StatusCode::NOT_FOUND => ApiError::NotFound {
                 what: what.to_string(),
                 message,
             },
-            _ if err.error_code.as_deref() == Some("RESOURCE_DOES_NOT_EXIST") => ApiError::NotFound {
-                what: what.to_string(),
-                message,
-            },
+            _ if err.error_code.as_deref() == Some("RESOURCE_DOES_NOT_EXIST") => {
+                ApiError::NotFound {
+                    what: what.to_string(),
+                    message,
+                }
+            }
             StatusCode::UNAUTHORIZED => ApiError::Unauthorized {
                 method,
                 path,
                 message,
                 source_desc: self.auth.source().to_string(),
             },
-            StatusCode::FORBIDDEN => ApiError::PermissionDenied { method, path, message },
+            StatusCode::FORBIDDEN => ApiError::PermissionDenied {
+                method,
+                path,
+                message,
+            },
             _ => ApiError::Status {
                 method,
                 path,

@@ -49,7 +49,8 @@ impl WorkspaceClient {
             "/api/2.0/database/instances/{}",
             percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC)
         );
-        self.get(&path, &format!("Lakebase instance `{name}`")).await
+        self.get(&path, &format!("Lakebase instance `{name}`"))
+            .await
     }
 
     /// Generate a database credential valid for the given instances.

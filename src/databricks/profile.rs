@@ -68,17 +68,19 @@ impl ConfigFile {
 
     /// Names of every profile in the file.
     pub fn profile_names(&self) -> Vec<String> {
-        self.ini
-            .sections()
-            .flatten()
-            .map(str::to_string)
-            .collect()
+        self.ini.sections().flatten().map(str::to_string).collect()
     }
 
     /// The named profile, if present.
     pub fn profile(&self, name: &str) -> Option<Profile> {
         let section = self.ini.section(Some(name))?;
-        let get = |k: &str| section.get(k).map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+        let get = |k: &str| {
+            section
+                .get(k)
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
         Some(Profile {
             name: name.to_string(),
             host: get("host"),
@@ -98,10 +100,16 @@ fn first_malformed_line(text: &str) -> Option<(usize, String)> {
             return None;
         }
         if line.starts_with('[') && !line.ends_with(']') {
-            return Some((i + 1, format!("section header `{line}` is missing its closing `]`")));
+            return Some((
+                i + 1,
+                format!("section header `{line}` is missing its closing `]`"),
+            ));
         }
         if !line.starts_with('[') && !line.contains('=') {
-            return Some((i + 1, "expected `key = value` or a `[profile]` header".to_string()));
+            return Some((
+                i + 1,
+                "expected `key = value` or a `[profile]` header".to_string(),
+            ));
         }
         None
     })

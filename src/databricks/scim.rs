@@ -16,6 +16,7 @@ pub struct CurrentUser {
 impl WorkspaceClient {
     /// The user or service principal the credentials authenticate as.
     pub async fn current_user(&self) -> Result<CurrentUser, ApiError> {
-        self.get("/api/2.0/preview/scim/v2/Me", "current user").await
+        self.get("/api/2.0/preview/scim/v2/Me", "current user")
+            .await
     }
 }

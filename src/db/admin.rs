@@ -34,7 +34,9 @@ pub async fn create_database(conn: &mut AsyncPgConnection, name: &str) -> Result
     {
         Ok(_) => Ok(Created::Created),
         // Another process created it between our check and our CREATE.
-        Err(diesel::result::Error::DatabaseError(_, info)) if info.message().contains("already exists") => {
+        Err(diesel::result::Error::DatabaseError(_, info))
+            if info.message().contains("already exists") =>
+        {
             Ok(Created::AlreadyExists)
         }
         Err(e) => Err(e.into()),
@@ -43,10 +45,11 @@ pub async fn create_database(conn: &mut AsyncPgConnection, name: &str) -> Result
 
 /// Whether database `name` exists on the server.
 pub async fn database_exists(conn: &mut AsyncPgConnection, name: &str) -> Result<bool, DbError> {
-    let rows: Vec<Found> = diesel::sql_query("SELECT 1 AS found FROM pg_database WHERE datname = $1")
-        .bind::<Text, _>(name)
-        .load(conn)
-        .await?;
+    let rows: Vec<Found> =
+        diesel::sql_query("SELECT 1 AS found FROM pg_database WHERE datname = $1")
+            .bind::<Text, _>(name)
+            .load(conn)
+            .await?;
     Ok(!rows.is_empty())
 }
 
@@ -74,7 +77,10 @@ pub fn grant_statements(role: &str) -> Vec<String> {
 /// Grant `role` full use of schema `public`: existing tables and sequences, and (through
 /// default privileges of the connected user) those created later. One transaction;
 /// idempotent. Returns the statements executed.
-pub async fn grant_schema_access(conn: &mut AsyncPgConnection, role: &str) -> Result<Vec<String>, DbError> {
+pub async fn grant_schema_access(
+    conn: &mut AsyncPgConnection,
+    role: &str,
+) -> Result<Vec<String>, DbError> {
     if !role_exists(conn, role).await? {
         return Err(DbError::NoSuchRole(role.to_string()));
     }

@@ -68,7 +68,10 @@ pub async fn revert(conn: AsyncPgConnection, steps: usize) -> Result<Vec<String>
         let names = all_names()?;
         let mut reverted = Vec::new();
         for _ in 0..steps {
-            if h.applied_migrations().map_err(|e| DbError::Migration(e.to_string()))?.is_empty() {
+            if h.applied_migrations()
+                .map_err(|e| DbError::Migration(e.to_string()))?
+                .is_empty()
+            {
                 break;
             }
             let v = h
@@ -108,7 +111,8 @@ async fn with_lock<T>(
 
 /// (version, folder name) of every embedded migration.
 fn all_names() -> Result<Vec<(String, String)>, DbError> {
-    let migrations = MigrationSource::<Pg>::migrations(&MIGRATIONS).map_err(|e| DbError::Migration(e.to_string()))?;
+    let migrations = MigrationSource::<Pg>::migrations(&MIGRATIONS)
+        .map_err(|e| DbError::Migration(e.to_string()))?;
     Ok(migrations
         .iter()
         .map(|m| (m.name().version().to_string(), m.name().to_string()))

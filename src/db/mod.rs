@@ -26,7 +26,7 @@ pub enum DbError {
     )]
     NotConfigured,
     #[error("Lakebase: {0}")]
-    Api(#[from] ApiError),
+    Api(Box<ApiError>),
     #[error(transparent)]
     Token(#[from] TokenError),
     #[error("Lakebase instance `{instance}` has no read_write_dns yet (state {state}); wait until it is AVAILABLE (`dra wait-lakebase`)")]
@@ -43,4 +43,10 @@ pub enum DbError {
     Migration(String),
     #[error("role `{0}` does not exist in this database")]
     NoSuchRole(String),
+}
+
+impl From<ApiError> for DbError {
+    fn from(e: ApiError) -> Self {
+        DbError::Api(Box::new(e))
+    }
 }

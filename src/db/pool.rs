@@ -35,7 +35,10 @@ impl PgPool {
         self.inner.get().await.map_err(|e| {
             let last = self.last_error.0.lock().ok().and_then(|g| g.clone());
             DbError::Pool(match last {
-                Some(cause) => format!("no connection to {} ({e}); last error: {cause}", self.target),
+                Some(cause) => format!(
+                    "no connection to {} ({e}); last error: {cause}",
+                    self.target
+                ),
                 None => format!("no connection to {}: {e}", self.target),
             })
         })
@@ -64,8 +67,14 @@ pub async fn build_pool(target: ConnectionTarget, limits: &PoolSection) -> Resul
         .boxed()
     });
     // The URL is unused: custom_setup builds every connection from the target.
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config("dra://pool", manager_config);
-    let reaper = (limits.max_lifetime / 4).clamp(std::time::Duration::from_millis(100), std::time::Duration::from_secs(30));
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+        "dra://pool",
+        manager_config,
+    );
+    let reaper = (limits.max_lifetime / 4).clamp(
+        std::time::Duration::from_millis(100),
+        std::time::Duration::from_secs(30),
+    );
     let last_error = LastError::default();
     let inner = Pool::builder()
         .max_size(limits.max_size)

@@ -73,7 +73,11 @@ impl ConnectionTarget {
     /// (`PGSSLMODE`), else `prefer`.
     pub fn from_url(url: &DatabaseUrl, config: &AppConfig) -> Result<ConnectionTarget, DbError> {
         let u = url.expose();
-        let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
         let mut sslmode = config.database.sslmode.unwrap_or(SslMode::Prefer);
         let mut root_cert = config.database.ssl_root_cert.clone();
         for (k, v) in u.query_pairs() {
@@ -90,14 +94,28 @@ impl ConnectionTarget {
         }
         let database = decode(u.path().trim_start_matches('/'));
         Ok(ConnectionTarget {
-            host: u.host_str().unwrap_or("localhost").trim_matches(['[', ']']).to_string(),
+            host: u
+                .host_str()
+                .unwrap_or("localhost")
+                .trim_matches(['[', ']'])
+                .to_string(),
             port: u.port().unwrap_or(5432),
-            database: if database.is_empty() { "postgres".into() } else { database },
-            user: if u.username().is_empty() { "postgres".into() } else { decode(u.username()) },
+            database: if database.is_empty() {
+                "postgres".into()
+            } else {
+                database
+            },
+            user: if u.username().is_empty() {
+                "postgres".into()
+            } else {
+                decode(u.username())
+            },
             sslmode,
             root_cert,
             connect_timeout: config.database.pool.connect_timeout,
-            provider: Arc::new(TokenProvider::Static(u.password().map(|p| SecretString::from(decode(p))))),
+            provider: Arc::new(TokenProvider::Static(
+                u.password().map(|p| SecretString::from(decode(p))),
+            )),
         })
     }
 
@@ -110,7 +128,11 @@ impl ConnectionTarget {
         config: &AppConfig,
         env: &Env,
     ) -> Result<ConnectionTarget, DbError> {
-        let var = |k: &str| env.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let var = |k: &str| {
+            env.get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         let lb = &config.lakebase;
         let provider = TokenProvider::lakebase(
             client.clone(),
@@ -122,10 +144,13 @@ impl ConnectionTarget {
             Some(h) => h,
             None => {
                 let inst = client.database_instance(instance).await?;
-                inst.read_write_dns.clone().filter(|d| !d.is_empty()).ok_or_else(|| DbError::NoDns {
-                    instance: instance.to_string(),
-                    state: inst.state.clone().unwrap_or_else(|| "unknown".into()),
-                })?
+                inst.read_write_dns
+                    .clone()
+                    .filter(|d| !d.is_empty())
+                    .ok_or_else(|| DbError::NoDns {
+                        instance: instance.to_string(),
+                        state: inst.state.clone().unwrap_or_else(|| "unknown".into()),
+                    })?
             }
         };
         let port = match var("PGPORT") {
@@ -236,7 +261,11 @@ pub fn jwt_subject(token: &str) -> Option<String> {
         .decode(payload.trim_end_matches('='))
         .ok()?;
     let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    claims.get("sub")?.as_str().filter(|s| !s.is_empty()).map(str::to_string)
+    claims
+        .get("sub")?
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 #[cfg(test)]
@@ -245,17 +274,32 @@ mod tests {
 
     #[test]
     fn jwt_subject_reads_sub_claim() {
-        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"sub":"me@example.com"}"#);
-        assert_eq!(jwt_subject(&format!("h.{payload}.s")).as_deref(), Some("me@example.com"));
+        let payload =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"sub":"me@example.com"}"#);
+        assert_eq!(
+            jwt_subject(&format!("h.{payload}.s")).as_deref(),
+            Some("me@example.com")
+        );
         assert_eq!(jwt_subject("not-a-jwt"), None);
         assert_eq!(jwt_subject("a.!!!.c"), None);
     }
 
     #[test]
     fn url_target_reads_parts_and_sslmode() {
-        let url = DatabaseUrl::parse("postgresql+asyncpg://u%40x:p%3Aw@db.example:6543/deep_research?sslmode=disable").unwrap();
+        let url = DatabaseUrl::parse(
+            "postgresql+asyncpg://u%40x:p%3Aw@db.example:6543/deep_research?sslmode=disable",
+        )
+        .unwrap();
         let t = ConnectionTarget::from_url(&url, &AppConfig::default()).unwrap();
-        assert_eq!((t.host.as_str(), t.port, t.database.as_str(), t.user.as_str()), ("db.example", 6543, "deep_research", "u@x"));
+        assert_eq!(
+            (
+                t.host.as_str(),
+                t.port,
+                t.database.as_str(),
+                t.user.as_str()
+            ),
+            ("db.example", 6543, "deep_research", "u@x")
+        );
         assert_eq!(t.sslmode, SslMode::Disable);
         assert!(!t.to_string().contains("p:w"));
     }

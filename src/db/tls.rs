@@ -16,22 +16,35 @@ pub fn connector(extra_roots: Option<&Path>) -> Result<MakeRustlsConnect, DbErro
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = extra_roots {
         let certs = CertificateDer::pem_file_iter(path)
-            .map_err(|e| DbError::Tls(format!("cannot read root certificate {}: {e}", path.display())))?
+            .map_err(|e| {
+                DbError::Tls(format!(
+                    "cannot read root certificate {}: {e}",
+                    path.display()
+                ))
+            })?
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| DbError::Tls(format!("invalid PEM in {}: {e}", path.display())))?;
         if certs.is_empty() {
-            return Err(DbError::Tls(format!("no certificates found in {}", path.display())));
+            return Err(DbError::Tls(format!(
+                "no certificates found in {}",
+                path.display()
+            )));
         }
         for cert in certs {
-            roots
-                .add(cert)
-                .map_err(|e| DbError::Tls(format!("unusable root certificate in {}: {e}", path.display())))?;
+            roots.add(cert).map_err(|e| {
+                DbError::Tls(format!(
+                    "unusable root certificate in {}: {e}",
+                    path.display()
+                ))
+            })?;
         }
     }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| DbError::Tls(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| DbError::Tls(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     Ok(MakeRustlsConnect::new(config))
 }

@@ -18,7 +18,7 @@ pub enum TokenError {
     Credential {
         instance: String,
         #[source]
-        source: ApiError,
+        source: Box<ApiError>,
     },
 }
 
@@ -35,7 +35,7 @@ pub enum TokenProvider {
     /// A fixed password (or none) from `DATABASE_URL`.
     Static(Option<SecretString>),
     /// Lakebase credentials from the workspace API.
-    Lakebase(LakebaseTokens),
+    Lakebase(Box<LakebaseTokens>),
 }
 
 /// Cached, single-flight Lakebase credentials.
@@ -57,14 +57,14 @@ impl TokenProvider {
         refresh_buffer: Duration,
         default_lifetime: Duration,
     ) -> Arc<TokenProvider> {
-        Arc::new(TokenProvider::Lakebase(LakebaseTokens {
+        Arc::new(TokenProvider::Lakebase(Box::new(LakebaseTokens {
             client,
             instance: instance.into(),
             refresh_buffer,
             default_lifetime,
             cache: Mutex::new(None),
             fetches: AtomicU64::new(0),
-        }))
+        })))
     }
 
     /// The password to log in with now; `None` for password-less local servers.
@@ -102,7 +102,7 @@ impl LakebaseTokens {
             .await
             .map_err(|source| TokenError::Credential {
                 instance: self.instance.clone(),
-                source,
+                source: Box::new(source),
             })?;
         self.fetches.fetch_add(1, Ordering::Relaxed);
         let now = Utc::now();
@@ -128,7 +128,10 @@ pub fn expiry(raw: Option<&str>, now: DateTime<Utc>, default_lifetime: Duration)
     match DateTime::parse_from_rfc3339(raw) {
         Ok(t) if t.with_timezone(&Utc) > now => t.with_timezone(&Utc),
         Ok(_) => {
-            tracing::warn!(expiration_time = raw, "credential expiration_time is in the past; assuming the default lifetime");
+            tracing::warn!(
+                expiration_time = raw,
+                "credential expiration_time is in the past; assuming the default lifetime"
+            );
             fallback
         }
         Err(e) => {
@@ -152,9 +155,18 @@ mod tests {
         let hour = Duration::from_secs(3600);
         let later = now + chrono::Duration::seconds(600);
         assert_eq!(expiry(Some(&later.to_rfc3339()), now, hour), later);
-        assert_eq!(expiry(None, now, hour), now + chrono::Duration::seconds(3600));
-        assert_eq!(expiry(Some("not a date"), now, hour), now + chrono::Duration::seconds(3600));
+        assert_eq!(
+            expiry(None, now, hour),
+            now + chrono::Duration::seconds(3600)
+        );
+        assert_eq!(
+            expiry(Some("not a date"), now, hour),
+            now + chrono::Duration::seconds(3600)
+        );
         let past = (now - chrono::Duration::seconds(5)).to_rfc3339();
-        assert_eq!(expiry(Some(&past), now, hour), now + chrono::Duration::seconds(3600));
+        assert_eq!(
+            expiry(Some(&past), now, hour),
+            now + chrono::Duration::seconds(3600)
+        );
     }
 }

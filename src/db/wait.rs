@@ -47,7 +47,10 @@ pub enum WaitError {
 }
 
 enum AttemptError {
-    NotReady { state: Option<String>, reason: String },
+    NotReady {
+        state: Option<String>,
+        reason: String,
+    },
     Fatal(WaitError),
 }
 

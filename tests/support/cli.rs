@@ -88,7 +88,9 @@ impl Dra {
 }
 
 pub fn config_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("config").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("config")
+        .join(name)
 }
 
 /// Write a fake `databricks` executable into `dir/bin` that answers `auth token` with
@@ -106,5 +108,9 @@ pub fn fake_databricks_cli(dir: &Path, token: &str) -> String {
     let path = bin.join("databricks");
     std::fs::write(&path, script).expect("write fake cli");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default())
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
 }

@@ -8,7 +8,8 @@ use tokio_postgres::{Client, NoTls};
 
 /// The admin URL of the shared server: `DRA_TEST_PG_URL`, else the local default.
 pub fn admin_url() -> url::Url {
-    let raw = std::env::var("DRA_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let raw = std::env::var("DRA_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     url::Url::parse(&raw).expect("DRA_TEST_PG_URL must be a postgres:// URL")
 }
 
@@ -49,7 +50,10 @@ impl TestDb {
             .batch_execute(&format!("CREATE DATABASE {quoted}"))
             .await
             .expect("create test database");
-        TestDb { name: name.into(), base }
+        TestDb {
+            name: name.into(),
+            base,
+        }
     }
 
     /// A handle for a database some other code will create; dropped afterwards.
@@ -95,7 +99,10 @@ impl TestDb {
     pub async fn exists(&self) -> bool {
         let admin = connect(self.base.as_str()).await;
         let rows = admin
-            .query("SELECT 1 FROM pg_database WHERE datname = $1", &[&self.name])
+            .query(
+                "SELECT 1 FROM pg_database WHERE datname = $1",
+                &[&self.name],
+            )
             .await
             .expect("query pg_database");
         !rows.is_empty()
@@ -112,7 +119,10 @@ impl Drop for TestDb {
         let name = self.name.clone();
         // Drop can't await; a private runtime on its own thread can.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             rt.block_on(async move {
                 let (client, conn) = tokio_postgres::connect(base.as_str(), NoTls).await.ok()?;
                 tokio::spawn(async move {
@@ -139,20 +149,40 @@ pub struct PrivateCluster {
 
 impl PrivateCluster {
     pub fn start() -> PrivateCluster {
-        let dir = tempfile::Builder::new().prefix("dra-pg-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("dra-pg-")
+            .tempdir()
+            .expect("tempdir");
         set_mode(dir.path(), 0o777);
         let data = dir.path().join("data");
         let pwfile = dir.path().join("pw");
         std::fs::write(&pwfile, "superpw\n").expect("write pwfile");
         set_mode(&pwfile, 0o644);
         let status = as_pg_user(&pg_bin("initdb"))
-            .args(["-D", &data.to_string_lossy(), "-U", "postgres", "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--no-sync"])
+            .args([
+                "-D",
+                &data.to_string_lossy(),
+                "-U",
+                "postgres",
+                "--auth-host=scram-sha-256",
+                "--auth-local=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ])
             .arg(format!("--pwfile={}", pwfile.display()))
             .output()
             .expect("run initdb");
-        assert!(status.status.success(), "initdb failed: {}", String::from_utf8_lossy(&status.stderr));
+        assert!(
+            status.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&status.stderr)
+        );
         let port = free_port();
-        let opts = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", dir.path().display());
+        let opts = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            dir.path().display()
+        );
         let out = as_pg_user(&pg_bin("pg_ctl"))
             .args(["-D", &data.to_string_lossy(), "-w", "-t", "60", "-l"])
             .arg(dir.path().join("log"))
@@ -170,7 +200,12 @@ impl PrivateCluster {
 
     /// Superuser client over the unix socket (trust).
     pub async fn superuser(&self) -> Client {
-        connect(&format!("host={} port={} user=postgres dbname=postgres", self.dir.path().display(), self.port)).await
+        connect(&format!(
+            "host={} port={} user=postgres dbname=postgres",
+            self.dir.path().display(),
+            self.port
+        ))
+        .await
     }
 
     /// Try a TCP password login; `Err` carries the server's message.
@@ -181,9 +216,16 @@ impl PrivateCluster {
                 tokio::spawn(async move {
                     let _ = c.await;
                 });
-                client.simple_query("SELECT 1").await.map(|_| ()).map_err(|e| e.to_string())
+                client
+                    .simple_query("SELECT 1")
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
             }
-            Err(e) => Err(e.as_db_error().map(|d| d.message().to_string()).unwrap_or_else(|| e.to_string())),
+            Err(e) => Err(e
+                .as_db_error()
+                .map(|d| d.message().to_string())
+                .unwrap_or_else(|| e.to_string())),
         }
     }
 }
@@ -191,7 +233,13 @@ impl PrivateCluster {
 impl Drop for PrivateCluster {
     fn drop(&mut self) {
         let _ = as_pg_user(&pg_bin("pg_ctl"))
-            .args(["-D", &self.data.to_string_lossy(), "-m", "immediate", "stop"])
+            .args([
+                "-D",
+                &self.data.to_string_lossy(),
+                "-m",
+                "immediate",
+                "stop",
+            ])
             .output();
     }
 }
@@ -203,7 +251,12 @@ pub fn pg_bin(name: &str) -> PathBuf {
         return Path::new(&dir).join(name);
     }
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path().join("bin").join(name)).filter(|p| p.exists()).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path().join("bin").join(name))
+                .filter(|p| p.exists())
+                .collect()
+        })
         .unwrap_or_default();
     versions.sort();
     versions.pop().unwrap_or_else(|| PathBuf::from(name))

@@ -104,7 +104,9 @@ impl FakeWorkspace {
             .route("/api/2.0/database/credentials", post(credentials))
             .route("/api/2.0/apps/{name}", get(app_get))
             .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake workspace");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake workspace");
         let addr: SocketAddr = listener.local_addr().expect("local addr");
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -118,7 +120,11 @@ impl FakeWorkspace {
 
     /// Accept OAuth M2M logins for this client; issued tokens live `lifetime`.
     pub fn with_m2m_client(self, id: &str, secret: &str, lifetime: Duration) -> Self {
-        self.inner.m2m_clients.lock().unwrap().insert(id.into(), secret.into());
+        self.inner
+            .m2m_clients
+            .lock()
+            .unwrap()
+            .insert(id.into(), secret.into());
         *self.inner.m2m_lifetime.lock().unwrap() = lifetime;
         self
     }
@@ -210,6 +216,7 @@ fn record(s: &Inner, method: &str, path: &str, headers: &HeaderMap, body: Value)
     });
 }
 
+#[allow(clippy::result_large_err)] // a test double; the response is the error
 fn check_bearer(s: &Inner, headers: &HeaderMap) -> Result<(), Response> {
     let token = headers
         .get("authorization")
@@ -228,7 +235,13 @@ fn check_bearer(s: &Inner, headers: &HeaderMap) -> Result<(), Response> {
 }
 
 async fn oidc_token(State(s): State<Arc<Inner>>, headers: HeaderMap, body: String) -> Response {
-    record(&s, "POST", "/oidc/v1/token", &headers, Value::String(body.clone()));
+    record(
+        &s,
+        "POST",
+        "/oidc/v1/token",
+        &headers,
+        Value::String(body.clone()),
+    );
     let creds = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -238,7 +251,13 @@ async fn oidc_token(State(s): State<Arc<Inner>>, headers: HeaderMap, body: Strin
     let ok = creds
         .as_deref()
         .and_then(|c| c.split_once(':'))
-        .is_some_and(|(id, secret)| s.m2m_clients.lock().unwrap().get(id).is_some_and(|x| x == secret));
+        .is_some_and(|(id, secret)| {
+            s.m2m_clients
+                .lock()
+                .unwrap()
+                .get(id)
+                .is_some_and(|x| x == secret)
+        });
     if !ok || !body.contains("grant_type=client_credentials") {
         return (
             StatusCode::UNAUTHORIZED,
@@ -250,19 +269,36 @@ async fn oidc_token(State(s): State<Arc<Inner>>, headers: HeaderMap, body: Strin
     let token = format!("m2m-token-{n}");
     s.bearers.lock().unwrap().insert(token.clone());
     let lifetime = *s.m2m_lifetime.lock().unwrap();
-    Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": lifetime.as_secs()})).into_response()
+    Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": lifetime.as_secs()}))
+        .into_response()
 }
 
 async fn me(State(s): State<Arc<Inner>>, headers: HeaderMap) -> Response {
-    record(&s, "GET", "/api/2.0/preview/scim/v2/Me", &headers, Value::Null);
+    record(
+        &s,
+        "GET",
+        "/api/2.0/preview/scim/v2/Me",
+        &headers,
+        Value::Null,
+    );
     if let Err(r) = check_bearer(&s, &headers) {
         return r;
     }
     Json(json!({"userName": ME, "id": "1234"})).into_response()
 }
 
-async fn instance(State(s): State<Arc<Inner>>, Path(name): Path<String>, headers: HeaderMap) -> Response {
-    record(&s, "GET", &format!("/api/2.0/database/instances/{name}"), &headers, Value::Null);
+async fn instance(
+    State(s): State<Arc<Inner>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    record(
+        &s,
+        "GET",
+        &format!("/api/2.0/database/instances/{name}"),
+        &headers,
+        Value::Null,
+    );
     if let Err(r) = check_bearer(&s, &headers) {
         return r;
     }
@@ -277,9 +313,16 @@ async fn instance(State(s): State<Arc<Inner>>, Path(name): Path<String>, headers
     let state = if inst.states.len() > 1 {
         inst.states.pop_front().unwrap_or_default()
     } else {
-        inst.states.front().cloned().unwrap_or_else(|| "AVAILABLE".into())
+        inst.states
+            .front()
+            .cloned()
+            .unwrap_or_else(|| "AVAILABLE".into())
     };
-    let dns = if state == "AVAILABLE" { json!(inst.read_write_dns) } else { Value::Null };
+    let dns = if state == "AVAILABLE" {
+        json!(inst.read_write_dns)
+    } else {
+        Value::Null
+    };
     Json(json!({
         "name": name,
         "state": state,
@@ -290,12 +333,25 @@ async fn instance(State(s): State<Arc<Inner>>, Path(name): Path<String>, headers
     .into_response()
 }
 
-async fn credentials(State(s): State<Arc<Inner>>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    record(&s, "POST", "/api/2.0/database/credentials", &headers, body.clone());
+async fn credentials(
+    State(s): State<Arc<Inner>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    record(
+        &s,
+        "POST",
+        "/api/2.0/database/credentials",
+        &headers,
+        body.clone(),
+    );
     if let Err(r) = check_bearer(&s, &headers) {
         return r;
     }
-    let names = body["instance_names"].as_array().cloned().unwrap_or_default();
+    let names = body["instance_names"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     if names.is_empty() || body["request_id"].as_str().is_none_or(str::is_empty) {
         return (
             StatusCode::BAD_REQUEST,
@@ -327,8 +383,9 @@ async fn credentials(State(s): State<Arc<Inner>>, headers: HeaderMap, Json(body)
     let mut out = json!({"token": token});
     match expiry {
         Expiry::In(d) => {
-            out["expiration_time"] =
-                json!((chrono::Utc::now() + chrono::Duration::from_std(d).unwrap()).to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            out["expiration_time"] = json!((chrono::Utc::now()
+                + chrono::Duration::from_std(d).unwrap())
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         }
         Expiry::Missing => {}
         Expiry::Garbage => out["expiration_time"] = json!("next tuesday"),
@@ -336,8 +393,18 @@ async fn credentials(State(s): State<Arc<Inner>>, headers: HeaderMap, Json(body)
     Json(out).into_response()
 }
 
-async fn app_get(State(s): State<Arc<Inner>>, Path(name): Path<String>, headers: HeaderMap) -> Response {
-    record(&s, "GET", &format!("/api/2.0/apps/{name}"), &headers, Value::Null);
+async fn app_get(
+    State(s): State<Arc<Inner>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    record(
+        &s,
+        "GET",
+        &format!("/api/2.0/apps/{name}"),
+        &headers,
+        Value::Null,
+    );
     if let Err(r) = check_bearer(&s, &headers) {
         return r;
     }
