@@ -1,0 +1,39 @@
+# dra: build, test and operate. `make help` lists the targets.
+SHELL := /usr/bin/env bash
+CARGO ?= cargo
+TARGET ?= dev
+PROFILE ?= $(TARGET)
+INSTANCE ?= deep-research-lakebase
+
+.PHONY: help install build test lint fmt bench db-migrate db-migrate-remote
+
+help: ## List targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
+
+install: ## Install the dra binary into ~/.cargo/bin
+	$(CARGO) install --locked --path .
+
+build: ## Release build (target/release/dra)
+	$(CARGO) build --release --locked
+
+test: ## Whole test suite (starts or installs PostgreSQL when needed)
+	@url="$$(scripts/test-postgres.sh)" && export DRA_TEST_PG_URL="$$url" && \
+	  echo "PostgreSQL for tests: $$url" && \
+	  $(CARGO) test --locked
+
+lint: ## rustfmt check and clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+bench: ## Benchmarks; results as JSON in bench-results/
+	@url="$$(scripts/test-postgres.sh)" && export DRA_TEST_PG_URL="$$url" && \
+	  $(CARGO) bench --locked --bench foundation
+
+db-migrate: ## Apply migrations to DATABASE_URL (or the configured Lakebase)
+	$(CARGO) run --quiet --locked -- migrate
+
+db-migrate-remote: ## Apply migrations on the deployed Lakebase: TARGET=dev [PROFILE=] [INSTANCE=]
+	$(CARGO) run --quiet --locked -- --profile "$(PROFILE)" migrate --instance "$(INSTANCE)"
