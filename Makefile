@@ -19,7 +19,7 @@ build: ## Release build (target/release/dra)
 test: ## Whole test suite (starts or installs PostgreSQL when needed)
 	@url="$$(scripts/test-postgres.sh)" && export DRA_TEST_PG_URL="$$url" && \
 	  echo "PostgreSQL for tests: $$url" && \
-	  $(CARGO) test --locked
+	  $(CARGO) test --locked --no-fail-fast
 
 lint: ## rustfmt check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check

@@ -12,21 +12,30 @@ use dra::db::{admin, build_pool, migrations, ConnectionTarget};
 use serde_json::json;
 
 fn main() -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(run())
 }
 
 async fn run() -> anyhow::Result<()> {
-    let original = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/original-app.yaml"))?;
+    let original = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/original-app.yaml"
+    ))?;
     let config_load = time_many(200, || {
         load_str(&original, Path::new("app.yaml"), &Env::new()).map(|_| ())
     })?;
 
-    let admin_url = std::env::var("DRA_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin_url = std::env::var("DRA_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let config = AppConfig::default();
     let mut url = url::Url::parse(&admin_url)?;
     url.set_query(Some("sslmode=disable"));
-    let server = ConnectionTarget::from_url(&DatabaseUrl::parse(url.as_str()).map_err(anyhow::Error::msg)?, &config)?;
+    let server = ConnectionTarget::from_url(
+        &DatabaseUrl::parse(url.as_str()).map_err(anyhow::Error::msg)?,
+        &config,
+    )?;
     let name = format!("dra_bench_{}", uuid::Uuid::new_v4().simple());
     admin::create_database(&mut server.connect().await?, &name).await?;
     let target = server.with_database(&name);
@@ -44,9 +53,12 @@ async fn run() -> anyhow::Result<()> {
         samples.push(t.elapsed());
     }
     drop(pool);
-    diesel::sql_query(format!("DROP DATABASE {} WITH (FORCE)", admin::quote_ident(&name)))
-        .execute(&mut server.connect().await?)
-        .await?;
+    diesel::sql_query(format!(
+        "DROP DATABASE {} WITH (FORCE)",
+        admin::quote_ident(&name)
+    ))
+    .execute(&mut server.connect().await?)
+    .await?;
 
     samples.sort();
     let pct = |p: f64| samples[((samples.len() as f64 - 1.0) * p) as usize].as_secs_f64() * 1e6;
@@ -58,7 +70,10 @@ async fn run() -> anyhow::Result<()> {
         "pool_checkout_select1_us": { "p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99), "samples": samples.len() },
     });
     std::fs::create_dir_all("bench-results")?;
-    std::fs::write("bench-results/foundation.json", serde_json::to_string_pretty(&result)?)?;
+    std::fs::write(
+        "bench-results/foundation.json",
+        serde_json::to_string_pretty(&result)?,
+    )?;
     println!("{}", serde_json::to_string_pretty(&result)?);
     Ok(())
 }

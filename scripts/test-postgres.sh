@@ -24,12 +24,16 @@ bindir() {
 }
 
 ensure_binaries() {
-  if [ -n "$(bindir)" ] && [ -x "$(bindir)/initdb" ] && command -v psql >/dev/null; then
-    return 0
+  local missing=()
+  if [ -z "$(bindir)" ] || [ ! -x "$(bindir)/initdb" ] || ! command -v psql >/dev/null; then
+    missing+=(postgresql)
   fi
-  log "PostgreSQL server binaries missing; installing Debian's postgresql"
+  # The TLS tests make their certificates with openssl.
+  command -v openssl >/dev/null || missing+=(openssl)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing Debian packages: ${missing[*]}"
   as_root apt-get update -qq >&2
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
 }
 
 answers() {

@@ -7,13 +7,27 @@ use support::Dra;
 #[tokio::test]
 async fn version_and_help() {
     let v = Dra::new(["--version"]).run().await;
-    assert_eq!(v.stdout.trim(), format!("dra {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        v.stdout.trim(),
+        format!("dra {}", env!("CARGO_PKG_VERSION"))
+    );
     let help = Dra::new(["--help"]).run().await;
     assert!(help.ok());
     insta::assert_snapshot!("help", help.stdout);
-    for sub in ["migrate", "create-database", "wait-lakebase", "grant-permissions", "config", "completions"] {
+    for sub in [
+        "migrate",
+        "create-database",
+        "wait-lakebase",
+        "grant-permissions",
+        "config",
+        "completions",
+    ] {
         let h = Dra::new([sub, "--help"]).run().await;
-        assert!(h.ok() && h.stdout.contains("Example"), "`dra {sub} --help` lacks an example: {}", h.stdout);
+        assert!(
+            h.ok() && h.stdout.contains("Example"),
+            "`dra {sub} --help` lacks an example: {}",
+            h.stdout
+        );
     }
 }
 
@@ -21,7 +35,10 @@ async fn version_and_help() {
 async fn completions_for_each_shell() {
     for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
         let out = Dra::new(["completions", shell]).run().await;
-        assert!(out.ok() && out.stdout.contains("wait-lakebase"), "{shell}: {out:?}");
+        assert!(
+            out.ok() && out.stdout.contains("wait-lakebase"),
+            "{shell}: {out:?}"
+        );
     }
     let out = Dra::new(["completions", "tcsh"]).run().await;
     assert_eq!(out.code, 2);
@@ -32,22 +49,50 @@ async fn usage_errors_exit_2() {
     let out = Dra::new(["migrate", "--frobnicate"]).run().await;
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains("--frobnicate"), "{}", out.stderr);
-    let out = Dra::new(["wait-lakebase", "--delay", "soonish"]).run().await;
+    let out = Dra::new(["wait-lakebase", "--delay", "soonish"])
+        .run()
+        .await;
     assert_eq!(out.code, 2, "{out:?}");
-    let out = Dra::new(["--log-level", "loud=[", "config", "check"]).run().await;
+    let out = Dra::new(["--log-level", "loud=[", "config", "check"])
+        .run()
+        .await;
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains("invalid log level"), "{}", out.stderr);
 }
 
 #[tokio::test]
 async fn logs_are_json_when_asked_and_never_carry_the_token() {
-    let ws = support::FakeWorkspace::start().await.with_instance("lb", &["STARTING"], "127.0.0.1");
-    let out = Dra::new(["--log-level", "debug", "--log-format", "json", "wait-lakebase", "--instance", "lb", "--retries", "1"])
-        .workspace(&ws)
-        .run()
-        .await;
+    let ws = support::FakeWorkspace::start()
+        .await
+        .with_instance("lb", &["STARTING"], "127.0.0.1");
+    let out = Dra::new([
+        "--log-level",
+        "debug",
+        "--log-format",
+        "json",
+        "wait-lakebase",
+        "--instance",
+        "lb",
+        "--retries",
+        "1",
+    ])
+    .workspace(&ws)
+    .run()
+    .await;
     assert_eq!(out.code, 6, "{out:?}");
-    let json_lines: Vec<serde_json::Value> = out.stderr.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    assert!(!json_lines.is_empty(), "expected JSON log lines: {}", out.stderr);
-    assert!(!out.stderr.contains(support::workspace::PAT), "{}", out.stderr);
+    let json_lines: Vec<serde_json::Value> = out
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        !json_lines.is_empty(),
+        "expected JSON log lines: {}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains(support::workspace::PAT),
+        "{}",
+        out.stderr
+    );
 }

@@ -8,18 +8,32 @@ use dra::config::{load_str, Env, PgUser, SslMode};
 use support::Dra;
 
 fn env(pairs: &[(&str, &str)]) -> Env {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn error(yaml: &str, e: &Env) -> String {
-    load_str(yaml, Path::new("config/app.yaml"), e).unwrap_err().to_string()
+    load_str(yaml, Path::new("config/app.yaml"), e)
+        .unwrap_err()
+        .to_string()
 }
 
 #[test]
 fn type_errors_name_key_value_and_expectation() {
-    insta::assert_snapshot!("max_size_not_a_number", error("database:\n  pool:\n    max_size: lots\n", &Env::new()));
-    insta::assert_snapshot!("bad_sslmode", error("database:\n  sslmode: sometimes\n", &Env::new()));
-    insta::assert_snapshot!("bad_duration", error("lakebase:\n  token_refresh_buffer: soon\n", &Env::new()));
+    insta::assert_snapshot!(
+        "max_size_not_a_number",
+        error("database:\n  pool:\n    max_size: lots\n", &Env::new())
+    );
+    insta::assert_snapshot!(
+        "bad_sslmode",
+        error("database:\n  sslmode: sometimes\n", &Env::new())
+    );
+    insta::assert_snapshot!(
+        "bad_duration",
+        error("lakebase:\n  token_refresh_buffer: soon\n", &Env::new())
+    );
 }
 
 #[test]
@@ -31,7 +45,10 @@ fn range_and_relation_errors_are_all_reported() {
 #[test]
 fn database_url_errors_mask_the_password() {
     let msg = error("database:\n  url: mysql://root:hunter2@db/x\n", &Env::new());
-    assert!(msg.contains("database.url") && msg.contains("unsupported scheme `mysql`"), "{msg}");
+    assert!(
+        msg.contains("database.url") && msg.contains("unsupported scheme `mysql`"),
+        "{msg}"
+    );
     assert!(!msg.contains("hunter2"), "{msg}");
 }
 
@@ -40,7 +57,11 @@ fn environment_overrides_apply_and_bad_ones_name_the_variable() {
     let loaded = load_str(
         "lakebase:\n  database: from_file\n",
         Path::new("app.yaml"),
-        &env(&[("LAKEBASE_DATABASE", "from_env"), ("LAKEBASE_USER", "token"), ("PGSSLMODE", "verify-full")]),
+        &env(&[
+            ("LAKEBASE_DATABASE", "from_env"),
+            ("LAKEBASE_USER", "token"),
+            ("PGSSLMODE", "verify-full"),
+        ]),
     )
     .unwrap();
     assert_eq!(loaded.config.lakebase.database, "from_env");
@@ -54,13 +75,30 @@ fn environment_overrides_apply_and_bad_ones_name_the_variable() {
 fn interpolation_defaults_and_missing_variables() {
     let yaml = "lakebase:\n  instance_name: ${INSTANCE:-fallback}\n  port: ${PORT:-6543}\n";
     let loaded = load_str(yaml, Path::new("app.yaml"), &Env::new()).unwrap();
-    assert_eq!(loaded.config.lakebase.instance_name.as_deref(), Some("fallback"));
+    assert_eq!(
+        loaded.config.lakebase.instance_name.as_deref(),
+        Some("fallback")
+    );
     assert_eq!(loaded.config.lakebase.port, 6543);
-    let loaded = load_str(yaml, Path::new("app.yaml"), &env(&[("INSTANCE", "real"), ("PORT", "7000")])).unwrap();
-    assert_eq!(loaded.config.lakebase.instance_name.as_deref(), Some("real"));
+    let loaded = load_str(
+        yaml,
+        Path::new("app.yaml"),
+        &env(&[("INSTANCE", "real"), ("PORT", "7000")]),
+    )
+    .unwrap();
+    assert_eq!(
+        loaded.config.lakebase.instance_name.as_deref(),
+        Some("real")
+    );
     assert_eq!(loaded.config.lakebase.port, 7000);
 
-    insta::assert_snapshot!("missing_variable", error("lakebase:\n  instance_name: ${NOT_SET_ANYWHERE}\n", &Env::new()));
+    insta::assert_snapshot!(
+        "missing_variable",
+        error(
+            "lakebase:\n  instance_name: ${NOT_SET_ANYWHERE}\n",
+            &Env::new()
+        )
+    );
 }
 
 #[test]
@@ -71,17 +109,36 @@ fn yaml_syntax_errors_have_a_location() {
 
 #[test]
 fn the_originals_config_loads_with_unknown_sections_as_warnings() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/original-app.yaml")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/original-app.yaml"
+    ))
+    .unwrap();
     let loaded = load_str(&text, Path::new("original.yaml"), &Env::new()).unwrap();
     let keys: Vec<&str> = loaded.unknown_keys.iter().map(|k| k.0.as_str()).collect();
-    for section in ["endpoints", "models", "agents", "research_types", "search", "citation_verification"] {
-        assert!(keys.contains(&section), "{section} should be reported: {keys:?}");
+    for section in [
+        "endpoints",
+        "models",
+        "agents",
+        "research_types",
+        "search",
+        "citation_verification",
+    ] {
+        assert!(
+            keys.contains(&section),
+            "{section} should be reported: {keys:?}"
+        );
     }
 }
 
 #[test]
 fn unknown_nested_keys_are_reported_with_their_path() {
-    let loaded = load_str("database:\n  pool:\n    max_sise: 3\n", Path::new("app.yaml"), &Env::new()).unwrap();
+    let loaded = load_str(
+        "database:\n  pool:\n    max_sise: 3\n",
+        Path::new("app.yaml"),
+        &Env::new(),
+    )
+    .unwrap();
     assert_eq!(loaded.unknown_keys[0].0, "database.pool.max_sise");
 }
 
@@ -94,33 +151,68 @@ async fn config_check_exits_0_or_1() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.yaml");
     std::fs::write(&bad, "database:\n  pool:\n    max_size: -1\n").unwrap();
-    let out = Dra::new(["config", "check"]).env("APP_CONFIG_PATH", &bad).run().await;
+    let out = Dra::new(["config", "check"])
+        .env("APP_CONFIG_PATH", &bad)
+        .run()
+        .await;
     assert_eq!(out.code, 1, "{out:?}");
-    assert!(out.stderr.contains("database.pool.max_size"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("database.pool.max_size"),
+        "{}",
+        out.stderr
+    );
 
     // Other commands refuse an invalid file with exit code 3.
-    let out = Dra::new(["migrate"]).env("APP_CONFIG_PATH", &bad).run().await;
+    let out = Dra::new(["migrate"])
+        .env("APP_CONFIG_PATH", &bad)
+        .run()
+        .await;
     assert_eq!(out.code, 3, "{out:?}");
 
-    let out = Dra::new(["--config", "/nonexistent/app.yaml", "config", "check"]).run().await;
+    let out = Dra::new(["--config", "/nonexistent/app.yaml", "config", "check"])
+        .run()
+        .await;
     assert_eq!(out.code, 1, "{out:?}");
-    assert!(out.stderr.contains("/nonexistent/app.yaml: cannot read config file"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("/nonexistent/app.yaml: cannot read config file"),
+        "{}",
+        out.stderr
+    );
 
     let original = Dra::new(["config", "check"])
-        .env("APP_CONFIG_PATH", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/original-app.yaml"))
+        .env(
+            "APP_CONFIG_PATH",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/original-app.yaml"
+            ),
+        )
         .run()
         .await;
     assert_eq!(original.code, 0, "{original:?}");
-    assert!(original.stderr.contains("unknown key `models` ignored"), "{}", original.stderr);
+    assert!(
+        original.stderr.contains("unknown key `models` ignored"),
+        "{}",
+        original.stderr
+    );
 }
 
 #[tokio::test]
 async fn config_show_redacts_secrets() {
     let out = Dra::new(["config", "show"])
-        .env("DATABASE_URL", "postgres://app:s3cr3t-pass@db.example:5432/deep_research")
+        .env(
+            "DATABASE_URL",
+            "postgres://app:s3cr3t-pass@db.example:5432/deep_research",
+        )
         .run()
         .await;
     assert!(out.ok(), "{out:?}");
-    assert!(out.stdout.contains("postgres://app:****@db.example:5432/deep_research"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("postgres://app:****@db.example:5432/deep_research"),
+        "{}",
+        out.stdout
+    );
     assert!(!out.stdout.contains("s3cr3t"), "{}", out.stdout);
 }

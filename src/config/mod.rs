@@ -180,11 +180,22 @@ fn describe_serde_error(raw: &str) -> String {
     let msg = raw.split(" at line ").next().unwrap_or(raw);
     let msg = msg
         .replace("expected u16", "expected a whole number from 0 to 65535")
-        .replace("expected u32", "expected a whole number from 0 to 4294967295")
-        .replace("expected a duration", "expected a duration like 30s, 5m or 1h");
-    if ["invalid value", "invalid type", "unknown variant", "invalid length"]
-        .iter()
-        .any(|p| msg.starts_with(p))
+        .replace(
+            "expected u32",
+            "expected a whole number from 0 to 4294967295",
+        )
+        .replace(
+            "expected a duration",
+            "expected a duration like 30s, 5m or 1h",
+        );
+    if [
+        "invalid value",
+        "invalid type",
+        "unknown variant",
+        "invalid length",
+    ]
+    .iter()
+    .any(|p| msg.starts_with(p))
     {
         msg
     } else {

@@ -110,7 +110,11 @@ impl TestDb {
 }
 
 fn utf8_percent(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'_')
+        .remove(b'-')
+        .remove(b'.');
+    percent_encoding::utf8_percent_encode(s, SET).to_string()
 }
 
 impl Drop for TestDb {
@@ -288,4 +292,98 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
+}
+
+impl PrivateCluster {
+    /// Turn on TLS with a fresh CA-signed certificate for 127.0.0.1 / localhost; returns
+    /// the CA certificate (PEM) clients must trust.
+    pub async fn enable_tls(&self) -> PathBuf {
+        let d = self.dir.path();
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(d)
+                .output()
+                .expect("run openssl");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=dra test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ]);
+        std::fs::write(
+            d.join("san.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )
+        .unwrap();
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.pem",
+        ]);
+        // PostgreSQL insists its key is private to the server's user.
+        let _ = Command::new("chown")
+            .args(["postgres", "server.key", "server.pem"])
+            .current_dir(d)
+            .status();
+        set_mode(&d.join("server.key"), 0o600);
+        set_mode(&d.join("server.pem"), 0o644);
+        let su = self.superuser().await;
+        for sql in [
+            format!(
+                "ALTER SYSTEM SET ssl_cert_file = '{}'",
+                d.join("server.pem").display()
+            ),
+            format!(
+                "ALTER SYSTEM SET ssl_key_file = '{}'",
+                d.join("server.key").display()
+            ),
+            "ALTER SYSTEM SET ssl = on".to_string(),
+        ] {
+            su.batch_execute(&sql).await.expect("configure ssl");
+        }
+        su.query("SELECT pg_reload_conf()", &[])
+            .await
+            .expect("reload");
+        d.join("ca.pem")
+    }
 }
