@@ -176,8 +176,14 @@ pub struct GrantPermissionsArgs {
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Validate the configuration; exit 0 when usable, 1 when not.
+    #[command(
+        after_help = "Examples:\n  dra config check\n  APP_CONFIG_PATH=config/app.test.yaml dra config check"
+    )]
     Check,
     /// Print the effective configuration (file + environment), secrets redacted.
+    #[command(
+        after_help = "Examples:\n  dra config show\n  DATABASE_URL=postgres://u:p@db/x dra config show   # password shown as ****"
+    )]
     Show,
 }
 

@@ -23,6 +23,23 @@ fn lakebase(args: &[&str], ws: &FakeWorkspace) -> Dra {
     Dra::new(args).workspace(ws).env("LAKEBASE_PORT", port)
 }
 
+async fn grant_app(ws: &FakeWorkspace, app: &str, database: &str) -> support::cli::Output {
+    lakebase(
+        &[
+            "grant-permissions",
+            "--app",
+            app,
+            "--instance",
+            "lb",
+            "--database",
+            database,
+        ],
+        ws,
+    )
+    .run()
+    .await
+}
+
 fn unique(prefix: &str) -> String {
     format!(
         "{prefix}_{}",
@@ -124,20 +141,7 @@ async fn grant_permissions_lets_the_app_role_use_existing_and_future_tables() {
     );
     su.batch_execute("RESET ROLE").await.unwrap();
 
-    let out = lakebase(
-        &[
-            "grant-permissions",
-            "--app",
-            "dra-app",
-            "--instance",
-            "lb",
-            "--database",
-            &db.name,
-        ],
-        &ws,
-    )
-    .run()
-    .await;
+    let out = grant_app(&ws, "dra-app", &db.name).await;
     assert!(out.ok(), "{out:?}");
     assert!(
         out.stdout.contains(&format!("service principal {role}")),
@@ -179,20 +183,7 @@ async fn grant_permissions_lets_the_app_role_use_existing_and_future_tables() {
     };
     assert_eq!(n, 1);
 
-    let again = lakebase(
-        &[
-            "grant-permissions",
-            "--app",
-            "dra-app",
-            "--instance",
-            "lb",
-            "--database",
-            &db.name,
-        ],
-        &ws,
-    )
-    .run()
-    .await;
+    let again = grant_app(&ws, "dra-app", &db.name).await;
     assert!(again.ok(), "granting twice is harmless: {again:?}");
 
     drop(su);
@@ -214,20 +205,7 @@ async fn grant_permissions_errors_are_clear() {
     let db = TestDb::new().await;
 
     // Exact names only: "dra-app" must not match "dra-app-prod".
-    let out = lakebase(
-        &[
-            "grant-permissions",
-            "--app",
-            "dra-app",
-            "--instance",
-            "lb",
-            "--database",
-            &db.name,
-        ],
-        &ws,
-    )
-    .run()
-    .await;
+    let out = grant_app(&ws, "dra-app", &db.name).await;
     assert_eq!(out.code, 7, "{out:?}");
     assert!(
         out.stderr.contains("app `dra-app` not found"),

@@ -216,6 +216,27 @@ fn record(s: &Inner, method: &str, path: &str, headers: &HeaderMap, body: Value)
     });
 }
 
+/// Record the request, then check its bearer token.
+#[allow(clippy::result_large_err)] // a test double; the response is the error
+fn authorized(
+    s: &Inner,
+    method: &str,
+    path: &str,
+    headers: &HeaderMap,
+    body: Value,
+) -> Result<(), Response> {
+    record(s, method, path, headers, body);
+    check_bearer(s, headers)
+}
+
+fn not_found(message: String) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"error_code": "RESOURCE_DOES_NOT_EXIST", "message": message})),
+    )
+        .into_response()
+}
+
 #[allow(clippy::result_large_err)] // a test double; the response is the error
 fn check_bearer(s: &Inner, headers: &HeaderMap) -> Result<(), Response> {
     let token = headers
@@ -274,14 +295,13 @@ async fn oidc_token(State(s): State<Arc<Inner>>, headers: HeaderMap, body: Strin
 }
 
 async fn me(State(s): State<Arc<Inner>>, headers: HeaderMap) -> Response {
-    record(
+    if let Err(r) = authorized(
         &s,
         "GET",
         "/api/2.0/preview/scim/v2/Me",
         &headers,
         Value::Null,
-    );
-    if let Err(r) = check_bearer(&s, &headers) {
+    ) {
         return r;
     }
     Json(json!({"userName": ME, "id": "1234"})).into_response()
@@ -292,23 +312,18 @@ async fn instance(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    record(
+    if let Err(r) = authorized(
         &s,
         "GET",
         &format!("/api/2.0/database/instances/{name}"),
         &headers,
         Value::Null,
-    );
-    if let Err(r) = check_bearer(&s, &headers) {
+    ) {
         return r;
     }
     let mut instances = s.instances.lock().unwrap();
     let Some(inst) = instances.get_mut(&name) else {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(json!({"error_code": "RESOURCE_DOES_NOT_EXIST", "message": format!("Database instance '{name}' does not exist.")})),
-        )
-            .into_response();
+        return not_found(format!("Database instance '{name}' does not exist."));
     };
     let state = if inst.states.len() > 1 {
         inst.states.pop_front().unwrap_or_default()
@@ -338,14 +353,13 @@ async fn credentials(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    record(
+    if let Err(r) = authorized(
         &s,
         "POST",
         "/api/2.0/database/credentials",
         &headers,
         body.clone(),
-    );
-    if let Err(r) = check_bearer(&s, &headers) {
+    ) {
         return r;
     }
     let names = body["instance_names"]
@@ -362,11 +376,7 @@ async fn credentials(
     for n in &names {
         let n = n.as_str().unwrap_or_default();
         if !s.instances.lock().unwrap().contains_key(n) {
-            return (
-                StatusCode::NOT_FOUND,
-                Json(json!({"error_code": "RESOURCE_DOES_NOT_EXIST", "message": format!("Database instance '{n}' does not exist.")})),
-            )
-                .into_response();
+            return not_found(format!("Database instance '{n}' does not exist."));
         }
     }
     let delay = *s.credential_delay.lock().unwrap();
@@ -398,22 +408,19 @@ async fn app_get(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    record(
+    if let Err(r) = authorized(
         &s,
         "GET",
         &format!("/api/2.0/apps/{name}"),
         &headers,
         Value::Null,
-    );
-    if let Err(r) = check_bearer(&s, &headers) {
+    ) {
         return r;
     }
     match s.apps.lock().unwrap().get(&name) {
         Some(app) => Json(app.clone()).into_response(),
-        None => (
-            StatusCode::NOT_FOUND,
-            Json(json!({"error_code": "RESOURCE_DOES_NOT_EXIST", "message": format!("App with name {name} does not exist or is deleted.")})),
-        )
-            .into_response(),
+        None => not_found(format!(
+            "App with name {name} does not exist or is deleted."
+        )),
     }
 }
