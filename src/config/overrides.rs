@@ -42,24 +42,17 @@ pub fn apply(tree: &mut Value, env: &Env, problems: &mut Vec<Problem>) -> BTreeM
 }
 
 fn set(tree: &mut Value, dotted: &str, value: Value) -> Result<(), String> {
-    let mut node = tree;
     let parts: Vec<&str> = dotted.split('.').collect();
+    let mut node = tree;
     for (i, part) in parts.iter().enumerate() {
-        let map = match node {
-            Value::Mapping(m) => m,
-            Value::Null => {
-                *node = Value::Mapping(Mapping::new());
-                match node {
-                    Value::Mapping(m) => m,
-                    _ => unreachable!("just assigned a mapping"),
-                }
-            }
-            _ => {
-                return Err(format!(
-                    "cannot override: `{}` in the file is not a mapping",
-                    parts[..i].join(".")
-                ))
-            }
+        if node.is_null() {
+            *node = Value::Mapping(Mapping::new());
+        }
+        let Value::Mapping(map) = node else {
+            return Err(format!(
+                "cannot override: `{}` in the file is not a mapping",
+                parts[..i].join(".")
+            ));
         };
         let key = Value::String(part.to_string());
         if i == parts.len() - 1 {

@@ -228,19 +228,9 @@ impl<'de> Deserialize<'de> for DatabaseUrl {
         let raw = String::deserialize(d)?;
         DatabaseUrl::parse(&raw).map_err(|e| {
             // The URL may hold a password: show it masked, never verbatim.
-            let shown = DatabaseUrl::mask_raw(&raw);
+            let shown = crate::redact::scrub(&raw);
             serde::de::Error::custom(format!("`{shown}`: {e}"))
         })
-    }
-}
-
-impl DatabaseUrl {
-    fn mask_raw(raw: &str) -> String {
-        let re = regex::Regex::new(r"://([^:/@]*):[^@]*@").ok();
-        match re {
-            Some(re) => re.replace(raw, "://$1:****@").into_owned(),
-            None => "****".into(),
-        }
     }
 }
 

@@ -1,7 +1,6 @@
 //! Passwords for new database connections: a static password, or Lakebase OAuth
 //! credentials refreshed before they expire.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,7 +45,6 @@ pub struct LakebaseTokens {
     refresh_buffer: Duration,
     default_lifetime: Duration,
     cache: Mutex<Option<Credential>>,
-    fetches: AtomicU64,
 }
 
 impl TokenProvider {
@@ -63,7 +61,6 @@ impl TokenProvider {
             refresh_buffer,
             default_lifetime,
             cache: Mutex::new(None),
-            fetches: AtomicU64::new(0),
         })))
     }
 
@@ -72,14 +69,6 @@ impl TokenProvider {
         match self {
             TokenProvider::Static(p) => Ok(p.clone()),
             TokenProvider::Lakebase(l) => Ok(Some(l.credential().await?.token)),
-        }
-    }
-
-    /// How many credentials were fetched from the API so far (0 for static passwords).
-    pub fn fetch_count(&self) -> u64 {
-        match self {
-            TokenProvider::Static(_) => 0,
-            TokenProvider::Lakebase(l) => l.fetches.load(Ordering::Relaxed),
         }
     }
 }
@@ -104,7 +93,6 @@ impl LakebaseTokens {
                 instance: self.instance.clone(),
                 source: Box::new(source),
             })?;
-        self.fetches.fetch_add(1, Ordering::Relaxed);
         let now = Utc::now();
         let expires_at = expiry(fresh.expiration_time.as_deref(), now, self.default_lifetime);
         tracing::info!(instance = %self.instance, %expires_at, "obtained Lakebase credential");
