@@ -11,7 +11,11 @@ async fn version_and_help() {
         v.stdout.trim(),
         format!("dra {}", env!("CARGO_PKG_VERSION"))
     );
-    let help = Dra::new(["--help"]).run().await;
+    // Without APP_CONFIG_PATH: clap would print its (machine-specific) value.
+    let help = Dra::new(["--help"])
+        .env_remove("APP_CONFIG_PATH")
+        .run()
+        .await;
     assert!(help.ok());
     insta::assert_snapshot!("help", help.stdout);
     for sub in [

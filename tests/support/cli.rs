@@ -70,6 +70,11 @@ impl Dra {
         self
     }
 
+    pub fn env_remove(mut self, k: &str) -> Dra {
+        self.cmd.env_remove(k);
+        self
+    }
+
     /// Point Databricks auth at a fake workspace with its PAT, Lakebase TLS off.
     pub fn workspace(self, ws: &super::FakeWorkspace) -> Dra {
         self.env("DATABRICKS_HOST", &ws.url)
