@@ -15,7 +15,8 @@ Exit codes:
   4  Databricks authentication or workspace API error
   5  database error (cannot connect, query or migration failed)
   6  gave up waiting (`dra wait-lakebase`)
-  7  not found (Lakebase instance, app, role)";
+  7  not found (Lakebase instance, app, role)
+  8  fetching a page failed (network, HTTP status, timeout, too large, unreadable)";
 
 /// dra: a deep-research agent for Databricks, and the tools that deploy it.
 #[derive(Debug, Parser)]
@@ -82,6 +83,12 @@ pub enum Command {
         after_help = "Examples:\n  dra config check\n  dra --config config/app.test.yaml config show"
     )]
     Config(ConfigCommand),
+
+    /// Fetch one web page and print the text the research engine would read from it.
+    #[command(
+        after_help = "Examples:\n  dra fetch https://en.wikipedia.org/wiki/Rust_(programming_language)\n  dra fetch https://example.com/report.pdf --max-chars 0\n  dra fetch https://example.com/post --json | jq .published"
+    )]
+    Fetch(FetchArgs),
 
     /// Print a shell completion script.
     #[command(
@@ -171,6 +178,21 @@ pub struct GrantPermissionsArgs {
     /// Database to grant on [default: LAKEBASE_DATABASE / lakebase.database, or DATABASE_URL's].
     #[arg(long, value_name = "NAME")]
     pub database: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// The page to fetch (http or https).
+    #[arg(value_name = "URL")]
+    pub url: String,
+
+    /// Print the whole page (metadata and full text) as JSON instead.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Show at most this many characters of the text; 0 shows all of it.
+    #[arg(long, default_value_t = 2000, value_name = "N")]
+    pub max_chars: usize,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,3 +6,4 @@ pub mod databricks;
 pub mod db;
 pub mod redact;
 pub mod telemetry;
+pub mod web;

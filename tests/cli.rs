@@ -24,6 +24,7 @@ async fn version_and_help() {
         "wait-lakebase",
         "grant-permissions",
         "config",
+        "fetch",
         "completions",
     ] {
         let h = Dra::new([sub, "--help"]).run().await;

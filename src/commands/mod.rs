@@ -4,6 +4,7 @@
 mod completions;
 mod config;
 mod create_database;
+mod fetch;
 mod grant_permissions;
 mod migrate;
 mod wait_lakebase;
@@ -17,6 +18,7 @@ use dra::databricks::{ApiError, AuthError, AuthOptions, DatabricksAuth, Workspac
 use dra::db::target::Backend;
 use dra::db::wait::WaitError;
 use dra::db::{ConnectionTarget, DbError, TokenError};
+use dra::web::{ClientError, FetchError};
 
 use crate::cli::{Cli, Command, DatabaseTarget};
 
@@ -52,6 +54,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CreateDatabase(args) => create_database::run(&ctx, args).await,
         Command::WaitLakebase(args) => wait_lakebase::run(&ctx, args).await,
         Command::GrantPermissions(args) => grant_permissions::run(&ctx, args).await,
+        Command::Fetch(args) => fetch::run(&ctx, args).await,
         Command::Config(_) | Command::Completions { .. } => Ok(ExitCode::SUCCESS),
     }
 }
@@ -139,6 +142,15 @@ pub fn exit_code(e: &anyhow::Error) -> ExitCode {
     for cause in e.chain() {
         if cause.downcast_ref::<ConfigError>().is_some() {
             return ExitCode::from(3);
+        }
+        if let Some(f) = cause.downcast_ref::<FetchError>() {
+            return ExitCode::from(match f {
+                FetchError::InvalidUrl { .. } => 2,
+                _ => 8,
+            });
+        }
+        if cause.downcast_ref::<ClientError>().is_some() {
+            return ExitCode::from(8);
         }
         if let Some(w) = cause.downcast_ref::<WaitError>() {
             return ExitCode::from(match w {

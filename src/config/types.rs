@@ -13,6 +13,8 @@ pub struct AppConfig {
     pub databricks: DatabricksSection,
     pub database: DatabaseSection,
     pub lakebase: LakebaseSection,
+    /// Limits for fetching web pages.
+    pub web: crate::web::WebConfig,
 }
 
 /// Databricks workspace settings that take precedence over environment variables.

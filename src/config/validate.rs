@@ -81,6 +81,7 @@ pub fn validate(c: &AppConfig) -> Vec<Problem> {
             ),
         );
     }
+    validate_web(&c.web, &mut bad);
     if let Some(host) = &c.databricks.host {
         if url::Url::parse(&normalize_host(host)).is_err() {
             bad(
@@ -91,6 +92,73 @@ pub fn validate(c: &AppConfig) -> Vec<Problem> {
         }
     }
     problems
+}
+
+fn validate_web(w: &crate::web::WebConfig, bad: &mut impl FnMut(&str, String, String)) {
+    for (key, value) in [
+        ("web.connect_timeout", w.connect_timeout),
+        ("web.read_timeout", w.read_timeout),
+        ("web.request_timeout", w.request_timeout),
+    ] {
+        if value.is_zero() {
+            bad(key, "0s".into(), "must be longer than 0s, e.g. 10s".into());
+        }
+    }
+    if !(1024..=1024 * 1024 * 1024).contains(&w.max_body_bytes) {
+        bad(
+            "web.max_body_bytes",
+            w.max_body_bytes.to_string(),
+            "must be between 1024 and 1073741824 (1 KiB to 1 GiB)".into(),
+        );
+    }
+    if w.max_redirects > 50 {
+        bad(
+            "web.max_redirects",
+            w.max_redirects.to_string(),
+            "must be between 0 and 50".into(),
+        );
+    }
+    if !(1..=1000).contains(&w.max_concurrent) {
+        bad(
+            "web.max_concurrent",
+            w.max_concurrent.to_string(),
+            "must be between 1 and 1000".into(),
+        );
+    }
+    if w.max_per_host == 0 || w.max_per_host > w.max_concurrent {
+        bad(
+            "web.max_per_host",
+            w.max_per_host.to_string(),
+            format!(
+                "must be between 1 and web.max_concurrent ({})",
+                w.max_concurrent
+            ),
+        );
+    }
+    if w.retries > 10 {
+        bad(
+            "web.retries",
+            w.retries.to_string(),
+            "must be between 0 and 10".into(),
+        );
+    }
+    if w.retry_min_delay > w.retry_max_delay {
+        bad(
+            "web.retry_min_delay",
+            human(w.retry_min_delay),
+            format!(
+                "must not exceed web.retry_max_delay ({})",
+                human(w.retry_max_delay)
+            ),
+        );
+    }
+    if w.user_agent.trim().is_empty() || w.user_agent.chars().any(char::is_control) {
+        bad(
+            "web.user_agent",
+            w.user_agent.clone(),
+            "must be a non-empty single line".into(),
+        );
+    }
 }
 
 fn human(d: Duration) -> String {

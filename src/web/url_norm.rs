@@ -1,0 +1,118 @@
+//! URL normalization: two spellings of the same page get one cache key.
+
+use url::Url;
+
+use super::FetchError;
+
+/// Query parameters that only track the visitor and never change the page.
+const TRACKING_PARAMS: &[&str] = &[
+    "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "mc_cid", "mc_eid", "igshid",
+    "yclid", "_ga", "_gl",
+];
+
+/// Parse `raw` as an absolute http(s) URL.
+pub fn parse_http_url(raw: &str) -> Result<Url, FetchError> {
+    let invalid = |reason: String| FetchError::InvalidUrl {
+        url: raw.to_string(),
+        reason,
+    };
+    let url = Url::parse(raw.trim()).map_err(|e| invalid(e.to_string()))?;
+    match url.scheme() {
+        "http" | "https" => {}
+        other => return Err(invalid(format!("scheme `{other}` is not http or https"))),
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("no host".into()));
+    }
+    Ok(url)
+}
+
+/// The canonical form of `url` used as a cache key: scheme and host lowercased (the `url`
+/// crate already does this), default port dropped, fragment dropped, tracking parameters
+/// (`utm_*`, `fbclid`, `gclid`, ...) removed, remaining query parameters sorted.
+pub fn normalize(url: &Url) -> Url {
+    let mut out = url.clone();
+    out.set_fragment(None);
+    // Lowercasing and dropping a default port happen when `Url` parses; a non-default port
+    // names a different server and is kept.
+    let mut pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| !is_tracking(k))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if pairs.is_empty() {
+        out.set_query(None);
+    } else {
+        // A stable sort keeps repeated keys (`a=2&a=1`) in their original relative order,
+        // which some servers rely on.
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        out.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    if out.path().is_empty() {
+        out.set_path("/");
+    }
+    out
+}
+
+fn is_tracking(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key.starts_with("utm_") || TRACKING_PARAMS.contains(&key.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(s: &str) -> String {
+        normalize(&parse_http_url(s).unwrap()).to_string()
+    }
+
+    #[test]
+    fn scheme_and_host_are_lowercased_and_default_port_dropped() {
+        assert_eq!(
+            norm("HTTPS://Example.COM:443/Path"),
+            "https://example.com/Path"
+        );
+        assert_eq!(norm("http://example.com:80"), "http://example.com/");
+        assert_eq!(norm("http://example.com:8080/"), "http://example.com:8080/");
+    }
+
+    #[test]
+    fn fragment_and_tracking_parameters_are_dropped() {
+        assert_eq!(
+            norm("https://example.com/a?utm_source=x&UTM_Medium=y&id=7&fbclid=z&gclid=q#top"),
+            "https://example.com/a?id=7"
+        );
+        assert_eq!(
+            norm("https://example.com/a?utm_campaign=x#frag"),
+            "https://example.com/a"
+        );
+    }
+
+    #[test]
+    fn query_is_sorted_so_order_does_not_matter() {
+        assert_eq!(
+            norm("https://example.com/s?q=rust&page=2&a=1"),
+            norm("https://example.com/s?a=1&q=rust&page=2")
+        );
+        assert_eq!(
+            norm("https://example.com/s?b=1&a=2&a=1"),
+            "https://example.com/s?a=2&a=1&b=1"
+        );
+    }
+
+    #[test]
+    fn non_http_and_relative_urls_are_invalid() {
+        for bad in [
+            "ftp://example.com/x",
+            "/relative/path",
+            "not a url",
+            "file:///etc/passwd",
+        ] {
+            assert!(
+                matches!(parse_http_url(bad), Err(FetchError::InvalidUrl { .. })),
+                "{bad}"
+            );
+        }
+    }
+}
