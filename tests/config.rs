@@ -43,6 +43,24 @@ fn range_and_relation_errors_are_all_reported() {
 }
 
 #[test]
+fn web_limits_are_checked() {
+    let yaml = "web:\n  read_timeout: 0s\n  max_body_bytes: 10\n  max_concurrent: 2\n  max_per_host: 3\n  retries: 99\n";
+    insta::assert_snapshot!("web_ranges", error(yaml, &Env::new()));
+    let loaded = load_str(
+        "web:\n  request_timeout: 90s\n  user_agent: test-agent\n",
+        Path::new("app.yaml"),
+        &Env::new(),
+    )
+    .unwrap();
+    assert_eq!(loaded.config.web.request_timeout.as_secs(), 90);
+    assert_eq!(loaded.config.web.user_agent, "test-agent");
+    assert_eq!(
+        loaded.config.web.max_redirects, 10,
+        "unset keys keep defaults"
+    );
+}
+
+#[test]
 fn database_url_errors_mask_the_password() {
     let msg = error("database:\n  url: mysql://root:hunter2@db/x\n", &Env::new());
     assert!(

@@ -34,7 +34,7 @@ pub struct WebConfig {
     pub max_concurrent: u32,
     /// Fetches in flight at once to one host.
     pub max_per_host: u32,
-    /// Extra attempts after a transient failure (connection error, timeout, 429/502/503/504).
+    /// Extra attempts after a transient failure (connection error, timeout, HTTP 429/500/502/503/504).
     pub retries: u32,
     /// First pause between attempts; it doubles each time, with jitter.
     #[serde(with = "humantime_serde")]

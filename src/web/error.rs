@@ -42,11 +42,12 @@ pub enum FetchError {
 
 impl FetchError {
     /// Whether trying the same request again may succeed: connection failures, timeouts,
-    /// and HTTP 429/502/503/504.
+    /// and HTTP 429/500/502/503/504. (500 is included because overloaded sites and CDNs
+    /// often return it for a moment; 501 and other 5xx are final.)
     pub fn is_transient(&self) -> bool {
         match self {
             FetchError::Network { .. } | FetchError::Timeout { .. } => true,
-            FetchError::HttpStatus { status, .. } => matches!(status, 429 | 502 | 503 | 504),
+            FetchError::HttpStatus { status, .. } => matches!(status, 429 | 500 | 502 | 503 | 504),
             _ => false,
         }
     }

@@ -1,11 +1,14 @@
-//! The test world: a fake Databricks workspace on loopback, throwaway PostgreSQL databases,
-//! private password-checking clusters, and a runner for the `dra` binary.
+//! The test world: a fake Databricks workspace and a web-page server on loopback,
+//! throwaway PostgreSQL databases, private password-checking clusters, and a runner for
+//! the `dra` binary.
 #![allow(dead_code, unused_imports)]
 
 pub mod cli;
+pub mod pages;
 pub mod pg;
 pub mod workspace;
 
 pub use cli::Dra;
+pub use pages::PageServer;
 pub use pg::{PrivateCluster, TestDb};
 pub use workspace::FakeWorkspace;
