@@ -53,6 +53,10 @@ const BOILERPLATE: &[&str] = &[
     "[class*=share i]",
     "[class*=breadcrumb i]",
     "[class*=skip-link i]",
+    // Wiki chrome: navigation boxes and category links below the article.
+    "[class*=navbox i]",
+    "[class*=catlinks i]",
+    ".mw-editsection",
 ];
 
 /// Minimum words readability must return before its result is trusted; below it the page

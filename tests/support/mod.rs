@@ -4,6 +4,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod cli;
+pub mod corpus;
 pub mod pages;
 pub mod pg;
 pub mod workspace;
