@@ -263,6 +263,49 @@ async fn concurrent_fetches_of_one_page_hit_the_server_once() {
 }
 
 #[tokio::test]
+async fn one_host_gets_at_most_max_per_host_requests_at_once() {
+    let server = PageServer::start().await;
+    let f = fetcher(WebConfig {
+        max_per_host: 1,
+        ..fast()
+    });
+    let urls: Vec<String> = (0..4).map(|i| server.url(&format!("/gauge/{i}"))).collect();
+    let results = futures::future::join_all(urls.iter().map(|u| f.fetch(u))).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(server.max_in_flight(), 1);
+}
+
+#[tokio::test]
+async fn all_hosts_together_get_at_most_max_concurrent_requests() {
+    let server = PageServer::start().await;
+    let f = fetcher(WebConfig {
+        max_concurrent: 1,
+        max_per_host: 1,
+        ..fast()
+    });
+    // Two host names for the same server count as two hosts.
+    let a = server.url("/gauge/a");
+    let b = server.url("/gauge/b").replace("127.0.0.1", "localhost");
+    let (ra, rb) = tokio::join!(f.fetch(&a), f.fetch(&b));
+    assert!(ra.is_ok() && rb.is_ok(), "{ra:?} {rb:?}");
+    assert_eq!(server.max_in_flight(), 1);
+}
+
+#[tokio::test]
+async fn requests_go_through_the_proxy_from_the_environment() {
+    let proxy = PageServer::start().await;
+    // `.invalid` never resolves, so only a proxied request can succeed.
+    let out = Dra::new(["fetch", "http://news.invalid/article", "--json"])
+        .env("HTTP_PROXY", &proxy.base)
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .run()
+        .await;
+    assert!(out.ok(), "{out:?}");
+    assert_eq!(proxy.hits("/article"), 1);
+}
+
+#[tokio::test]
 async fn dra_fetch_prints_metadata_and_truncated_text() {
     let server = PageServer::start().await;
     let out = Dra::new(["fetch", &server.url("/article"), "--max-chars", "120"])
@@ -313,4 +356,16 @@ async fn dra_fetch_failures_have_exit_code_8() {
     assert!(out.stderr.contains("HTTP 404"), "{}", out.stderr);
     let out = Dra::new(["fetch", "not a url"]).run().await;
     assert_eq!(out.code, 2, "{out:?}");
+}
+
+#[tokio::test]
+async fn dra_fetch_json_shape_is_stable() {
+    let server = PageServer::start().await;
+    let out = Dra::new(["fetch", &server.url("/plain.txt"), "--json"])
+        .run()
+        .await;
+    assert!(out.ok(), "{out:?}");
+    insta::with_settings!({filters => vec![(r"http://127\.0\.0\.1:\d+", "[server]")]}, {
+        insta::assert_snapshot!("fetch_json_plain_text", out.stdout);
+    });
 }

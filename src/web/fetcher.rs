@@ -95,7 +95,8 @@ impl Fetcher {
 
     /// Fetch `url` and extract its text. The first call for a normalized URL downloads it;
     /// concurrent and later calls for the same page share that one outcome, success or
-    /// failure, for the life of this fetcher.
+    /// failure, for the life of this fetcher (so the shared page's `url` is the spelling
+    /// the first caller used).
     pub async fn fetch(&self, url: &str) -> Result<Arc<FetchedPage>, FetchError> {
         let url = parse_http_url(url)?;
         let key = normalize(&url);
@@ -129,11 +130,7 @@ impl Fetcher {
         (|| self.download(url))
             .retry(backoff)
             .when(|e: &AttemptError| e.error.is_transient())
-            // A server's Retry-After replaces the computed pause (capped), but never adds
-            // an attempt: `None` means backon has given up.
-            .adjust(move |e: &AttemptError, pause| {
-                pause.map(|p| e.retry_after.map_or(p, |ra| ra.min(cap)))
-            })
+            .adjust(move |e: &AttemptError, pause| next_pause(pause, e.retry_after, cap))
             .notify(|e: &AttemptError, after| {
                 tracing::info!(error = %e.error, retry_in = ?after, "fetch failed; retrying");
             })
@@ -344,6 +341,17 @@ fn tidy_pdf(text: &str) -> String {
     out
 }
 
+/// The pause before the next attempt: the server's `Retry-After` (capped) when it sent
+/// one, else the backoff's. `None` (backon gave up) stays `None`: Retry-After never adds an
+/// attempt.
+fn next_pause(
+    computed: Option<Duration>,
+    retry_after: Option<Duration>,
+    cap: Duration,
+) -> Option<Duration> {
+    computed.map(|p| retry_after.map_or(p, |ra| ra.min(cap)))
+}
+
 /// `Retry-After` as seconds or an HTTP date.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
@@ -372,9 +380,15 @@ fn classify(url: &Url, e: &reqwest::Error, cfg: &WebConfig) -> AttemptError {
             },
         }
     } else {
+        // reqwest's own top line ("error sending request for url (..)") repeats the URL
+        // that FetchError already shows; its causes say what went wrong.
+        let message = match std::error::Error::source(e) {
+            Some(cause) => error_text(cause),
+            None => e.to_string(),
+        };
         FetchError::Network {
             url: url.clone(),
-            message: error_text(e),
+            message,
         }
     };
     error.into()
@@ -423,6 +437,16 @@ mod tests {
         );
         assert!(!may_be_readable("image/png"));
         assert!(may_be_readable("application/octet-stream"));
+    }
+
+    #[test]
+    fn retry_after_replaces_the_backoff_pause_up_to_the_cap() {
+        let ms = Duration::from_millis;
+        let cap = ms(500);
+        assert_eq!(next_pause(Some(ms(100)), None, cap), Some(ms(100)));
+        assert_eq!(next_pause(Some(ms(100)), Some(ms(300)), cap), Some(ms(300)));
+        assert_eq!(next_pause(Some(ms(100)), Some(ms(9000)), cap), Some(cap));
+        assert_eq!(next_pause(None, Some(ms(300)), cap), None);
     }
 
     #[test]

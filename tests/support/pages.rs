@@ -69,6 +69,8 @@ pub const PDF_TEXT: &str = "Quarterly sediment report for the delta basin";
 
 struct Inner {
     hits: Mutex<HashMap<String, usize>>,
+    /// Requests to `/gauge/..` being answered right now, and the most there ever were.
+    in_flight: Mutex<(usize, usize)>,
 }
 
 /// A running page server. Dropping it stops the server.
@@ -89,6 +91,7 @@ impl PageServer {
     pub async fn start() -> PageServer {
         let inner = Arc::new(Inner {
             hits: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new((0, 0)),
         });
         let app = Router::new().fallback(serve).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -108,6 +111,11 @@ impl PageServer {
     /// The absolute URL of `path` (which starts with `/`).
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// The most `/gauge/..` requests that were ever being answered at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.inner.in_flight.lock().unwrap().1
     }
 
     /// How many requests reached `path` (query excluded).
@@ -212,6 +220,17 @@ async fn serve(State(inner): State<Arc<Inner>>, uri: Uri) -> Response {
             b"\x00\x01\x02\x03binary\x00".to_vec(),
         )
             .into_response(),
+        // Holds each request open for 50 ms while counting how many overlap.
+        ["gauge", _] => {
+            {
+                let mut g = inner.in_flight.lock().unwrap();
+                g.0 += 1;
+                g.1 = g.1.max(g.0);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            inner.in_flight.lock().unwrap().0 -= 1;
+            html(ARTICLE)
+        }
         // Slow enough that concurrent requests overlap.
         ["counted"] => {
             tokio::time::sleep(Duration::from_millis(100)).await;
