@@ -152,6 +152,24 @@ async fn slow_page_times_out() {
 }
 
 #[tokio::test]
+async fn body_that_stalls_times_out() {
+    let server = PageServer::start().await;
+    let cfg = WebConfig {
+        read_timeout: Duration::from_millis(100),
+        retries: 0,
+        ..fast()
+    };
+    let err = fetcher(cfg)
+        .fetch(&server.url("/stall/300"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, FetchError::Timeout { after, .. } if after == Duration::from_millis(100)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
 async fn body_over_the_cap_is_too_large() {
     let server = PageServer::start().await;
     let cfg = WebConfig {

@@ -23,9 +23,9 @@ pub struct Extracted {
     pub text: String,
 }
 
-/// Selectors for elements that are never part of the main content.
+/// Elements that are never part of the main content, whatever they hold.
 /// JSON-LD scripts stay: readability reads `datePublished` and the headline from them.
-const BOILERPLATE: &[&str] = &[
+const NEVER_CONTENT: &[&str] = &[
     "script:not([type=\"application/ld+json\" i])",
     "style",
     "noscript",
@@ -43,6 +43,13 @@ const BOILERPLATE: &[&str] = &[
     "[role=alertdialog]",
     "[aria-hidden=true]",
     "[hidden]",
+];
+
+/// Boilerplate recognised by its class or id: cookie/consent banners, newsletter boxes,
+/// share bars, breadcrumbs, wiki navboxes. Matching is by substring, so a recipe page's
+/// `class="cookie-recipe"` would match too; these are removed only when they are small
+/// and hold no `<article>` or `<main>` (see [`BOILERPLATE_MAX_CHARS`]).
+const NAMED_BOILERPLATE: &[&str] = &[
     "[id*=cookie i]",
     "[class*=cookie i]",
     "[id*=consent i]",
@@ -50,14 +57,18 @@ const BOILERPLATE: &[&str] = &[
     "[id*=gdpr i]",
     "[class*=gdpr i]",
     "[class*=newsletter i]",
-    "[class*=share i]",
+    "[class*=share-button i]",
+    "[class*=share-bar i]",
+    "[class*=social-share i]",
     "[class*=breadcrumb i]",
     "[class*=skip-link i]",
-    // Wiki chrome: navigation boxes and category links below the article.
     "[class*=navbox i]",
     "[class*=catlinks i]",
     ".mw-editsection",
 ];
+
+/// Banners and widgets are short; anything longer is more likely content named unluckily.
+const BOILERPLATE_MAX_CHARS: usize = 1500;
 
 /// Minimum words readability must return before its result is trusted; below it the page
 /// is probably not an article (a docs stub, a short notice) and the cleaned body is used.
@@ -68,11 +79,7 @@ pub fn extract_html(html: &str, url: &Url) -> Extracted {
     let doc = Document::from(html);
     let canonical_url = canonical(&doc, url);
     let time_datetime = attr_of(&doc, "time[datetime]", "datetime");
-    for sel in BOILERPLATE {
-        if let Some(found) = doc.try_select(sel) {
-            found.remove();
-        }
-    }
+    strip_boilerplate(&doc);
     let fallback_text = doc
         .try_select("main, [role=main], article")
         .or_else(|| doc.try_select("body"))
@@ -116,6 +123,26 @@ pub fn extract_html(html: &str, url: &Url) -> Extracted {
         published,
         canonical_url,
         text,
+    }
+}
+
+/// Remove [`NEVER_CONTENT`] elements, and [`NAMED_BOILERPLATE`] ones that are small.
+fn strip_boilerplate(doc: &Document) {
+    for sel in NEVER_CONTENT {
+        if let Some(found) = doc.try_select(sel) {
+            found.remove();
+        }
+    }
+    for sel in NAMED_BOILERPLATE {
+        let Some(found) = doc.try_select(sel) else {
+            continue;
+        };
+        for node in found.iter() {
+            let holds_content = node.try_select("article, main").is_some();
+            if !holds_content && node.text().len() <= BOILERPLATE_MAX_CHARS {
+                node.remove();
+            }
+        }
     }
 }
 
@@ -211,6 +238,18 @@ mod tests {
             <noscript>You need to enable JavaScript to run this app.</noscript>
             <script>window.__APP__ = {"a": 1}; render();</script></body></html>"#;
         assert_eq!(extract_html(html, &url()).text, "");
+    }
+
+    #[test]
+    fn content_named_like_boilerplate_is_kept() {
+        let long = "Cream the butter and sugar until pale, then beat in the eggs. ".repeat(40);
+        let html = format!(
+            r#"<html><body><div class="cookie-banner">We use cookies.</div>
+            <div class="cookie-recipe"><p>{long}</p></div></body></html>"#
+        );
+        let text = extract_html(&html, &url()).text;
+        assert!(text.contains("Cream the butter"), "{text}");
+        assert!(!text.contains("We use cookies"), "{text}");
     }
 
     #[test]

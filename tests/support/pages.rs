@@ -13,6 +13,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use futures::StreamExt;
 
 /// Sentences that must survive extraction of [`ARTICLE`].
 pub const ARTICLE_PARAGRAPHS: &[&str] = &[
@@ -196,6 +197,19 @@ async fn serve(State(inner): State<Arc<Inner>>, uri: Uri) -> Response {
                 (0..n.div_ceil(65536)).map(|_| Ok::<_, Infallible>(Bytes::from(vec![b'a'; 65536])));
             let body = Body::from_stream(futures::stream::iter(chunks));
             ([(header::CONTENT_TYPE, "text/plain")], body).into_response()
+        }
+        // Sends the start of the page at once, then stalls this many milliseconds.
+        ["stall", ms] => {
+            let ms = ms.parse().unwrap_or(300);
+            let head = futures::stream::once(async {
+                Ok::<_, Infallible>(Bytes::from_static(b"<html><body><p>The start of"))
+            });
+            let tail = futures::stream::once(async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Ok::<_, Infallible>(Bytes::from_static(b" the page.</p></body></html>"))
+            });
+            let body = Body::from_stream(head.chain(tail));
+            ([(header::CONTENT_TYPE, "text/html")], body).into_response()
         }
         ["latin1"] => {
             let body = b"<html><head><title>Caf\xe9</title></head><body><article><p>Le caf\xe9 de la place ouvre \xe0 sept heures.</p></article></body></html>".to_vec();
