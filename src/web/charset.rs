@@ -13,7 +13,9 @@ use regex::bytes::Regex;
 /// Decoded text and the encoding that was used.
 #[derive(Debug, Clone)]
 pub struct Decoded {
+    /// The body as text; malformed sequences are U+FFFD.
     pub text: String,
+    /// The encoding actually used (a byte-order mark overrides every declaration).
     pub encoding: &'static Encoding,
 }
 

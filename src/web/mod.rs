@@ -2,7 +2,7 @@
 //! retries), decode its charset, and extract the main text from HTML, plain text or PDF.
 //!
 //! [`Fetcher`] is the entry point; build one per research run so its cache (keyed by the
-//! [normalized](url_norm::normalize) URL) makes every page a single download.
+//! [normalized](normalize) URL) makes every page a single download.
 
 mod charset;
 mod config;
