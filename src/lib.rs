@@ -4,5 +4,6 @@
 pub mod config;
 pub mod databricks;
 pub mod db;
+pub mod llm;
 pub mod redact;
 pub mod telemetry;

@@ -16,6 +16,8 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("LAKEBASE_DATABASE", "lakebase.database"),
     ("LAKEBASE_PORT", "lakebase.port"),
     ("LAKEBASE_USER", "lakebase.user"),
+    ("OPENAI_BASE_URL", "llm.base_url"),
+    ("OPENAI_API_KEY", "llm.api_key"),
 ];
 
 /// Apply every set (non-empty) override variable to the tree.
