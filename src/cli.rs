@@ -15,7 +15,8 @@ Exit codes:
   4  Databricks authentication or workspace API error
   5  database error (cannot connect, query or migration failed)
   6  gave up waiting (`dra wait-lakebase`)
-  7  not found (Lakebase instance, app, role)";
+  7  not found (Lakebase instance, app, role)
+  10 LLM endpoint error (`dra models --check`, every endpoint of a tier failed)";
 
 /// dra: a deep-research agent for Databricks, and the tools that deploy it.
 #[derive(Debug, Parser)]
@@ -75,6 +76,12 @@ pub enum Command {
         after_help = "Examples:\n  dra grant-permissions --app deep-research-agent-dev\n  dra grant-permissions --principal 6f0e2c1a-0000-4d2e-9b1c-3a5d7e9f0a1b --database deep_research"
     )]
     GrantPermissions(GrantPermissionsArgs),
+
+    /// List the model tiers and endpoints; `--check` sends each endpoint a one-word prompt.
+    #[command(
+        after_help = "Examples:\n  dra models\n  dra models --check\n  OPENAI_BASE_URL=http://localhost:11434/v1 dra models --check --json"
+    )]
+    Models(ModelsArgs),
 
     /// Check or show the configuration.
     #[command(
@@ -171,6 +178,17 @@ pub struct GrantPermissionsArgs {
     /// Database to grant on [default: LAKEBASE_DATABASE / lakebase.database, or DATABASE_URL's].
     #[arg(long, value_name = "NAME")]
     pub database: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    /// Call every endpoint once and report latency or the error.
+    #[arg(long)]
+    pub check: bool,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -436,3 +436,45 @@ async fn usage_is_recorded_per_tier_and_endpoint_and_unknown_tiers_are_errors() 
     let empty = LlmRouter::from_config(&AppConfig::default(), || unreachable!()).unwrap_err();
     assert!(matches!(empty, LlmError::NotConfigured(_)));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dra_models_lists_tiers_and_checks_each_endpoint_once() {
+    let fake = FakeLlm::start().await;
+    let base = format!("{}/v1", fake.url);
+    let out = support::Dra::new(["models"])
+        .env("OPENAI_BASE_URL", &base)
+        .run()
+        .await;
+    assert!(out.ok(), "{out:?}");
+    assert!(
+        out.stdout.contains("analytical") && out.stdout.contains("test-strong"),
+        "{}",
+        out.stdout
+    );
+    assert!(fake.calls().is_empty(), "no calls without --check");
+
+    fake.always("test-strong", Reply::Status(503, None));
+    let out = support::Dra::new(["models", "--check", "--json"])
+        .env("OPENAI_BASE_URL", &base)
+        .run()
+        .await;
+    assert_eq!(out.code, 10, "{out:?}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
+    let strong = rows.iter().find(|r| r["endpoint"] == "strong").unwrap();
+    assert_eq!(strong["ok"], false);
+    assert!(strong["error"].as_str().unwrap().contains("HTTP 503"));
+    let fast = rows.iter().find(|r| r["endpoint"] == "fast").unwrap();
+    assert_eq!(fast["ok"], true);
+    assert_eq!(
+        fake.calls_to("test-fast").len(),
+        1,
+        "shared endpoints are probed once"
+    );
+
+    let out = support::Dra::new(["models"]).run().await;
+    assert_eq!(
+        out.code, 4,
+        "no Databricks credentials and no base URL: {out:?}"
+    );
+    assert!(out.stderr.contains("OPENAI_BASE_URL"), "{}", out.stderr);
+}

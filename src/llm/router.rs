@@ -232,6 +232,36 @@ impl LlmRouter {
         self.models.keys().map(String::as_str).collect()
     }
 
+    /// Each tier with its endpoint ids, in priority order.
+    pub fn tier_endpoints(&self) -> Vec<(&str, Vec<&str>)> {
+        self.models
+            .iter()
+            .map(|(t, m)| (t.as_str(), m.endpoints.iter().map(String::as_str).collect()))
+            .collect()
+    }
+
+    /// Send a one-word prompt straight to one endpoint (no retries, breaker or limiter) and
+    /// report how long it took: for checking a setup.
+    pub async fn probe(&self, endpoint: &str) -> Result<Duration, CallError> {
+        let ep = self
+            .endpoints
+            .get(endpoint)
+            .ok_or_else(|| CallError::Decode(format!("unknown endpoint `{endpoint}`")))?;
+        let body = ChatRequest {
+            model: Some(ep.config.endpoint_identifier.clone()).filter(|m| !m.is_empty()),
+            messages: vec![Message::user("Reply with the single word: ok")],
+            max_tokens: 16,
+            temperature: None,
+            reasoning_effort: None,
+            response_format: None,
+            stream: false,
+            stream_options: None,
+        };
+        let started = std::time::Instant::now();
+        ep.client.call(&body, None).await?;
+        Ok(started.elapsed())
+    }
+
     /// Complete `req` on `tier` (the default tier when `None`).
     pub async fn complete(
         &self,
