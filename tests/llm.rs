@@ -478,3 +478,16 @@ async fn dra_models_lists_tiers_and_checks_each_endpoint_once() {
     );
     assert!(out.stderr.contains("OPENAI_BASE_URL"), "{}", out.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_go_through_http_proxy_when_set() {
+    // The fake answers absolute-form proxy requests too, so it can stand in for a proxy.
+    let proxy = FakeLlm::start().await;
+    let out = support::Dra::new(["models", "--check"])
+        .env("OPENAI_BASE_URL", "http://llm.invalid/v1")
+        .env("HTTP_PROXY", &proxy.url)
+        .run()
+        .await;
+    assert!(out.ok(), "{out:?}");
+    assert_eq!(proxy.calls_to("test-fast").len(), 1);
+}

@@ -45,6 +45,16 @@ const SCRUBBED: &[&str] = &[
     "APP_CONFIG_PATH",
     "LOG_LEVEL",
     "RUST_LOG",
+    "OPENAI_BASE_URL",
+    "OPENAI_API_KEY",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
 ];
 
 impl Dra {
