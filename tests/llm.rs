@@ -185,6 +185,32 @@ async fn tokens_per_minute_limiter_spaces_calls() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_tier_budget_spaces_calls_across_its_endpoints() {
+    let fake = FakeLlm::start().await;
+    let mut c = config(&fake);
+    if let Some(m) = c.models.get_mut("analytical") {
+        m.tokens_per_minute = Some(6000);
+    }
+    c.llm.tpm_burst_window = Duration::from_secs(1);
+    fake.always("ep-a", Reply::Status(400, None));
+    let r = router(&c);
+    for i in 0..2 {
+        let req = LlmRequest {
+            max_tokens: Some(90),
+            ..ask(&format!("call {i}"))
+        };
+        r.complete(None, req).await.unwrap();
+    }
+    // a fails at once and b answers; each attempt draws on the tier's one bucket.
+    let calls = fake.calls();
+    let gap = calls[2].at - calls[1].at;
+    assert!(
+        gap >= Duration::from_millis(800),
+        "second call's first attempt only {gap:?} after the first answer"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn streaming_deltas_are_assembled_and_a_cut_stream_is_retried() {
     let fake = FakeLlm::start().await;
     fake.script(

@@ -111,6 +111,8 @@ struct Endpoint {
 pub struct LlmRouter {
     endpoints: BTreeMap<String, Endpoint>,
     models: BTreeMap<String, ModelRole>,
+    /// Tiers with their own `tokens_per_minute` share one bucket across their endpoints.
+    tier_limiters: BTreeMap<String, TpmLimiter>,
     default_role: String,
     rate: RateLimiting,
     retries_per_endpoint: u32,
@@ -211,8 +213,17 @@ impl LlmRouter {
                 )
             })
             .collect();
+        let tier_limiters = s
+            .models
+            .iter()
+            .filter_map(|(t, m)| {
+                m.tokens_per_minute
+                    .map(|tpm| (t.clone(), TpmLimiter::new(tpm, s.llm.tpm_burst_window)))
+            })
+            .collect();
         Ok(LlmRouter {
             endpoints,
+            tier_limiters,
             models: s.models.clone(),
             default_role: s.default_role.to_string(),
             rate: s.rate_limiting.clone(),
@@ -302,8 +313,9 @@ impl LlmRouter {
                     continue;
                 }
             };
+            let tier_limiter = self.tier_limiters.get(tier);
             match self
-                .call_with_retries(ep, &body, prompt_tokens, req.stream.as_ref())
+                .call_with_retries(ep, tier_limiter, &body, prompt_tokens, req.stream.as_ref())
                 .await
             {
                 Ok(done) => {
@@ -351,6 +363,7 @@ impl LlmRouter {
     async fn call_with_retries(
         &self,
         ep: &Endpoint,
+        tier_limiter: Option<&TpmLimiter>,
         body: &ChatRequest,
         prompt_tokens: usize,
         sink: Option<&DeltaSink>,
@@ -373,6 +386,9 @@ impl LlmRouter {
                 if let Some(s) = sink {
                     s(StreamEvent::Restart);
                 }
+            }
+            if let Some(l) = tier_limiter {
+                l.acquire(cost).await;
             }
             ep.limiter.acquire(cost).await;
             ep.client.call(body, wrapped.as_ref()).await
