@@ -6,4 +6,5 @@ pub mod databricks;
 pub mod db;
 pub mod llm;
 pub mod redact;
+pub mod research;
 pub mod telemetry;
