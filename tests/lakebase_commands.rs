@@ -9,12 +9,14 @@ use support::{Dra, TestDb};
 /// A fake workspace whose instance `lb` resolves to the local test server and whose
 /// credentials log in as `postgres`.
 async fn workspace(states: &[&str]) -> FakeWorkspace {
-    let probe = TestDb::adopt("postgres");
+    let host = support::pg::admin_url()
+        .host_str()
+        .unwrap_or("127.0.0.1")
+        .to_string();
     let ws = FakeWorkspace::start()
         .await
-        .with_instance("lb", states, &probe.host());
+        .with_instance("lb", states, &host);
     ws.set_credential_subject("postgres");
-    std::mem::forget(probe); // never drop the `postgres` database
     ws
 }
 
