@@ -20,9 +20,16 @@ pub enum Admission {
 
 #[derive(Debug)]
 enum State {
-    Closed { failures: u32 },
-    Open { until: Instant },
-    HalfOpen,
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+    },
+    /// A probe is out since this moment.
+    HalfOpen {
+        since: Instant,
+    },
 }
 
 /// Thread-safe breaker state for one endpoint.
@@ -52,7 +59,7 @@ impl CircuitBreaker {
             State::Open { until } => {
                 let now = Instant::now();
                 if now >= until {
-                    *state = State::HalfOpen;
+                    *state = State::HalfOpen { since: now };
                     Admission::Probe
                 } else {
                     Admission::Rejected {
@@ -60,9 +67,17 @@ impl CircuitBreaker {
                     }
                 }
             }
+            // A probe whose caller gave up (its future was dropped) never reports back:
+            // after another cooldown, let a new probe go.
+            State::HalfOpen { since } if since.elapsed() >= self.cooldown => {
+                *state = State::HalfOpen {
+                    since: Instant::now(),
+                };
+                Admission::Probe
+            }
             // One probe at a time; others wait for its verdict.
-            State::HalfOpen => Admission::Rejected {
-                retry_in: Duration::ZERO,
+            State::HalfOpen { since } => Admission::Rejected {
+                retry_in: self.cooldown.saturating_sub(since.elapsed()),
             },
         }
     }
@@ -96,7 +111,7 @@ mod tests {
 
     #[test]
     fn opens_after_threshold_then_probes_once() {
-        let b = CircuitBreaker::new(2, Duration::from_millis(0));
+        let b = CircuitBreaker::new(2, Duration::from_millis(50));
         assert_eq!(b.admit(), Admission::Allowed);
         b.failure();
         assert_eq!(b.admit(), Admission::Allowed);
@@ -108,6 +123,17 @@ mod tests {
         );
         b.success();
         assert_eq!(b.admit(), Admission::Allowed);
+    }
+
+    #[test]
+    fn an_abandoned_probe_does_not_lock_the_endpoint_out() {
+        let b = CircuitBreaker::new(1, Duration::from_millis(30));
+        b.failure();
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(b.admit(), Admission::Probe);
+        // The probe's caller vanished; no success or failure is ever recorded.
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(b.admit(), Admission::Probe);
     }
 
     #[test]
