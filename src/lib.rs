@@ -5,4 +5,5 @@ pub mod config;
 pub mod databricks;
 pub mod db;
 pub mod redact;
+pub mod search;
 pub mod telemetry;

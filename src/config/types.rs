@@ -13,6 +13,7 @@ pub struct AppConfig {
     pub databricks: DatabricksSection,
     pub database: DatabaseSection,
     pub lakebase: LakebaseSection,
+    pub search: crate::search::SearchConfig,
 }
 
 /// Databricks workspace settings that take precedence over environment variables.
