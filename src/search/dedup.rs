@@ -53,12 +53,34 @@ pub fn normalize(url: &Url) -> String {
 }
 
 /// `hits` without duplicates (by [`normalize`]), keeping the best-ranked of each, in rank
-/// order.
+/// order. Survivors lose their tracking parameters (they would end up in citations) but
+/// otherwise keep the URL the provider gave.
 pub fn dedup(mut hits: Vec<SearchHit>) -> Vec<SearchHit> {
     hits.sort_by_key(|h| h.rank);
     let mut seen = HashSet::new();
     hits.retain(|h| seen.insert(normalize(&h.url)));
+    for hit in &mut hits {
+        strip_tracking(&mut hit.url);
+    }
     hits
+}
+
+/// Remove `utm_*`, `fbclid`, `gclid` and the like from `url`, keeping other parameters in
+/// their order.
+pub fn strip_tracking(url: &mut Url) {
+    if !url.query_pairs().any(|(k, _)| is_tracking(&k)) {
+        return;
+    }
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| !is_tracking(k))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if kept.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(kept);
+    }
 }
 
 fn is_tracking(key: &str) -> bool {
@@ -98,6 +120,16 @@ mod tests {
         }
         assert_eq!(n("https://e.com/?b=2&a=1"), n("https://e.com/?a=1&b=2"));
         assert_eq!(n("https://e.com/"), "https://e.com/");
+    }
+
+    #[test]
+    fn tracking_parameters_are_stripped_and_others_kept() {
+        let mut u = Url::parse("https://e.com/a?utm_source=x&id=3&fbclid=y&b=1#top").unwrap();
+        strip_tracking(&mut u);
+        assert_eq!(u.as_str(), "https://e.com/a?id=3&b=1#top");
+        let mut u = Url::parse("https://e.com/a?utm_source=x").unwrap();
+        strip_tracking(&mut u);
+        assert_eq!(u.as_str(), "https://e.com/a");
     }
 
     #[test]

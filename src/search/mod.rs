@@ -152,7 +152,8 @@ pub struct SearchHit {
     /// filtering so gaps show what was dropped.
     pub rank: u32,
     pub title: String,
-    /// The URL as the provider gave it (dedup uses a normalized form, but fetches this one).
+    /// The URL as the provider gave it, minus tracking parameters (dedup compares a normalized
+    /// form; fetches and citations use this one).
     pub url: url::Url,
     /// The provider's text excerpt (Brave `description`, SearXNG `content`), HTML tags removed.
     pub snippet: String,

@@ -45,6 +45,9 @@ const SCRUBBED: &[&str] = &[
     "APP_CONFIG_PATH",
     "LOG_LEVEL",
     "RUST_LOG",
+    "BRAVE_API_KEY",
+    "BRAVE_BASE_URL",
+    "SEARXNG_URL",
 ];
 
 impl Dra {
