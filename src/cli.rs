@@ -17,7 +17,8 @@ Exit codes:
   5  database error (cannot connect, query or migration failed)
   6  gave up waiting (`dra wait-lakebase`)
   7  not found (Lakebase instance, app, role)
-  9  search provider error (no key or URL, key refused, rate limited, unreachable)";
+  9  search provider error (no key or URL, key refused, rate limited, unreachable)
+  10 LLM endpoint error (`dra models --check`, every endpoint of a tier failed)";
 
 /// dra: a deep-research agent for Databricks, and the tools that deploy it.
 #[derive(Debug, Parser)]
@@ -83,6 +84,11 @@ pub enum Command {
         after_help = "Examples:\n  dra search \"lakebase pricing\"\n  dra search \"rust async runtimes\" --count 5 --freshness pw --json\n  SEARXNG_URL=http://localhost:8888 dra search --provider searxng \"databricks apps\""
     )]
     Search(SearchArgs),
+    /// List the model tiers and endpoints; `--check` sends each endpoint a one-word prompt.
+    #[command(
+        after_help = "Examples:\n  dra models\n  dra models --check\n  OPENAI_BASE_URL=http://localhost:11434/v1 dra models --check --json"
+    )]
+    Models(ModelsArgs),
 
     /// Check or show the configuration.
     #[command(
@@ -207,6 +213,17 @@ pub struct SearchArgs {
     pub provider: Option<ProviderKind>,
 
     /// Print the hits as JSON (for scripts) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    /// Call every endpoint once and report latency or the error.
+    #[arg(long)]
+    pub check: bool,
+
+    /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
 }

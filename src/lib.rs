@@ -4,6 +4,7 @@
 pub mod config;
 pub mod databricks;
 pub mod db;
+pub mod llm;
 pub mod redact;
 pub mod search;
 pub mod telemetry;

@@ -116,18 +116,26 @@ fn the_originals_config_loads_with_unknown_sections_as_warnings() {
     .unwrap();
     let loaded = load_str(&text, Path::new("original.yaml"), &Env::new()).unwrap();
     let keys: Vec<&str> = loaded.unknown_keys.iter().map(|k| k.0.as_str()).collect();
-    for section in [
-        "endpoints",
-        "models",
-        "agents",
-        "research_types",
-        "citation_verification",
-    ] {
+    for section in ["agents", "research_types", "citation_verification"] {
         assert!(
             keys.contains(&section),
             "{section} should be reported: {keys:?}"
         );
     }
+    for known in ["default_role", "endpoints", "models", "rate_limiting"] {
+        assert!(
+            !keys.iter().any(|k| k.starts_with(known)),
+            "{known} is implemented: {keys:?}"
+        );
+    }
+    assert_eq!(
+        loaded.config.models["complex"].endpoints,
+        ["opus", "sonnet", "gpt5"]
+    );
+    assert_eq!(
+        loaded.config.endpoints["gemini3pro"].max_context_window,
+        1_000_000
+    );
     // The `search` section is understood now, every key of it.
     assert!(
         !keys.iter().any(|k| k.starts_with("search")),
@@ -208,7 +216,7 @@ async fn config_check_exits_0_or_1() {
         .await;
     assert_eq!(original.code, 0, "{original:?}");
     assert!(
-        original.stderr.contains("unknown key `models` ignored"),
+        original.stderr.contains("unknown key `agents` ignored"),
         "{}",
         original.stderr
     );
@@ -221,6 +229,7 @@ async fn config_show_redacts_secrets() {
             "DATABASE_URL",
             "postgres://app:s3cr3t-pass@db.example:5432/deep_research",
         )
+        .env("OPENAI_API_KEY", "sk-very-secret")
         .run()
         .await;
     assert!(out.ok(), "{out:?}");
@@ -231,4 +240,16 @@ async fn config_show_redacts_secrets() {
         out.stdout
     );
     assert!(!out.stdout.contains("s3cr3t"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("api_key: '****'") || out.stdout.contains("api_key: \"****\""),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("sk-very-secret"), "{}", out.stdout);
+}
+
+#[test]
+fn model_tiers_must_reference_defined_endpoints() {
+    let yaml = "default_role: smart\nendpoints:\n  a:\n    endpoint_identifier: ep-a\nmodels:\n  simple:\n    endpoints: [a, ghost]\n";
+    insta::assert_snapshot!("model_references", error(yaml, &Env::new()));
 }

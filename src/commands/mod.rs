@@ -6,6 +6,7 @@ mod config;
 mod create_database;
 mod grant_permissions;
 mod migrate;
+mod models;
 mod search;
 mod wait_lakebase;
 
@@ -55,6 +56,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::WaitLakebase(args) => wait_lakebase::run(&ctx, args).await,
         Command::GrantPermissions(args) => grant_permissions::run(&ctx, args).await,
         Command::Search(args) => search::run(&ctx, args).await,
+        Command::Models(args) => models::run(&ctx, args).await,
         Command::Config(_) | Command::Completions { .. } => Ok(ExitCode::SUCCESS),
     }
 }
@@ -161,6 +163,13 @@ pub fn exit_code(e: &anyhow::Error) -> ExitCode {
         }
         if cause.downcast_ref::<AuthError>().is_some() {
             return ExitCode::from(4);
+        }
+        if let Some(l) = cause.downcast_ref::<dra::llm::LlmError>() {
+            return ExitCode::from(match l {
+                dra::llm::LlmError::NotConfigured(_) | dra::llm::LlmError::UnknownTier { .. } => 3,
+                dra::llm::LlmError::Credentials(_) => 4,
+                _ => 10,
+            });
         }
         if let Some(TokenError::Credential { source, .. }) = cause.downcast_ref::<TokenError>() {
             return ExitCode::from(api_code(source));

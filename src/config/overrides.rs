@@ -20,6 +20,8 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     // A secret: the typed value (`ApiKey`) never prints, and problems name only the variable.
     ("BRAVE_API_KEY", "search.brave.api_key"),
     ("SEARXNG_URL", "search.searxng.base_url"),
+    ("OPENAI_BASE_URL", "llm.base_url"),
+    ("OPENAI_API_KEY", "llm.api_key"),
 ];
 
 /// Variables taken verbatim as strings: a key or URL that happens to look like a number

@@ -1,5 +1,6 @@
 //! The typed configuration sections. Every field has a default, so an empty file is valid.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,13 +8,74 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct AppConfig {
     pub databricks: DatabricksSection,
     pub database: DatabaseSection,
     pub lakebase: LakebaseSection,
     pub search: crate::search::SearchConfig,
+    /// The tier used when a caller names none (the original's `default_role`).
+    pub default_role: String,
+    /// Serving endpoints by id (the original's `endpoints`).
+    pub endpoints: BTreeMap<String, crate::llm::EndpointConfig>,
+    /// Model tiers by name (the original's `models`).
+    pub models: BTreeMap<String, crate::llm::ModelRole>,
+    /// Retry backoff (the original's `rate_limiting`).
+    pub rate_limiting: crate::llm::RateLimiting,
+    /// Where LLM requests go and how hard to try.
+    pub llm: crate::llm::LlmSection,
+}
+
+impl AppConfig {
+    /// The model settings, borrowed.
+    pub fn llm_settings(&self) -> crate::llm::LlmSettings<'_> {
+        crate::llm::LlmSettings {
+            default_role: &self.default_role,
+            endpoints: &self.endpoints,
+            models: &self.models,
+            rate_limiting: &self.rate_limiting,
+            llm: &self.llm,
+        }
+    }
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        Self {
+            databricks: DatabricksSection::default(),
+            database: DatabaseSection::default(),
+            lakebase: LakebaseSection::default(),
+            default_role: "analytical".into(),
+            endpoints: BTreeMap::new(),
+            models: BTreeMap::new(),
+            rate_limiting: crate::llm::RateLimiting::default(),
+            llm: crate::llm::LlmSection::default(),
+            search: crate::search::SearchConfig::default(),
+        }
+    }
+}
+
+/// A secret string from the configuration (an API key): printed as `****`, never verbatim.
+#[derive(Clone)]
+pub struct Secret(pub secrecy::SecretString);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(****)")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Secret(secrecy::SecretString::from(String::deserialize(d)?)))
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("****")
+    }
 }
 
 /// Databricks workspace settings that take precedence over environment variables.

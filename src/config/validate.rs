@@ -81,6 +81,7 @@ pub fn validate(c: &AppConfig) -> Vec<Problem> {
             ),
         );
     }
+    validate_models(c, &mut bad);
     if let Some(host) = &c.databricks.host {
         if url::Url::parse(&normalize_host(host)).is_err() {
             bad(
@@ -166,4 +167,70 @@ fn is_http_url(s: &str) -> bool {
 
 fn human(d: Duration) -> String {
     humantime::format_duration(d).to_string()
+}
+
+fn validate_models(c: &AppConfig, bad: &mut impl FnMut(&str, String, String)) {
+    for (id, ep) in &c.endpoints {
+        if ep.endpoint_identifier.trim().is_empty() {
+            bad(
+                &format!("endpoints.{id}.endpoint_identifier"),
+                String::new(),
+                "must name the serving endpoint or model".into(),
+            );
+        }
+        if ep.max_context_window < 1024 {
+            bad(
+                &format!("endpoints.{id}.max_context_window"),
+                ep.max_context_window.to_string(),
+                "must be at least 1024 tokens".into(),
+            );
+        }
+        if ep.tokens_per_minute == 0 {
+            bad(
+                &format!("endpoints.{id}.tokens_per_minute"),
+                "0".into(),
+                "must be at least 1".into(),
+            );
+        }
+    }
+    for (role, m) in &c.models {
+        if m.endpoints.is_empty() {
+            bad(
+                &format!("models.{role}.endpoints"),
+                "[]".into(),
+                "must list at least one endpoint id".into(),
+            );
+        }
+        for ep in &m.endpoints {
+            if !c.endpoints.contains_key(ep) {
+                let known: Vec<&str> = c.endpoints.keys().map(String::as_str).collect();
+                bad(
+                    &format!("models.{role}.endpoints"),
+                    ep.clone(),
+                    format!(
+                        "is not defined under `endpoints` (defined: {})",
+                        known.join(", ")
+                    ),
+                );
+            }
+        }
+        if m.max_tokens == 0 {
+            bad(
+                &format!("models.{role}.max_tokens"),
+                "0".into(),
+                "must be at least 1".into(),
+            );
+        }
+    }
+    if !c.models.is_empty() && !c.models.contains_key(&c.default_role) {
+        let known: Vec<&str> = c.models.keys().map(String::as_str).collect();
+        bad(
+            "default_role",
+            c.default_role.clone(),
+            format!(
+                "must be one of the tiers under `models`: {}",
+                known.join(", ")
+            ),
+        );
+    }
 }

@@ -48,6 +48,16 @@ const SCRUBBED: &[&str] = &[
     "BRAVE_API_KEY",
     "BRAVE_BASE_URL",
     "SEARXNG_URL",
+    "OPENAI_BASE_URL",
+    "OPENAI_API_KEY",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
 ];
 
 impl Dra {

@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod cli;
+pub mod llm;
 pub mod pg;
 pub mod search;
 pub mod workspace;
