@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use dra::search::{Freshness, ProviderKind};
 use dra::telemetry::LogFormat;
 
 const EXIT_CODES: &str = "\
@@ -16,6 +17,7 @@ Exit codes:
   5  database error (cannot connect, query or migration failed)
   6  gave up waiting (`dra wait-lakebase`)
   7  not found (Lakebase instance, app, role)
+  9  search provider error (no key or URL, key refused, rate limited, unreachable)
   10 LLM endpoint error (`dra models --check`, every endpoint of a tier failed)";
 
 /// dra: a deep-research agent for Databricks, and the tools that deploy it.
@@ -77,6 +79,11 @@ pub enum Command {
     )]
     GrantPermissions(GrantPermissionsArgs),
 
+    /// Search the web and print the hits the research engine would see.
+    #[command(
+        after_help = "Examples:\n  dra search \"lakebase pricing\"\n  dra search \"rust async runtimes\" --count 5 --freshness pw --json\n  SEARXNG_URL=http://localhost:8888 dra search --provider searxng \"databricks apps\""
+    )]
+    Search(SearchArgs),
     /// List the model tiers and endpoints; `--check` sends each endpoint a one-word prompt.
     #[command(
         after_help = "Examples:\n  dra models\n  dra models --check\n  OPENAI_BASE_URL=http://localhost:11434/v1 dra models --check --json"
@@ -178,6 +185,36 @@ pub struct GrantPermissionsArgs {
     /// Database to grant on [default: LAKEBASE_DATABASE / lakebase.database, or DATABASE_URL's].
     #[arg(long, value_name = "NAME")]
     pub database: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// What to search for.
+    pub query: String,
+
+    /// Number of hits [default: search.brave.default_result_count]; Brave returns at most 20.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub count: Option<u32>,
+
+    /// Zero-based page of results to return (page size = --count); Brave allows 0 to 9.
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=9))]
+    pub offset: u32,
+
+    /// Only results from the past day, week, month or year [default: search.brave.freshness].
+    #[arg(long, value_enum, value_name = "WHEN", conflicts_with = "any_time")]
+    pub freshness: Option<Freshness>,
+
+    /// No recency filter, whatever search.brave.freshness says.
+    #[arg(long)]
+    pub any_time: bool,
+
+    /// Search provider [default: search.provider, else brave].
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub provider: Option<ProviderKind>,
+
+    /// Print the hits as JSON (for scripts) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -7,4 +7,5 @@ pub mod db;
 pub mod llm;
 pub mod redact;
 pub mod research;
+pub mod search;
 pub mod telemetry;

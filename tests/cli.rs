@@ -25,6 +25,7 @@ async fn version_and_help() {
         "grant-permissions",
         "config",
         "completions",
+        "search",
     ] {
         let h = Dra::new([sub, "--help"]).run().await;
         assert!(

@@ -136,6 +136,23 @@ fn the_originals_config_loads_with_unknown_sections_as_warnings() {
         loaded.config.endpoints["gemini3pro"].max_context_window,
         1_000_000
     );
+    // The `search` section is understood now, every key of it.
+    assert!(
+        !keys.iter().any(|k| k.starts_with("search")),
+        "search keys reported as unknown: {keys:?}"
+    );
+    let search = &loaded.config.search;
+    assert_eq!(search.brave.requests_per_second, 1.0);
+    assert_eq!(search.brave.default_result_count, 10);
+    assert_eq!(
+        search.brave.freshness,
+        Some(dra::search::Freshness::PastMonth)
+    );
+    assert_eq!(
+        search.domain_filter.mode,
+        dra::search::DomainFilterMode::Exclude
+    );
+    assert!(!search.domain_filter.log_filtered);
 }
 
 #[test]

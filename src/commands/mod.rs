@@ -7,6 +7,7 @@ mod create_database;
 mod grant_permissions;
 mod migrate;
 mod models;
+mod search;
 mod wait_lakebase;
 
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ use dra::databricks::{ApiError, AuthError, AuthOptions, DatabricksAuth, Workspac
 use dra::db::target::Backend;
 use dra::db::wait::WaitError;
 use dra::db::{ConnectionTarget, DbError, TokenError};
+use dra::search::SearchError;
 
 use crate::cli::{Cli, Command, DatabaseTarget};
 
@@ -53,6 +55,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CreateDatabase(args) => create_database::run(&ctx, args).await,
         Command::WaitLakebase(args) => wait_lakebase::run(&ctx, args).await,
         Command::GrantPermissions(args) => grant_permissions::run(&ctx, args).await,
+        Command::Search(args) => search::run(&ctx, args).await,
         Command::Models(args) => models::run(&ctx, args).await,
         Command::Config(_) | Command::Completions { .. } => Ok(ExitCode::SUCCESS),
     }
@@ -141,6 +144,9 @@ pub fn exit_code(e: &anyhow::Error) -> ExitCode {
     for cause in e.chain() {
         if cause.downcast_ref::<ConfigError>().is_some() {
             return ExitCode::from(3);
+        }
+        if cause.downcast_ref::<SearchError>().is_some() {
+            return ExitCode::from(9);
         }
         if let Some(w) = cause.downcast_ref::<WaitError>() {
             return ExitCode::from(match w {

@@ -14,6 +14,7 @@ pub struct AppConfig {
     pub databricks: DatabricksSection,
     pub database: DatabaseSection,
     pub lakebase: LakebaseSection,
+    pub search: crate::search::SearchConfig,
     /// The tier used when a caller names none (the original's `default_role`).
     pub default_role: String,
     /// Serving endpoints by id (the original's `endpoints`).
@@ -50,6 +51,7 @@ impl Default for AppConfig {
             models: BTreeMap::new(),
             rate_limiting: crate::llm::RateLimiting::default(),
             llm: crate::llm::LlmSection::default(),
+            search: crate::search::SearchConfig::default(),
         }
     }
 }

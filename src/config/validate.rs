@@ -91,7 +91,78 @@ pub fn validate(c: &AppConfig) -> Vec<Problem> {
             );
         }
     }
+
+    let search = &c.search;
+    if search.timeout.is_zero() {
+        bad(
+            "search.timeout",
+            "0s".into(),
+            "must be longer than 0s, e.g. 30s".into(),
+        );
+    }
+    if search.retries > 10 {
+        bad(
+            "search.retries",
+            search.retries.to_string(),
+            "must be between 0 and 10".into(),
+        );
+    }
+    if !is_http_url(&search.brave.base_url) {
+        bad(
+            "search.brave.base_url",
+            search.brave.base_url.clone(),
+            "must be an http(s) URL like https://api.search.brave.com".into(),
+        );
+    }
+    // The original's bounds: Brave plans allow 1 to 20 requests per second at most.
+    let rps = search.brave.requests_per_second;
+    if !(rps > 0.0 && rps <= 10.0) {
+        bad(
+            "search.brave.requests_per_second",
+            rps.to_string(),
+            "must be greater than 0 and at most 10".into(),
+        );
+    }
+    if !(1..=50).contains(&search.brave.default_result_count) {
+        bad(
+            "search.brave.default_result_count",
+            search.brave.default_result_count.to_string(),
+            "must be between 1 and 50 (Brave returns at most 20 per request)".into(),
+        );
+    }
+    if let Some(country) = &search.brave.country {
+        if !(country.len() == 2 && country.chars().all(|ch| ch.is_ascii_alphabetic())
+            || country.eq_ignore_ascii_case("all"))
+        {
+            bad(
+                "search.brave.country",
+                country.clone(),
+                "must be a two-letter country code like us or de, or ALL".into(),
+            );
+        }
+    }
+    if let Some(base) = &search.searxng.base_url {
+        if !is_http_url(base) {
+            bad(
+                "search.searxng.base_url",
+                base.clone(),
+                "must be an http(s) URL like http://localhost:8888".into(),
+            );
+        }
+    }
+    let rps = search.searxng.requests_per_second;
+    if !(rps > 0.0 && rps <= 100.0) {
+        bad(
+            "search.searxng.requests_per_second",
+            rps.to_string(),
+            "must be greater than 0 and at most 100".into(),
+        );
+    }
     problems
+}
+
+fn is_http_url(s: &str) -> bool {
+    url::Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
 }
 
 fn human(d: Duration) -> String {
