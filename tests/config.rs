@@ -241,7 +241,7 @@ async fn config_show_redacts_secrets() {
     );
     assert!(!out.stdout.contains("s3cr3t"), "{}", out.stdout);
     assert!(
-        out.stdout.contains("api_key: '****'") || out.stdout.contains("api_key: \"****\""),
+        out.stdout.contains("api_key: '[REDACTED]'"),
         "{}",
         out.stdout
     );

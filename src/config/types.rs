@@ -56,25 +56,44 @@ impl Default for AppConfig {
     }
 }
 
-/// A secret string from the configuration (an API key): printed as `****`, never verbatim.
+/// A secret from the configuration (an API key). It never prints: `Debug` and
+/// serialisation (`dra config show`) show `[REDACTED]`, like the log scrubber.
 #[derive(Clone)]
 pub struct Secret(pub secrecy::SecretString);
 
+impl Secret {
+    /// Wrap a secret.
+    pub fn new(value: &str) -> Secret {
+        Secret(secrecy::SecretString::from(value.to_string()))
+    }
+
+    /// The secret itself, for a request header only.
+    pub fn expose(&self) -> &str {
+        secrecy::ExposeSecret::expose_secret(&self.0)
+    }
+
+    /// `None` for an empty secret (`api_key: ${KEY:-}` with the variable unset).
+    pub fn non_empty(self) -> Option<Secret> {
+        (!self.expose().trim().is_empty()).then_some(self)
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(****)")
+        f.write_str("Secret([REDACTED])")
     }
 }
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Secret(secrecy::SecretString::from(String::deserialize(d)?)))
+        // Interpolation re-reads values as YAML scalars, so an all-digit key is a number.
+        Ok(Secret::new(&StringLike::deserialize(d)?.0))
     }
 }
 
 impl Serialize for Secret {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("****")
+        s.serialize_str("[REDACTED]")
     }
 }
 
@@ -309,7 +328,8 @@ fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(StringLike::deserialize(d)?.0)
 }
 
-fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+/// Optional strings that YAML may have typed as scalars; empty means absent.
+pub(crate) fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(Option::<StringLike>::deserialize(d)?
         .map(|s| s.0)
         .filter(|s| !s.is_empty()))

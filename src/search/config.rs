@@ -3,11 +3,9 @@
 //! `domain_filter.{mode, include_domains, exclude_domains, log_filtered}`) keep their meaning;
 //! the rest is dra's.
 
-use std::fmt;
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use super::{Freshness, ProviderKind};
 
@@ -137,74 +135,6 @@ pub enum DomainFilterMode {
     Both,
 }
 
-/// An API key. It never prints: `Debug` and serialisation show `[REDACTED]`.
-#[derive(Clone)]
-pub struct ApiKey(SecretString);
-
-impl ApiKey {
-    /// Wrap a key.
-    pub fn new(key: &str) -> ApiKey {
-        ApiKey(SecretString::from(key.to_string()))
-    }
-
-    /// The key itself, for the request header only.
-    pub fn expose(&self) -> &str {
-        self.0.expose_secret()
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ApiKey([REDACTED])")
-    }
-}
-
-impl Serialize for ApiKey {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("[REDACTED]")
-    }
-}
-
-impl<'de> Deserialize<'de> for ApiKey {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // Interpolation and env overrides re-read values as YAML scalars, so an all-digit
-        // key arrives as a number.
-        let raw = scalar_string(d)?;
-        Ok(ApiKey(SecretString::from(raw)))
-    }
-}
-
-/// An absent or empty key is no key (`api_key: ${BRAVE_API_KEY:-}` with the variable unset).
-impl ApiKey {
-    /// `None` for an empty key.
-    pub fn non_empty(self) -> Option<ApiKey> {
-        (!self.expose().trim().is_empty()).then_some(self)
-    }
-}
-
-fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    #[derive(Deserialize)]
-    struct Wrapped(#[serde(deserialize_with = "scalar_string")] String);
-    Ok(Option::<Wrapped>::deserialize(d)?
-        .map(|w| w.0)
-        .filter(|s| !s.trim().is_empty()))
-}
-
-fn scalar_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        S(String),
-        I(i64),
-        F(f64),
-        B(bool),
-    }
-    Raw::deserialize(d)
-        .map(|r| match r {
-            Raw::S(s) => s,
-            Raw::I(i) => i.to_string(),
-            Raw::F(f) => f.to_string(),
-            Raw::B(b) => b.to_string(),
-        })
-        .map_err(|_| serde::de::Error::custom("expected a string"))
-}
+use crate::config::opt_string;
+/// API keys are the configuration's one secret type.
+pub use crate::config::Secret as ApiKey;
