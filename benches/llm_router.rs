@@ -5,6 +5,8 @@
 #[allow(dead_code)]
 #[path = "../tests/support/llm.rs"]
 mod fake;
+#[path = "../tests/support/server.rs"]
+mod server;
 
 use std::time::Instant;
 

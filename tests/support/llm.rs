@@ -1,7 +1,6 @@
 //! A fake OpenAI-compatible serving endpoint: scripted replies per model, recorded calls.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -47,13 +46,7 @@ struct Inner {
 pub struct FakeLlm {
     pub url: String,
     inner: Arc<Inner>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeLlm {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _server: super::server::Served,
 }
 
 impl FakeLlm {
@@ -64,17 +57,11 @@ impl FakeLlm {
             .route("/serving-endpoints/{name}/invocations", post(invocations))
             .route("/v1/chat/completions", post(chat))
             .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake llm");
-        let addr: SocketAddr = listener.local_addr().expect("addr");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = super::server::serve(app).await;
         FakeLlm {
-            url: format!("http://{addr}"),
+            url: server.url.clone(),
             inner,
-            task,
+            _server: server,
         }
     }
 

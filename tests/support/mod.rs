@@ -6,6 +6,7 @@ pub mod cli;
 pub mod llm;
 pub mod pg;
 pub mod search;
+pub mod server;
 pub mod workspace;
 
 pub use cli::Dra;

@@ -4,7 +4,6 @@
 //! them. Every request is recorded with its arrival time.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -51,13 +50,7 @@ struct Inner {
 pub struct FakeSearch {
     pub url: String,
     inner: Arc<Inner>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeSearch {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _server: super::server::Served,
 }
 
 /// A fixture from `tests/fixtures/search/`.
@@ -84,17 +77,11 @@ impl FakeSearch {
             .route("/res/v1/web/search", get(brave))
             .route("/search", get(searxng))
             .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake search");
-        let addr: SocketAddr = listener.local_addr().expect("local addr");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = super::server::serve(app).await;
         FakeSearch {
-            url: format!("http://{addr}"),
+            url: server.url.clone(),
             inner,
-            task,
+            _server: server,
         }
     }
 
