@@ -348,3 +348,35 @@ async fn wait_lakebase_unknown_instance_fails_at_once() {
         out.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_through_lakebase_uses_a_fresh_credential() {
+    let ws = workspace(&["AVAILABLE"]).await;
+    let db = TestDb::new().await;
+    let out = lakebase(
+        &["migrate", "--instance", "lb", "--database", &db.name],
+        &ws,
+    )
+    .run()
+    .await;
+    assert!(out.ok(), "{out:?}");
+    assert!(out.stdout.contains("applied "), "{}", out.stdout);
+    let status = lakebase(
+        &[
+            "migrate",
+            "--status",
+            "--instance",
+            "lb",
+            "--database",
+            &db.name,
+        ],
+        &ws,
+    )
+    .run()
+    .await;
+    assert!(status.stdout.contains(", 0 pending"), "{}", status.stdout);
+    assert!(
+        ws.credential_calls() >= 2,
+        "each run asks for its own credential"
+    );
+}
