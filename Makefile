@@ -30,8 +30,9 @@ fmt: ## Format the code
 
 bench: ## Benchmarks; results as JSON in bench-results/
 	@url="$$(scripts/test-postgres.sh)" && export DRA_TEST_PG_URL="$$url" && \
-	  $(CARGO) bench --locked --bench foundation
-	$(CARGO) bench --locked --bench extraction
+	  $(CARGO) bench --locked --bench foundation && \
+	  $(CARGO) bench --locked --bench llm_router && \
+	  $(CARGO) bench --locked --bench extraction
 
 db-migrate: ## Apply migrations to DATABASE_URL (or the configured Lakebase)
 	$(CARGO) run --quiet --locked -- migrate

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use dra::search::{Freshness, ProviderKind};
 use dra::telemetry::LogFormat;
 
 const EXIT_CODES: &str = "\
@@ -16,7 +17,9 @@ Exit codes:
   5  database error (cannot connect, query or migration failed)
   6  gave up waiting (`dra wait-lakebase`)
   7  not found (Lakebase instance, app, role)
-  8  fetching a page failed (network, HTTP status, timeout, too large, unreadable)";
+  8  fetching a page failed (network, HTTP status, timeout, too large, unreadable)
+  9  search provider error (no key or URL, key refused, rate limited, unreachable)
+  10 LLM endpoint error (`dra models --check`, every endpoint of a tier failed)";
 
 /// dra: a deep-research agent for Databricks, and the tools that deploy it.
 #[derive(Debug, Parser)]
@@ -76,6 +79,17 @@ pub enum Command {
         after_help = "Examples:\n  dra grant-permissions --app deep-research-agent-dev\n  dra grant-permissions --principal 6f0e2c1a-0000-4d2e-9b1c-3a5d7e9f0a1b --database deep_research"
     )]
     GrantPermissions(GrantPermissionsArgs),
+
+    /// Search the web and print the hits the research engine would see.
+    #[command(
+        after_help = "Examples:\n  dra search \"lakebase pricing\"\n  dra search \"rust async runtimes\" --count 5 --freshness pw --json\n  SEARXNG_URL=http://localhost:8888 dra search --provider searxng \"databricks apps\""
+    )]
+    Search(SearchArgs),
+    /// List the model tiers and endpoints; `--check` sends each endpoint a one-word prompt.
+    #[command(
+        after_help = "Examples:\n  dra models\n  dra models --check\n  OPENAI_BASE_URL=http://localhost:11434/v1 dra models --check --json"
+    )]
+    Models(ModelsArgs),
 
     /// Check or show the configuration.
     #[command(
@@ -193,6 +207,47 @@ pub struct FetchArgs {
     /// Show at most this many characters of the text; 0 shows all of it.
     #[arg(long, default_value_t = 2000, value_name = "N")]
     pub max_chars: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// What to search for.
+    pub query: String,
+
+    /// Number of hits [default: search.brave.default_result_count]; Brave returns at most 20.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub count: Option<u32>,
+
+    /// Zero-based page of results to return (page size = --count); Brave allows 0 to 9.
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=9))]
+    pub offset: u32,
+
+    /// Only results from the past day, week, month or year [default: search.brave.freshness].
+    #[arg(long, value_enum, value_name = "WHEN", conflicts_with = "any_time")]
+    pub freshness: Option<Freshness>,
+
+    /// No recency filter, whatever search.brave.freshness says.
+    #[arg(long)]
+    pub any_time: bool,
+
+    /// Search provider [default: search.provider, else brave].
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub provider: Option<ProviderKind>,
+
+    /// Print the hits as JSON (for scripts) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    /// Call every endpoint once and report latency or the error.
+    #[arg(long)]
+    pub check: bool,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,6 +4,9 @@
 pub mod config;
 pub mod databricks;
 pub mod db;
+pub mod llm;
 pub mod redact;
+pub mod research;
+pub mod search;
 pub mod telemetry;
 pub mod web;

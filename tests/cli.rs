@@ -26,6 +26,7 @@ async fn version_and_help() {
         "config",
         "fetch",
         "completions",
+        "search",
     ] {
         let h = Dra::new([sub, "--help"]).run().await;
         assert!(

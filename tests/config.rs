@@ -134,19 +134,43 @@ fn the_originals_config_loads_with_unknown_sections_as_warnings() {
     .unwrap();
     let loaded = load_str(&text, Path::new("original.yaml"), &Env::new()).unwrap();
     let keys: Vec<&str> = loaded.unknown_keys.iter().map(|k| k.0.as_str()).collect();
-    for section in [
-        "endpoints",
-        "models",
-        "agents",
-        "research_types",
-        "search",
-        "citation_verification",
-    ] {
+    for section in ["agents", "research_types", "citation_verification"] {
         assert!(
             keys.contains(&section),
             "{section} should be reported: {keys:?}"
         );
     }
+    for known in ["default_role", "endpoints", "models", "rate_limiting"] {
+        assert!(
+            !keys.iter().any(|k| k.starts_with(known)),
+            "{known} is implemented: {keys:?}"
+        );
+    }
+    assert_eq!(
+        loaded.config.models["complex"].endpoints,
+        ["opus", "sonnet", "gpt5"]
+    );
+    assert_eq!(
+        loaded.config.endpoints["gemini3pro"].max_context_window,
+        1_000_000
+    );
+    // The `search` section is understood now, every key of it.
+    assert!(
+        !keys.iter().any(|k| k.starts_with("search")),
+        "search keys reported as unknown: {keys:?}"
+    );
+    let search = &loaded.config.search;
+    assert_eq!(search.brave.requests_per_second, 1.0);
+    assert_eq!(search.brave.default_result_count, 10);
+    assert_eq!(
+        search.brave.freshness,
+        Some(dra::search::Freshness::PastMonth)
+    );
+    assert_eq!(
+        search.domain_filter.mode,
+        dra::search::DomainFilterMode::Exclude
+    );
+    assert!(!search.domain_filter.log_filtered);
 }
 
 #[test]
@@ -210,7 +234,7 @@ async fn config_check_exits_0_or_1() {
         .await;
     assert_eq!(original.code, 0, "{original:?}");
     assert!(
-        original.stderr.contains("unknown key `models` ignored"),
+        original.stderr.contains("unknown key `agents` ignored"),
         "{}",
         original.stderr
     );
@@ -223,6 +247,7 @@ async fn config_show_redacts_secrets() {
             "DATABASE_URL",
             "postgres://app:s3cr3t-pass@db.example:5432/deep_research",
         )
+        .env("OPENAI_API_KEY", "sk-very-secret")
         .run()
         .await;
     assert!(out.ok(), "{out:?}");
@@ -233,4 +258,16 @@ async fn config_show_redacts_secrets() {
         out.stdout
     );
     assert!(!out.stdout.contains("s3cr3t"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("api_key: '[REDACTED]'"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("sk-very-secret"), "{}", out.stdout);
+}
+
+#[test]
+fn model_tiers_must_reference_defined_endpoints() {
+    let yaml = "default_role: smart\nendpoints:\n  a:\n    endpoint_identifier: ep-a\nmodels:\n  simple:\n    endpoints: [a, ghost]\n";
+    insta::assert_snapshot!("model_references", error(yaml, &Env::new()));
 }

@@ -9,12 +9,14 @@ use support::{Dra, TestDb};
 /// A fake workspace whose instance `lb` resolves to the local test server and whose
 /// credentials log in as `postgres`.
 async fn workspace(states: &[&str]) -> FakeWorkspace {
-    let probe = TestDb::adopt("postgres");
+    let host = support::pg::admin_url()
+        .host_str()
+        .unwrap_or("127.0.0.1")
+        .to_string();
     let ws = FakeWorkspace::start()
         .await
-        .with_instance("lb", states, &probe.host());
+        .with_instance("lb", states, &host);
     ws.set_credential_subject("postgres");
-    std::mem::forget(probe); // never drop the `postgres` database
     ws
 }
 
@@ -344,5 +346,37 @@ async fn wait_lakebase_unknown_instance_fails_at_once() {
         out.stderr.contains("no such Lakebase instance `ghost`"),
         "{}",
         out.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_through_lakebase_uses_a_fresh_credential() {
+    let ws = workspace(&["AVAILABLE"]).await;
+    let db = TestDb::new().await;
+    let out = lakebase(
+        &["migrate", "--instance", "lb", "--database", &db.name],
+        &ws,
+    )
+    .run()
+    .await;
+    assert!(out.ok(), "{out:?}");
+    assert!(out.stdout.contains("applied "), "{}", out.stdout);
+    let status = lakebase(
+        &[
+            "migrate",
+            "--status",
+            "--instance",
+            "lb",
+            "--database",
+            &db.name,
+        ],
+        &ws,
+    )
+    .run()
+    .await;
+    assert!(status.stdout.contains(", 0 pending"), "{}", status.stdout);
+    assert!(
+        ws.credential_calls() >= 2,
+        "each run asks for its own credential"
     );
 }

@@ -7,6 +7,8 @@ mod create_database;
 mod fetch;
 mod grant_permissions;
 mod migrate;
+mod models;
+mod search;
 mod wait_lakebase;
 
 use std::path::PathBuf;
@@ -18,6 +20,7 @@ use dra::databricks::{ApiError, AuthError, AuthOptions, DatabricksAuth, Workspac
 use dra::db::target::Backend;
 use dra::db::wait::WaitError;
 use dra::db::{ConnectionTarget, DbError, TokenError};
+use dra::search::SearchError;
 use dra::web::{ClientError, FetchError};
 
 use crate::cli::{Cli, Command, DatabaseTarget};
@@ -55,6 +58,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::WaitLakebase(args) => wait_lakebase::run(&ctx, args).await,
         Command::GrantPermissions(args) => grant_permissions::run(&ctx, args).await,
         Command::Fetch(args) => fetch::run(&ctx, args).await,
+        Command::Search(args) => search::run(&ctx, args).await,
+        Command::Models(args) => models::run(&ctx, args).await,
         Command::Config(_) | Command::Completions { .. } => Ok(ExitCode::SUCCESS),
     }
 }
@@ -152,6 +157,9 @@ pub fn exit_code(e: &anyhow::Error) -> ExitCode {
         if cause.downcast_ref::<ClientError>().is_some() {
             return ExitCode::from(8);
         }
+        if cause.downcast_ref::<SearchError>().is_some() {
+            return ExitCode::from(9);
+        }
         if let Some(w) = cause.downcast_ref::<WaitError>() {
             return ExitCode::from(match w {
                 WaitError::NoSuchInstance { .. } => 7,
@@ -167,6 +175,13 @@ pub fn exit_code(e: &anyhow::Error) -> ExitCode {
         }
         if cause.downcast_ref::<AuthError>().is_some() {
             return ExitCode::from(4);
+        }
+        if let Some(l) = cause.downcast_ref::<dra::llm::LlmError>() {
+            return ExitCode::from(match l {
+                dra::llm::LlmError::NotConfigured(_) | dra::llm::LlmError::UnknownTier { .. } => 3,
+                dra::llm::LlmError::Credentials(_) => 4,
+                _ => 10,
+            });
         }
         if let Some(TokenError::Credential { source, .. }) = cause.downcast_ref::<TokenError>() {
             return ExitCode::from(api_code(source));

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub(crate) use types::opt_string;
 pub use types::*;
 
 /// The default location of the configuration file, relative to the working directory.

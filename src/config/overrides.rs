@@ -16,7 +16,17 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("LAKEBASE_DATABASE", "lakebase.database"),
     ("LAKEBASE_PORT", "lakebase.port"),
     ("LAKEBASE_USER", "lakebase.user"),
+    ("BRAVE_BASE_URL", "search.brave.base_url"),
+    // A secret: the typed value (`ApiKey`) never prints, and problems name only the variable.
+    ("BRAVE_API_KEY", "search.brave.api_key"),
+    ("SEARXNG_URL", "search.searxng.base_url"),
+    ("OPENAI_BASE_URL", "llm.base_url"),
+    ("OPENAI_API_KEY", "llm.api_key"),
 ];
+
+/// Variables taken verbatim as strings: a key or URL that happens to look like a number
+/// (`0123`) must not be re-read as one.
+const VERBATIM: &[&str] = &["BRAVE_BASE_URL", "BRAVE_API_KEY", "SEARXNG_URL"];
 
 /// Apply every set (non-empty) override variable to the tree.
 ///
@@ -28,7 +38,12 @@ pub fn apply(tree: &mut Value, env: &Env, problems: &mut Vec<Problem>) -> BTreeM
         let Some(raw) = env.get(*var).filter(|v| !v.trim().is_empty()) else {
             continue;
         };
-        if let Err(message) = set(tree, key, rescalar(raw.clone())) {
+        let value = if VERBATIM.contains(var) {
+            Value::String(raw.trim().to_string())
+        } else {
+            rescalar(raw.clone())
+        };
+        if let Err(message) = set(tree, key, value) {
             problems.push(Problem {
                 key: key.to_string(),
                 message,

@@ -1,5 +1,6 @@
 //! The typed configuration sections. Every field has a default, so an empty file is valid.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct AppConfig {
     pub databricks: DatabricksSection,
@@ -15,6 +16,88 @@ pub struct AppConfig {
     pub lakebase: LakebaseSection,
     /// Limits for fetching web pages.
     pub web: crate::web::WebConfig,
+    pub search: crate::search::SearchConfig,
+    /// The tier used when a caller names none (the original's `default_role`).
+    pub default_role: String,
+    /// Serving endpoints by id (the original's `endpoints`).
+    pub endpoints: BTreeMap<String, crate::llm::EndpointConfig>,
+    /// Model tiers by name (the original's `models`).
+    pub models: BTreeMap<String, crate::llm::ModelRole>,
+    /// Retry backoff (the original's `rate_limiting`).
+    pub rate_limiting: crate::llm::RateLimiting,
+    /// Where LLM requests go and how hard to try.
+    pub llm: crate::llm::LlmSection,
+}
+
+impl AppConfig {
+    /// The model settings, borrowed.
+    pub fn llm_settings(&self) -> crate::llm::LlmSettings<'_> {
+        crate::llm::LlmSettings {
+            default_role: &self.default_role,
+            endpoints: &self.endpoints,
+            models: &self.models,
+            rate_limiting: &self.rate_limiting,
+            llm: &self.llm,
+        }
+    }
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        Self {
+            databricks: DatabricksSection::default(),
+            database: DatabaseSection::default(),
+            lakebase: LakebaseSection::default(),
+            default_role: "analytical".into(),
+            endpoints: BTreeMap::new(),
+            models: BTreeMap::new(),
+            rate_limiting: crate::llm::RateLimiting::default(),
+            llm: crate::llm::LlmSection::default(),
+            search: crate::search::SearchConfig::default(),
+            web: crate::web::WebConfig::default(),
+        }
+    }
+}
+
+/// A secret from the configuration (an API key). It never prints: `Debug` and
+/// serialisation (`dra config show`) show `[REDACTED]`, like the log scrubber.
+#[derive(Clone)]
+pub struct Secret(pub secrecy::SecretString);
+
+impl Secret {
+    /// Wrap a secret.
+    pub fn new(value: &str) -> Secret {
+        Secret(secrecy::SecretString::from(value.to_string()))
+    }
+
+    /// The secret itself, for a request header only.
+    pub fn expose(&self) -> &str {
+        secrecy::ExposeSecret::expose_secret(&self.0)
+    }
+
+    /// `None` for an empty secret (`api_key: ${KEY:-}` with the variable unset).
+    pub fn non_empty(self) -> Option<Secret> {
+        (!self.expose().trim().is_empty()).then_some(self)
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([REDACTED])")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Interpolation re-reads values as YAML scalars, so an all-digit key is a number.
+        Ok(Secret::new(&StringLike::deserialize(d)?.0))
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("[REDACTED]")
+    }
 }
 
 /// Databricks workspace settings that take precedence over environment variables.
@@ -248,7 +331,8 @@ fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(StringLike::deserialize(d)?.0)
 }
 
-fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+/// Optional strings that YAML may have typed as scalars; empty means absent.
+pub(crate) fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(Option::<StringLike>::deserialize(d)?
         .map(|s| s.0)
         .filter(|s| !s.is_empty()))

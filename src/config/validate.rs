@@ -82,6 +82,7 @@ pub fn validate(c: &AppConfig) -> Vec<Problem> {
         );
     }
     validate_web(&c.web, &mut bad);
+    validate_models(c, &mut bad);
     if let Some(host) = &c.databricks.host {
         if url::Url::parse(&normalize_host(host)).is_err() {
             bad(
@@ -90,6 +91,73 @@ pub fn validate(c: &AppConfig) -> Vec<Problem> {
                 "must be a workspace URL like https://my-workspace.cloud.databricks.com".into(),
             );
         }
+    }
+
+    let search = &c.search;
+    if search.timeout.is_zero() {
+        bad(
+            "search.timeout",
+            "0s".into(),
+            "must be longer than 0s, e.g. 30s".into(),
+        );
+    }
+    if search.retries > 10 {
+        bad(
+            "search.retries",
+            search.retries.to_string(),
+            "must be between 0 and 10".into(),
+        );
+    }
+    if !is_http_url(&search.brave.base_url) {
+        bad(
+            "search.brave.base_url",
+            search.brave.base_url.clone(),
+            "must be an http(s) URL like https://api.search.brave.com".into(),
+        );
+    }
+    // The original's bounds: Brave plans allow 1 to 20 requests per second at most.
+    let rps = search.brave.requests_per_second;
+    if !(rps > 0.0 && rps <= 10.0) {
+        bad(
+            "search.brave.requests_per_second",
+            rps.to_string(),
+            "must be greater than 0 and at most 10".into(),
+        );
+    }
+    if !(1..=50).contains(&search.brave.default_result_count) {
+        bad(
+            "search.brave.default_result_count",
+            search.brave.default_result_count.to_string(),
+            "must be between 1 and 50 (Brave returns at most 20 per request)".into(),
+        );
+    }
+    if let Some(country) = &search.brave.country {
+        if !(country.len() == 2 && country.chars().all(|ch| ch.is_ascii_alphabetic())
+            || country.eq_ignore_ascii_case("all"))
+        {
+            bad(
+                "search.brave.country",
+                country.clone(),
+                "must be a two-letter country code like us or de, or ALL".into(),
+            );
+        }
+    }
+    if let Some(base) = &search.searxng.base_url {
+        if !is_http_url(base) {
+            bad(
+                "search.searxng.base_url",
+                base.clone(),
+                "must be an http(s) URL like http://localhost:8888".into(),
+            );
+        }
+    }
+    let rps = search.searxng.requests_per_second;
+    if !(rps > 0.0 && rps <= 100.0) {
+        bad(
+            "search.searxng.requests_per_second",
+            rps.to_string(),
+            "must be greater than 0 and at most 100".into(),
+        );
     }
     problems
 }
@@ -161,6 +229,76 @@ fn validate_web(w: &crate::web::WebConfig, bad: &mut impl FnMut(&str, String, St
     }
 }
 
+fn is_http_url(s: &str) -> bool {
+    url::Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+}
+
 fn human(d: Duration) -> String {
     humantime::format_duration(d).to_string()
+}
+
+fn validate_models(c: &AppConfig, bad: &mut impl FnMut(&str, String, String)) {
+    for (id, ep) in &c.endpoints {
+        if ep.endpoint_identifier.trim().is_empty() {
+            bad(
+                &format!("endpoints.{id}.endpoint_identifier"),
+                String::new(),
+                "must name the serving endpoint or model".into(),
+            );
+        }
+        if ep.max_context_window < 1024 {
+            bad(
+                &format!("endpoints.{id}.max_context_window"),
+                ep.max_context_window.to_string(),
+                "must be at least 1024 tokens".into(),
+            );
+        }
+        if ep.tokens_per_minute == 0 {
+            bad(
+                &format!("endpoints.{id}.tokens_per_minute"),
+                "0".into(),
+                "must be at least 1".into(),
+            );
+        }
+    }
+    for (role, m) in &c.models {
+        if m.endpoints.is_empty() {
+            bad(
+                &format!("models.{role}.endpoints"),
+                "[]".into(),
+                "must list at least one endpoint id".into(),
+            );
+        }
+        for ep in &m.endpoints {
+            if !c.endpoints.contains_key(ep) {
+                let known: Vec<&str> = c.endpoints.keys().map(String::as_str).collect();
+                bad(
+                    &format!("models.{role}.endpoints"),
+                    ep.clone(),
+                    format!(
+                        "is not defined under `endpoints` (defined: {})",
+                        known.join(", ")
+                    ),
+                );
+            }
+        }
+        if m.max_tokens == 0 {
+            bad(
+                &format!("models.{role}.max_tokens"),
+                "0".into(),
+                "must be at least 1".into(),
+            );
+        }
+    }
+    if !c.models.is_empty() && !c.models.contains_key(&c.default_role) {
+        let known: Vec<&str> = c.models.keys().map(String::as_str).collect();
+        bad(
+            "default_role",
+            c.default_role.clone(),
+            format!(
+                "must be one of the tiers under `models`: {}",
+                known.join(", ")
+            ),
+        );
+    }
 }

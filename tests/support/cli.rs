@@ -45,6 +45,19 @@ const SCRUBBED: &[&str] = &[
     "APP_CONFIG_PATH",
     "LOG_LEVEL",
     "RUST_LOG",
+    "BRAVE_API_KEY",
+    "BRAVE_BASE_URL",
+    "SEARXNG_URL",
+    "OPENAI_BASE_URL",
+    "OPENAI_API_KEY",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
 ];
 
 impl Dra {

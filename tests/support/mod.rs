@@ -1,15 +1,19 @@
-//! The test world: a fake Databricks workspace and a web-page server on loopback,
-//! throwaway PostgreSQL databases, private password-checking clusters, and a runner for
-//! the `dra` binary.
+//! The test world: a fake Databricks workspace, fake search providers and a web-page server
+//! on loopback, throwaway PostgreSQL databases, private password-checking clusters, and a
+//! runner for the `dra` binary.
 #![allow(dead_code, unused_imports)]
 
 pub mod cli;
 pub mod corpus;
+pub mod llm;
 pub mod pages;
 pub mod pg;
+pub mod search;
+pub mod server;
 pub mod workspace;
 
 pub use cli::Dra;
 pub use pages::PageServer;
 pub use pg::{PrivateCluster, TestDb};
+pub use search::FakeSearch;
 pub use workspace::FakeWorkspace;

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,6 +13,8 @@ use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use futures::StreamExt;
+
+use super::server::{serve, Served};
 
 /// Sentences that must survive extraction of [`ARTICLE`].
 pub const ARTICLE_PARAGRAPHS: &[&str] = &[
@@ -78,13 +79,7 @@ struct Inner {
 pub struct PageServer {
     pub base: String,
     inner: Arc<Inner>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for PageServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _served: Served,
 }
 
 impl PageServer {
@@ -94,18 +89,11 @@ impl PageServer {
             hits: Mutex::new(HashMap::new()),
             in_flight: Mutex::new((0, 0)),
         });
-        let app = Router::new().fallback(serve).with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind page server");
-        let addr: SocketAddr = listener.local_addr().expect("local addr");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let served = serve(Router::new().fallback(page).with_state(inner.clone())).await;
         PageServer {
-            base: format!("http://{addr}"),
+            base: served.url.clone(),
             inner,
-            task,
+            _served: served,
         }
     }
 
@@ -131,7 +119,7 @@ impl PageServer {
     }
 }
 
-async fn serve(State(inner): State<Arc<Inner>>, uri: Uri) -> Response {
+async fn page(State(inner): State<Arc<Inner>>, uri: Uri) -> Response {
     let path = uri.path().to_string();
     let hit = {
         let mut hits = inner.hits.lock().unwrap();

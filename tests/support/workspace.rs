@@ -2,7 +2,6 @@
 //! credentials, apps. Every request is recorded; bearer tokens are checked.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -71,13 +70,7 @@ struct Inner {
 pub struct FakeWorkspace {
     pub url: String,
     inner: Arc<Inner>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeWorkspace {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _server: super::server::Served,
 }
 
 impl FakeWorkspace {
@@ -104,17 +97,11 @@ impl FakeWorkspace {
             .route("/api/2.0/database/credentials", post(credentials))
             .route("/api/2.0/apps/{name}", get(app_get))
             .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake workspace");
-        let addr: SocketAddr = listener.local_addr().expect("local addr");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = super::server::serve(app).await;
         FakeWorkspace {
-            url: format!("http://{addr}"),
+            url: server.url.clone(),
             inner,
-            task,
+            _server: server,
         }
     }
 

@@ -1,0 +1,486 @@
+//! Tier routing: each tier is an ordered list of endpoints. A call goes to the first
+//! endpoint whose circuit is closed, waits for tokens-per-minute capacity, retries transient
+//! failures with backoff (honouring `Retry-After`), then falls over to the next endpoint.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use secrecy::ExposeSecret;
+
+use super::breaker::{Admission, CircuitBreaker};
+use super::client::{CallError, Completion, Credentials, DeltaSink, EndpointClient, StreamEvent};
+use super::config::{BackoffStrategy, EndpointConfig, ModelRole, RateLimiting, ServingApi};
+use super::limiter::TpmLimiter;
+use super::tokens;
+use super::usage::{UsageLedger, UsageRow};
+use super::wire::{ChatRequest, Message, Role, Usage};
+use super::LlmError;
+use crate::config::AppConfig;
+use crate::databricks::{AuthError, DatabricksAuth};
+
+/// Where requests go.
+enum Serving {
+    /// An OpenAI-compatible server: `{base}/chat/completions`, model in the body.
+    OpenAi { base: String },
+    /// Databricks model serving under `{host}/serving-endpoints`.
+    Databricks { host: String, api: ServingApi },
+}
+
+impl Serving {
+    /// The URL for an endpoint and the `model` to put in the body, if any.
+    fn target(&self, ep: &EndpointConfig) -> (String, Option<String>) {
+        match self {
+            Serving::OpenAi { base } => (
+                format!("{base}/chat/completions"),
+                Some(ep.endpoint_identifier.clone()),
+            ),
+            Serving::Databricks {
+                host,
+                api: ServingApi::ChatCompletions,
+            } => (
+                format!("{host}/serving-endpoints/chat/completions"),
+                Some(ep.endpoint_identifier.clone()),
+            ),
+            Serving::Databricks {
+                host,
+                api: ServingApi::Invocations,
+            } => (
+                format!(
+                    "{host}/serving-endpoints/{}/invocations",
+                    ep.endpoint_identifier
+                ),
+                None,
+            ),
+        }
+    }
+}
+
+/// A request before it is shaped for a particular endpoint.
+#[derive(Clone, Default)]
+pub struct LlmRequest {
+    pub messages: Vec<Message>,
+    /// Overrides the tier's and endpoint's `max_tokens`.
+    pub max_tokens: Option<u32>,
+    /// Overrides the tier's temperature (ignored by endpoints without temperature support).
+    pub temperature: Option<f32>,
+    /// Ask for JSON matching this schema.
+    pub json_schema: Option<JsonSchemaSpec>,
+    /// Stream the answer into this sink.
+    pub stream: Option<DeltaSink>,
+}
+
+/// A named JSON schema for structured output.
+#[derive(Debug, Clone)]
+pub struct JsonSchemaSpec {
+    pub name: String,
+    pub schema: serde_json::Value,
+}
+
+/// An answer and where it came from.
+#[derive(Debug, Clone)]
+pub struct LlmResponse {
+    pub content: String,
+    pub tier: String,
+    /// The endpoint id (key under `endpoints`).
+    pub endpoint: String,
+    pub usage: Usage,
+    pub finish_reason: Option<String>,
+    /// Prompt tokens removed to fit the context window (0 normally).
+    pub trimmed_tokens: usize,
+}
+
+/// One endpoint that could not answer, for error messages.
+#[derive(Debug, Clone)]
+pub struct EndpointFailure {
+    pub endpoint: String,
+    pub error: String,
+}
+
+struct Endpoint {
+    id: String,
+    config: EndpointConfig,
+    client: EndpointClient,
+    breaker: CircuitBreaker,
+    limiter: TpmLimiter,
+}
+
+/// Routes requests to tiers of endpoints. Share it behind an `Arc`.
+pub struct LlmRouter {
+    endpoints: BTreeMap<String, Endpoint>,
+    models: BTreeMap<String, ModelRole>,
+    /// Tiers with their own `tokens_per_minute` share one bucket across their endpoints.
+    tier_limiters: BTreeMap<String, TpmLimiter>,
+    default_role: String,
+    rate: RateLimiting,
+    retries_per_endpoint: u32,
+    usage: UsageLedger,
+}
+
+impl std::fmt::Debug for LlmRouter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmRouter")
+            .field("endpoints", &self.endpoints.keys().collect::<Vec<_>>())
+            .field("tiers", &self.models.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+const INSTRUCTION_PREFIX: &str = "Answer with one JSON object and nothing else (no prose, no code fences). It must validate against this JSON Schema:\n";
+
+impl LlmRouter {
+    /// Build from configuration. With `llm.base_url` set, requests go to that
+    /// OpenAI-compatible server; otherwise to Databricks serving with `databricks()`'s auth.
+    pub fn from_config(
+        config: &AppConfig,
+        databricks: impl FnOnce() -> Result<Arc<DatabricksAuth>, AuthError>,
+    ) -> Result<LlmRouter, LlmError> {
+        let s = config.llm_settings();
+        if s.models.is_empty() {
+            return Err(LlmError::NotConfigured(
+                "no model tiers configured: add `endpoints` and `models` sections to the config file (config/app.yaml has the defaults)".into(),
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(15))
+            .user_agent(concat!("dra/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| LlmError::NotConfigured(format!("HTTP client: {e}")))?;
+        let (serving, creds) = match &s.llm.base_url {
+            Some(base) => (
+                Serving::OpenAi {
+                    base: base.trim_end_matches('/').to_string(),
+                },
+                Credentials::ApiKey(
+                    s.llm
+                        .api_key
+                        .as_ref()
+                        .map(|k| k.0.expose_secret().to_string().into()),
+                ),
+            ),
+            None => {
+                let auth = databricks().map_err(|e| {
+                    LlmError::Credentials(format!(
+                        "{e}\n(or set llm.base_url / OPENAI_BASE_URL to use an OpenAI-compatible server instead of Databricks serving)"
+                    ))
+                })?;
+                (
+                    Serving::Databricks {
+                        host: auth.host().to_string(),
+                        api: s.llm.serving_api,
+                    },
+                    Credentials::Databricks(auth),
+                )
+            }
+        };
+        Self::build(config, http, creds, &serving)
+    }
+
+    fn build(
+        config: &AppConfig,
+        http: reqwest::Client,
+        creds: Credentials,
+        serving: &Serving,
+    ) -> Result<LlmRouter, LlmError> {
+        let s = config.llm_settings();
+        let endpoints = s
+            .endpoints
+            .iter()
+            .map(|(id, ep)| {
+                let (url, model) = serving.target(ep);
+                let mut ep = ep.clone();
+                // The model field is filled per request from this, so keep what the target says.
+                ep.endpoint_identifier = model.unwrap_or_default();
+                (
+                    id.clone(),
+                    Endpoint {
+                        id: id.clone(),
+                        client: EndpointClient::new(
+                            http.clone(),
+                            url,
+                            creds.clone(),
+                            s.llm.request_timeout,
+                        ),
+                        breaker: CircuitBreaker::new(
+                            s.llm.circuit_failure_threshold,
+                            s.llm.circuit_cooldown,
+                        ),
+                        limiter: TpmLimiter::new(ep.tokens_per_minute, s.llm.tpm_burst_window),
+                        config: ep,
+                    },
+                )
+            })
+            .collect();
+        let tier_limiters = s
+            .models
+            .iter()
+            .filter_map(|(t, m)| {
+                m.tokens_per_minute
+                    .map(|tpm| (t.clone(), TpmLimiter::new(tpm, s.llm.tpm_burst_window)))
+            })
+            .collect();
+        Ok(LlmRouter {
+            endpoints,
+            tier_limiters,
+            models: s.models.clone(),
+            default_role: s.default_role.to_string(),
+            rate: s.rate_limiting.clone(),
+            // The original's `rate_limiting.max_retries` (often 50) bounds it too.
+            retries_per_endpoint: s.llm.retries_per_endpoint.min(s.rate_limiting.max_retries),
+            usage: UsageLedger::default(),
+        })
+    }
+
+    /// Token usage so far, per tier and endpoint.
+    pub fn usage(&self) -> Vec<UsageRow> {
+        self.usage.snapshot()
+    }
+
+    /// The tier names, in order.
+    pub fn tiers(&self) -> Vec<&str> {
+        self.models.keys().map(String::as_str).collect()
+    }
+
+    /// Each tier with its endpoint ids, in priority order.
+    pub fn tier_endpoints(&self) -> Vec<(&str, Vec<&str>)> {
+        self.models
+            .iter()
+            .map(|(t, m)| (t.as_str(), m.endpoints.iter().map(String::as_str).collect()))
+            .collect()
+    }
+
+    /// Send a one-word prompt straight to one endpoint (no retries, breaker or limiter) and
+    /// report how long it took: for checking a setup.
+    pub async fn probe(&self, endpoint: &str) -> Result<Duration, CallError> {
+        let ep = self
+            .endpoints
+            .get(endpoint)
+            .ok_or_else(|| CallError::Decode(format!("unknown endpoint `{endpoint}`")))?;
+        let body = ChatRequest {
+            model: Some(ep.config.endpoint_identifier.clone()).filter(|m| !m.is_empty()),
+            messages: vec![Message::user("Reply with the single word: ok")],
+            max_tokens: 16,
+            temperature: None,
+            reasoning_effort: None,
+            response_format: None,
+            stream: false,
+            stream_options: None,
+        };
+        let started = std::time::Instant::now();
+        ep.client.call(&body, None).await?;
+        Ok(started.elapsed())
+    }
+
+    /// Complete `req` on `tier` (the default tier when `None`).
+    pub async fn complete(
+        &self,
+        tier: Option<&str>,
+        req: LlmRequest,
+    ) -> Result<LlmResponse, LlmError> {
+        let tier = tier.unwrap_or(&self.default_role);
+        let role = self.models.get(tier).ok_or_else(|| LlmError::UnknownTier {
+            tier: tier.to_string(),
+            known: self.models.keys().cloned().collect(),
+        })?;
+        let mut failures = Vec::new();
+        for id in &role.endpoints {
+            let Some(ep) = self.endpoints.get(id) else {
+                failures.push(EndpointFailure {
+                    endpoint: id.clone(),
+                    error: "not defined under `endpoints`".into(),
+                });
+                continue;
+            };
+            if let Admission::Rejected { retry_in } = ep.breaker.admit() {
+                failures.push(EndpointFailure {
+                    endpoint: id.clone(),
+                    error: format!(
+                        "cooling down after repeated failures (next probe in {:.1}s)",
+                        retry_in.as_secs_f64()
+                    ),
+                });
+                continue;
+            }
+            let (body, prompt_tokens, trimmed) = match shape(ep, role, &req) {
+                Ok(b) => b,
+                Err(e) => {
+                    failures.push(EndpointFailure {
+                        endpoint: id.clone(),
+                        error: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            let tier_limiter = self.tier_limiters.get(tier);
+            match self
+                .call_with_retries(ep, tier_limiter, &body, prompt_tokens, req.stream.as_ref())
+                .await
+            {
+                Ok(done) => {
+                    ep.breaker.success();
+                    let (usage, estimated) = match done.usage {
+                        Some(u) => (u, false),
+                        None => (
+                            Usage {
+                                prompt_tokens: prompt_tokens as u64,
+                                completion_tokens: tokens::count(&done.content) as u64,
+                            },
+                            true,
+                        ),
+                    };
+                    self.usage.record(tier, id, usage, estimated);
+                    return Ok(LlmResponse {
+                        content: done.content,
+                        tier: tier.to_string(),
+                        endpoint: id.clone(),
+                        usage,
+                        finish_reason: done.finish_reason,
+                        trimmed_tokens: trimmed,
+                    });
+                }
+                Err(e) => {
+                    ep.breaker.failure();
+                    tracing::warn!(tier, endpoint = %id, error = %e, "endpoint failed; trying the next one");
+                    let stop = matches!(e, CallError::RateLimited { .. }) && !role.fallback_on_429;
+                    failures.push(EndpointFailure {
+                        endpoint: id.clone(),
+                        error: e.to_string(),
+                    });
+                    if stop {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(LlmError::AllEndpointsFailed {
+            tier: tier.to_string(),
+            failures,
+        })
+    }
+
+    async fn call_with_retries(
+        &self,
+        ep: &Endpoint,
+        tier_limiter: Option<&TpmLimiter>,
+        body: &ChatRequest,
+        prompt_tokens: usize,
+        sink: Option<&DeltaSink>,
+    ) -> Result<Completion, CallError> {
+        let emitted = Arc::new(AtomicBool::new(false));
+        // Wrap the caller's sink to know whether a retry must tell it to start over.
+        let wrapped: Option<DeltaSink> = sink.map(|outer| {
+            let outer = outer.clone();
+            let emitted = emitted.clone();
+            Arc::new(move |ev: StreamEvent<'_>| {
+                emitted.store(true, Ordering::Relaxed);
+                outer(ev)
+            }) as DeltaSink
+        });
+        let cost =
+            (prompt_tokens as u64 + u64::from(body.max_tokens)).min(u64::from(u32::MAX)) as u32;
+        let max_delay = self.rate.max_delay();
+        (|| async {
+            if emitted.swap(false, Ordering::Relaxed) {
+                if let Some(s) = sink {
+                    s(StreamEvent::Restart);
+                }
+            }
+            if let Some(l) = tier_limiter {
+                l.acquire(cost).await;
+            }
+            ep.limiter.acquire(cost).await;
+            ep.client.call(body, wrapped.as_ref()).await
+        })
+        .retry(backoff(&self.rate, self.retries_per_endpoint))
+        .when(CallError::is_transient)
+        .adjust(|e, dur| dur.map(|d| e.retry_after().map_or(d, |ra| ra.min(max_delay))))
+        .notify(|e, after| tracing::info!(endpoint = %ep.id, error = %e, retry_in = ?after, "retrying LLM call"))
+        .await
+    }
+}
+
+/// Shape a request for one endpoint: options merged, schema applied, prompt trimmed.
+fn shape(
+    ep: &Endpoint,
+    role: &ModelRole,
+    req: &LlmRequest,
+) -> Result<(ChatRequest, usize, usize), tokens::Overflow> {
+    let window = ep.config.max_context_window;
+    let mut max_tokens = req
+        .max_tokens
+        .or(ep.config.max_tokens)
+        .unwrap_or(role.max_tokens);
+    // An output budget that leaves no room for the prompt is a config slip; keep a quarter.
+    if max_tokens >= window / 2 {
+        max_tokens = (window / 4).max(1).min(max_tokens);
+    }
+    let mut messages = req.messages.clone();
+    let mut response_format = None;
+    if let Some(spec) = &req.json_schema {
+        if ep.config.supports_structured_output {
+            response_format = Some(serde_json::json!({
+                "type": "json_schema",
+                "json_schema": { "name": spec.name, "schema": spec.schema, "strict": false },
+            }));
+        } else {
+            let instruction = format!("{INSTRUCTION_PREFIX}{}", spec.schema);
+            match messages.iter_mut().find(|m| m.role == Role::System) {
+                Some(sys) => sys.content = format!("{}\n\n{instruction}", sys.content),
+                None => messages.insert(0, Message::system(instruction)),
+            }
+        }
+    }
+    let margin = (window as usize / 50).max(64);
+    let budget = (window as usize).saturating_sub(max_tokens as usize + margin);
+    let trimmed = tokens::trim_to_fit(&mut messages, budget)?;
+    let prompt_tokens = tokens::count_messages(&messages);
+    let stream = req.stream.is_some();
+    Ok((
+        ChatRequest {
+            model: Some(ep.config.endpoint_identifier.clone()).filter(|m| !m.is_empty()),
+            messages,
+            max_tokens,
+            temperature: ep.config.supports_temperature.then(|| {
+                req.temperature
+                    .or(ep.config.temperature)
+                    .unwrap_or(role.temperature)
+            }),
+            reasoning_effort: role
+                .reasoning_effort
+                .filter(|_| ep.config.supports_reasoning_effort),
+            response_format,
+            stream,
+            stream_options: stream.then(|| serde_json::json!({"include_usage": true})),
+        },
+        prompt_tokens,
+        trimmed,
+    ))
+}
+
+/// The retry schedule from `rate_limiting`, with at most `retries` retries.
+fn backoff(rate: &RateLimiting, retries: u32) -> Box<dyn Iterator<Item = Duration> + Send + Sync> {
+    let (base, max, jitter) = (rate.base_delay(), rate.max_delay(), rate.jitter);
+    match rate.backoff_strategy {
+        BackoffStrategy::Exponential => {
+            let mut b = ExponentialBuilder::default()
+                .with_min_delay(base)
+                .with_max_delay(max)
+                .with_max_times(retries as usize);
+            if jitter {
+                b = b.with_jitter();
+            }
+            Box::new(backon::BackoffBuilder::build(b))
+        }
+        // backon has no linear schedule; this is its iterator form.
+        BackoffStrategy::Linear => Box::new((1..=retries).map(move |n| {
+            let d = (base * n).min(max);
+            if jitter {
+                d + d.mul_f64(fastrand::f64())
+            } else {
+                d
+            }
+        })),
+    }
+}

@@ -1,0 +1,5 @@
+//! The research engine. So far: its event vocabulary ([`event`]), shared by the terminal
+//! progress, the SSE stream, the stored event log and `--events` JSONL.
+
+pub mod event;
+pub mod sink;

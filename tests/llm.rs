@@ -1,0 +1,519 @@
+//! The LLM router against a fake serving endpoint on loopback.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dra::config::{AppConfig, Secret};
+use dra::databricks::{AuthOptions, DatabricksAuth};
+use dra::llm::{
+    EndpointConfig, LlmError, LlmRequest, LlmRouter, Message, ModelRole, ServingApi, StreamEvent,
+};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use support::llm::{pause, FakeLlm, Reply};
+
+/// Two endpoints `a` (model ep-a) and `b` (model ep-b) in tier `analytical`, fast retries.
+fn config(fake: &FakeLlm) -> AppConfig {
+    let mut c = AppConfig::default();
+    for (id, model) in [("a", "ep-a"), ("b", "ep-b")] {
+        c.endpoints.insert(
+            id.into(),
+            EndpointConfig {
+                endpoint_identifier: model.into(),
+                ..EndpointConfig::default()
+            },
+        );
+    }
+    c.models.insert(
+        "analytical".into(),
+        ModelRole {
+            endpoints: vec!["a".into(), "b".into()],
+            max_tokens: 200,
+            ..ModelRole::default()
+        },
+    );
+    c.rate_limiting.base_delay_seconds = 0.01;
+    c.rate_limiting.max_delay_seconds = 5.0;
+    c.rate_limiting.jitter = false;
+    c.llm.retries_per_endpoint = 2;
+    c.llm.base_url = Some(format!("{}/v1", fake.url));
+    c
+}
+
+fn router(c: &AppConfig) -> LlmRouter {
+    LlmRouter::from_config(c, || {
+        unreachable!("base_url is set; Databricks auth is not used")
+    })
+    .unwrap()
+}
+
+fn ask(text: &str) -> LlmRequest {
+    LlmRequest {
+        messages: vec![Message::system("You are terse."), Message::user(text)],
+        ..LlmRequest::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retry_after_is_honoured_then_the_call_succeeds() {
+    let fake = FakeLlm::start().await;
+    fake.script(
+        "ep-a",
+        vec![Reply::Status(429, Some(1)), Reply::Text("fine".into())],
+    );
+    let r = router(&config(&fake));
+    let resp = r.complete(None, ask("hi")).await.unwrap();
+    assert_eq!(
+        (resp.content.as_str(), resp.endpoint.as_str()),
+        ("fine", "a")
+    );
+    let calls = fake.calls_to("ep-a");
+    assert_eq!(calls.len(), 2);
+    let gap = calls[1].at - calls[0].at;
+    assert!(
+        gap >= Duration::from_millis(950),
+        "waited {gap:?}, Retry-After said 1s"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn persistent_503_falls_over_to_the_next_endpoint() {
+    let fake = FakeLlm::start().await;
+    fake.always("ep-a", Reply::Status(503, None));
+    fake.always("ep-b", Reply::Text("from b".into()));
+    let r = router(&config(&fake));
+    let resp = r.complete(Some("analytical"), ask("hi")).await.unwrap();
+    assert_eq!(resp.endpoint, "b");
+    assert_eq!(fake.calls_to("ep-a").len(), 3, "one call and two retries");
+    assert_eq!(fake.calls_to("ep-b").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn all_endpoints_down_is_a_typed_error_naming_them() {
+    let fake = FakeLlm::start().await;
+    fake.always("ep-a", Reply::Status(503, None));
+    fake.always("ep-b", Reply::Status(500, None));
+    let err = router(&config(&fake))
+        .complete(None, ask("hi"))
+        .await
+        .unwrap_err();
+    let LlmError::AllEndpointsFailed { tier, failures } = &err else {
+        panic!("wrong error: {err}");
+    };
+    assert_eq!(tier, "analytical");
+    assert_eq!(
+        failures
+            .iter()
+            .map(|f| f.endpoint.as_str())
+            .collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("HTTP 503") && msg.contains("HTTP 500"),
+        "{msg}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_request_falls_over_without_retrying() {
+    let fake = FakeLlm::start().await;
+    fake.always("ep-a", Reply::Status(400, None));
+    let resp = router(&config(&fake))
+        .complete(None, ask("hi"))
+        .await
+        .unwrap();
+    assert_eq!(resp.endpoint, "b");
+    assert_eq!(fake.calls_to("ep-a").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn circuit_breaker_opens_then_half_opens_for_one_probe() {
+    let fake = FakeLlm::start().await;
+    let mut c = config(&fake);
+    c.llm.circuit_failure_threshold = 1;
+    c.llm.circuit_cooldown = Duration::from_millis(400);
+    c.llm.retries_per_endpoint = 0;
+    fake.script("ep-a", vec![Reply::Status(503, None)]);
+    let r = router(&c);
+    assert_eq!(r.complete(None, ask("1")).await.unwrap().endpoint, "b");
+    assert_eq!(r.complete(None, ask("2")).await.unwrap().endpoint, "b");
+    assert_eq!(fake.calls_to("ep-a").len(), 1, "open circuit: a is skipped");
+    pause(Duration::from_millis(450)).await;
+    assert_eq!(
+        r.complete(None, ask("3")).await.unwrap().endpoint,
+        "a",
+        "the probe succeeds"
+    );
+    assert_eq!(
+        r.complete(None, ask("4")).await.unwrap().endpoint,
+        "a",
+        "closed again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_per_minute_limiter_spaces_calls() {
+    let fake = FakeLlm::start().await;
+    let mut c = config(&fake);
+    // 6000 tokens/min = 100 tokens/s; a 1 s burst window holds 100 tokens. Each call costs
+    // its prompt plus 90 output tokens, so after the first each waits about a second.
+    if let Some(ep) = c.endpoints.get_mut("a") {
+        ep.tokens_per_minute = 6000;
+    }
+    c.llm.tpm_burst_window = Duration::from_secs(1);
+    let r = router(&c);
+    for i in 0..3 {
+        let req = LlmRequest {
+            max_tokens: Some(90),
+            ..ask(&format!("call {i}"))
+        };
+        r.complete(None, req).await.unwrap();
+    }
+    let calls = fake.calls_to("ep-a");
+    assert_eq!(calls.len(), 3);
+    for pair in calls.windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        assert!(
+            gap >= Duration::from_millis(800),
+            "calls only {gap:?} apart"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tier_budget_spaces_calls_across_its_endpoints() {
+    let fake = FakeLlm::start().await;
+    let mut c = config(&fake);
+    if let Some(m) = c.models.get_mut("analytical") {
+        m.tokens_per_minute = Some(6000);
+    }
+    c.llm.tpm_burst_window = Duration::from_secs(1);
+    fake.always("ep-a", Reply::Status(400, None));
+    let r = router(&c);
+    for i in 0..2 {
+        let req = LlmRequest {
+            max_tokens: Some(90),
+            ..ask(&format!("call {i}"))
+        };
+        r.complete(None, req).await.unwrap();
+    }
+    // a fails at once and b answers; each attempt draws on the tier's one bucket.
+    let calls = fake.calls();
+    let gap = calls[2].at - calls[1].at;
+    assert!(
+        gap >= Duration::from_millis(800),
+        "second call's first attempt only {gap:?} after the first answer"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn streaming_deltas_are_assembled_and_a_cut_stream_is_retried() {
+    let fake = FakeLlm::start().await;
+    fake.script(
+        "ep-a",
+        vec![
+            Reply::StreamCut(vec!["par".into(), "tial".into()]),
+            Reply::Stream(vec!["Hel".into(), "lo ".into(), "world".into()]),
+        ],
+    );
+    let events: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink_events = events.clone();
+    let req = LlmRequest {
+        stream: Some(Arc::new(move |ev: StreamEvent<'_>| {
+            sink_events.lock().unwrap().push(match ev {
+                StreamEvent::Delta(t) => t.to_string(),
+                StreamEvent::Restart => "<restart>".into(),
+            })
+        })),
+        ..ask("stream please")
+    };
+    let resp = router(&config(&fake)).complete(None, req).await.unwrap();
+    assert_eq!(resp.content, "Hello world");
+    assert_eq!(
+        resp.usage.completion_tokens, 3,
+        "usage from the final chunk"
+    );
+    assert_eq!(
+        *events.lock().unwrap(),
+        ["par", "tial", "<restart>", "Hel", "lo ", "world"]
+    );
+    let calls = fake.calls_to("ep-a");
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[1].body["stream"], true);
+    assert_eq!(calls[1].body["stream_options"]["include_usage"], true);
+}
+
+#[derive(Debug, Deserialize, JsonSchema, PartialEq)]
+struct Verdict {
+    decision: String,
+    confidence: f64,
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn structured_output_uses_response_format_or_an_instruction() {
+    let fake = FakeLlm::start().await;
+    fake.always(
+        "ep-a",
+        Reply::Text(r#"{"decision":"continue","confidence":0.8}"#.into()),
+    );
+    let mut c = config(&fake);
+    let r = router(&c);
+    let out = r
+        .complete_json::<Verdict>(None, vec![Message::user("decide")])
+        .await
+        .unwrap();
+    assert_eq!(out.value.decision, "continue");
+    assert!(!out.reasked);
+    let body = &fake.calls_to("ep-a")[0].body;
+    assert_eq!(body["response_format"]["type"], "json_schema");
+    assert!(
+        body["response_format"]["json_schema"]["schema"]["properties"]["confidence"].is_object()
+    );
+
+    if let Some(ep) = c.endpoints.get_mut("a") {
+        ep.supports_structured_output = false;
+    }
+    let r = router(&c);
+    r.complete_json::<Verdict>(None, vec![Message::user("decide")])
+        .await
+        .unwrap();
+    let body = &fake.calls_to("ep-a")[1].body;
+    assert!(body.get("response_format").is_none());
+    let system = body["messages"][0]["content"].as_str().unwrap();
+    assert!(
+        system.contains("JSON Schema") && system.contains("confidence"),
+        "{system}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_structured_output_is_reasked_once_then_a_typed_error() {
+    let fake = FakeLlm::start().await;
+    fake.script(
+        "ep-a",
+        vec![
+            Reply::Text(r#"{"decision": 7, "confidence": "high"}"#.into()),
+            Reply::Text("```json\n{\"decision\":\"complete\",\"confidence\":0.9,}\n```".into()),
+        ],
+    );
+    let r = router(&config(&fake));
+    let out = r
+        .complete_json::<Verdict>(None, vec![Message::user("decide")])
+        .await
+        .unwrap();
+    assert!(out.reasked);
+    assert_eq!(
+        out.value,
+        Verdict {
+            decision: "complete".into(),
+            confidence: 0.9
+        }
+    );
+    let reask = &fake.calls_to("ep-a")[1].body["messages"];
+    let last = reask.as_array().unwrap().last().unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        last.contains("not valid") && last.contains("/decision"),
+        "{last}"
+    );
+
+    fake.always("ep-a", Reply::Text("I'd rather not.".into()));
+    let err = r
+        .complete_json::<Verdict>(None, vec![Message::user("decide")])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LlmError::StructuredOutput { .. }), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prompts_over_the_context_window_are_trimmed_not_sent_to_fail() {
+    let fake = FakeLlm::start().await;
+    let mut c = config(&fake);
+    if let Some(ep) = c.endpoints.get_mut("a") {
+        ep.max_context_window = 2048;
+    }
+    let huge = format!(
+        "QUESTION START {} QUESTION END",
+        "evidence sentence number. ".repeat(4000)
+    );
+    let resp = router(&c).complete(None, ask(&huge)).await.unwrap();
+    assert!(
+        resp.trimmed_tokens > 10_000,
+        "trimmed {}",
+        resp.trimmed_tokens
+    );
+    let sent = fake.calls_to("ep-a")[0].body["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(dra::llm::tokens::count(&sent) < 2048 - 200);
+    assert!(
+        sent.starts_with("QUESTION START")
+            && sent.ends_with("QUESTION END")
+            && sent.contains("tokens trimmed")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn openai_compatible_servers_get_their_key_and_model_name() {
+    let fake = FakeLlm::start().await;
+    let mut c = config(&fake);
+    c.llm.api_key = Some(Secret("sk-test-123".to_string().into()));
+    if let Some(ep) = c.endpoints.get_mut("a") {
+        ep.supports_temperature = false;
+    }
+    router(&c).complete(None, ask("hi")).await.unwrap();
+    let call = &fake.calls_to("ep-a")[0];
+    assert_eq!(call.path, "/v1/chat/completions");
+    assert_eq!(call.authorization.as_deref(), Some("Bearer sk-test-123"));
+    assert!(
+        call.body.get("temperature").is_none(),
+        "temperature unsupported on this endpoint"
+    );
+    assert_eq!(call.body["max_tokens"], 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn databricks_serving_uses_the_shared_auth() {
+    let fake = FakeLlm::start().await;
+    let mut c = config(&fake);
+    c.llm.base_url = None;
+    let env: HashMap<String, String> = [
+        ("DATABRICKS_HOST", fake.url.as_str()),
+        ("DATABRICKS_TOKEN", "dapi-llm-test"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let auth = || DatabricksAuth::resolve(&AuthOptions::default(), &env).map(Arc::new);
+    LlmRouter::from_config(&c, auth)
+        .unwrap()
+        .complete(None, ask("hi"))
+        .await
+        .unwrap();
+    let call = &fake.calls_to("ep-a")[0];
+    assert_eq!(call.path, "/serving-endpoints/chat/completions");
+    assert_eq!(call.authorization.as_deref(), Some("Bearer dapi-llm-test"));
+
+    c.llm.serving_api = ServingApi::Invocations;
+    let auth = || DatabricksAuth::resolve(&AuthOptions::default(), &env).map(Arc::new);
+    LlmRouter::from_config(&c, auth)
+        .unwrap()
+        .complete(None, ask("hi"))
+        .await
+        .unwrap();
+    let call = fake.calls_to("ep-a").pop().unwrap();
+    assert_eq!(call.path, "/serving-endpoints/ep-a/invocations");
+    assert!(call.body.get("model").is_none());
+
+    let no_creds = LlmRouter::from_config(&c, || {
+        DatabricksAuth::resolve(&AuthOptions::default(), &HashMap::new()).map(Arc::new)
+    });
+    let msg = no_creds.unwrap_err().to_string();
+    assert!(
+        msg.contains("OPENAI_BASE_URL") && msg.contains("DATABRICKS_HOST"),
+        "{msg}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn usage_is_recorded_per_tier_and_endpoint_and_unknown_tiers_are_errors() {
+    let fake = FakeLlm::start().await;
+    fake.script(
+        "ep-a",
+        vec![
+            Reply::Status(500, None),
+            Reply::Status(500, None),
+            Reply::Status(500, None),
+        ],
+    );
+    let r = router(&config(&fake));
+    r.complete(None, ask("1")).await.unwrap();
+    r.complete(None, ask("2")).await.unwrap();
+    let usage = r.usage();
+    let b = usage.iter().find(|u| u.endpoint == "b").unwrap();
+    let a = usage.iter().find(|u| u.endpoint == "a").unwrap();
+    assert_eq!(
+        (
+            b.tier.as_str(),
+            b.calls,
+            b.prompt_tokens,
+            b.completion_tokens
+        ),
+        ("analytical", 1, 11, 7)
+    );
+    assert_eq!(a.calls, 1);
+
+    let err = r
+        .complete(Some("nonexistent"), ask("x"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("unknown model tier `nonexistent`") && err.contains("analytical"),
+        "{err}"
+    );
+    let empty = LlmRouter::from_config(&AppConfig::default(), || unreachable!()).unwrap_err();
+    assert!(matches!(empty, LlmError::NotConfigured(_)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dra_models_lists_tiers_and_checks_each_endpoint_once() {
+    let fake = FakeLlm::start().await;
+    let base = format!("{}/v1", fake.url);
+    let out = support::Dra::new(["models"])
+        .env("OPENAI_BASE_URL", &base)
+        .run()
+        .await;
+    assert!(out.ok(), "{out:?}");
+    assert!(
+        out.stdout.contains("analytical") && out.stdout.contains("test-strong"),
+        "{}",
+        out.stdout
+    );
+    assert!(fake.calls().is_empty(), "no calls without --check");
+
+    fake.always("test-strong", Reply::Status(503, None));
+    let out = support::Dra::new(["models", "--check", "--json"])
+        .env("OPENAI_BASE_URL", &base)
+        .run()
+        .await;
+    assert_eq!(out.code, 10, "{out:?}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
+    let strong = rows.iter().find(|r| r["endpoint"] == "strong").unwrap();
+    assert_eq!(strong["ok"], false);
+    assert!(strong["error"].as_str().unwrap().contains("HTTP 503"));
+    let fast = rows.iter().find(|r| r["endpoint"] == "fast").unwrap();
+    assert_eq!(fast["ok"], true);
+    assert_eq!(
+        fake.calls_to("test-fast").len(),
+        1,
+        "shared endpoints are probed once"
+    );
+
+    let out = support::Dra::new(["models"]).run().await;
+    assert_eq!(
+        out.code, 4,
+        "no Databricks credentials and no base URL: {out:?}"
+    );
+    assert!(out.stderr.contains("OPENAI_BASE_URL"), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_go_through_http_proxy_when_set() {
+    // The fake answers absolute-form proxy requests too, so it can stand in for a proxy.
+    let proxy = FakeLlm::start().await;
+    let out = support::Dra::new(["models", "--check"])
+        .env("OPENAI_BASE_URL", "http://llm.invalid/v1")
+        .env("HTTP_PROXY", &proxy.url)
+        .run()
+        .await;
+    assert!(out.ok(), "{out:?}");
+    assert_eq!(proxy.calls_to("test-fast").len(), 1);
+}

@@ -1,0 +1,194 @@
+//! A fake OpenAI-compatible serving endpoint: scripted replies per model, recorded calls.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+/// One scripted reply.
+#[derive(Clone, Debug)]
+pub enum Reply {
+    Text(String),
+    /// An error status, with an optional `Retry-After` in seconds.
+    Status(u16, Option<u64>),
+    /// A streamed answer in these pieces.
+    Stream(Vec<String>),
+    /// A stream that stops after these pieces, without finishing.
+    StreamCut(Vec<String>),
+}
+
+/// A recorded request.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub at: Instant,
+    pub path: String,
+    /// `model` from the body, or the endpoint name from an invocations path.
+    pub model: String,
+    pub authorization: Option<String>,
+    pub body: Value,
+}
+
+#[derive(Default)]
+struct Inner {
+    queues: Mutex<HashMap<String, VecDeque<Reply>>>,
+    fallback: Mutex<HashMap<String, Reply>>,
+    calls: Mutex<Vec<Call>>,
+}
+
+/// The running fake. Dropping it stops the server.
+pub struct FakeLlm {
+    pub url: String,
+    inner: Arc<Inner>,
+    _server: super::server::Served,
+}
+
+impl FakeLlm {
+    pub async fn start() -> FakeLlm {
+        let inner = Arc::new(Inner::default());
+        let app = Router::new()
+            .route("/serving-endpoints/chat/completions", post(chat))
+            .route("/serving-endpoints/{name}/invocations", post(invocations))
+            .route("/v1/chat/completions", post(chat))
+            .with_state(inner.clone());
+        let server = super::server::serve(app).await;
+        FakeLlm {
+            url: server.url.clone(),
+            inner,
+            _server: server,
+        }
+    }
+
+    /// Replies for `model`, in order; after them, the `always` reply (or "ok").
+    pub fn script(&self, model: &str, replies: Vec<Reply>) {
+        self.inner
+            .queues
+            .lock()
+            .unwrap()
+            .entry(model.into())
+            .or_default()
+            .extend(replies);
+    }
+
+    /// The reply for `model` once its script is used up.
+    pub fn always(&self, model: &str, reply: Reply) {
+        self.inner
+            .fallback
+            .lock()
+            .unwrap()
+            .insert(model.into(), reply);
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.inner.calls.lock().unwrap().clone()
+    }
+
+    pub fn calls_to(&self, model: &str) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.model == model)
+            .collect()
+    }
+}
+
+async fn chat(
+    State(s): State<Arc<Inner>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let model = body["model"].as_str().unwrap_or_default().to_string();
+    answer(&s, model, uri.path(), headers, body)
+}
+
+async fn invocations(
+    State(s): State<Arc<Inner>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    answer(
+        &s,
+        name.clone(),
+        &format!("/serving-endpoints/{name}/invocations"),
+        headers,
+        body,
+    )
+}
+
+fn answer(s: &Inner, model: String, path: &str, headers: HeaderMap, body: Value) -> Response {
+    s.calls.lock().unwrap().push(Call {
+        at: Instant::now(),
+        path: path.to_string(),
+        model: model.clone(),
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        body: body.clone(),
+    });
+    let reply = s
+        .queues
+        .lock()
+        .unwrap()
+        .get_mut(&model)
+        .and_then(VecDeque::pop_front)
+        .or_else(|| s.fallback.lock().unwrap().get(&model).cloned())
+        .unwrap_or_else(|| Reply::Text("ok".into()));
+    match reply {
+        Reply::Text(text) => Json(json!({
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+        }))
+        .into_response(),
+        Reply::Status(code, retry_after) => {
+            let mut resp = (
+                StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                Json(json!({"error_code": "TEMPORARILY_UNAVAILABLE", "message": format!("scripted {code}")})),
+            )
+                .into_response();
+            if let Some(secs) = retry_after {
+                resp.headers_mut().insert("retry-after", secs.to_string().parse().unwrap());
+            }
+            resp
+        }
+        Reply::Stream(pieces) => sse(&pieces, true),
+        Reply::StreamCut(pieces) => sse(&pieces, false),
+    }
+}
+
+fn sse(pieces: &[String], finish: bool) -> Response {
+    let mut out = String::new();
+    for p in pieces {
+        out.push_str(&format!(
+            "data: {}\n\n",
+            json!({"choices": [{"index": 0, "delta": {"content": p}, "finish_reason": null}]})
+        ));
+    }
+    if finish {
+        out.push_str(&format!(
+            "data: {}\n\n",
+            json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        ));
+        out.push_str(&format!(
+            "data: {}\n\n",
+            json!({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": pieces.len()}})
+        ));
+        out.push_str("data: [DONE]\n\n");
+    }
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(Body::from(out))
+        .unwrap()
+}
+
+/// Pause helper for tests that must let a cooldown elapse.
+pub async fn pause(d: Duration) {
+    tokio::time::sleep(d).await;
+}
