@@ -4,12 +4,6 @@ use url::Url;
 
 use super::FetchError;
 
-/// Query parameters that only track the visitor and never change the page.
-const TRACKING_PARAMS: &[&str] = &[
-    "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "mc_cid", "mc_eid", "igshid",
-    "yclid", "_ga", "_gl",
-];
-
 /// Parse `raw` as an absolute http(s) URL.
 pub fn parse_http_url(raw: &str) -> Result<Url, FetchError> {
     let invalid = |reason: String| FetchError::InvalidUrl {
@@ -27,36 +21,28 @@ pub fn parse_http_url(raw: &str) -> Result<Url, FetchError> {
     Ok(url)
 }
 
-/// The canonical form of `url` used as a cache key: scheme and host lowercased (the `url`
-/// crate already does this), default port dropped, fragment dropped, tracking parameters
-/// (`utm_*`, `fbclid`, `gclid`, ...) removed, remaining query parameters sorted.
+/// The canonical form of `url` used as a cache key: scheme and host lowercased and a
+/// default port dropped (both done by `Url` parsing), fragment dropped, tracking parameters
+/// (`utm_*`, `fbclid`, `gclid`, ...; the same list search de-duplication uses) removed,
+/// remaining query parameters sorted by name.
+///
+/// Stricter than search's de-duplication key on purpose: `www.` and a trailing slash are
+/// kept, because a cache hit returns one URL's content for another, and those can differ.
 pub fn normalize(url: &Url) -> Url {
     let mut out = url.clone();
     out.set_fragment(None);
-    // Lowercasing and dropping a default port happen when `Url` parses; a non-default port
-    // names a different server and is kept.
-    let mut pairs: Vec<(String, String)> = url
+    crate::search::dedup::strip_tracking(&mut out);
+    let mut pairs: Vec<(String, String)> = out
         .query_pairs()
-        .filter(|(k, _)| !is_tracking(k))
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    if pairs.is_empty() {
-        out.set_query(None);
-    } else {
+    if !pairs.is_empty() {
         // A stable sort keeps repeated keys (`a=2&a=1`) in their original relative order,
         // which some servers rely on.
         pairs.sort_by(|a, b| a.0.cmp(&b.0));
         out.query_pairs_mut().clear().extend_pairs(pairs);
     }
-    if out.path().is_empty() {
-        out.set_path("/");
-    }
     out
-}
-
-fn is_tracking(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    key.starts_with("utm_") || TRACKING_PARAMS.contains(&key.as_str())
 }
 
 #[cfg(test)]
