@@ -3,3 +3,4 @@
 
 pub mod event;
 pub mod sink;
+pub mod sources;
