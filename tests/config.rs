@@ -134,7 +134,11 @@ fn the_originals_config_loads_with_unknown_sections_as_warnings() {
     .unwrap();
     let loaded = load_str(&text, Path::new("original.yaml"), &Env::new()).unwrap();
     let keys: Vec<&str> = loaded.unknown_keys.iter().map(|k| k.0.as_str()).collect();
-    for section in ["agents", "research_types", "citation_verification"] {
+    for section in [
+        "citation_verification",
+        "jobs",
+        "research_types.light.citation_verification",
+    ] {
         assert!(
             keys.contains(&section),
             "{section} should be reported: {keys:?}"
@@ -234,7 +238,7 @@ async fn config_check_exits_0_or_1() {
         .await;
     assert_eq!(original.code, 0, "{original:?}");
     assert!(
-        original.stderr.contains("unknown key `agents` ignored"),
+        original.stderr.contains("unknown key `jobs` ignored"),
         "{}",
         original.stderr
     );
@@ -270,4 +274,10 @@ async fn config_show_redacts_secrets() {
 fn model_tiers_must_reference_defined_endpoints() {
     let yaml = "default_role: smart\nendpoints:\n  a:\n    endpoint_identifier: ep-a\nmodels:\n  simple:\n    endpoints: [a, ghost]\n";
     insta::assert_snapshot!("model_references", error(yaml, &Env::new()));
+}
+
+#[test]
+fn research_profiles_are_checked() {
+    let yaml = "research_types:\n  light:\n    steps: {min: 4, max: 2}\nquery_modes:\n  simple:\n    model_role: nope\nmodels:\n  simple:\n    endpoints: [a]\nendpoints:\n  a:\n    endpoint_identifier: ep-a\ndefault_role: simple\n";
+    insta::assert_snapshot!("research_profiles", error(yaml, &Env::new()));
 }

@@ -16,6 +16,14 @@ pub struct AppConfig {
     pub lakebase: LakebaseSection,
     /// Limits for fetching web pages.
     pub web: crate::web::WebConfig,
+    /// Per-agent limits (the original's `agents`).
+    pub agents: crate::research::config::AgentsConfig,
+    /// One profile per research depth (the original's `research_types`).
+    pub research_types: crate::research::config::ResearchTypes,
+    /// simple / web_search / deep_research settings (the original's `query_modes`).
+    pub query_modes: crate::research::config::QueryModes,
+    /// Preview lengths (the original's `truncation`).
+    pub truncation: crate::research::config::Truncation,
     pub search: crate::search::SearchConfig,
     /// The tier used when a caller names none (the original's `default_role`).
     pub default_role: String,
@@ -55,6 +63,10 @@ impl Default for AppConfig {
             llm: crate::llm::LlmSection::default(),
             search: crate::search::SearchConfig::default(),
             web: crate::web::WebConfig::default(),
+            agents: crate::research::config::AgentsConfig::default(),
+            research_types: crate::research::config::ResearchTypes::default(),
+            query_modes: crate::research::config::QueryModes::default(),
+            truncation: crate::research::config::Truncation::default(),
         }
     }
 }

@@ -83,6 +83,7 @@ pub fn validate(c: &AppConfig) -> Vec<Problem> {
     }
     validate_web(&c.web, &mut bad);
     validate_models(c, &mut bad);
+    validate_research(c, &mut bad);
     if let Some(host) = &c.databricks.host {
         if url::Url::parse(&normalize_host(host)).is_err() {
             bad(
@@ -300,5 +301,59 @@ fn validate_models(c: &AppConfig, bad: &mut impl FnMut(&str, String, String)) {
                 known.join(", ")
             ),
         );
+    }
+}
+
+fn validate_research(c: &AppConfig, bad: &mut impl FnMut(&str, String, String)) {
+    let types = &c.research_types;
+    for (depth, p) in [
+        ("light", &types.light),
+        ("medium", &types.medium),
+        ("extended", &types.extended),
+    ] {
+        if p.steps.min == 0 || p.steps.min > p.steps.max {
+            bad(
+                &format!("research_types.{depth}.steps"),
+                format!("min {}, max {}", p.steps.min, p.steps.max),
+                "needs 1 <= min <= max".into(),
+            );
+        }
+        if p.report_limits.min_words > p.report_limits.max_words {
+            bad(
+                &format!("research_types.{depth}.report_limits"),
+                format!(
+                    "min_words {}, max_words {}",
+                    p.report_limits.min_words, p.report_limits.max_words
+                ),
+                "needs min_words <= max_words".into(),
+            );
+        }
+    }
+    if c.agents.planner.max_plan_iterations == 0 {
+        bad(
+            "agents.planner.max_plan_iterations",
+            "0".into(),
+            "must be at least 1".into(),
+        );
+    }
+    let modes = &c.query_modes;
+    for (mode, m) in [
+        ("simple", &modes.simple),
+        ("web_search", &modes.web_search),
+        ("deep_research", &modes.deep_research),
+    ] {
+        if let Some(role) = &m.model_role {
+            if !c.models.is_empty() && !c.models.contains_key(role) {
+                let known: Vec<&str> = c.models.keys().map(String::as_str).collect();
+                bad(
+                    &format!("query_modes.{mode}.model_role"),
+                    role.clone(),
+                    format!(
+                        "must be one of the tiers under `models`: {}",
+                        known.join(", ")
+                    ),
+                );
+            }
+        }
     }
 }
