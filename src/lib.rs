@@ -5,6 +5,7 @@ pub mod config;
 pub mod databricks;
 pub mod db;
 pub mod llm;
+pub mod progress;
 pub mod redact;
 pub mod research;
 pub mod search;
