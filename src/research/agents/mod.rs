@@ -1,0 +1,95 @@
+//! The research agents as plain async functions over the [`LlmRouter`]: each takes its
+//! inputs and the relevant settings, asks one model tier for a schema-checked answer and
+//! returns a typed, rule-enforced result. Agents emit no events; the engine does, with the
+//! `to_event` builders on the results.
+//!
+//! - [`coordinator::classify`]: answer mode, depth, ambiguity and clarifying questions;
+//! - [`planner::plan`]: ordered steps within the depth's limits;
+//! - [`reflector::reflect`]: continue, adjust or complete after a step.
+
+pub mod coordinator;
+pub mod planner;
+pub mod reflector;
+
+use std::fmt;
+
+use crate::llm::{LlmError, LlmRouter};
+
+pub use coordinator::{classify, Classification, QueryMode};
+pub use planner::{plan, Plan, PlanStep, StepType};
+pub use reflector::{reflect, CompletedStep, Decision, Reflection};
+
+/// Which agent a result or failure belongs to; its name is the one events use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Agent {
+    Coordinator,
+    Planner,
+    Reflector,
+}
+
+impl Agent {
+    /// The name in `agent_started` / `agent_completed` events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Agent::Coordinator => "coordinator",
+            Agent::Planner => "planner",
+            Agent::Reflector => "reflector",
+        }
+    }
+
+    /// The model tier the agent asks unless told otherwise.
+    pub fn default_tier(self) -> &'static str {
+        match self {
+            Agent::Coordinator | Agent::Reflector => "simple",
+            Agent::Planner => "analytical",
+        }
+    }
+
+    /// The tier to ask on `router`: the agent's default tier when it is configured, else the
+    /// router's default tier. A small setup with one tier still runs every agent, while the
+    /// original's configuration (which defines `simple` and `analytical`) gets its intent.
+    pub fn tier(self, router: &LlmRouter) -> Option<&'static str> {
+        let wanted = self.default_tier();
+        router.tiers().contains(&wanted).then_some(wanted)
+    }
+}
+
+impl fmt::Display for Agent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an agent gave no result.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The model could not be reached, or answered with something that is not a valid
+    /// result even after the structured-output re-ask (`LlmError::StructuredOutput`).
+    #[error("{agent} agent: {source}")]
+    Llm {
+        agent: Agent,
+        #[source]
+        source: LlmError,
+    },
+    /// The answer parsed but cannot be used (for example, a plan whose steps are all blank).
+    #[error("{agent} agent: unusable answer: {reason}")]
+    Unusable { agent: Agent, reason: String },
+}
+
+impl AgentError {
+    /// The agent that failed.
+    pub fn agent(&self) -> Agent {
+        match self {
+            AgentError::Llm { agent, .. } | AgentError::Unusable { agent, .. } => *agent,
+        }
+    }
+
+    fn llm(agent: Agent) -> impl FnOnce(LlmError) -> AgentError {
+        move |source| AgentError::Llm { agent, source }
+    }
+}
+
+/// Collapse whitespace runs and trim, so blank or padded model strings compare as empty.
+fn clean(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
