@@ -3,10 +3,12 @@
 //! returns a typed, rule-enforced result. Agents emit no events; the engine does, with the
 //! `to_event` builders on the results.
 //!
+//! - [`background::investigate`]: one quick search for context before planning (no model);
 //! - [`coordinator::classify`]: answer mode, depth, ambiguity and clarifying questions;
 //! - [`planner::plan`]: ordered steps within the depth's limits;
 //! - [`reflector::reflect`]: continue, adjust or complete after a step.
 
+pub mod background;
 pub mod coordinator;
 pub mod planner;
 pub mod reflector;
