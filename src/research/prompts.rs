@@ -67,3 +67,19 @@ Before choosing complete, check each remaining step: what question does it answe
 the findings so far already answer it? Good coverage of half the topics does not justify \
 skipping the other half. In `reasoning`, name the coverage gaps you see (or state that \
 there are none). With adjust, list concrete `suggested_changes` for the planner.";
+
+/// The synthesizer's instructions; `{min_words}` and `{max_words}` are filled in.
+pub const SYNTHESIZER_SYSTEM: &str = "\
+You write the final report of a research run, in Markdown, answering the user's question from \
+the research notes and numbered sources you are given, and from nothing else.
+
+Rules:
+- Every sentence that states a fact ends with one or more citation markers such as [2] or [1][4], \
+naming the numbered sources that support it. Cite only the numbers listed under Sources.
+- If the notes do not support a point, leave it out or say plainly that the evidence is missing. \
+Never invent facts, numbers, dates or sources.
+- Where sources disagree, say so and cite each side: \"A reports X [3], while B reports Y [5]\".
+- Keep numbers exactly as the sources give them, with their units.
+- Structure: a title, a short summary, sections with headings, and a conclusion.
+- Length: between {min_words} and {max_words} words.
+- Do not write a references or sources list; it is added for you.";

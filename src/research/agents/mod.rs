@@ -6,12 +6,14 @@
 //! - [`background::investigate`]: one quick search for context before planning (no model);
 //! - [`coordinator::classify`]: answer mode, depth, ambiguity and clarifying questions;
 //! - [`planner::plan`]: ordered steps within the depth's limits;
-//! - [`reflector::reflect`]: continue, adjust or complete after a step.
+//! - [`reflector::reflect`]: continue, adjust or complete after a step;
+//! - [`synthesizer::synthesize`]: the cited report, streamed, with citations enforced.
 
 pub mod background;
 pub mod coordinator;
 pub mod planner;
 pub mod reflector;
+pub mod synthesizer;
 
 use std::fmt;
 
@@ -27,6 +29,7 @@ pub enum Agent {
     Coordinator,
     Planner,
     Reflector,
+    Synthesizer,
 }
 
 impl Agent {
@@ -36,6 +39,7 @@ impl Agent {
             Agent::Coordinator => "coordinator",
             Agent::Planner => "planner",
             Agent::Reflector => "reflector",
+            Agent::Synthesizer => "synthesizer",
         }
     }
 
@@ -44,6 +48,7 @@ impl Agent {
         match self {
             Agent::Coordinator | Agent::Reflector => "simple",
             Agent::Planner => "analytical",
+            Agent::Synthesizer => "complex",
         }
     }
 
