@@ -142,22 +142,26 @@ pub async fn research_step(
     let fetches_failed = u32::try_from(unfetched.len()).unwrap_or(u32::MAX);
 
     let draft = write_observation(ctx, step, &pages, &unfetched).await?;
-    let (observation, audit) = if pages.is_empty() {
-        // An empty registry drops every citation, including numbers of earlier steps'
-        // sources that the model may have copied from previous observations: nothing in
-        // a snippet-only observation is backed by a page.
-        let (text, audit) = SourceRegistry::default().enforce(&draft);
-        (format!("{UNVERIFIED_NOTICE}\n\n{}", text.trim()), audit)
+    // With no fetched page, an empty registry drops every citation, including numbers of
+    // earlier steps' sources the model may have copied from previous observations: nothing
+    // in a snippet-only observation is backed by a page.
+    let (text, audit) = if pages.is_empty() {
+        SourceRegistry::default().enforce(&draft)
     } else {
-        let (text, audit) = ctx.sources.enforce(&draft);
-        (text.trim().to_string(), audit)
+        ctx.sources.enforce(&draft)
     };
-    if observation.trim().is_empty() {
+    let text = text.trim();
+    if text.is_empty() {
         return Err(AgentError::Unusable {
             agent,
-            reason: "the observation is empty".into(),
+            reason: "the observation is empty once unsupported citations are removed".into(),
         });
     }
+    let observation = if pages.is_empty() {
+        format!("{UNVERIFIED_NOTICE}\n\n{text}")
+    } else {
+        text.to_string()
+    };
     let sources: BTreeSet<u32> = ctx.sources.cited(&observation);
     Ok(StepOutcome {
         observation,
@@ -173,8 +177,8 @@ pub async fn research_step(
 /// What the model is asked for in the first call.
 #[derive(Debug, Deserialize, JsonSchema)]
 struct QueriesAnswer {
-    /// Web search queries, most important first.
-    #[serde(default)]
+    /// Web search queries, most important first. Required, so an answer without them is
+    /// re-asked rather than silently searched by the step title.
     queries: Vec<String>,
 }
 
