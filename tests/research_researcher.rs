@@ -238,6 +238,8 @@ async fn fetched_pages_are_registered_and_only_they_are_cited() {
     assert_eq!(w.sources.number_of(&w.pages.url("/status/404")), None);
 
     assert_eq!(outcome.sources, [1, 2]);
+    assert_eq!(outcome.fetched, [1, 2]);
+    assert_eq!(outcome.sources_total, 2);
     assert!(outcome.audit.dropped >= 2, "{:?}", outcome.audit);
     assert_eq!(outcome.audit.kept, 2);
     assert!(!outcome.observation.contains("[9]"));
@@ -442,6 +444,8 @@ async fn pages_an_earlier_step_fetched_are_not_fetched_again() {
     let outcome = w.run().await.expect("step researched");
 
     assert_eq!(outcome.sources, [2]);
+    assert_eq!(outcome.fetched, [2]);
+    assert_eq!(outcome.sources_total, 2);
     assert_eq!(w.sources.all().len(), 2);
     let crawled: Vec<ResearchEvent> = w
         .recorder
@@ -488,4 +492,29 @@ async fn an_empty_observation_is_unusable() {
     let err = w.run().await.expect_err("nothing left after enforcement");
 
     assert!(matches!(err, AgentError::Unusable { .. }), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_snippet_only_observation_cannot_cite_earlier_sources_either() {
+    let w = World::start().await;
+    let earlier = w.fetcher.fetch(&w.pages.url("/article")).await.unwrap();
+    assert_eq!(w.sources.register(&earlier), 1);
+    w.serve_hits(&["/article", "/status/404"]);
+    w.script(
+        three_queries(),
+        "- Wetlands shrink [1], a snippet hints [2].\n",
+    );
+
+    let outcome = w.run().await.expect("an outcome from snippets");
+
+    assert!(outcome.observation.starts_with(UNVERIFIED_NOTICE));
+    assert!(
+        !outcome.observation.contains("[1]"),
+        "{}",
+        outcome.observation
+    );
+    assert!(outcome.sources.is_empty());
+    assert!(outcome.fetched.is_empty());
+    assert_eq!(outcome.audit.dropped, 2);
+    assert_eq!(outcome.sources_total, 1);
 }

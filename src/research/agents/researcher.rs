@@ -65,6 +65,10 @@ pub struct StepOutcome {
     pub observation: String,
     /// The registry numbers the observation cites, ascending.
     pub sources: Vec<u32>,
+    /// The registry numbers of the pages this step fetched, ascending (cited or not).
+    pub fetched: Vec<u32>,
+    /// Sources the run has registered once this step is done, earlier steps' included.
+    pub sources_total: u32,
     /// What citation enforcement changed in the model's text.
     pub audit: CitationAudit,
     /// The queries that were searched.
@@ -87,14 +91,14 @@ pub struct SnippetNote {
 }
 
 impl StepOutcome {
-    /// The `step_completed` event: the first 500 characters of the observation and the
-    /// number of sources it cites.
+    /// The `step_completed` event: the first 500 characters of the observation and, as
+    /// in the original, the number of sources the run has so far.
     pub fn to_completed_event(&self, step_index: u32, step_id: &str) -> ResearchEvent {
         ResearchEvent::StepCompleted {
             step_index,
             step_id: step_id.to_string(),
             observation_summary: prefix(&self.observation, SUMMARY_CHARS).to_string(),
-            sources_found: u32::try_from(self.sources.len()).unwrap_or(u32::MAX),
+            sources_found: self.sources_total,
         }
     }
 }
@@ -163,9 +167,12 @@ pub async fn research_step(
         text.to_string()
     };
     let sources: BTreeSet<u32> = ctx.sources.cited(&observation);
+    let fetched: BTreeSet<u32> = pages.iter().map(|p| p.number).collect();
     Ok(StepOutcome {
         observation,
         sources: sources.into_iter().collect(),
+        fetched: fetched.into_iter().collect(),
+        sources_total: u32::try_from(ctx.sources.all().len()).unwrap_or(u32::MAX),
         audit,
         queries,
         unfetched,
@@ -446,6 +453,8 @@ mod tests {
         let outcome = StepOutcome {
             observation: "é".repeat(600),
             sources: vec![1, 3],
+            fetched: vec![3],
+            sources_total: 4,
             audit: CitationAudit::default(),
             queries: vec!["q".into()],
             unfetched: Vec::new(),
@@ -461,7 +470,7 @@ mod tests {
             } => {
                 assert_eq!(
                     (step_index, step_id.as_str(), sources_found),
-                    (2, "step-3", 2)
+                    (2, "step-3", 4)
                 );
                 assert_eq!(observation_summary.chars().count(), 500);
             }
