@@ -518,3 +518,21 @@ async fn a_snippet_only_observation_cannot_cite_earlier_sources_either() {
     assert_eq!(outcome.audit.dropped, 2);
     assert_eq!(outcome.sources_total, 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hits_that_lead_to_one_page_make_one_source() {
+    let w = World::start().await;
+    w.serve_hits(&["/article", "/redirect/1"]);
+    w.script(three_queries(), OBSERVATION);
+
+    let outcome = w.run().await.expect("step researched");
+
+    assert_eq!(w.sources.all().len(), 1);
+    assert_eq!(outcome.fetched, [1]);
+    assert_eq!(outcome.sources, [1]);
+    let prompt = w.llm.calls_to("ep-analytical")[1].body["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(prompt.matches("### [1]").count(), 1, "{prompt}");
+}

@@ -134,6 +134,8 @@ pub async fn research_step(
     let mut unfetched = Vec::new();
     for (hit, result) in chosen.iter().zip(fetched) {
         match result {
+            // Two hits can redirect to one page; the model should see it once.
+            Ok(page) if pages.iter().any(|p: &NumberedPage| p.number == page.number) => {}
             Ok(page) => pages.push(page),
             Err(e) => unfetched.push(SnippetNote {
                 url: hit.url.to_string(),
