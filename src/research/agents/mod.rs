@@ -7,21 +7,27 @@
 //! - [`coordinator::classify`]: answer mode, depth, ambiguity and clarifying questions;
 //! - [`planner::plan`]: ordered steps within the depth's limits;
 //! - [`reflector::reflect`]: continue, adjust or complete after a step;
+//! - [`researcher::research_step`]: search, fetch and write one step's observation. It is
+//!   the exception to "no events": its tool calls happen while it runs, so it emits
+//!   `tool_call` / `tool_result` itself;
 //! - [`synthesizer::synthesize`]: the cited report, streamed, with citations enforced.
 
 pub mod background;
 pub mod coordinator;
 pub mod planner;
 pub mod reflector;
+pub mod researcher;
 pub mod synthesizer;
 
 use std::fmt;
 
 use crate::llm::{LlmError, LlmRouter};
+use crate::search::SearchError;
 
 pub use coordinator::{classify, Classification, QueryMode};
 pub use planner::{plan, Plan, PlanStep, StepType};
 pub use reflector::{reflect, CompletedStep, Decision, Reflection};
+pub use researcher::{research_step, SnippetNote, StepContext, StepOutcome};
 
 /// Which agent a result or failure belongs to; its name is the one events use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,6 +35,7 @@ pub enum Agent {
     Coordinator,
     Planner,
     Reflector,
+    Researcher,
     Synthesizer,
 }
 
@@ -39,6 +46,7 @@ impl Agent {
             Agent::Coordinator => "coordinator",
             Agent::Planner => "planner",
             Agent::Reflector => "reflector",
+            Agent::Researcher => "researcher",
             Agent::Synthesizer => "synthesizer",
         }
     }
@@ -47,7 +55,7 @@ impl Agent {
     pub fn default_tier(self) -> &'static str {
         match self {
             Agent::Coordinator | Agent::Reflector => "simple",
-            Agent::Planner => "analytical",
+            Agent::Planner | Agent::Researcher => "analytical",
             Agent::Synthesizer => "complex",
         }
     }
@@ -81,13 +89,24 @@ pub enum AgentError {
     /// The answer parsed but cannot be used (for example, a plan whose steps are all blank).
     #[error("{agent} agent: unusable answer: {reason}")]
     Unusable { agent: Agent, reason: String },
+    /// Every web search of a step failed, so there is nothing to research from; `source`
+    /// is the last failure (the others are logged).
+    #[error("{agent} agent: all {failed} web searches failed; the last: {source}")]
+    Search {
+        agent: Agent,
+        failed: u32,
+        #[source]
+        source: SearchError,
+    },
 }
 
 impl AgentError {
     /// The agent that failed.
     pub fn agent(&self) -> Agent {
         match self {
-            AgentError::Llm { agent, .. } | AgentError::Unusable { agent, .. } => *agent,
+            AgentError::Llm { agent, .. }
+            | AgentError::Unusable { agent, .. }
+            | AgentError::Search { agent, .. } => *agent,
         }
     }
 
