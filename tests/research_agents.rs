@@ -4,7 +4,7 @@
 mod support;
 
 use dra::config::AppConfig;
-use dra::llm::{EndpointConfig, LlmError, LlmRouter, Message, ModelRole};
+use dra::llm::{LlmError, LlmRouter, Message};
 use dra::research::agents::{
     classify, plan, reflect, Agent, AgentError, CompletedStep, Decision, Plan, QueryMode, StepType,
 };
@@ -12,37 +12,15 @@ use dra::research::config::{CoordinatorAgent, Depth, ResearchTypes};
 use serde_json::{json, Value};
 use support::llm::{FakeLlm, Reply};
 
-/// Tiers `simple` (model ep-simple) and `analytical` (model ep-analytical), no retries.
+/// Tiers (model `ep-<tier>`), no retries.
 fn config(fake: &FakeLlm, tiers: &[&str]) -> AppConfig {
     let mut c = AppConfig::default();
-    for tier in tiers {
-        c.endpoints.insert(
-            tier.to_string(),
-            EndpointConfig {
-                endpoint_identifier: format!("ep-{tier}"),
-                ..EndpointConfig::default()
-            },
-        );
-        c.models.insert(
-            tier.to_string(),
-            ModelRole {
-                endpoints: vec![tier.to_string()],
-                max_tokens: 500,
-                ..ModelRole::default()
-            },
-        );
-    }
-    c.default_role = tiers[0].to_string();
-    c.llm.retries_per_endpoint = 0;
-    c.llm.base_url = Some(format!("{}/v1", fake.url));
+    support::llm::add_tiers(&mut c, fake, tiers);
     c
 }
 
 fn router(c: &AppConfig) -> LlmRouter {
-    LlmRouter::from_config(c, || {
-        unreachable!("base_url is set; Databricks auth is not used")
-    })
-    .unwrap()
+    support::llm::router(c)
 }
 
 async fn world() -> (FakeLlm, LlmRouter) {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dra::config::{load_str, AppConfig, Env};
-use dra::llm::{EndpointConfig, LlmRouter, ModelRole};
+use dra::llm::LlmRouter;
 use dra::research::agents::researcher::UNVERIFIED_NOTICE;
 use dra::research::agents::{
     research_step, AgentError, PlanStep, StepContext, StepOutcome, StepType,
@@ -88,30 +88,8 @@ impl World {
         let mut config = load_str(yaml, Path::new("test.yaml"), &env)
             .expect("config loads")
             .config;
-        for tier in ["simple", "analytical"] {
-            config.endpoints.insert(
-                tier.to_string(),
-                EndpointConfig {
-                    endpoint_identifier: format!("ep-{tier}"),
-                    ..EndpointConfig::default()
-                },
-            );
-            config.models.insert(
-                tier.to_string(),
-                ModelRole {
-                    endpoints: vec![tier.to_string()],
-                    max_tokens: 500,
-                    ..ModelRole::default()
-                },
-            );
-        }
-        config.default_role = "simple".into();
-        config.llm.retries_per_endpoint = 0;
-        config.llm.base_url = Some(format!("{}/v1", llm.url));
-        let router = LlmRouter::from_config(&config, || {
-            unreachable!("base_url is set; Databricks auth is not used")
-        })
-        .unwrap();
+        support::llm::add_tiers(&mut config, &llm, &["simple", "analytical"]);
+        let router = support::llm::router(&config);
         let search = search::from_config(&config, &env).expect("provider");
         let fetcher = Fetcher::new(&WebConfig {
             connect_timeout: Duration::from_secs(2),

@@ -5,7 +5,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 
 use dra::config::AppConfig;
-use dra::llm::{EndpointConfig, LlmRouter, ModelRole, StreamEvent};
+use dra::llm::{LlmRouter, StreamEvent};
 use dra::research::agents::synthesizer::{synthesize, Observation};
 use dra::research::config::ReportLimits;
 use dra::research::sources::SourceRegistry;
@@ -15,32 +15,8 @@ use url::Url;
 
 fn router(fake: &FakeLlm) -> LlmRouter {
     let mut c = AppConfig::default();
-    for (id, model) in [("small", "ep-small"), ("big", "ep-big")] {
-        c.endpoints.insert(
-            id.into(),
-            EndpointConfig {
-                endpoint_identifier: model.into(),
-                ..EndpointConfig::default()
-            },
-        );
-    }
-    c.models.insert(
-        "analytical".into(),
-        ModelRole {
-            endpoints: vec!["small".into()],
-            ..ModelRole::default()
-        },
-    );
-    c.models.insert(
-        "complex".into(),
-        ModelRole {
-            endpoints: vec!["big".into()],
-            ..ModelRole::default()
-        },
-    );
-    c.rate_limiting.base_delay_seconds = 0.01;
-    c.llm.base_url = Some(format!("{}/v1", fake.url));
-    LlmRouter::from_config(&c, || unreachable!("base_url is set")).unwrap()
+    support::llm::add_tiers(&mut c, fake, &["analytical", "complex"]);
+    support::llm::router(&c)
 }
 
 fn page(url: &str, title: &str) -> FetchedPage {
@@ -63,7 +39,7 @@ fn page(url: &str, title: &str) -> FetchedPage {
 async fn the_report_streams_cites_only_fetched_sources_and_gets_our_references() {
     let fake = FakeLlm::start().await;
     fake.script(
-        "ep-big",
+        "ep-complex",
         vec![Reply::Stream(vec![
             "# Sodium-vanadyl cells\n\nDensity reached 160 Wh/kg [1]. ".into(),
             "A pilot plant is planned [2][7]. Rumours abound [9].\n\n".into(),
@@ -108,9 +84,12 @@ async fn the_report_streams_cites_only_fetched_sources_and_gets_our_references()
     );
     assert!(report.markdown.ends_with("## References\n\n1. [Cells explained](https://a.example/cells)\n2. [Pilot plant](https://b.example/plant)\n"), "{}", report.markdown);
     assert_eq!(report.audit.dropped, 2);
-    assert_eq!(report.endpoint, "big", "the complex tier writes reports");
+    assert_eq!(
+        report.endpoint, "complex",
+        "the complex tier writes reports"
+    );
 
-    let call = &fake.calls_to("ep-big")[0];
+    let call = &fake.calls_to("ep-complex")[0];
     assert_eq!(call.body["max_tokens"], 1200);
     let system = call.body["messages"][0]["content"].as_str().unwrap();
     assert!(system.contains("between 300 and 600 words"), "{system}");
@@ -126,7 +105,7 @@ async fn the_report_streams_cites_only_fetched_sources_and_gets_our_references()
 async fn an_empty_report_is_an_error_and_a_report_without_citations_has_no_references() {
     let fake = FakeLlm::start().await;
     fake.script(
-        "ep-big",
+        "ep-complex",
         vec![
             Reply::Text("## References\n1. only this".into()),
             Reply::Text("Nothing is known [4].".into()),

@@ -192,3 +192,38 @@ fn sse(pieces: &[String], finish: bool) -> Response {
 pub async fn pause(d: Duration) {
     tokio::time::sleep(d).await;
 }
+
+/// Give `config` one endpoint per tier (tier `t` → endpoint `t` → model `ep-t`) on `fake`,
+/// no retries, the first tier as the default.
+pub fn add_tiers(config: &mut dra::config::AppConfig, fake: &FakeLlm, tiers: &[&str]) {
+    for tier in tiers {
+        config.endpoints.insert(
+            tier.to_string(),
+            dra::llm::EndpointConfig {
+                endpoint_identifier: format!("ep-{tier}"),
+                ..dra::llm::EndpointConfig::default()
+            },
+        );
+        config.models.insert(
+            tier.to_string(),
+            dra::llm::ModelRole {
+                endpoints: vec![tier.to_string()],
+                max_tokens: 500,
+                ..dra::llm::ModelRole::default()
+            },
+        );
+    }
+    if let Some(first) = tiers.first() {
+        config.default_role = first.to_string();
+    }
+    config.llm.retries_per_endpoint = 0;
+    config.llm.base_url = Some(format!("{}/v1", fake.url));
+}
+
+/// A router for a config whose `llm.base_url` points at a fake.
+pub fn router(config: &dra::config::AppConfig) -> dra::llm::LlmRouter {
+    dra::llm::LlmRouter::from_config(config, || {
+        unreachable!("base_url is set; Databricks auth is not used")
+    })
+    .expect("router")
+}
