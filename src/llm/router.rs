@@ -238,6 +238,11 @@ impl LlmRouter {
         self.usage.snapshot()
     }
 
+    /// The tier used when a caller names none.
+    pub fn default_tier(&self) -> &str {
+        &self.default_role
+    }
+
     /// The tier names, in order.
     pub fn tiers(&self) -> Vec<&str> {
         self.models.keys().map(String::as_str).collect()

@@ -1,10 +1,12 @@
-//! The research engine. So far: its event vocabulary ([`event`]), shared by the terminal
-//! progress, the SSE stream, the stored event log and `--events` JSONL, and the agents
-//! ([`agents`]) with their prompts ([`prompts`]).
+//! The research engine: [`run::run`] drives the agents ([`agents`], prompts in
+//! [`prompts`]) through one run, registering fetched sources ([`sources`]) and emitting the
+//! event vocabulary ([`event`]) to sinks ([`sink`]) — terminal progress, SSE, the stored event
+//! log and `--events` JSONL all render the same values.
 
 pub mod agents;
 pub mod config;
 pub mod event;
 pub mod prompts;
+pub mod run;
 pub mod sink;
 pub mod sources;

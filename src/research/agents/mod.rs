@@ -32,6 +32,8 @@ pub use researcher::{research_step, SnippetNote, StepContext, StepOutcome};
 /// Which agent a result or failure belongs to; its name is the one events use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Agent {
+    /// The background investigator (a search, no model; named for events).
+    Background,
     Coordinator,
     Planner,
     Reflector,
@@ -43,6 +45,7 @@ impl Agent {
     /// The name in `agent_started` / `agent_completed` events.
     pub fn as_str(self) -> &'static str {
         match self {
+            Agent::Background => "background_investigator",
             Agent::Coordinator => "coordinator",
             Agent::Planner => "planner",
             Agent::Reflector => "reflector",
@@ -54,7 +57,7 @@ impl Agent {
     /// The model tier the agent asks unless told otherwise.
     pub fn default_tier(self) -> &'static str {
         match self {
-            Agent::Coordinator | Agent::Reflector => "simple",
+            Agent::Background | Agent::Coordinator | Agent::Reflector => "simple",
             Agent::Planner | Agent::Researcher => "analytical",
             Agent::Synthesizer => "complex",
         }
@@ -110,7 +113,7 @@ impl AgentError {
         }
     }
 
-    fn llm(agent: Agent) -> impl FnOnce(LlmError) -> AgentError {
+    pub(crate) fn llm(agent: Agent) -> impl FnOnce(LlmError) -> AgentError {
         move |source| AgentError::Llm { agent, source }
     }
 }

@@ -1,0 +1,274 @@
+//! A whole research run on the fakes: model server, Brave and the page server.
+
+mod support;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dra::config::{load_str, AppConfig, Env};
+use dra::research::event::EventEnvelope;
+use dra::research::run::{run, Outcome, RunRequest, Services};
+use dra::research::sink::{EventBus, EventSink};
+use dra::search::{self, SearchProvider};
+use dra::web::{Fetcher, WebConfig};
+use serde_json::{json, Value};
+use support::llm::{FakeLlm, Reply};
+use support::search::BRAVE_KEY;
+use support::{FakeSearch, PageServer};
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<EventEnvelope>>);
+
+impl EventSink for Recorder {
+    fn emit(&self, envelope: &EventEnvelope) {
+        self.0.lock().unwrap().push(envelope.clone());
+    }
+}
+
+struct World {
+    llm: FakeLlm,
+    _search_fake: FakeSearch,
+    _pages: PageServer,
+    config: AppConfig,
+    search: Arc<dyn SearchProvider>,
+    fetcher: Fetcher,
+}
+
+impl World {
+    async fn start() -> World {
+        let llm = FakeLlm::start().await;
+        let search_fake = FakeSearch::start().await;
+        let pages = PageServer::start().await;
+        let env: Env = [
+            ("BRAVE_BASE_URL", search_fake.url.clone()),
+            ("BRAVE_API_KEY", BRAVE_KEY.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let yaml =
+            "search:\n  retries: 0\n  retry_delay: 10ms\n  brave:\n    requests_per_second: 10\n";
+        let mut config = load_str(yaml, Path::new("test.yaml"), &env).unwrap().config;
+        support::llm::add_tiers(&mut config, &llm, &["simple", "analytical", "complex"]);
+        let hits: Vec<Value> = ["/article", "/plain.txt"]
+            .iter()
+            .map(|p| json!({"title": format!("Page {p}"), "url": pages.url(p), "description": "snippet"}))
+            .collect();
+        search_fake
+            .set_brave_body(json!({"type": "search", "web": {"type": "search", "results": hits}}));
+        let search = search::from_config(&config, &env).unwrap();
+        let fetcher = Fetcher::new(&WebConfig {
+            request_timeout: Duration::from_secs(5),
+            retries: 0,
+            ..WebConfig::default()
+        })
+        .unwrap();
+        World {
+            llm,
+            _search_fake: search_fake,
+            _pages: pages,
+            config,
+            search,
+            fetcher,
+        }
+    }
+
+    async fn run(
+        &self,
+        req: &RunRequest,
+    ) -> (Result<Outcome, dra::research::run::RunError>, Vec<Value>) {
+        let router = support::llm::router(&self.config);
+        let recorder = Arc::new(Recorder::default());
+        let bus = Arc::new(EventBus::new(vec![
+            Box::new(recorder.clone()) as Box<dyn EventSink>
+        ]));
+        let services = Services {
+            llm: &router,
+            search: self.search.as_ref(),
+            fetcher: &self.fetcher,
+            config: &self.config,
+        };
+        let outcome = run(req, &services, &bus).await;
+        let events = recorder
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| serde_json::to_value(e).unwrap())
+            .collect();
+        (outcome, events)
+    }
+}
+
+fn say(v: Value) -> Reply {
+    Reply::Text(v.to_string())
+}
+
+/// `eventType` plus the agent for agent events, like the original's sample reads.
+fn shape(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| match e["payload"]["agent"].as_str() {
+            Some(agent) => format!("{} {agent}", e["eventType"].as_str().unwrap()),
+            None => e["eventType"].as_str().unwrap().to_string(),
+        })
+        .filter(|s| s != "tool_call" && s != "tool_result" && s != "synthesis_progress")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deep_research_run_follows_the_originals_event_sequence_and_cites_only_fetched_pages() {
+    let w = World::start().await;
+    w.llm.script(
+        "ep-simple",
+        vec![
+            say(json!({"mode": "deep_research", "depth": "light", "is_ambiguous": false, "clarifying_questions": [], "reasoning": "broad"})),
+            say(json!({"decision": "complete", "reasoning": "The first step covers it.", "suggested_changes": null})),
+        ],
+    );
+    w.llm.script(
+        "ep-analytical",
+        vec![
+            say(json!({"title": "Delta wetlands", "thought": "t", "steps": [
+                {"id": "a", "title": "Loss rates", "description": "measured loss", "step_type": "research", "needs_search": true},
+                {"id": "b", "title": "Causes", "description": "why", "step_type": "research", "needs_search": true}
+            ]})),
+            say(json!({"queries": ["delta wetland loss"]})),
+            Reply::Text("- Deltas lost a fifth of their wetlands [1].\n- Invented [7].".into()),
+        ],
+    );
+    w.llm.script(
+        "ep-complex",
+        vec![Reply::Stream(vec![
+            "# Delta wetlands\n\nDeltas lost a fifth of their wetlands [1]. ".into(),
+            "Also [7].".into(),
+        ])],
+    );
+
+    let (outcome, events) = w
+        .run(&RunRequest::new(
+            "How fast are river deltas losing wetlands?",
+        ))
+        .await;
+    let Ok(Outcome::Report(report)) = outcome else {
+        panic!("expected a report, got {outcome:?}\n{events:#?}");
+    };
+    assert_eq!(
+        shape(&events),
+        [
+            "research_started",
+            "agent_started coordinator",
+            "agent_completed coordinator",
+            "agent_started background_investigator",
+            "agent_completed background_investigator",
+            "agent_started planner",
+            "agent_completed planner",
+            "plan_created",
+            "step_started",
+            "agent_started researcher",
+            "agent_completed researcher",
+            "step_completed",
+            "agent_started reflector",
+            "agent_completed reflector",
+            "reflection_decision",
+            "synthesis_started",
+            "agent_started synthesizer",
+            "agent_completed synthesizer",
+            "research_completed",
+        ]
+    );
+    let seq: Vec<i64> = events
+        .iter()
+        .map(|e| e["sequenceNumber"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seq, (1..=events.len() as i64).collect::<Vec<_>>());
+    assert!(events
+        .iter()
+        .any(|e| e["eventType"] == "synthesis_progress"));
+
+    assert_eq!(
+        (
+            report.steps_executed,
+            report.steps_skipped,
+            report.plan_iterations
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(report.sources.len(), 2, "both pages fetched and numbered");
+    assert!(report.markdown.contains("wetlands [1]."));
+    assert!(!report.markdown.contains("[7]"), "{}", report.markdown);
+    assert!(
+        report.markdown.contains("## References\n\n1. "),
+        "{}",
+        report.markdown
+    );
+    assert!(report.citations_dropped >= 2);
+    let done = events.last().unwrap();
+    assert_eq!(done["payload"]["totalStepsExecuted"], 1);
+    assert_eq!(
+        done["payload"]["finalReport"].as_str().unwrap(),
+        report.markdown
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ambiguous_questions_stop_for_clarification_and_simple_ones_are_answered() {
+    let w = World::start().await;
+    w.llm.script(
+        "ep-simple",
+        vec![
+            say(json!({"mode": "deep_research", "depth": "medium", "is_ambiguous": true, "clarifying_questions": ["Which delta?"], "reasoning": "vague"})),
+            say(json!({"mode": "simple", "depth": "light", "direct_answer": "Paris.", "reasoning": "fact"})),
+        ],
+    );
+    let (outcome, events) = w.run(&RunRequest::new("deltas?")).await;
+    assert!(
+        matches!(&outcome, Ok(Outcome::Clarify { questions }) if questions == &["Which delta?"]),
+        "{outcome:?}"
+    );
+    assert_eq!(events.last().unwrap()["eventType"], "clarification_needed");
+
+    let (outcome, events) = w.run(&RunRequest::new("Capital of France?")).await;
+    assert!(
+        matches!(&outcome, Ok(Outcome::Answer { text }) if text == "Paris."),
+        "{outcome:?}"
+    );
+    assert_eq!(events.last().unwrap()["eventType"], "research_completed");
+    assert!(
+        w.llm.calls_to("ep-analytical").is_empty(),
+        "no planning for a simple question"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_whose_every_step_fails_is_an_error_not_an_empty_report() {
+    let w = World::start().await;
+    w.llm.always("ep-analytical", Reply::Status(400, None));
+    w.llm.script(
+        "ep-simple",
+        vec![say(
+            json!({"mode": "web_search", "depth": "light", "reasoning": "quick"}),
+        )],
+    );
+    let (outcome, events) = w.run(&RunRequest::new("anything")).await;
+    assert!(
+        matches!(
+            outcome,
+            Err(dra::research::run::RunError::NothingFound { failed: 1 })
+        ),
+        "{outcome:?}"
+    );
+    let last = events.last().unwrap();
+    assert_eq!(
+        (
+            last["eventType"].as_str(),
+            last["payload"]["recoverable"].as_bool()
+        ),
+        (Some("error"), Some(false))
+    );
+    assert!(
+        w.llm.calls_to("ep-complex").is_empty(),
+        "no report without findings"
+    );
+}
