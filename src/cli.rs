@@ -19,7 +19,8 @@ Exit codes:
   7  not found (Lakebase instance, app, role)
   8  fetching a page failed (network, HTTP status, timeout, too large, unreadable)
   9  search provider error (no key or URL, key refused, rate limited, unreachable)
-  10 LLM endpoint error (`dra models --check`, every endpoint of a tier failed)";
+  10 LLM endpoint error (`dra models --check`, every endpoint of a tier failed)
+  11 the question needs clarification (`dra research`; questions printed)";
 
 /// dra: a deep-research agent for Databricks, and the tools that deploy it.
 #[derive(Debug, Parser)]
@@ -79,6 +80,12 @@ pub enum Command {
         after_help = "Examples:\n  dra grant-permissions --app deep-research-agent-dev\n  dra grant-permissions --principal 6f0e2c1a-0000-4d2e-9b1c-3a5d7e9f0a1b --database deep_research"
     )]
     GrantPermissions(GrantPermissionsArgs),
+
+    /// Research a question: plan, search, read, reflect and write a cited report.
+    #[command(
+        after_help = "Examples:\n  dra research \"How fast are river deltas losing wetlands?\"\n  dra research --depth extended --out report/ \"State of sodium-ion batteries in 2026\"\n  echo \"question\" | dra research - --no-clarify --format json > run.json\n\nExit code 11: the question needs clarification (the questions are printed)."
+    )]
+    Research(ResearchArgs),
 
     /// Search the web and print the hits the research engine would see.
     #[command(
@@ -237,6 +244,61 @@ pub struct SearchArgs {
     /// Print the hits as JSON (for scripts) instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResearchArgs {
+    /// The question, or `-` to read it from stdin.
+    pub query: String,
+
+    /// How to answer [default: the coordinator decides].
+    #[arg(long, value_enum)]
+    pub mode: Option<ResearchMode>,
+
+    /// How deep to research.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub depth: ResearchDepth,
+
+    /// Write report.md, sources.json and events.jsonl into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<std::path::PathBuf>,
+
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value = "markdown")]
+    pub format: OutputFormat,
+
+    /// Also write every event, one JSON envelope per line, to this file.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub events: Option<std::path::PathBuf>,
+
+    /// Never ask clarifying questions; research the question as written.
+    #[arg(long)]
+    pub no_clarify: bool,
+
+    /// Plain progress lines instead of the live display (also when stderr is not a terminal).
+    #[arg(long)]
+    pub quiet_progress: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ResearchMode {
+    Simple,
+    WebSearch,
+    DeepResearch,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ResearchDepth {
+    Auto,
+    Light,
+    Medium,
+    Extended,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Markdown,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ mod fetch;
 mod grant_permissions;
 mod migrate;
 mod models;
+mod research;
 mod search;
 mod wait_lakebase;
 
@@ -60,6 +61,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fetch(args) => fetch::run(&ctx, args).await,
         Command::Search(args) => search::run(&ctx, args).await,
         Command::Models(args) => models::run(&ctx, args).await,
+        Command::Research(args) => research::run(&ctx, args).await,
         Command::Config(_) | Command::Completions { .. } => Ok(ExitCode::SUCCESS),
     }
 }

@@ -1,0 +1,150 @@
+//! `dra research` through the binary, on the fakes.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::llm::{FakeLlm, Reply};
+use support::search::BRAVE_KEY;
+use support::{Dra, FakeSearch, PageServer};
+
+struct World {
+    llm: FakeLlm,
+    search: FakeSearch,
+    pages: PageServer,
+}
+
+impl World {
+    async fn start() -> World {
+        let w = World {
+            llm: FakeLlm::start().await,
+            search: FakeSearch::start().await,
+            pages: PageServer::start().await,
+        };
+        let hits: Vec<Value> = ["/article", "/plain.txt"]
+            .iter()
+            .map(|p| json!({"title": format!("Page {p}"), "url": w.pages.url(p), "description": "snippet"}))
+            .collect();
+        w.search
+            .set_brave_body(json!({"type": "search", "web": {"type": "search", "results": hits}}));
+        w
+    }
+
+    fn dra(&self, args: &[&str]) -> Dra {
+        Dra::new(args)
+            .env("OPENAI_BASE_URL", format!("{}/v1", self.llm.url))
+            .env("BRAVE_BASE_URL", &self.search.url)
+            .env("BRAVE_API_KEY", BRAVE_KEY)
+    }
+
+    /// Coordinator, planner (one step), queries and observation on the test config's
+    /// `fast` endpoint; the report on `strong`.
+    fn script_one_step_run(&self) {
+        let say = |v: Value| Reply::Text(v.to_string());
+        self.llm.script(
+            "test-fast",
+            vec![
+                say(json!({"mode": "deep_research", "depth": "light", "reasoning": "r"})),
+                say(json!({"title": "Plan", "thought": "t", "steps": [
+                    {"id": "a", "title": "Loss rates", "description": "d", "step_type": "research", "needs_search": true}
+                ]})),
+                say(json!({"queries": ["delta wetland loss"]})),
+                Reply::Text("- Deltas lost a fifth of their wetlands [1].".into()),
+            ],
+        );
+        self.llm.script(
+            "test-strong",
+            vec![Reply::Stream(vec![
+                "# Deltas\n\nDeltas lost a fifth of their wetlands [1]. Made up [5].".into(),
+            ])],
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn research_prints_the_report_and_writes_the_out_directory() {
+    let w = World::start().await;
+    w.script_one_step_run();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out_path = out_dir.path().join("run");
+    let out = w
+        .dra(&[
+            "research",
+            "How fast are deltas losing wetlands?",
+            "--out",
+            out_path.to_str().unwrap(),
+        ])
+        .run()
+        .await;
+    assert!(out.ok(), "{out:?}");
+    assert!(out.stdout.starts_with("# Deltas"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("wetlands [1].") && !out.stdout.contains("[5]"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("## References"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("plan v1: Plan (1 steps)"),
+        "progress lines on stderr: {}",
+        out.stderr
+    );
+
+    let report = std::fs::read_to_string(out_path.join("report.md")).unwrap();
+    assert_eq!(report, out.stdout);
+    let sources: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(out_path.join("sources.json")).unwrap())
+            .unwrap();
+    assert_eq!(sources.len(), 2);
+    let events = std::fs::read_to_string(out_path.join("events.jsonl")).unwrap();
+    let last: Value = serde_json::from_str(events.lines().last().unwrap()).unwrap();
+    assert_eq!(last["eventType"], "research_completed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_format_prints_the_run_for_scripts() {
+    let w = World::start().await;
+    w.script_one_step_run();
+    let out = w
+        .dra(&[
+            "research",
+            "How fast are deltas losing wetlands?",
+            "--format",
+            "json",
+            "--no-clarify",
+        ])
+        .run()
+        .await;
+    assert!(out.ok(), "{out:?}");
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["stepsExecuted"], 1);
+    assert_eq!(v["sources"].as_array().unwrap().len(), 2);
+    assert!(v["usage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|u| u["endpoint"] == "strong"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clarification_exits_11_with_the_questions_and_bad_input_is_explained() {
+    let w = World::start().await;
+    w.llm.script(
+        "test-fast",
+        vec![Reply::Text(json!({"mode": "deep_research", "depth": "medium", "is_ambiguous": true, "clarifying_questions": ["Which delta?"], "reasoning": "vague"}).to_string())],
+    );
+    let out = w.dra(&["research", "deltas?"]).run().await;
+    assert_eq!(out.code, 11, "{out:?}");
+    assert_eq!(out.stdout.trim(), "- Which delta?");
+
+    let out = w.dra(&["research", "   "]).run().await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("the question is empty"),
+        "{}",
+        out.stderr
+    );
+
+    let out = Dra::new(["research", "q"]).run().await;
+    assert_eq!(out.code, 4, "no model credentials: {out:?}");
+    assert!(out.stderr.contains("OPENAI_BASE_URL"), "{}", out.stderr);
+}
