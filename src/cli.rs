@@ -259,7 +259,7 @@ pub struct ResearchArgs {
     #[arg(long, value_enum, default_value = "auto")]
     pub depth: ResearchDepth,
 
-    /// Write report.md, sources.json and events.jsonl into this directory.
+    /// Write report.md, sources.json, usage.json and events.jsonl into this directory.
     #[arg(long, value_name = "DIR")]
     pub out: Option<std::path::PathBuf>,
 
@@ -275,9 +275,9 @@ pub struct ResearchArgs {
     #[arg(long)]
     pub no_clarify: bool,
 
-    /// Plain progress lines instead of the live display (also when stderr is not a terminal).
-    #[arg(long)]
-    pub quiet_progress: bool,
+    /// No progress output at all (errors still go to stderr).
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

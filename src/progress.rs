@@ -65,7 +65,7 @@ pub fn describe(event: &ResearchEvent) -> Option<String> {
     })
 }
 
-/// Writes [`describe`]'s lines, for pipes, CI logs and `--quiet` terminals.
+/// Writes [`describe`]'s lines with a `[HH:MM:SS]` time, for pipes and CI logs.
 pub struct LineProgress<W: Write + Send> {
     out: Mutex<W>,
 }
@@ -90,9 +90,16 @@ impl<W: Write + Send> EventSink for LineProgress<W> {
         let Some(line) = describe(&envelope.payload.event) else {
             return;
         };
+        let at = envelope.timestamp.format("%H:%M:%S");
         if let Ok(mut out) = self.out.lock() {
             // Progress is best effort: a closed pipe must not stop the research.
-            let _ = writeln!(out, "{line}");
+            for (i, part) in line.lines().enumerate() {
+                let _ = if i == 0 {
+                    writeln!(out, "[{at}] {part}")
+                } else {
+                    writeln!(out, "           {part}")
+                };
+            }
         }
     }
 }
@@ -178,7 +185,12 @@ mod tests {
         let sink = LineProgress::new(Vec::new());
         sink.emit(&EventEnvelope::new(1, EventPayload::now(event)));
         let text = String::from_utf8(sink.into_inner()).unwrap();
-        (!text.is_empty()).then(|| text.trim_end().to_string())
+        // Drop the `[HH:MM:SS] ` prefix and the continuation indent (both 11 characters).
+        let plain: Vec<String> = text
+            .lines()
+            .map(|l| l.get(11..).unwrap_or("").to_string())
+            .collect();
+        (!text.is_empty()).then(|| plain.join("\n"))
     }
 
     #[test]

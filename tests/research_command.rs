@@ -95,6 +95,11 @@ async fn research_prints_the_report_and_writes_the_out_directory() {
         serde_json::from_str(&std::fs::read_to_string(out_path.join("sources.json")).unwrap())
             .unwrap();
     assert_eq!(sources.len(), 2);
+    let usage: Value =
+        serde_json::from_str(&std::fs::read_to_string(out_path.join("usage.json")).unwrap())
+            .unwrap();
+    assert_eq!(usage["pagesFetched"], 2);
+    assert!(usage["calls"].as_u64().unwrap() >= 5, "{usage}");
     let events = std::fs::read_to_string(out_path.join("events.jsonl")).unwrap();
     let last: Value = serde_json::from_str(events.lines().last().unwrap()).unwrap();
     assert_eq!(last["eventType"], "research_completed");
@@ -115,6 +120,13 @@ async fn json_format_prints_the_run_for_scripts() {
         .run()
         .await;
     assert!(out.ok(), "{out:?}");
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.starts_with('[') && l.contains("] plan v1")),
+        "timestamped lines: {}",
+        out.stderr
+    );
     let v: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["stepsExecuted"], 1);
     assert_eq!(v["sources"].as_array().unwrap().len(), 2);
@@ -147,4 +159,17 @@ async fn clarification_exits_11_with_the_questions_and_bad_input_is_explained() 
     let out = Dra::new(["research", "q"]).run().await;
     assert_eq!(out.code, 4, "no model credentials: {out:?}");
     assert!(out.stderr.contains("OPENAI_BASE_URL"), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quiet_runs_print_only_the_report() {
+    let w = World::start().await;
+    w.script_one_step_run();
+    let out = w
+        .dra(&["research", "-q", "--no-clarify", "How fast?"])
+        .run()
+        .await;
+    assert!(out.ok(), "{out:?}");
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+    assert!(out.stdout.starts_with("# Deltas"));
 }

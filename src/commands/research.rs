@@ -28,11 +28,12 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
     let fetcher = Fetcher::new(&ctx.config.web)?;
 
     let mut sinks: Vec<Box<dyn EventSink>> = Vec::new();
-    let terminal = (!args.quiet_progress && std::io::stderr().is_terminal())
-        .then(|| Arc::new(TerminalProgress::new()));
+    let terminal =
+        (!args.quiet && std::io::stderr().is_terminal()).then(|| Arc::new(TerminalProgress::new()));
     match &terminal {
         Some(t) => sinks.push(Box::new(t.clone())),
-        None => sinks.push(Box::new(LineProgress::new(std::io::stderr()))),
+        None if !args.quiet => sinks.push(Box::new(LineProgress::new(std::io::stderr()))),
+        None => {}
     }
     let events_file = match (&args.events, &args.out) {
         (Some(path), _) => Some(path.clone()),
@@ -70,6 +71,8 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
         fetcher: &fetcher,
         config: &ctx.config,
     };
+    let started = std::time::Instant::now();
+    let started = std::time::Instant::now();
     let outcome = run_research(&request, &services, &bus).await;
     if let Some(t) = &terminal {
         t.finish();
@@ -120,6 +123,18 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
                 std::fs::write(
                     dir.join("sources.json"),
                     serde_json::to_string_pretty(&report.sources)?,
+                )?;
+                let usage_doc = json!({
+                    "wallTimeMs": started.elapsed().as_millis() as u64,
+                    "pagesFetched": report.sources.len(),
+                    "calls": usage.iter().map(|u| u.calls).sum::<u64>(),
+                    "promptTokens": usage.iter().map(|u| u.prompt_tokens).sum::<u64>(),
+                    "completionTokens": usage.iter().map(|u| u.completion_tokens).sum::<u64>(),
+                    "byTierAndEndpoint": usage,
+                });
+                std::fs::write(
+                    dir.join("usage.json"),
+                    serde_json::to_string_pretty(&usage_doc)?,
                 )?;
                 eprintln!("wrote {}", dir.display());
             }
