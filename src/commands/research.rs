@@ -72,7 +72,6 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
         config: &ctx.config,
     };
     let started = std::time::Instant::now();
-    let started = std::time::Instant::now();
     let outcome = run_research(&request, &services, &bus).await;
     if let Some(t) = &terminal {
         t.finish();
