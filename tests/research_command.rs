@@ -20,12 +20,7 @@ impl World {
             search: FakeSearch::start().await,
             pages: PageServer::start().await,
         };
-        let hits: Vec<Value> = ["/article", "/plain.txt"]
-            .iter()
-            .map(|p| json!({"title": format!("Page {p}"), "url": w.pages.url(p), "description": "snippet"}))
-            .collect();
-        w.search
-            .set_brave_body(json!({"type": "search", "web": {"type": "search", "results": hits}}));
+        w.search.serve_pages(&w.pages, &["/article", "/plain.txt"]);
         w
     }
 

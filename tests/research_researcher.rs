@@ -4,11 +4,10 @@
 
 mod support;
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dra::config::{load_str, AppConfig, Env};
+use dra::config::AppConfig;
 use dra::llm::LlmRouter;
 use dra::research::agents::researcher::UNVERIFIED_NOTICE;
 use dra::research::agents::{
@@ -22,7 +21,7 @@ use dra::search::{self, SearchProvider};
 use dra::web::{Fetcher, WebConfig};
 use serde_json::{json, Value};
 use support::llm::{FakeLlm, Reply};
-use support::search::{Fault, BRAVE_KEY};
+use support::search::Fault;
 use support::{FakeSearch, PageServer};
 
 /// Records every envelope.
@@ -76,18 +75,7 @@ impl World {
         let llm = FakeLlm::start().await;
         let search_fake = FakeSearch::start().await;
         let pages = PageServer::start().await;
-        let env: Env = [
-            ("BRAVE_BASE_URL", search_fake.url.clone()),
-            ("BRAVE_API_KEY", BRAVE_KEY.to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        let yaml =
-            "search:\n  retries: 0\n  retry_delay: 10ms\n  brave:\n    requests_per_second: 10\n";
-        let mut config = load_str(yaml, Path::new("test.yaml"), &env)
-            .expect("config loads")
-            .config;
+        let (mut config, env) = search_fake.brave_config();
         support::llm::add_tiers(&mut config, &llm, &["simple", "analytical"]);
         let router = support::llm::router(&config);
         let search = search::from_config(&config, &env).expect("provider");
@@ -123,19 +111,7 @@ impl World {
 
     /// Brave answers every query with results at these page-server paths.
     fn serve_hits(&self, paths: &[&str]) {
-        let results: Vec<Value> = paths
-            .iter()
-            .map(|p| {
-                json!({
-                    "title": format!("Page {p}"),
-                    "url": self.pages.url(p),
-                    "description": format!("Snippet of {p}"),
-                })
-            })
-            .collect();
-        self.search_fake.set_brave_body(
-            json!({"type": "search", "web": {"type": "search", "results": results}}),
-        );
+        self.search_fake.serve_pages(&self.pages, paths);
     }
 
     /// The model's two answers: the queries, then the observation.

@@ -2,11 +2,10 @@
 
 mod support;
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dra::config::{load_str, AppConfig, Env};
+use dra::config::AppConfig;
 use dra::research::event::EventEnvelope;
 use dra::research::run::{run, Outcome, RunRequest, Services};
 use dra::research::sink::{EventBus, EventSink};
@@ -14,7 +13,6 @@ use dra::search::{self, SearchProvider};
 use dra::web::{Fetcher, WebConfig};
 use serde_json::{json, Value};
 use support::llm::{FakeLlm, Reply};
-use support::search::BRAVE_KEY;
 use support::{FakeSearch, PageServer};
 
 #[derive(Default)]
@@ -40,23 +38,9 @@ impl World {
         let llm = FakeLlm::start().await;
         let search_fake = FakeSearch::start().await;
         let pages = PageServer::start().await;
-        let env: Env = [
-            ("BRAVE_BASE_URL", search_fake.url.clone()),
-            ("BRAVE_API_KEY", BRAVE_KEY.to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        let yaml =
-            "search:\n  retries: 0\n  retry_delay: 10ms\n  brave:\n    requests_per_second: 10\n";
-        let mut config = load_str(yaml, Path::new("test.yaml"), &env).unwrap().config;
+        let (mut config, env) = search_fake.brave_config();
         support::llm::add_tiers(&mut config, &llm, &["simple", "analytical", "complex"]);
-        let hits: Vec<Value> = ["/article", "/plain.txt"]
-            .iter()
-            .map(|p| json!({"title": format!("Page {p}"), "url": pages.url(p), "description": "snippet"}))
-            .collect();
-        search_fake
-            .set_brave_body(json!({"type": "search", "web": {"type": "search", "results": hits}}));
+        search_fake.serve_pages(&pages, &["/article", "/plain.txt"]);
         let search = search::from_config(&config, &env).unwrap();
         let fetcher = Fetcher::new(&WebConfig {
             request_timeout: Duration::from_secs(5),

@@ -188,3 +188,39 @@ async fn searxng(
     }
     Json(s.searxng_body.lock().unwrap().clone()).into_response()
 }
+
+impl FakeSearch {
+    /// Brave answers every query with hits at these page-server paths.
+    pub fn serve_pages(&self, pages: &super::PageServer, paths: &[&str]) {
+        let results: Vec<Value> = paths
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "title": format!("Page {p}"),
+                    "url": pages.url(p),
+                    "description": format!("Snippet of {p}"),
+                })
+            })
+            .collect();
+        self.set_brave_body(
+            serde_json::json!({"type": "search", "web": {"type": "search", "results": results}}),
+        );
+    }
+
+    /// Configuration and environment that point Brave at this fake: no retries, 10 requests/s.
+    pub fn brave_config(&self) -> (dra::config::AppConfig, dra::config::Env) {
+        let env: dra::config::Env = [
+            ("BRAVE_BASE_URL", self.url.clone()),
+            ("BRAVE_API_KEY", BRAVE_KEY.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let yaml =
+            "search:\n  retries: 0\n  retry_delay: 10ms\n  brave:\n    requests_per_second: 10\n";
+        let config = dra::config::load_str(yaml, std::path::Path::new("test.yaml"), &env)
+            .expect("config loads")
+            .config;
+        (config, env)
+    }
+}
