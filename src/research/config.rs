@@ -25,6 +25,8 @@ pub struct ResearcherAgent {
     pub max_previous_observations: u32,
     pub page_contents_limit: u32,
     pub max_generated_queries: u32,
+    /// At most this many independent plan steps run at once, where the depth allows it.
+    pub max_parallel_steps: u32,
 }
 
 impl Default for ResearcherAgent {
@@ -38,6 +40,7 @@ impl Default for ResearcherAgent {
             max_previous_observations: 10,
             page_contents_limit: 8000,
             max_generated_queries: 3,
+            max_parallel_steps: 3,
         }
     }
 }
@@ -146,6 +149,7 @@ impl Default for ResearchTypes {
                         max_urls_to_crawl: urls,
                         max_tool_calls: tools,
                     },
+                    parallel_steps: None,
                 }
             };
         // The original's defaults (its config/app.yaml).
@@ -175,6 +179,19 @@ pub struct ResearchProfile {
     pub steps: StepLimits,
     pub report_limits: ReportLimits,
     pub researcher: ProfileResearcher,
+    /// Run plan steps that do not depend on each other at the same time. Unset: on for
+    /// medium and extended, off for light (a quick run has few steps and values order).
+    pub parallel_steps: Option<bool>,
+}
+
+impl ResearchProfile {
+    /// Whether this profile, used at `depth`, runs independent steps in parallel.
+    pub fn parallel_steps(&self, depth: Depth) -> bool {
+        self.parallel_steps.unwrap_or(matches!(
+            depth,
+            Depth::Medium | Depth::Extended | Depth::Auto
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

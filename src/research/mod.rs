@@ -4,6 +4,7 @@
 //! log and `--events` JSONL all render the same values.
 
 pub mod agents;
+pub mod budget;
 pub mod config;
 pub mod event;
 pub mod prompts;

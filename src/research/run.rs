@@ -10,13 +10,19 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
+use futures::FutureExt;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::agents::{
-    background, classify, plan, reflect, research_step, synthesizer, Agent, AgentError,
-    CompletedStep, Decision, Plan, PlanStep, QueryMode, StepContext,
+    background, classify, plan as plan_steps, reflect, research_step, synthesizer, Agent,
+    AgentError, CompletedStep, Decision, Plan, PlanStep, QueryMode, Reflection, StepContext,
+    StepOutcome,
 };
-use super::config::{Depth, ProfileResearcher};
+use super::budget::{Budget, StopReason, Watch};
+use super::config::{Depth, ProfileResearcher, ResearchProfile};
 use super::event::ResearchEvent;
 use super::sink::EventBus;
 use super::sources::{Source, SourceRegistry};
@@ -43,8 +49,15 @@ pub struct RunRequest {
     pub depth: Depth,
     /// Clarification rounds already held; `None` means never ask (`--no-clarify`).
     pub clarification_rounds: Option<u32>,
+    /// Earlier turns of the conversation (clarifying questions and their answers, or a
+    /// chat's previous exchange), oldest first.
+    pub history: Vec<Message>,
     pub message_id: Uuid,
     pub session_id: Uuid,
+    /// Token and time limits beyond the depth's own.
+    pub budget: Budget,
+    /// Cancelling it stops the run; what was gathered becomes a partial report.
+    pub cancel: CancellationToken,
 }
 
 impl RunRequest {
@@ -55,8 +68,11 @@ impl RunRequest {
             mode: None,
             depth: Depth::Auto,
             clarification_rounds: Some(0),
+            history: Vec::new(),
             message_id: Uuid::new_v4(),
             session_id: Uuid::new_v4(),
+            budget: Budget::default(),
+            cancel: CancellationToken::new(),
         }
     }
 }
@@ -89,6 +105,11 @@ pub struct ResearchReport {
     /// Citations removed or re-pointed across steps and report.
     pub citations_dropped: usize,
     pub citations_repointed: usize,
+    /// Why research stopped before its plan was done, if it did: the report then opens
+    /// with a notice saying it is partial.
+    pub partial: Option<StopReason>,
+    /// Model tokens (prompt plus completion) this run used.
+    pub tokens_used: u64,
 }
 
 /// Why a run failed.
@@ -100,6 +121,9 @@ pub enum RunError {
         "no research step produced findings ({failed} failed); nothing to write a report from"
     )]
     NothingFound { failed: u32 },
+    /// Cancelled, or out of budget, before any step finished.
+    #[error("{0} before any research step finished; there is nothing to report")]
+    Stopped(StopReason),
 }
 
 /// Run one research request to its end.
@@ -110,6 +134,7 @@ pub async fn run(
 ) -> Result<Outcome, RunError> {
     let started = Instant::now();
     let cfg = s.config;
+    let mut watch = Watch::start(req.cancel.clone(), req.budget, s.llm, 0);
     bus.emit(ResearchEvent::ResearchStarted {
         message_id: req.message_id.to_string(),
         research_session_id: Some(req.session_id.to_string()),
@@ -129,13 +154,18 @@ pub async fn run(
                     0
                 }
             };
-            let c = timed(
-                bus,
+            let c = or_stop(
+                &watch,
                 s.llm,
-                Agent::Coordinator,
-                classify(s.llm, &req.query, &[], rounds, &coordinator),
+                bus,
+                timed(
+                    bus,
+                    s.llm,
+                    Agent::Coordinator,
+                    classify(s.llm, &req.query, &req.history, rounds, &coordinator),
+                ),
             )
-            .await?;
+            .await??;
             if let Some(event) = c.clarification_event(rounds + 1) {
                 bus.emit(event);
                 return Ok(Outcome::Clarify {
@@ -175,26 +205,32 @@ pub async fn run(
             max_urls_to_crawl: 3,
             ..ProfileResearcher::default()
         });
-    let (mut current, limits) = if mode == QueryMode::WebSearch {
+    let (current, limits) = if mode == QueryMode::WebSearch {
         // The original's web_search mode: a synthetic one-step plan, no planner or reflector.
         (Plan::fallback(&req.query, 1), &web_limits)
     } else {
-        let context = timed(bus, s.llm, Agent::Background, async {
+        let background = timed(bus, s.llm, Agent::Background, async {
             background::investigate(s.search, &req.query, &cfg.agents.background, &cfg.search).await
-        })
-        .await
-        .map(|b| b.context)
-        .unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "background search failed; planning without context");
-            String::new()
         });
-        let planned = timed(
-            bus,
+        let context = or_stop(&watch, s.llm, bus, background)
+            .await?
+            .map(|b| b.context)
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "background search failed; planning without context");
+                String::new()
+            });
+        let planned = or_stop(
+            &watch,
             s.llm,
-            Agent::Planner,
-            plan(s.llm, &req.query, &context, profile, None),
+            bus,
+            timed(
+                bus,
+                s.llm,
+                Agent::Planner,
+                plan_steps(s.llm, &req.query, &context, profile, None),
+            ),
         )
-        .await;
+        .await?;
         let p = planned.unwrap_or_else(|e| {
             recoverable(bus, "PLANNER_FAILED", &e.to_string());
             Plan::fallback(&req.query, 1)
@@ -203,120 +239,44 @@ pub async fn run(
     };
     bus.emit(current.to_event());
 
-    let sources = SourceRegistry::default();
-    let mut done: Vec<(PlanStep, String)> = Vec::new();
-    let mut queue: VecDeque<PlanStep> = current.steps.iter().cloned().collect();
-    let (mut executed, mut skipped, mut failed, mut iterations) = (0u32, 0u32, 0u32, 1u32);
-    let (mut dropped, mut repointed) = (0usize, 0usize);
-    while let Some(step) = queue.pop_front() {
-        if executed >= profile.steps.max {
-            skipped += 1 + queue.len() as u32;
-            break;
-        }
-        let index = executed + failed;
-        bus.emit(ResearchEvent::StepStarted {
-            step_index: index,
-            step_id: step.id.clone(),
-            step_title: step.title.clone(),
-            step_type: step.step_type.as_str().into(),
-        });
-        let previous: Vec<String> = done.iter().map(|(_, o)| o.clone()).collect();
-        let ctx = StepContext {
-            router: s.llm,
-            search: s.search,
-            search_config: &cfg.search,
-            fetcher: s.fetcher,
-            sources: &sources,
-            events: bus,
-            query: &req.query,
-            limits,
-            settings: &cfg.agents.researcher,
-            previous_observations: &previous,
-        };
-        match timed(bus, s.llm, Agent::Researcher, research_step(&ctx, &step)).await {
-            Ok(outcome) => {
-                bus.emit(outcome.to_completed_event(index, &step.id));
-                dropped += outcome.audit.dropped;
-                repointed += outcome.audit.repointed;
-                executed += 1;
-                done.push((step, outcome.observation));
-            }
-            Err(e) => {
-                recoverable(bus, "STEP_FAILED", &format!("step \"{}\": {e}", step.title));
-                failed += 1;
-            }
-        }
-        if queue.is_empty() || mode == QueryMode::WebSearch {
-            continue;
-        }
-        let remaining: Vec<PlanStep> = queue.iter().cloned().collect();
-        let completed: Vec<CompletedStep<'_>> = done
-            .iter()
-            .map(|(step, summary)| CompletedStep { step, summary })
-            .collect();
-        let reflection = timed(
-            bus,
-            s.llm,
-            Agent::Reflector,
-            reflect(
-                s.llm,
-                &req.query,
-                &current,
-                &completed,
-                &remaining,
-                profile.steps.min,
-            ),
-        )
-        .await;
-        let reflection = match reflection {
-            Ok(r) => r,
-            Err(e) => {
-                // Without a verdict, carry on with the plan as it stands.
-                recoverable(bus, "REFLECTOR_FAILED", &e.to_string());
-                continue;
-            }
-        };
-        bus.emit(reflection.to_event());
-        match reflection.decision {
-            Decision::Complete => {
-                skipped += queue.len() as u32;
-                queue.clear();
-            }
-            Decision::Adjust if iterations < cfg.agents.planner.max_plan_iterations => {
-                let feedback = std::iter::once(reflection.reasoning.clone())
-                    .chain(reflection.suggested_changes.iter().cloned())
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                let revised = timed(
-                    bus,
-                    s.llm,
-                    Agent::Planner,
-                    plan(s.llm, &req.query, "", profile, Some((&current, &feedback))),
-                )
-                .await;
-                match revised {
-                    Ok(p) => {
-                        iterations += 1;
-                        bus.emit(p.to_event());
-                        // The revised plan replaces what was still to do.
-                        queue = p.steps.iter().cloned().collect();
-                        current = p;
-                    }
-                    Err(e) => recoverable(bus, "PLANNER_FAILED", &e.to_string()),
-                }
-            }
-            Decision::Adjust | Decision::Continue => {}
-        }
-    }
+    watch.reserve_for_report(u64::from(profile.report_limits.max_tokens));
+    let parallel = mode == QueryMode::DeepResearch && profile.parallel_steps(depth);
+    let steps = StepLoop {
+        req,
+        s,
+        bus,
+        watch: &watch,
+        mode,
+        profile,
+        limits,
+        max_parallel: if parallel {
+            cfg.agents.researcher.max_parallel_steps.max(1) as usize
+        } else {
+            1
+        },
+    };
+    let gathered = steps.run(current).await;
+    let Gathered {
+        plan: current,
+        done,
+        sources,
+        executed,
+        skipped,
+        failed,
+        iterations,
+        dropped,
+        repointed,
+        stopped,
+    } = gathered;
     if done.is_empty() {
-        let e = RunError::NothingFound { failed };
-        bus.emit(ResearchEvent::Error {
-            error_code: "NO_FINDINGS".into(),
-            error_message: e.to_string(),
-            recoverable: false,
-            stack_trace: None,
-            error_type: Some("RunError".into()),
-        });
+        let e = match stopped {
+            Some(reason) => RunError::Stopped(reason),
+            None => RunError::NothingFound { failed },
+        };
+        // A cancellation was announced as the run's end already.
+        if stopped != Some(StopReason::Cancelled) {
+            fatal(bus, &e);
+        }
         return Err(e);
     }
 
@@ -324,6 +284,87 @@ pub async fn run(
         total_observations: done.len() as u32,
         total_sources: sources.all().len() as u32,
     });
+    let planned = executed + skipped;
+    let mut stop = stopped;
+    let report = if stop == Some(StopReason::Cancelled) {
+        // A cancelled run must end within a second or two: no model call, the notes as
+        // they are.
+        notes_report(
+            &req.query,
+            &done,
+            &sources,
+            &partial_notice(StopReason::Cancelled, executed, planned),
+        )
+    } else {
+        let written = tokio::select! {
+            r = timed(bus, s.llm, Agent::Synthesizer, synthesize(req, s, bus, &done, &sources, profile)) => Ok(r?),
+            reason = watch.report_stopped() => Err(reason),
+        };
+        match written {
+            Ok(report) => match stop {
+                Some(reason) => synthesizer::Report {
+                    markdown: format!(
+                        "{}\n\n{}",
+                        partial_notice(reason, executed, planned),
+                        report.markdown
+                    ),
+                    ..report
+                },
+                None => report,
+            },
+            Err(reason) => {
+                stop = Some(reason);
+                announce_stop(
+                    bus,
+                    reason,
+                    &format!("{reason} while the report was being written; the research notes are returned instead"),
+                );
+                notes_report(
+                    &req.query,
+                    &done,
+                    &sources,
+                    &partial_notice(reason, executed, planned),
+                )
+            }
+        }
+    };
+    // A cancelled run ends with its `error` event; any other run, partial or not, completes.
+    if stop != Some(StopReason::Cancelled) {
+        complete(
+            bus,
+            req,
+            started,
+            executed,
+            skipped,
+            iterations,
+            Some(report.markdown.clone()),
+        );
+    }
+    Ok(Outcome::Report(Box::new(ResearchReport {
+        markdown: report.markdown,
+        sources: sources.all(),
+        cited: report.cited,
+        plan: current,
+        depth,
+        steps_executed: executed,
+        steps_skipped: skipped,
+        plan_iterations: iterations,
+        citations_dropped: dropped + report.audit.dropped,
+        citations_repointed: repointed + report.audit.repointed,
+        partial: stop,
+        tokens_used: watch.tokens(s.llm),
+    })))
+}
+
+/// The synthesizer over the gathered notes, its stream forwarded as `synthesis_progress`.
+async fn synthesize(
+    req: &RunRequest,
+    s: &Services<'_>,
+    bus: &Arc<EventBus>,
+    done: &[(PlanStep, String)],
+    sources: &SourceRegistry,
+    profile: &ResearchProfile,
+) -> Result<synthesizer::Report, AgentError> {
     let observations: Vec<synthesizer::Observation<'_>> = done
         .iter()
         .map(|(step, text)| synthesizer::Observation {
@@ -346,41 +387,386 @@ pub async fn run(
             );
         }
     });
-    let report = timed(
-        bus,
+    synthesizer::synthesize(
         s.llm,
-        Agent::Synthesizer,
-        synthesizer::synthesize(
-            s.llm,
-            &req.query,
-            &observations,
-            &sources,
-            &profile.report_limits,
-            Some(sink),
-        ),
+        &req.query,
+        &observations,
+        sources,
+        &profile.report_limits,
+        Some(sink),
     )
-    .await?;
-    complete(
-        bus,
-        req,
-        started,
-        executed,
-        skipped,
-        iterations,
-        Some(report.markdown.clone()),
-    );
-    Ok(Outcome::Report(Box::new(ResearchReport {
-        markdown: report.markdown,
-        sources: sources.all(),
-        cited: report.cited,
-        plan: current,
-        depth,
-        steps_executed: executed,
-        steps_skipped: skipped,
-        plan_iterations: iterations,
-        citations_dropped: dropped + report.audit.dropped,
-        citations_repointed: repointed + report.audit.repointed,
-    })))
+    .await
+}
+
+/// The plan-step loop: runs ready steps (one at a time, or up to `max_parallel` whose
+/// dependencies are done), reflects after each, applies ADJUST and COMPLETE, and stops
+/// when the plan is done, the depth's step limit is reached, or the [`Watch`] says stop.
+struct StepLoop<'r, 'a> {
+    req: &'r RunRequest,
+    s: &'r Services<'a>,
+    bus: &'r Arc<EventBus>,
+    watch: &'r Watch,
+    mode: QueryMode,
+    profile: &'r ResearchProfile,
+    limits: &'r ProfileResearcher,
+    max_parallel: usize,
+}
+
+/// What the step loop gathered.
+struct Gathered {
+    plan: Plan,
+    /// Finished steps with their observations, in completion order.
+    done: Vec<(PlanStep, String)>,
+    sources: SourceRegistry,
+    executed: u32,
+    skipped: u32,
+    failed: u32,
+    iterations: u32,
+    dropped: usize,
+    repointed: usize,
+    stopped: Option<StopReason>,
+}
+
+type StepResult = (u32, PlanStep, Result<StepOutcome, AgentError>);
+type ReflectResult = (
+    Result<Reflection, AgentError>,
+    Option<Result<Plan, AgentError>>,
+);
+
+impl StepLoop<'_, '_> {
+    async fn run(&self, plan: Plan) -> Gathered {
+        let sources = SourceRegistry::default();
+        let mut g = Gathered {
+            plan,
+            done: Vec::new(),
+            sources: SourceRegistry::default(),
+            executed: 0,
+            skipped: 0,
+            failed: 0,
+            iterations: 1,
+            dropped: 0,
+            repointed: 0,
+            stopped: None,
+        };
+        let mut queue: VecDeque<PlanStep> = g.plan.steps.iter().cloned().collect();
+        let mut started = 0u32;
+        let mut in_flight: FuturesUnordered<BoxFuture<'_, StepResult>> = FuturesUnordered::new();
+        let mut running: Vec<String> = Vec::new();
+        let mut reflecting: Option<BoxFuture<'_, ReflectResult>> = None;
+        let mut reflect_due = false;
+        loop {
+            if reflect_due && reflecting.is_none() {
+                reflect_due = false;
+                if !queue.is_empty() && g.stopped.is_none() {
+                    reflecting = Some(self.reflect(&g.plan, &g.done, &queue, g.iterations).boxed());
+                }
+            }
+            // Sequential runs wait for each reflection before the next step; parallel runs
+            // keep independent steps going while the reflector thinks.
+            let may_launch = g.stopped.is_none() && (self.max_parallel > 1 || reflecting.is_none());
+            while may_launch && in_flight.len() < self.max_parallel {
+                if g.executed + in_flight.len() as u32 >= self.profile.steps.max {
+                    g.skipped += queue.len() as u32;
+                    queue.clear();
+                    break;
+                }
+                let Some(step) = take_ready(&mut queue, &running) else {
+                    break;
+                };
+                self.bus.emit(ResearchEvent::StepStarted {
+                    step_index: started,
+                    step_id: step.id.clone(),
+                    step_title: step.title.clone(),
+                    step_type: step.step_type.as_str().into(),
+                });
+                running.push(step.id.clone());
+                in_flight.push(self.step(started, step, &g.done, &sources).boxed());
+                started += 1;
+            }
+            if in_flight.is_empty() && reflecting.is_none() {
+                break;
+            }
+            tokio::select! {
+                Some((index, step, result)) = in_flight.next(), if !in_flight.is_empty() => {
+                    running.retain(|id| id != &step.id);
+                    match result {
+                        Ok(outcome) => {
+                            self.bus.emit(outcome.to_completed_event(index, &step.id));
+                            g.dropped += outcome.audit.dropped;
+                            g.repointed += outcome.audit.repointed;
+                            g.executed += 1;
+                            g.done.push((step, outcome.observation));
+                        }
+                        Err(e) => {
+                            recoverable(self.bus, "STEP_FAILED", &format!("step \"{}\": {e}", step.title));
+                            g.failed += 1;
+                        }
+                    }
+                    reflect_due = self.mode != QueryMode::WebSearch;
+                }
+                Some((reflection, revised)) = maybe(&mut reflecting) => {
+                    reflecting = None;
+                    self.apply(&mut g, &mut queue, &running, reflection, revised);
+                }
+                reason = self.watch.research_stopped(self.s.llm), if g.stopped.is_none() => {
+                    // Dropping the in-flight futures cancels their requests.
+                    let unfinished = (in_flight.len() + queue.len()) as u32;
+                    g.skipped += unfinished;
+                    queue.clear();
+                    in_flight.clear();
+                    reflecting = None;
+                    g.stopped = Some(reason);
+                    announce_stop(
+                        self.bus,
+                        reason,
+                        &format!(
+                            "{reason}; research stops after {} finished steps ({unfinished} not finished)",
+                            g.executed
+                        ),
+                    );
+                }
+            }
+        }
+        // The futures borrow the registry; they are done (or abandoned) now.
+        drop(in_flight);
+        drop(reflecting);
+        g.sources = sources;
+        g
+    }
+
+    /// One step, between `agent_started`/`agent_completed` of the researcher.
+    fn step<'f>(
+        &'f self,
+        index: u32,
+        step: PlanStep,
+        done: &[(PlanStep, String)],
+        sources: &'f SourceRegistry,
+    ) -> impl Future<Output = StepResult> + Send + 'f {
+        let previous: Vec<String> = done.iter().map(|(_, o)| o.clone()).collect();
+        async move {
+            let ctx = StepContext {
+                router: self.s.llm,
+                search: self.s.search,
+                search_config: &self.s.config.search,
+                fetcher: self.s.fetcher,
+                sources,
+                events: self.bus,
+                query: &self.req.query,
+                limits: self.limits,
+                settings: &self.s.config.agents.researcher,
+                previous_observations: &previous,
+            };
+            let result = timed(
+                self.bus,
+                self.s.llm,
+                Agent::Researcher,
+                research_step(&ctx, &step),
+            )
+            .await;
+            (index, step, result)
+        }
+    }
+
+    /// The reflector on the steps so far and, when it asks for an adjustment the plan may
+    /// still take, the planner's revision.
+    fn reflect<'f>(
+        &'f self,
+        plan: &Plan,
+        done: &[(PlanStep, String)],
+        queue: &VecDeque<PlanStep>,
+        iterations: u32,
+    ) -> impl Future<Output = ReflectResult> + Send + 'f {
+        let plan = plan.clone();
+        let done = done.to_vec();
+        let remaining: Vec<PlanStep> = queue.iter().cloned().collect();
+        async move {
+            let completed: Vec<CompletedStep<'_>> = done
+                .iter()
+                .map(|(step, summary)| CompletedStep { step, summary })
+                .collect();
+            let reflection = timed(
+                self.bus,
+                self.s.llm,
+                Agent::Reflector,
+                reflect(
+                    self.s.llm,
+                    &self.req.query,
+                    &plan,
+                    &completed,
+                    &remaining,
+                    self.profile.steps.min,
+                ),
+            )
+            .await;
+            let reflection = match reflection {
+                Ok(r) => r,
+                Err(e) => return (Err(e), None),
+            };
+            self.bus.emit(reflection.to_event());
+            let max_iterations = self.s.config.agents.planner.max_plan_iterations;
+            if reflection.decision != Decision::Adjust || iterations >= max_iterations {
+                return (Ok(reflection), None);
+            }
+            let feedback = std::iter::once(reflection.reasoning.clone())
+                .chain(reflection.suggested_changes.iter().cloned())
+                .collect::<Vec<_>>()
+                .join("\n");
+            let revised = timed(
+                self.bus,
+                self.s.llm,
+                Agent::Planner,
+                plan_steps(
+                    self.s.llm,
+                    &self.req.query,
+                    "",
+                    self.profile,
+                    Some((&plan, &feedback)),
+                ),
+            )
+            .await;
+            (Ok(reflection), Some(revised))
+        }
+    }
+
+    /// Act on a reflection: COMPLETE skips what is left, an ADJUST's revised plan replaces
+    /// it (minus steps already running).
+    fn apply(
+        &self,
+        g: &mut Gathered,
+        queue: &mut VecDeque<PlanStep>,
+        running: &[String],
+        reflection: Result<Reflection, AgentError>,
+        revised: Option<Result<Plan, AgentError>>,
+    ) {
+        let reflection = match reflection {
+            Ok(r) => r,
+            Err(e) => {
+                // Without a verdict, carry on with the plan as it stands.
+                recoverable(self.bus, "REFLECTOR_FAILED", &e.to_string());
+                return;
+            }
+        };
+        match (reflection.decision, revised) {
+            (Decision::Complete, _) => {
+                g.skipped += queue.len() as u32;
+                queue.clear();
+            }
+            (_, Some(Ok(p))) => {
+                g.iterations += 1;
+                self.bus.emit(p.to_event());
+                let finished: Vec<&str> = g.done.iter().map(|(s, _)| s.title.as_str()).collect();
+                *queue = p
+                    .steps
+                    .iter()
+                    .filter(|s| !finished.contains(&s.title.as_str()))
+                    .filter(|s| {
+                        !(running.contains(&s.id)
+                            && g.plan
+                                .steps
+                                .iter()
+                                .any(|o| o.id == s.id && o.title == s.title))
+                    })
+                    .cloned()
+                    .collect();
+                g.plan = p;
+            }
+            (_, Some(Err(e))) => recoverable(self.bus, "PLANNER_FAILED", &e.to_string()),
+            (_, None) => {}
+        }
+    }
+}
+
+/// The first queued step whose dependencies are neither queued nor running (a dependency
+/// the plan no longer has, or one that failed, does not block).
+fn take_ready(queue: &mut VecDeque<PlanStep>, running: &[String]) -> Option<PlanStep> {
+    let blocked = |step: &PlanStep| {
+        step.depends_on
+            .iter()
+            .any(|d| running.contains(d) || queue.iter().any(|q| &q.id == d && q.id != step.id))
+    };
+    let at = queue.iter().position(|s| !blocked(s))?;
+    queue.remove(at)
+}
+
+/// `f`, unless research must stop first (the stop is announced).
+async fn or_stop<T>(
+    watch: &Watch,
+    router: &LlmRouter,
+    bus: &EventBus,
+    f: impl Future<Output = T>,
+) -> Result<T, RunError> {
+    tokio::select! {
+        out = f => Ok(out),
+        reason = watch.research_stopped(router) => {
+            announce_stop(bus, reason, &format!("{reason} before any research was done"));
+            Err(RunError::Stopped(reason))
+        }
+    }
+}
+
+/// The pending future, or never when there is none (for `select!`).
+async fn maybe<T>(slot: &mut Option<BoxFuture<'_, T>>) -> Option<T> {
+    match slot {
+        Some(f) => Some(f.await),
+        None => std::future::pending().await,
+    }
+}
+
+/// The line that opens a report written before the research was done.
+fn partial_notice(reason: StopReason, executed: u32, planned: u32) -> String {
+    format!(
+        "> **Partial report.** Research stopped early: {reason}. It is based on {executed} of {planned} planned steps."
+    )
+}
+
+/// A report assembled from the step notes without a model call (when there is no time
+/// left to synthesize): the notes keep their citations, the references list follows.
+fn notes_report(
+    query: &str,
+    done: &[(PlanStep, String)],
+    sources: &SourceRegistry,
+    notice: &str,
+) -> synthesizer::Report {
+    let mut body = format!("# {}\n\n{notice}\n\nThese are the research notes as gathered; no synthesized report was written.\n", query.trim());
+    for (step, text) in done {
+        body.push_str(&format!("\n## {}\n\n{}\n", step.title, text.trim()));
+    }
+    let cited = sources.cited(&body);
+    let markdown = format!("{body}\n{}", sources.references(&cited));
+    synthesizer::Report {
+        markdown,
+        cited,
+        audit: Default::default(),
+        usage: Default::default(),
+        endpoint: String::new(),
+    }
+}
+
+/// The `error` event that says why research stopped; only cancellation ends the run.
+fn announce_stop(bus: &EventBus, reason: StopReason, message: &str) {
+    tracing::info!(code = reason.code(), message, "research stopped early");
+    bus.emit(ResearchEvent::Error {
+        error_code: reason.code().into(),
+        error_message: message.into(),
+        recoverable: reason != StopReason::Cancelled,
+        stack_trace: None,
+        error_type: None,
+    });
+}
+
+fn fatal(bus: &EventBus, e: &RunError) {
+    let code = match e {
+        RunError::Stopped(reason) => reason.code(),
+        RunError::NothingFound { .. } => "NO_FINDINGS",
+        RunError::Agent(_) => "AGENT_FAILED",
+    };
+    bus.emit(ResearchEvent::Error {
+        error_code: code.into(),
+        error_message: e.to_string(),
+        recoverable: false,
+        stack_trace: None,
+        error_type: Some("RunError".into()),
+    });
 }
 
 /// Run `f` between `agent_started` and `agent_completed` events.
