@@ -280,10 +280,12 @@ pub async fn run(
         return Err(e);
     }
 
-    bus.emit(ResearchEvent::SynthesisStarted {
-        total_observations: done.len() as u32,
-        total_sources: sources.all().len() as u32,
-    });
+    if stopped != Some(StopReason::Cancelled) {
+        bus.emit(ResearchEvent::SynthesisStarted {
+            total_observations: done.len() as u32,
+            total_sources: sources.all().len() as u32,
+        });
+    }
     let planned = executed + skipped;
     let mut stop = stopped;
     let report = if stop == Some(StopReason::Cancelled) {
@@ -455,6 +457,14 @@ impl StepLoop<'_, '_> {
         let mut reflecting: Option<BoxFuture<'_, ReflectResult>> = None;
         let mut reflect_due = false;
         loop {
+            // Checked before anything new starts, so a spent budget starts nothing.
+            let mut stop_now = match g.stopped {
+                None => self.watch.research_stop(self.s.llm),
+                Some(_) => None,
+            };
+            if stop_now.is_some() {
+                reflect_due = false;
+            }
             if reflect_due && reflecting.is_none() {
                 reflect_due = false;
                 if !queue.is_empty() && g.stopped.is_none() {
@@ -463,7 +473,9 @@ impl StepLoop<'_, '_> {
             }
             // Sequential runs wait for each reflection before the next step; parallel runs
             // keep independent steps going while the reflector thinks.
-            let may_launch = g.stopped.is_none() && (self.max_parallel > 1 || reflecting.is_none());
+            let may_launch = g.stopped.is_none()
+                && stop_now.is_none()
+                && (self.max_parallel > 1 || reflecting.is_none());
             while may_launch && in_flight.len() < self.max_parallel {
                 if g.executed + in_flight.len() as u32 >= self.profile.steps.max {
                     g.skipped += queue.len() as u32;
@@ -483,48 +495,53 @@ impl StepLoop<'_, '_> {
                 in_flight.push(self.step(started, step, &g.done, &sources).boxed());
                 started += 1;
             }
-            if in_flight.is_empty() && reflecting.is_none() {
+            if stop_now.is_none() && in_flight.is_empty() && reflecting.is_none() {
                 break;
             }
-            tokio::select! {
-                Some((index, step, result)) = in_flight.next(), if !in_flight.is_empty() => {
-                    running.retain(|id| id != &step.id);
-                    match result {
-                        Ok(outcome) => {
-                            self.bus.emit(outcome.to_completed_event(index, &step.id));
-                            g.dropped += outcome.audit.dropped;
-                            g.repointed += outcome.audit.repointed;
-                            g.executed += 1;
-                            g.done.push((step, outcome.observation));
-                        }
-                        Err(e) => {
-                            recoverable(self.bus, "STEP_FAILED", &format!("step \"{}\": {e}", step.title));
-                            g.failed += 1;
-                        }
-                    }
-                    reflect_due = self.mode != QueryMode::WebSearch;
+            if stop_now.is_none() {
+                tokio::select! {
+                  Some((index, step, result)) = in_flight.next(), if !in_flight.is_empty() => {
+                      running.retain(|id| id != &step.id);
+                      match result {
+                          Ok(outcome) => {
+                              self.bus.emit(outcome.to_completed_event(index, &step.id));
+                              g.dropped += outcome.audit.dropped;
+                              g.repointed += outcome.audit.repointed;
+                              g.executed += 1;
+                              g.done.push((step, outcome.observation));
+                          }
+                          Err(e) => {
+                              recoverable(self.bus, "STEP_FAILED", &format!("step \"{}\": {e}", step.title));
+                              g.failed += 1;
+                          }
+                      }
+                      reflect_due = self.mode != QueryMode::WebSearch;
+                  }
+                  Some((reflection, revised)) = maybe(&mut reflecting) => {
+                      reflecting = None;
+                      self.apply(&mut g, &mut queue, &running, reflection, revised);
+                  }
+                  reason = self.watch.research_stopped(self.s.llm), if g.stopped.is_none() => {
+                      stop_now = Some(reason);
+                  }
                 }
-                Some((reflection, revised)) = maybe(&mut reflecting) => {
-                    reflecting = None;
-                    self.apply(&mut g, &mut queue, &running, reflection, revised);
-                }
-                reason = self.watch.research_stopped(self.s.llm), if g.stopped.is_none() => {
-                    // Dropping the in-flight futures cancels their requests.
-                    let unfinished = (in_flight.len() + queue.len()) as u32;
-                    g.skipped += unfinished;
-                    queue.clear();
-                    in_flight.clear();
-                    reflecting = None;
-                    g.stopped = Some(reason);
-                    announce_stop(
-                        self.bus,
-                        reason,
-                        &format!(
-                            "{reason}; research stops after {} finished steps ({unfinished} not finished)",
-                            g.executed
-                        ),
-                    );
-                }
+            }
+            if let Some(reason) = stop_now {
+                // Dropping the in-flight futures cancels their requests.
+                let unfinished = (in_flight.len() + queue.len()) as u32;
+                g.skipped += unfinished;
+                queue.clear();
+                in_flight.clear();
+                reflecting = None;
+                g.stopped = Some(reason);
+                announce_stop(
+                    self.bus,
+                    reason,
+                    &format!(
+                        "{reason}; research stops after {} finished steps ({unfinished} not finished)",
+                        g.executed
+                    ),
+                );
             }
         }
         // The futures borrow the registry; they are done (or abandoned) now.
@@ -684,7 +701,10 @@ fn take_ready(queue: &mut VecDeque<PlanStep>, running: &[String]) -> Option<Plan
             .iter()
             .any(|d| running.contains(d) || queue.iter().any(|q| &q.id == d && q.id != step.id))
     };
-    let at = queue.iter().position(|s| !blocked(s))?;
+    let at = queue.iter().position(|s| !blocked(s)).or_else(|| {
+        // Only a malformed plan (a cycle) blocks every step with nothing running.
+        running.is_empty().then_some(0)
+    })?;
     queue.remove(at)
 }
 

@@ -22,7 +22,13 @@ pub enum Reply {
     Stream(Vec<String>),
     /// A stream that stops after these pieces, without finishing.
     StreamCut(Vec<String>),
+    /// This reply, after a pause.
+    Delayed(Duration, Box<Reply>),
 }
+
+/// Computes a reply from the request body (for calls whose order is not fixed, such as
+/// plan steps running in parallel).
+pub type Responder = Arc<dyn Fn(&Value) -> Reply + Send + Sync>;
 
 /// A recorded request.
 #[derive(Clone, Debug)]
@@ -39,6 +45,8 @@ pub struct Call {
 struct Inner {
     queues: Mutex<HashMap<String, VecDeque<Reply>>>,
     fallback: Mutex<HashMap<String, Reply>>,
+    responders: Mutex<HashMap<String, Responder>>,
+    latency: Mutex<HashMap<String, Duration>>,
     calls: Mutex<Vec<Call>>,
 }
 
@@ -85,6 +93,20 @@ impl FakeLlm {
             .insert(model.into(), reply);
     }
 
+    /// Compute replies for `model` from each request once its script is used up.
+    pub fn respond(&self, model: &str, f: impl Fn(&Value) -> Reply + Send + Sync + 'static) {
+        self.inner
+            .responders
+            .lock()
+            .unwrap()
+            .insert(model.into(), Arc::new(f));
+    }
+
+    /// Every reply for `model` comes after this pause (a fixed model latency).
+    pub fn latency(&self, model: &str, d: Duration) {
+        self.inner.latency.lock().unwrap().insert(model.into(), d);
+    }
+
     pub fn calls(&self) -> Vec<Call> {
         self.inner.calls.lock().unwrap().clone()
     }
@@ -104,7 +126,7 @@ async fn chat(
     Json(body): Json<Value>,
 ) -> Response {
     let model = body["model"].as_str().unwrap_or_default().to_string();
-    answer(&s, model, uri.path(), headers, body)
+    answer(&s, model, uri.path(), headers, body).await
 }
 
 async fn invocations(
@@ -120,9 +142,10 @@ async fn invocations(
         headers,
         body,
     )
+    .await
 }
 
-fn answer(s: &Inner, model: String, path: &str, headers: HeaderMap, body: Value) -> Response {
+async fn answer(s: &Inner, model: String, path: &str, headers: HeaderMap, body: Value) -> Response {
     s.calls.lock().unwrap().push(Call {
         at: Instant::now(),
         path: path.to_string(),
@@ -139,9 +162,22 @@ fn answer(s: &Inner, model: String, path: &str, headers: HeaderMap, body: Value)
         .unwrap()
         .get_mut(&model)
         .and_then(VecDeque::pop_front)
+        .or_else(|| {
+            let responder = s.responders.lock().unwrap().get(&model).cloned();
+            responder.map(|f| f(&body))
+        })
         .or_else(|| s.fallback.lock().unwrap().get(&model).cloned())
         .unwrap_or_else(|| Reply::Text("ok".into()));
-    match reply {
+    let latency = s.latency.lock().unwrap().get(&model).copied();
+    if let Some(d) = latency {
+        tokio::time::sleep(d).await;
+    }
+    render(reply).await
+}
+
+fn render(reply: Reply) -> futures::future::BoxFuture<'static, Response> {
+    Box::pin(async move {
+        match reply {
         Reply::Text(text) => Json(json!({
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
@@ -160,7 +196,12 @@ fn answer(s: &Inner, model: String, path: &str, headers: HeaderMap, body: Value)
         }
         Reply::Stream(pieces) => sse(&pieces, true),
         Reply::StreamCut(pieces) => sse(&pieces, false),
+        Reply::Delayed(d, reply) => {
+            tokio::time::sleep(d).await;
+            render(*reply).await
+        }
     }
+    })
 }
 
 fn sse(pieces: &[String], finish: bool) -> Response {

@@ -11,6 +11,7 @@ pub mod pg;
 pub mod search;
 pub mod server;
 pub mod workspace;
+pub mod world;
 
 pub use cli::Dra;
 pub use pages::PageServer;

@@ -1,0 +1,284 @@
+//! How a run is scheduled and stopped: independent plan steps in parallel, cancellation,
+//! and token and time budgets, each ending in a report marked partial.
+
+mod support;
+
+use std::time::Duration;
+
+use dra::research::agents::QueryMode;
+use dra::research::budget::{Budget, StopReason};
+use dra::research::config::{Depth, ResearcherMode};
+use dra::research::run::{Outcome, ResearchReport, RunRequest};
+use dra::research::sink::EventSink;
+use serde_json::{json, Value};
+use support::llm::Reply;
+use support::world::{researcher, say, step_id, OnEvent, World};
+
+/// A world whose planner plans `steps`, whose researcher answers any step and whose
+/// reflector always says continue.
+async fn world(steps: Value) -> World {
+    let mut w = World::start().await;
+    for profile in [
+        &mut w.config.research_types.light,
+        &mut w.config.research_types.medium,
+    ] {
+        profile.researcher.mode = ResearcherMode::Classic;
+    }
+    w.llm.script(
+        "ep-analytical",
+        vec![say(
+            json!({"title": "Plan", "thought": "t", "steps": steps}),
+        )],
+    );
+    w.llm.respond("ep-analytical", researcher);
+    w.llm.always(
+        "ep-simple",
+        say(json!({"decision": "continue", "reasoning": "More to learn."})),
+    );
+    w.llm.always(
+        "ep-complex",
+        Reply::Stream(vec!["# Report\n\nSynthesized from the notes [1].".into()]),
+    );
+    w
+}
+
+fn step(id: &str, depends_on: &[&str]) -> Value {
+    json!({"id": id, "title": format!("Step {id}"), "description": "d", "step_type": "research", "needs_search": true, "depends_on": depends_on})
+}
+
+fn request(depth: Depth) -> RunRequest {
+    RunRequest {
+        mode: Some(QueryMode::DeepResearch),
+        depth,
+        ..RunRequest::new("How do river deltas change?")
+    }
+}
+
+/// Position of the first event of `kind` about step `id`.
+fn position(events: &[Value], kind: &str, id: &str) -> usize {
+    events
+        .iter()
+        .position(|e| e["eventType"] == kind && e["payload"]["stepId"] == id)
+        .unwrap_or_else(|| panic!("no {kind} for step {id}"))
+}
+
+fn report(
+    outcome: Result<Outcome, dra::research::run::RunError>,
+    events: &[Value],
+) -> ResearchReport {
+    match outcome {
+        Ok(Outcome::Report(r)) => *r,
+        other => panic!("expected a report, got {other:?}\n{events:#?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn independent_steps_run_together_and_dependent_ones_wait() {
+    let w = world(json!([step("step-1", &[]), step("step-2", &[]), step("step-3", &["step-1"])])).await;
+    w.llm.latency("ep-analytical", Duration::from_millis(300));
+    let (outcome, events) = w.run(&request(Depth::Medium)).await;
+    let r = report(outcome, &events);
+    assert_eq!(r.steps_executed, 3);
+    assert!(r.partial.is_none());
+
+    // a and b start before either finishes; c waits for a.
+    let first_done = events
+        .iter()
+        .position(|e| e["eventType"] == "step_completed")
+        .unwrap();
+    assert!(position(&events, "step_started", "step-2") < first_done);
+    assert!(position(&events, "step_started", "step-3") > position(&events, "step_completed", "step-1"));
+
+    // On the model server: b's first call arrives before a's last one.
+    let calls = w.llm.calls_to("ep-analytical");
+    let of = |id: &str| -> Vec<std::time::Instant> {
+        calls
+            .iter()
+            .filter(|c| step_id(&c.body).as_deref() == Some(id))
+            .map(|c| c.at)
+            .collect()
+    };
+    let (a, b) = (of("step-1"), of("step-2"));
+    assert_eq!(
+        (a.len(), b.len()),
+        (2, 2),
+        "queries and observation per step"
+    );
+    assert!(b[0] < a[1], "step b waited for step a");
+    let indexes: Vec<u64> = events
+        .iter()
+        .filter(|e| e["eventType"] == "step_started")
+        .map(|e| e["payload"]["stepIndex"].as_u64().unwrap())
+        .collect();
+    assert_eq!(indexes, [0, 1, 2]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn light_runs_keep_one_step_at_a_time_with_a_reflection_between() {
+    let w = world(json!([step("step-1", &[]), step("step-2", &[])])).await;
+    let (outcome, events) = w.run(&request(Depth::Light)).await;
+    assert_eq!(report(outcome, &events).steps_executed, 2);
+    let reflected = events
+        .iter()
+        .position(|e| e["eventType"] == "reflection_decision")
+        .unwrap();
+    assert!(position(&events, "step_completed", "step-1") < reflected);
+    assert!(reflected < position(&events, "step_started", "step-2"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancelling_returns_the_notes_so_far_as_a_partial_report_without_waiting() {
+    let w = world(json!([step("step-1", &[]), step("step-2", &[]), step("step-3", &[])])).await;
+    // The reflection that follows step a would take a minute.
+    w.llm.always(
+        "ep-simple",
+        Reply::Delayed(
+            Duration::from_secs(60),
+            Box::new(say(json!({"decision": "continue", "reasoning": "r"}))),
+        ),
+    );
+    let req = request(Depth::Light);
+    let cancel = req.cancel.clone();
+    let on_done = OnEvent(move |e: &dra::research::event::EventEnvelope| {
+        if serde_json::to_value(e).unwrap()["eventType"] == "step_completed" {
+            cancel.cancel();
+        }
+    });
+    let run = w.run_with(&req, vec![Box::new(on_done) as Box<dyn EventSink>]);
+    let (outcome, events) = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("a cancelled run ends without waiting for the slow reflection");
+    let r = report(outcome, &events);
+    assert_eq!(r.partial, Some(StopReason::Cancelled));
+    assert_eq!((r.steps_executed, r.steps_skipped), (1, 2));
+    assert!(r.markdown.contains("**Partial report.**"), "{}", r.markdown);
+    assert!(
+        r.markdown.contains("Notes on step step-1 [1]."),
+        "{}",
+        r.markdown
+    );
+    assert!(
+        r.markdown.contains("## References\n\n1. "),
+        "{}",
+        r.markdown
+    );
+    assert!(
+        w.llm.calls_to("ep-complex").is_empty(),
+        "no synthesis after a cancel"
+    );
+    let last = events.last().unwrap();
+    assert_eq!(last["eventType"], "error");
+    assert_eq!(last["payload"]["errorCode"], "RESEARCH_CANCELLED");
+    assert_eq!(last["payload"]["recoverable"], false);
+    assert!(!events
+        .iter()
+        .any(|e| e["eventType"] == "research_completed"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spent_token_budget_stops_research_and_the_report_says_so() {
+    let w = world(json!([step("step-1", &[]), step("step-2", &[]), step("step-3", &[])])).await;
+    // Every scripted answer costs 18 tokens; the light report keeps 4000 back. Planner,
+    // step a (two calls) and the reflection make 72: over the budget, so b never starts.
+    let req = RunRequest {
+        budget: Budget {
+            max_tokens: Some(4_060),
+            timeout: None,
+        },
+        ..request(Depth::Light)
+    };
+    let (outcome, events) = w.run(&req).await;
+    let r = report(outcome, &events);
+    assert_eq!(
+        r.partial,
+        Some(StopReason::Tokens {
+            used: 72,
+            limit: 4_060
+        })
+    );
+    assert_eq!((r.steps_executed, r.steps_skipped), (1, 2));
+    assert_eq!(
+        w.llm.calls_to("ep-complex").len(),
+        1,
+        "the report is still written"
+    );
+    assert!(
+        r.markdown.starts_with(
+            "> **Partial report.** Research stopped early: the token budget was reached"
+        ),
+        "{}",
+        r.markdown
+    );
+    assert!(r.markdown.contains("Synthesized from the notes [1]."));
+    let codes: Vec<&str> = events
+        .iter()
+        .filter(|e| e["eventType"] == "error")
+        .map(|e| e["payload"]["errorCode"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["TOKEN_BUDGET_REACHED"]);
+    let last = events.last().unwrap();
+    assert_eq!(last["eventType"], "research_completed");
+    assert_eq!(last["payload"]["finalReport"], r.markdown.as_str());
+    assert!(!events
+        .iter()
+        .any(|e| e["eventType"] == "step_started" && e["payload"]["stepId"] == "step-2"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spent_time_budget_ends_with_the_notes_when_the_report_cannot_finish_in_time() {
+    let w = world(json!([step("step-1", &[]), step("step-2", &[]), step("step-3", &[])])).await;
+    // Research stops at 80% of 6 s: planner (1 s) and step a (2 s) finish, b cannot. The
+    // synthesizer would need 60 s, so the notes are returned at 6 s.
+    w.llm.latency("ep-analytical", Duration::from_secs(1));
+    w.llm.latency("ep-complex", Duration::from_secs(60));
+    let req = RunRequest {
+        budget: Budget {
+            max_tokens: None,
+            timeout: Some(Duration::from_secs(6)),
+        },
+        ..request(Depth::Light)
+    };
+    let (outcome, events) = tokio::time::timeout(Duration::from_secs(30), w.run(&req))
+        .await
+        .expect("the time budget ends the run");
+    let r = report(outcome, &events);
+    assert_eq!(
+        r.partial,
+        Some(StopReason::Time {
+            limit: Duration::from_secs(6)
+        })
+    );
+    assert_eq!(r.steps_executed, 1);
+    assert!(
+        r.markdown.contains("no synthesized report was written"),
+        "{}",
+        r.markdown
+    );
+    assert!(r.markdown.contains("Notes on step step-1 [1]."));
+    let codes: Vec<&str> = events
+        .iter()
+        .filter(|e| e["eventType"] == "error")
+        .map(|e| e["payload"]["errorCode"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["TIME_BUDGET_REACHED", "TIME_BUDGET_REACHED"]);
+    assert_eq!(events.last().unwrap()["eventType"], "research_completed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_cancelled_before_any_step_is_a_typed_error() {
+    let w = world(json!([step("step-1", &[])])).await;
+    let req = request(Depth::Light);
+    req.cancel.cancel();
+    let (outcome, events) = w.run(&req).await;
+    assert!(
+        matches!(
+            outcome,
+            Err(dra::research::run::RunError::Stopped(StopReason::Cancelled))
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        events.last().unwrap()["payload"]["errorCode"],
+        "RESEARCH_CANCELLED"
+    );
+}

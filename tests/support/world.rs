@@ -1,0 +1,154 @@
+//! A research world: the fake model server, fake Brave answering with pages of the page
+//! server, and the engine's services over them, with every event of a run recorded.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dra::config::AppConfig;
+use dra::research::event::EventEnvelope;
+use dra::research::run::{run, Outcome, RunError, RunRequest, Services};
+use dra::research::sink::{EventBus, EventSink};
+use dra::search::{self, SearchProvider};
+use dra::web::{Fetcher, WebConfig};
+use serde_json::Value;
+
+use super::llm::{FakeLlm, Reply};
+use super::{FakeSearch, PageServer};
+
+/// Keeps every envelope it is given.
+#[derive(Default)]
+pub struct Recorder(pub Mutex<Vec<EventEnvelope>>);
+
+impl EventSink for Recorder {
+    fn emit(&self, envelope: &EventEnvelope) {
+        self.0.lock().unwrap().push(envelope.clone());
+    }
+}
+
+/// Calls a function on every event (to act at a chosen moment of a run).
+pub struct OnEvent<F: Fn(&EventEnvelope) + Send + Sync>(pub F);
+
+impl<F: Fn(&EventEnvelope) + Send + Sync> EventSink for OnEvent<F> {
+    fn emit(&self, envelope: &EventEnvelope) {
+        (self.0)(envelope)
+    }
+}
+
+/// Tiers `simple`, `analytical` and `complex` on the fake model server (models `ep-simple`,
+/// `ep-analytical`, `ep-complex`); Brave answers every query with `/article` and
+/// `/plain.txt`.
+pub struct World {
+    pub llm: FakeLlm,
+    pub search_fake: FakeSearch,
+    pub pages: PageServer,
+    pub config: AppConfig,
+    pub search: Arc<dyn SearchProvider>,
+    pub fetcher: Fetcher,
+}
+
+impl World {
+    pub async fn start() -> World {
+        let llm = FakeLlm::start().await;
+        let search_fake = FakeSearch::start().await;
+        let pages = PageServer::start().await;
+        let (mut config, env) = search_fake.brave_config();
+        super::llm::add_tiers(&mut config, &llm, &["simple", "analytical", "complex"]);
+        search_fake.serve_pages(&pages, &["/article", "/plain.txt"]);
+        let search = search::from_config(&config, &env).unwrap();
+        let fetcher = Fetcher::new(&WebConfig {
+            request_timeout: Duration::from_secs(5),
+            retries: 0,
+            ..WebConfig::default()
+        })
+        .unwrap();
+        World {
+            llm,
+            search_fake,
+            pages,
+            config,
+            search,
+            fetcher,
+        }
+    }
+
+    /// Run `req`; returns the outcome and every event as JSON.
+    pub async fn run(&self, req: &RunRequest) -> (Result<Outcome, RunError>, Vec<Value>) {
+        self.run_with(req, Vec::new()).await
+    }
+
+    /// Run `req` with extra sinks.
+    pub async fn run_with(
+        &self,
+        req: &RunRequest,
+        mut sinks: Vec<Box<dyn EventSink>>,
+    ) -> (Result<Outcome, RunError>, Vec<Value>) {
+        let router = super::llm::router(&self.config);
+        let recorder = Arc::new(Recorder::default());
+        sinks.insert(0, Box::new(recorder.clone()));
+        let bus = Arc::new(EventBus::new(sinks));
+        let services = Services {
+            llm: &router,
+            search: self.search.as_ref(),
+            fetcher: &self.fetcher,
+            config: &self.config,
+        };
+        let outcome = run(req, &services, &bus).await;
+        let events = recorder
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| serde_json::to_value(e).unwrap())
+            .collect();
+        (outcome, events)
+    }
+}
+
+/// A JSON answer.
+pub fn say(v: Value) -> Reply {
+    Reply::Text(v.to_string())
+}
+
+/// The `eventType`s of `events`, with the agent for agent events, leaving out the
+/// high-frequency tool and synthesis events.
+pub fn shape(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| match e["payload"]["agent"].as_str() {
+            Some(agent) => format!("{} {agent}", e["eventType"].as_str().unwrap()),
+            None => e["eventType"].as_str().unwrap().to_string(),
+        })
+        .filter(|s| s != "tool_call" && s != "tool_result" && s != "synthesis_progress")
+        .collect()
+}
+
+/// A classic-mode researcher that answers by what the request asks: search queries (a JSON
+/// answer) or the step's observation citing source 1; both name the step id.
+pub fn researcher(body: &Value) -> Reply {
+    let step = step_id(body).unwrap_or_else(|| "?".into());
+    if body.get("response_format").is_some() {
+        say(serde_json::json!({ "queries": [format!("{step} facts")] }))
+    } else {
+        Reply::Text(format!("- Notes on step {step} [1]."))
+    }
+}
+
+/// The id of the plan step a researcher request is about.
+pub fn step_id(body: &Value) -> Option<String> {
+    let user = last_user_message(body);
+    let rest = user.lines().find_map(|l| l.strip_prefix("## Step "))?;
+    Some(rest.split(':').next()?.trim().to_string())
+}
+
+/// The text of the request's last user message.
+pub fn last_user_message(body: &Value) -> String {
+    body["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .rev()
+        .find(|m| m["role"] == "user")
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
