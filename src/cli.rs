@@ -20,7 +20,8 @@ Exit codes:
   8  fetching a page failed (network, HTTP status, timeout, too large, unreadable)
   9  search provider error (no key or URL, key refused, rate limited, unreachable)
   10 LLM endpoint error (`dra models --check`, every endpoint of a tier failed)
-  11 the question needs clarification (`dra research`; questions printed)";
+  11 the question needs clarification (`dra research`; questions printed)
+  130 interrupted with Ctrl-C (`dra research` still prints and writes the partial report)";
 
 /// dra: a deep-research agent for Databricks, and the tools that deploy it.
 #[derive(Debug, Parser)]
@@ -83,7 +84,7 @@ pub enum Command {
 
     /// Research a question: plan, search, read, reflect and write a cited report.
     #[command(
-        after_help = "Examples:\n  dra research \"How fast are river deltas losing wetlands?\"\n  dra research --depth extended --out report/ \"State of sodium-ion batteries in 2026\"\n  echo \"question\" | dra research - --no-clarify --format json > run.json\n\nExit code 11: the question needs clarification (the questions are printed)."
+        after_help = "Examples:\n  dra research \"How fast are river deltas losing wetlands?\"\n  dra research --depth extended --out report/ \"State of sodium-ion batteries in 2026\"\n  echo \"question\" | dra research - --no-clarify --format json > run.json\n  dra research --timeout 10m --max-tokens 400000 --model-tier synthesizer=complex \"…\"\n\nOn a terminal, clarifying questions are asked interactively (--yes or --no-clarify skips them);\notherwise exit code 11 means the question needs clarification (the questions are printed).\nCtrl-C stops the run, prints and writes what was gathered as a partial report and exits 130;\na second Ctrl-C quits at once."
     )]
     Research(ResearchArgs),
 
@@ -278,6 +279,60 @@ pub struct ResearchArgs {
     /// No progress output at all (errors still go to stderr).
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Never prompt: research the question as written instead of asking its clarifying
+    /// questions, and overwrite an --out directory that already holds a report.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+
+    /// Use a model tier for one agent (`planner=complex`) or for every agent (`complex`).
+    /// Agents: coordinator, planner, researcher, reflector, synthesizer. Repeatable.
+    #[arg(long, value_name = "[AGENT=]TIER", value_parser = parse_tier_override)]
+    pub model_tier: Vec<TierOverride>,
+
+    /// Stop researching when the run has used this many model tokens (prompt plus
+    /// completion); the report is then written from what was gathered, marked partial.
+    #[arg(long, value_name = "TOKENS")]
+    pub max_tokens: Option<u64>,
+
+    /// Finish within this wall time (e.g. `10m`, `90s`): research stops in time for the
+    /// report to be written, marked partial.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub timeout: Option<Duration>,
+}
+
+/// `--model-tier [AGENT=]TIER`: `agent` is `None` for every agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TierOverride {
+    pub agent: Option<dra::research::agents::Agent>,
+    pub tier: String,
+}
+
+fn parse_tier_override(spec: &str) -> Result<TierOverride, String> {
+    use dra::research::agents::Agent;
+    let (agent, tier) = match spec.split_once('=') {
+        Some((agent, tier)) => {
+            let names: Vec<&str> = Agent::WITH_MODEL.iter().map(|a| a.as_str()).collect();
+            let agent = Agent::from_name(agent.trim())
+                .filter(|a| Agent::WITH_MODEL.contains(a))
+                .ok_or_else(|| {
+                    format!(
+                        "unknown agent `{}` (agents that use a model: {})",
+                        agent.trim(),
+                        names.join(", ")
+                    )
+                })?;
+            (Some(agent), tier.trim())
+        }
+        None => (None, spec.trim()),
+    };
+    if tier.is_empty() {
+        return Err("the tier is empty (e.g. `planner=complex` or `complex`)".into());
+    }
+    Ok(TierOverride {
+        agent,
+        tier: tier.to_string(),
+    })
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -3,7 +3,7 @@
 //! so the engine never touches the terminal.
 
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
@@ -104,57 +104,302 @@ impl<W: Write + Send> EventSink for LineProgress<W> {
     }
 }
 
-/// A live display on a terminal: a spinner with the current activity, finished lines
-/// printed above it, and a count of verified claims.
+/// What a live display shows, kept up to date from the events alone (so it can be tested
+/// without a terminal): the plan with each step's state, the work in flight, sources found
+/// and verification counts.
+#[derive(Debug, Default, Clone)]
+pub struct Board {
+    plan_title: Option<String>,
+    plan_version: u32,
+    steps: Vec<BoardStep>,
+    activity: String,
+    searches_in_flight: u32,
+    pages_in_flight: u32,
+    sources: u32,
+    verdicts: Verdicts,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BoardStep {
+    id: String,
+    title: String,
+    state: StepState,
+}
+
+/// A plan step's state on the board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepState {
+    Pending,
+    Running,
+    Done { sources: u32 },
+    Failed,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Verdicts {
+    supported: u32,
+    partial: u32,
+    unsupported: u32,
+    contradicted: u32,
+}
+
+impl Board {
+    /// Take one event into account.
+    pub fn apply(&mut self, event: &ResearchEvent) {
+        match event {
+            ResearchEvent::AgentStarted { agent, .. } => self.activity = agent.replace('_', " "),
+            ResearchEvent::PlanCreated {
+                title,
+                steps,
+                iteration,
+                ..
+            } => {
+                self.plan_title = Some(title.clone());
+                self.plan_version = *iteration;
+                // A revision replaces what was still to do; finished steps stay listed.
+                self.steps.retain(|s| s.state != StepState::Pending);
+                for step in steps {
+                    if !self.steps.iter().any(|s| s.title == step.title) {
+                        self.steps.push(BoardStep {
+                            id: step.id.clone(),
+                            title: step.title.clone(),
+                            state: StepState::Pending,
+                        });
+                    }
+                }
+            }
+            ResearchEvent::StepStarted {
+                step_id,
+                step_title,
+                ..
+            } => self.set_state(step_id, step_title, StepState::Running),
+            ResearchEvent::StepCompleted {
+                step_id,
+                sources_found,
+                ..
+            } => {
+                self.sources = self.sources.max(*sources_found);
+                let title = self.title_of(step_id);
+                self.set_state(
+                    step_id,
+                    &title,
+                    StepState::Done {
+                        sources: *sources_found,
+                    },
+                );
+            }
+            ResearchEvent::Error {
+                error_code,
+                error_message,
+                ..
+            } if error_code == "STEP_FAILED" => {
+                let failed = self
+                    .steps
+                    .iter_mut()
+                    .filter(|s| s.state == StepState::Running)
+                    .find(|s| error_message.starts_with(&format!("step \"{}\"", s.title)));
+                if let Some(step) = failed {
+                    step.state = StepState::Failed;
+                }
+            }
+            ResearchEvent::ToolCall { tool_name, .. } => match tool_name.as_str() {
+                "web_search" => self.searches_in_flight += 1,
+                _ => self.pages_in_flight += 1,
+            },
+            ResearchEvent::ToolResult {
+                tool_name,
+                sources_crawled,
+                ..
+            } => {
+                let n = match tool_name.as_str() {
+                    "web_search" => &mut self.searches_in_flight,
+                    _ => &mut self.pages_in_flight,
+                };
+                *n = n.saturating_sub(1);
+                self.sources = self.sources.max(*sources_crawled);
+            }
+            ResearchEvent::SynthesisStarted { total_sources, .. } => {
+                self.sources = self.sources.max(*total_sources);
+                self.activity = "writing the report".into();
+            }
+            ResearchEvent::ClaimVerified { verdict, .. } => match verdict.as_str() {
+                "supported" => self.verdicts.supported += 1,
+                "partial" => self.verdicts.partial += 1,
+                "unsupported" => self.verdicts.unsupported += 1,
+                "contradicted" => self.verdicts.contradicted += 1,
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+
+    /// The plan, one line per step (empty before there is a plan).
+    pub fn plan_lines(&self) -> Vec<String> {
+        let Some(title) = &self.plan_title else {
+            return Vec::new();
+        };
+        let mut lines = vec![format!("Plan v{}: {title}", self.plan_version)];
+        for (i, step) in self.steps.iter().enumerate() {
+            let (mark, note) = match step.state {
+                StepState::Pending => ("·", String::new()),
+                StepState::Running => ("▸", " (researching)".into()),
+                StepState::Done { sources } => ("✓", format!(" ({sources} sources so far)")),
+                StepState::Failed => ("✗", " (failed)".into()),
+            };
+            lines.push(format!(
+                "  {mark} {}. {}{note}",
+                i + 1,
+                clip(&step.title, 70)
+            ));
+        }
+        lines
+    }
+
+    /// The status line: what runs now, what is in flight, sources and `tokens` used.
+    pub fn status_line(&self, tokens: Option<u64>) -> String {
+        let mut parts = vec![if self.activity.is_empty() {
+            "starting".to_string()
+        } else {
+            self.activity.clone()
+        }];
+        if self.searches_in_flight + self.pages_in_flight > 0 {
+            parts.push(format!(
+                "{} searches, {} pages in flight",
+                self.searches_in_flight, self.pages_in_flight
+            ));
+        }
+        parts.push(format!("{} sources", self.sources));
+        if let Some(t) = tokens {
+            parts.push(format!("{} tokens", thousands(t)));
+        }
+        let v = self.verdicts;
+        if v.supported + v.partial + v.unsupported + v.contradicted > 0 {
+            parts.push(format!(
+                "claims: {} supported, {} partial, {} unsupported, {} contradicted",
+                v.supported, v.partial, v.unsupported, v.contradicted
+            ));
+        }
+        parts.join(" · ")
+    }
+
+    fn title_of(&self, id: &str) -> String {
+        self.steps
+            .iter()
+            .rev()
+            .find(|s| s.id == id)
+            .map(|s| s.title.clone())
+            .unwrap_or_default()
+    }
+
+    fn set_state(&mut self, id: &str, title: &str, state: StepState) {
+        // Ids restart with every plan revision, so a title match wins over an id match.
+        let at = self
+            .steps
+            .iter()
+            .position(|s| s.title == title && s.state != StepState::Failed)
+            .or_else(|| self.steps.iter().rposition(|s| s.id == id));
+        match at {
+            Some(i) => self.steps[i].state = state,
+            None => self.steps.push(BoardStep {
+                id: id.to_string(),
+                title: title.to_string(),
+                state,
+            }),
+        }
+    }
+}
+
+/// Token counts to show, read when the display refreshes.
+pub type TokenCounter = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// A live display on a terminal: the plan with per-step state, a status line with the
+/// current activity, work in flight, sources, tokens and elapsed time, and finished
+/// lines printed above them.
 pub struct TerminalProgress {
     multi: MultiProgress,
+    plan: ProgressBar,
     current: ProgressBar,
+    board: Mutex<Board>,
+    tokens: Option<TokenCounter>,
 }
 
 impl TerminalProgress {
-    /// Draws on stderr.
-    pub fn new() -> TerminalProgress {
+    /// Draws on stderr; `tokens` reports the tokens used so far.
+    pub fn new(tokens: Option<TokenCounter>) -> TerminalProgress {
         let multi = MultiProgress::new();
+        let plan = multi.add(ProgressBar::new_spinner());
+        plan.set_style(
+            ProgressStyle::with_template("{msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         let current = multi.add(ProgressBar::new_spinner());
         current.set_style(
-            ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+            ProgressStyle::with_template("{spinner} {msg} · {elapsed}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         current.enable_steady_tick(std::time::Duration::from_millis(120));
-        TerminalProgress { multi, current }
+        TerminalProgress {
+            multi,
+            plan,
+            current,
+            board: Mutex::new(Board::default()),
+            tokens,
+        }
     }
 
-    /// Remove the spinner (the run is over).
+    /// Hide the display while `f` talks to the user on the terminal.
+    pub fn suspend<T>(&self, f: impl FnOnce() -> T) -> T {
+        self.multi.suspend(f)
+    }
+
+    /// Remove the live lines (the run is over).
     pub fn finish(&self) {
         self.current.finish_and_clear();
-    }
-}
-
-impl Default for TerminalProgress {
-    fn default() -> Self {
-        Self::new()
+        self.plan.finish_and_clear();
     }
 }
 
 impl EventSink for TerminalProgress {
     fn emit(&self, envelope: &EventEnvelope) {
         let event = &envelope.payload.event;
-        match event {
-            // Transient states go on the spinner line.
+        let Ok(mut board) = self.board.lock() else {
+            return;
+        };
+        board.apply(event);
+        if matches!(
+            event,
+            ResearchEvent::PlanCreated { .. }
+                | ResearchEvent::StepStarted { .. }
+                | ResearchEvent::StepCompleted { .. }
+                | ResearchEvent::Error { .. }
+        ) {
+            self.plan.set_message(board.plan_lines().join("\n"));
+        }
+        self.current
+            .set_message(board.status_line(self.tokens.as_ref().map(|t| t())));
+        drop(board);
+        // The plan is on the board; everything else worth keeping scrolls above it.
+        let keep = !matches!(
+            event,
             ResearchEvent::AgentStarted { .. }
-            | ResearchEvent::ToolCall { .. }
-            | ResearchEvent::StepStarted { .. } => {
-                if let Some(line) = describe(event) {
-                    self.current.set_message(line.trim().to_string());
-                }
-            }
-            ResearchEvent::SynthesisProgress { .. } => self.current.tick(),
-            _ => {
-                if let Some(line) = describe(event) {
-                    let _ = self.multi.println(line);
-                }
+                | ResearchEvent::PlanCreated { .. }
+                | ResearchEvent::StepStarted { .. }
+                | ResearchEvent::ToolCall { .. }
+                | ResearchEvent::SynthesisProgress { .. }
+        );
+        if keep {
+            if let Some(line) = describe(event) {
+                let _ = self.multi.println(line);
             }
         }
+    }
+}
+
+fn thousands(n: u64) -> String {
+    match n {
+        0..1_000 => n.to_string(),
+        1_000..1_000_000 => format!("{:.1}k", n as f64 / 1_000.0),
+        _ => format!("{:.2}M", n as f64 / 1_000_000.0),
     }
 }
 
@@ -240,6 +485,111 @@ mod tests {
             .as_deref(),
             Some("planner done in 1.5s")
         );
+    }
+
+    fn plan(titles: &[&str], iteration: u32) -> ResearchEvent {
+        ResearchEvent::PlanCreated {
+            plan_id: uuid::Uuid::nil(),
+            title: "Deltas".into(),
+            thought: String::new(),
+            steps: titles
+                .iter()
+                .enumerate()
+                .map(|(i, t)| PlanStepSummary {
+                    id: format!("step-{}", i + 1),
+                    title: t.to_string(),
+                    step_type: "research".into(),
+                    needs_search: true,
+                })
+                .collect(),
+            iteration,
+        }
+    }
+
+    fn started(id: &str, title: &str) -> ResearchEvent {
+        ResearchEvent::StepStarted {
+            step_index: 0,
+            step_id: id.into(),
+            step_title: title.into(),
+            step_type: "research".into(),
+        }
+    }
+
+    fn tool(name: &str, call: bool) -> ResearchEvent {
+        if call {
+            ResearchEvent::ToolCall {
+                tool_name: name.into(),
+                tool_args: Default::default(),
+                call_number: 1,
+            }
+        } else {
+            ResearchEvent::ToolResult {
+                tool_name: name.into(),
+                result_preview: String::new(),
+                sources_crawled: 3,
+            }
+        }
+    }
+
+    #[test]
+    fn the_board_tracks_steps_work_in_flight_sources_and_tokens() {
+        let mut b = Board::default();
+        assert!(b.plan_lines().is_empty());
+        for e in [
+            plan(&["Loss rates", "Causes", "Outlook"], 1),
+            ResearchEvent::AgentStarted {
+                agent: "researcher".into(),
+                model_tier: "analytical".into(),
+            },
+            started("step-1", "Loss rates"),
+            started("step-2", "Causes"),
+            tool("web_search", true),
+            tool("web_search", true),
+            tool("web_search", false),
+            tool("web_crawl", true),
+        ] {
+            b.apply(&e);
+        }
+        assert_eq!(
+            b.status_line(Some(12_345)),
+            "researcher · 1 searches, 1 pages in flight · 3 sources · 12.3k tokens"
+        );
+        b.apply(&ResearchEvent::StepCompleted {
+            step_index: 0,
+            step_id: "step-1".into(),
+            observation_summary: String::new(),
+            sources_found: 4,
+        });
+        b.apply(&ResearchEvent::Error {
+            error_code: "STEP_FAILED".into(),
+            error_message: "step \"Causes\": researcher agent: all 1 web searches failed".into(),
+            recoverable: true,
+            stack_trace: None,
+            error_type: None,
+        });
+        assert_eq!(
+            b.plan_lines(),
+            [
+                "Plan v1: Deltas",
+                "  ✓ 1. Loss rates (4 sources so far)",
+                "  ✗ 2. Causes (failed)",
+                "  · 3. Outlook",
+            ]
+        );
+        // A revision replaces the pending steps and keeps the finished ones.
+        b.apply(&plan(&["Outlook to 2050", "Loss rates"], 2));
+        b.apply(&started("step-1", "Outlook to 2050"));
+        assert_eq!(
+            b.plan_lines(),
+            [
+                "Plan v2: Deltas",
+                "  ✓ 1. Loss rates (4 sources so far)",
+                "  ✗ 2. Causes (failed)",
+                "  ▸ 3. Outlook to 2050 (researching)",
+            ]
+        );
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(2_500_000), "2.50M");
     }
 
     #[test]

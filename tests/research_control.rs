@@ -74,7 +74,12 @@ fn report(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn independent_steps_run_together_and_dependent_ones_wait() {
-    let w = world(json!([step("step-1", &[]), step("step-2", &[]), step("step-3", &["step-1"])])).await;
+    let w = world(json!([
+        step("step-1", &[]),
+        step("step-2", &[]),
+        step("step-3", &["step-1"])
+    ]))
+    .await;
     w.llm.latency("ep-analytical", Duration::from_millis(300));
     let (outcome, events) = w.run(&request(Depth::Medium)).await;
     let r = report(outcome, &events);
@@ -87,7 +92,9 @@ async fn independent_steps_run_together_and_dependent_ones_wait() {
         .position(|e| e["eventType"] == "step_completed")
         .unwrap();
     assert!(position(&events, "step_started", "step-2") < first_done);
-    assert!(position(&events, "step_started", "step-3") > position(&events, "step_completed", "step-1"));
+    assert!(
+        position(&events, "step_started", "step-3") > position(&events, "step_completed", "step-1")
+    );
 
     // On the model server: b's first call arrives before a's last one.
     let calls = w.llm.calls_to("ep-analytical");
@@ -128,7 +135,12 @@ async fn light_runs_keep_one_step_at_a_time_with_a_reflection_between() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cancelling_returns_the_notes_so_far_as_a_partial_report_without_waiting() {
-    let w = world(json!([step("step-1", &[]), step("step-2", &[]), step("step-3", &[])])).await;
+    let w = world(json!([
+        step("step-1", &[]),
+        step("step-2", &[]),
+        step("step-3", &[])
+    ]))
+    .await;
     // The reflection that follows step a would take a minute.
     w.llm.always(
         "ep-simple",
@@ -177,7 +189,12 @@ async fn cancelling_returns_the_notes_so_far_as_a_partial_report_without_waiting
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_spent_token_budget_stops_research_and_the_report_says_so() {
-    let w = world(json!([step("step-1", &[]), step("step-2", &[]), step("step-3", &[])])).await;
+    let w = world(json!([
+        step("step-1", &[]),
+        step("step-2", &[]),
+        step("step-3", &[])
+    ]))
+    .await;
     // Every scripted answer costs 18 tokens; the light report keeps 4000 back. Planner,
     // step a (two calls) and the reflection make 72: over the budget, so b never starts.
     let req = RunRequest {
@@ -226,7 +243,12 @@ async fn a_spent_token_budget_stops_research_and_the_report_says_so() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_spent_time_budget_ends_with_the_notes_when_the_report_cannot_finish_in_time() {
-    let w = world(json!([step("step-1", &[]), step("step-2", &[]), step("step-3", &[])])).await;
+    let w = world(json!([
+        step("step-1", &[]),
+        step("step-2", &[]),
+        step("step-3", &[])
+    ]))
+    .await;
     // Research stops at 80% of 6 s: planner (1 s) and step a (2 s) finish, b cannot. The
     // synthesizer would need 60 s, so the notes are returned at 6 s.
     w.llm.latency("ep-analytical", Duration::from_secs(1));

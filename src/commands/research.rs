@@ -1,35 +1,66 @@
 //! `dra research "question"`: build the services, run the engine with progress on stderr,
-//! print the report on stdout and optionally write it, its sources and its events to a
-//! directory.
+//! ask the coordinator's clarifying questions on a terminal, stop cleanly on Ctrl-C, print
+//! the report on stdout and optionally write it, its sources and its events to a directory.
 
-use std::io::{IsTerminal, Read};
+use std::io::{BufRead, IsTerminal, Read, Write};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Context as _;
-use dra::llm::LlmRouter;
-use dra::progress::{LineProgress, TerminalProgress};
-use dra::research::agents::QueryMode;
+use dra::llm::{LlmRouter, Message};
+use dra::progress::{LineProgress, TerminalProgress, TokenCounter};
+use dra::research::agents::{Agent, QueryMode};
+use dra::research::budget::{Budget, StopReason};
 use dra::research::config::Depth;
-use dra::research::run::{run as run_research, Outcome, RunRequest, Services};
+use dra::research::run::{
+    run as run_research, Outcome, ResearchReport, RunError, RunRequest, Services,
+};
 use dra::research::sink::{EventBus, EventSink, JsonlSink};
 use dra::web::Fetcher;
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 use super::Context;
-use crate::cli::{OutputFormat, ResearchArgs, ResearchDepth, ResearchMode};
+use crate::cli::{OutputFormat, ResearchArgs, ResearchDepth, ResearchMode, TierOverride};
+
+/// The exit code of a run stopped with Ctrl-C (128 + SIGINT), as shells expect.
+const INTERRUPTED: u8 = 130;
+/// The exit code when the question needs clarification and nobody can answer.
+const NEEDS_CLARIFICATION: u8 = 11;
 
 pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> {
     let query = read_query(&args.query)?;
-    let router = LlmRouter::from_config(&ctx.config, || {
+    // Questions can be answered only when stdin is a person, not the question itself.
+    let interactive = args.query != "-"
+        && !args.yes
+        && !args.no_clarify
+        && std::io::stdin().is_terminal()
+        && std::io::stderr().is_terminal();
+    let mut router = LlmRouter::from_config(&ctx.config, || {
         dra::databricks::DatabricksAuth::resolve(&ctx.auth, &ctx.env).map(Arc::new)
     })?;
+    apply_tier_overrides(&mut router, &args.model_tier)?;
+    let router = Arc::new(router);
     let search = dra::search::from_config(&ctx.config, &ctx.env)?;
     let fetcher = Fetcher::new(&ctx.config.web)?;
+    if let Some(dir) = &args.out {
+        prepare_out_dir(dir, args.yes, interactive)?;
+    }
 
     let mut sinks: Vec<Box<dyn EventSink>> = Vec::new();
-    let terminal =
-        (!args.quiet && std::io::stderr().is_terminal()).then(|| Arc::new(TerminalProgress::new()));
+    let terminal = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
+        let router = Arc::clone(&router);
+        let tokens: TokenCounter = Arc::new(move || {
+            router
+                .usage()
+                .iter()
+                .map(|u| u.prompt_tokens + u.completion_tokens)
+                .sum()
+        });
+        Arc::new(TerminalProgress::new(Some(tokens)))
+    });
     match &terminal {
         Some(t) => sinks.push(Box::new(t.clone())),
         None if !args.quiet => sinks.push(Box::new(LineProgress::new(std::io::stderr()))),
@@ -40,9 +71,6 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
         (None, Some(dir)) => Some(dir.join("events.jsonl")),
         (None, None) => None,
     };
-    if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
     if let Some(path) = &events_file {
         let file = std::fs::File::create(path)
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -50,7 +78,9 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
     }
     let bus = Arc::new(EventBus::new(sinks));
 
-    let request = RunRequest {
+    let cancel = CancellationToken::new();
+    let interrupts = tokio::spawn(watch_interrupts(cancel.clone()));
+    let mut request = RunRequest {
         mode: args.mode.map(|m| match m {
             ResearchMode::Simple => QueryMode::Simple,
             ResearchMode::WebSearch => QueryMode::WebSearch,
@@ -62,29 +92,54 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
             ResearchDepth::Medium => Depth::Medium,
             ResearchDepth::Extended => Depth::Extended,
         },
-        clarification_rounds: (!args.no_clarify).then_some(0),
+        clarification_rounds: (!args.no_clarify && !args.yes).then_some(0),
+        budget: Budget {
+            max_tokens: args.max_tokens,
+            timeout: args.timeout,
+        },
+        cancel: cancel.clone(),
         ..RunRequest::new(query)
     };
     let services = Services {
-        llm: &router,
+        llm: router.as_ref(),
         search: search.as_ref(),
         fetcher: &fetcher,
         config: &ctx.config,
     };
-    let started = std::time::Instant::now();
-    let outcome = run_research(&request, &services, &bus).await;
+    let started = Instant::now();
+    let outcome = loop {
+        let outcome = run_research(&request, &services, &bus).await;
+        match outcome {
+            Ok(Outcome::Clarify { questions }) if interactive => {
+                let answers = match &terminal {
+                    Some(t) => t.suspend(|| ask(&questions)),
+                    None => ask(&questions),
+                }?;
+                clarify(&mut request, &questions, &answers);
+            }
+            other => break other,
+        }
+    };
+    interrupts.abort();
     if let Some(t) = &terminal {
         t.finish();
     }
     // Dropping the bus flushes the JSONL writer.
     drop(bus);
-    match outcome? {
+    let outcome = match outcome {
+        Err(RunError::Stopped(StopReason::Cancelled)) => {
+            eprintln!("interrupted before any research step finished; nothing to report");
+            return Ok(ExitCode::from(INTERRUPTED));
+        }
+        other => other?,
+    };
+    match outcome {
         Outcome::Clarify { questions } => {
             eprintln!("The question needs clarification; ask again with the answers included, or pass --no-clarify:");
             for q in &questions {
                 println!("- {q}");
             }
-            Ok(ExitCode::from(11))
+            Ok(ExitCode::from(NEEDS_CLARIFICATION))
         }
         Outcome::Answer { text } => {
             match args.format {
@@ -100,46 +155,174 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
             Ok(ExitCode::SUCCESS)
         }
         Outcome::Report(report) => {
-            let usage = router.usage();
-            match args.format {
-                OutputFormat::Markdown => print!("{}", report.markdown),
-                OutputFormat::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&json!({
-                        "report": report.markdown,
-                        "sources": report.sources,
-                        "cited": report.cited,
-                        "stepsExecuted": report.steps_executed,
-                        "stepsSkipped": report.steps_skipped,
-                        "planIterations": report.plan_iterations,
-                        "citationsDropped": report.citations_dropped,
-                        "usage": usage,
-                    }))?
-                ),
-            }
+            print_report(&report, &router, args.format)?;
             if let Some(dir) = &args.out {
-                std::fs::write(dir.join("report.md"), &report.markdown)?;
-                std::fs::write(
-                    dir.join("sources.json"),
-                    serde_json::to_string_pretty(&report.sources)?,
-                )?;
-                let usage_doc = json!({
-                    "wallTimeMs": started.elapsed().as_millis() as u64,
-                    "pagesFetched": report.sources.len(),
-                    "calls": usage.iter().map(|u| u.calls).sum::<u64>(),
-                    "promptTokens": usage.iter().map(|u| u.prompt_tokens).sum::<u64>(),
-                    "completionTokens": usage.iter().map(|u| u.completion_tokens).sum::<u64>(),
-                    "byTierAndEndpoint": usage,
-                });
-                std::fs::write(
-                    dir.join("usage.json"),
-                    serde_json::to_string_pretty(&usage_doc)?,
-                )?;
+                write_out_dir(dir, &report, &router, started)?;
                 eprintln!("wrote {}", dir.display());
             }
-            Ok(ExitCode::SUCCESS)
+            match report.partial {
+                Some(StopReason::Cancelled) => {
+                    eprintln!("interrupted: the report above is partial");
+                    Ok(ExitCode::from(INTERRUPTED))
+                }
+                Some(reason) => {
+                    eprintln!("partial report: {reason}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => Ok(ExitCode::SUCCESS),
+            }
         }
     }
+}
+
+/// First Ctrl-C: cancel the run, which then returns what it gathered. Second: quit now.
+async fn watch_interrupts(cancel: CancellationToken) {
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
+    }
+    eprintln!("\nstopping: writing what was gathered (Ctrl-C again to quit at once)");
+    cancel.cancel();
+    if tokio::signal::ctrl_c().await.is_ok() {
+        std::process::exit(i32::from(INTERRUPTED));
+    }
+}
+
+fn apply_tier_overrides(router: &mut LlmRouter, overrides: &[TierOverride]) -> anyhow::Result<()> {
+    for o in overrides {
+        let agents = match o.agent {
+            Some(agent) => vec![agent],
+            None => Agent::WITH_MODEL.to_vec(),
+        };
+        for agent in agents {
+            router
+                .route_caller(agent.as_str(), &o.tier)
+                .with_context(|| format!("--model-tier {}", o.tier))?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuse to overwrite an earlier run's files unless told to (or, on a terminal, asked).
+fn prepare_out_dir(dir: &Path, yes: bool, interactive: bool) -> anyhow::Result<()> {
+    let report = dir.join("report.md");
+    if report.exists() && !yes {
+        let overwrite = interactive
+            && confirm(&format!(
+                "{} already holds a report; overwrite it?",
+                dir.display()
+            ))?;
+        anyhow::ensure!(
+            overwrite,
+            "{} already holds a report from an earlier run; pass --yes to overwrite it or choose another --out directory",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
+}
+
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes" | "Yes"))
+}
+
+/// Ask each question on stderr and read one answer line each (empty: no answer).
+fn ask(questions: &[String]) -> anyhow::Result<Vec<String>> {
+    eprintln!("Before researching, a few questions (Enter to skip one):");
+    let stdin = std::io::stdin();
+    let mut answers = Vec::new();
+    for q in questions {
+        eprint!("  {q}\n  > ");
+        std::io::stderr().flush()?;
+        let mut line = String::new();
+        if stdin.lock().read_line(&mut line)? == 0 {
+            // End of input: whatever is unanswered stays unanswered.
+            break;
+        }
+        answers.push(line.trim().to_string());
+    }
+    Ok(answers)
+}
+
+/// Fold one round of questions and answers into the request: the coordinator sees the
+/// exchange, every later agent sees the answers in the question itself.
+fn clarify(request: &mut RunRequest, questions: &[String], answers: &[String]) {
+    let answered: Vec<(&String, &String)> = questions
+        .iter()
+        .zip(answers)
+        .filter(|(_, a)| !a.is_empty())
+        .collect();
+    let round = request.clarification_rounds.unwrap_or(0) + 1;
+    if answered.is_empty() {
+        // Nothing to add: research the question as written, without asking again.
+        request.clarification_rounds = None;
+        return;
+    }
+    request.history.push(Message::user(request.query.clone()));
+    request
+        .history
+        .push(Message::assistant(questions.join("\n")));
+    let text: Vec<String> = answered.iter().map(|(q, a)| format!("- {q} {a}")).collect();
+    request.history.push(Message::user(text.join("\n")));
+    request.query = format!("{}\n\nClarifications:\n{}", request.query, text.join("\n"));
+    request.clarification_rounds = Some(round);
+}
+
+fn print_report(
+    report: &ResearchReport,
+    router: &LlmRouter,
+    format: OutputFormat,
+) -> anyhow::Result<()> {
+    match format {
+        OutputFormat::Markdown => print!("{}", report.markdown),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "report": report.markdown,
+                "sources": report.sources,
+                "cited": report.cited,
+                "stepsExecuted": report.steps_executed,
+                "stepsSkipped": report.steps_skipped,
+                "planIterations": report.plan_iterations,
+                "citationsDropped": report.citations_dropped,
+                "partial": report.partial.map(|r| r.to_string()),
+                "tokensUsed": report.tokens_used,
+                "usage": router.usage(),
+            }))?
+        ),
+    }
+    std::io::stdout().flush()?;
+    Ok(())
+}
+
+fn write_out_dir(
+    dir: &Path,
+    report: &ResearchReport,
+    router: &LlmRouter,
+    started: Instant,
+) -> anyhow::Result<()> {
+    let usage = router.usage();
+    std::fs::write(dir.join("report.md"), &report.markdown)?;
+    std::fs::write(
+        dir.join("sources.json"),
+        serde_json::to_string_pretty(&report.sources)?,
+    )?;
+    let usage_doc = json!({
+        "wallTimeMs": started.elapsed().as_millis() as u64,
+        "pagesFetched": report.sources.len(),
+        "calls": usage.iter().map(|u| u.calls).sum::<u64>(),
+        "promptTokens": usage.iter().map(|u| u.prompt_tokens).sum::<u64>(),
+        "completionTokens": usage.iter().map(|u| u.completion_tokens).sum::<u64>(),
+        "partial": report.partial.map(|r| r.to_string()),
+        "byTierAndEndpoint": usage,
+    });
+    std::fs::write(
+        dir.join("usage.json"),
+        serde_json::to_string_pretty(&usage_doc)?,
+    )?;
+    Ok(())
 }
 
 fn read_query(arg: &str) -> anyhow::Result<String> {
@@ -155,4 +338,28 @@ fn read_query(arg: &str) -> anyhow::Result<String> {
     let query = query.trim().to_string();
     anyhow::ensure!(!query.is_empty(), "the question is empty");
     Ok(query)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_reach_the_coordinator_and_the_question() {
+        let mut req = RunRequest::new("deltas?");
+        let questions = vec!["Which delta?".to_string(), "Which years?".to_string()];
+        clarify(&mut req, &questions, &["The Mekong.".into(), String::new()]);
+        assert_eq!(
+            req.query,
+            "deltas?\n\nClarifications:\n- Which delta? The Mekong."
+        );
+        assert_eq!(req.clarification_rounds, Some(1));
+        assert_eq!(req.history.len(), 3);
+        assert_eq!(req.history[0].content, "deltas?");
+
+        let mut req = RunRequest::new("deltas?");
+        clarify(&mut req, &questions, &[String::new()]);
+        assert_eq!(req.query, "deltas?", "no answers: as written");
+        assert_eq!(req.clarification_rounds, None, "and not asked again");
+    }
 }

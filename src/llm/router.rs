@@ -117,6 +117,9 @@ pub struct LlmRouter {
     rate: RateLimiting,
     retries_per_endpoint: u32,
     usage: UsageLedger,
+    /// Tiers forced for named callers (`--model-tier planner=complex`), whatever tier the
+    /// caller would pick itself.
+    caller_tiers: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for LlmRouter {
@@ -230,6 +233,7 @@ impl LlmRouter {
             // The original's `rate_limiting.max_retries` (often 50) bounds it too.
             retries_per_endpoint: s.llm.retries_per_endpoint.min(s.rate_limiting.max_retries),
             usage: UsageLedger::default(),
+            caller_tiers: BTreeMap::new(),
         })
     }
 
@@ -241,6 +245,24 @@ impl LlmRouter {
     /// The tier used when a caller names none.
     pub fn default_tier(&self) -> &str {
         &self.default_role
+    }
+
+    /// Route every request of `caller` (an agent name) to `tier`.
+    pub fn route_caller(&mut self, caller: &str, tier: &str) -> Result<(), LlmError> {
+        if !self.models.contains_key(tier) {
+            return Err(LlmError::UnknownTier {
+                tier: tier.to_string(),
+                known: self.models.keys().cloned().collect(),
+            });
+        }
+        self.caller_tiers
+            .insert(caller.to_string(), tier.to_string());
+        Ok(())
+    }
+
+    /// The tier forced for `caller`, if any.
+    pub fn caller_tier(&self, caller: &str) -> Option<&str> {
+        self.caller_tiers.get(caller).map(String::as_str)
     }
 
     /// The tier names, in order.

@@ -63,10 +63,31 @@ impl Agent {
         }
     }
 
-    /// The tier to ask on `router`: the agent's default tier when it is configured, else the
-    /// router's default tier. A small setup with one tier still runs every agent, while the
-    /// original's configuration (which defines `simple` and `analytical`) gets its intent.
-    pub fn tier(self, router: &LlmRouter) -> Option<&'static str> {
+    /// The agents that ask a model (the background investigator only searches).
+    pub const WITH_MODEL: [Agent; 5] = [
+        Agent::Coordinator,
+        Agent::Planner,
+        Agent::Researcher,
+        Agent::Reflector,
+        Agent::Synthesizer,
+    ];
+
+    /// The agent named `name` (its event name).
+    pub fn from_name(name: &str) -> Option<Agent> {
+        Self::WITH_MODEL
+            .into_iter()
+            .chain([Agent::Background])
+            .find(|a| a.as_str() == name)
+    }
+
+    /// The tier to ask on `router`: a tier forced for this agent (`--model-tier`), else
+    /// the agent's default tier when it is configured, else the router's default tier. A
+    /// small setup with one tier still runs every agent, while the original's
+    /// configuration (which defines `simple` and `analytical`) gets its intent.
+    pub fn tier(self, router: &LlmRouter) -> Option<&str> {
+        if let Some(forced) = router.caller_tier(self.as_str()) {
+            return Some(forced);
+        }
         let wanted = self.default_tier();
         router.tiers().contains(&wanted).then_some(wanted)
     }
