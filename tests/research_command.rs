@@ -168,3 +168,158 @@ async fn quiet_runs_print_only_the_report() {
     assert!(out.stderr.is_empty(), "{}", out.stderr);
     assert!(out.stdout.starts_with("# Deltas"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_prints_and_writes_the_partial_report_and_exits_130() {
+    let w = World::start().await;
+    let say = |v: Value| Reply::Text(v.to_string());
+    w.llm.script(
+        "test-fast",
+        vec![
+            say(json!({"title": "Plan", "thought": "t", "steps": [
+                {"id": "a", "title": "Loss rates", "description": "d", "step_type": "research", "needs_search": true},
+                {"id": "b", "title": "Causes", "description": "d", "step_type": "research", "needs_search": true}
+            ]})),
+            say(json!({"queries": ["delta wetland loss"]})),
+            Reply::Text("- Deltas lost a fifth of their wetlands [1].".into()),
+            // The reflection after the first step never comes in time.
+            Reply::Delayed(
+                std::time::Duration::from_secs(120),
+                Box::new(say(json!({"decision": "continue", "reasoning": "r"}))),
+            ),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("run");
+    let (child, _home) = w
+        .dra(&[
+            "research",
+            "--mode",
+            "deep-research",
+            "--depth",
+            "light",
+            "--out",
+            out_path.to_str().unwrap(),
+            "How fast are deltas losing wetlands?",
+        ])
+        .spawn();
+    let events = out_path.join("events.jsonl");
+    // Wait for the first step to finish (the reflection then hangs), then press Ctrl-C.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::fs::read_to_string(&events)
+        .unwrap_or_default()
+        .contains("\"step_completed\"")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first step never finished"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let pid = child.id().unwrap().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        support::cli::Output::of(child),
+    )
+    .await
+    .expect("dra stops soon after Ctrl-C");
+    assert_eq!(out.code, 130, "{out:?}");
+    assert!(out.stdout.contains("**Partial report.**"), "{}", out.stdout);
+    assert!(out.stdout.contains("wetlands [1]."), "{}", out.stdout);
+    assert!(out.stderr.contains("interrupted"), "{}", out.stderr);
+    let report = std::fs::read_to_string(out_path.join("report.md")).unwrap();
+    assert_eq!(report, out.stdout);
+    let events = std::fs::read_to_string(&events).unwrap();
+    let last: Value = serde_json::from_str(events.lines().last().unwrap()).unwrap();
+    assert_eq!(last["payload"]["errorCode"], "RESEARCH_CANCELLED");
+    assert!(
+        w.llm.calls_to("test-strong").is_empty(),
+        "no synthesis after Ctrl-C"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn model_tier_overrides_route_agents_and_bad_ones_are_explained() {
+    let w = World::start().await;
+    w.script_one_step_run();
+    // The report comes from endpoint `fast` once the synthesizer uses the simple tier.
+    w.llm.script(
+        "test-fast",
+        vec![Reply::Stream(
+            vec!["# On fast\n\nDeltas shrink [1].".into()],
+        )],
+    );
+    let out = w
+        .dra(&[
+            "research",
+            "-q",
+            "--model-tier",
+            "synthesizer=simple",
+            "How fast?",
+        ])
+        .run()
+        .await;
+    assert!(out.ok(), "{out:?}");
+    assert!(out.stdout.starts_with("# On fast"), "{}", out.stdout);
+    assert!(w.llm.calls_to("test-strong").is_empty());
+
+    let out = w
+        .dra(&["research", "--model-tier", "planner=nosuch", "q"])
+        .run()
+        .await;
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        out.stderr.contains("unknown model tier `nosuch`"),
+        "{}",
+        out.stderr
+    );
+    let out = w
+        .dra(&["research", "--model-tier", "janitor=simple", "q"])
+        .run()
+        .await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains("unknown agent `janitor`"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_earlier_report_is_not_overwritten_without_yes() {
+    let w = World::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("report.md"), "earlier work").unwrap();
+    let out = w
+        .dra(&["research", "--out", dir.path().to_str().unwrap(), "q"])
+        .run()
+        .await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("pass --yes"), "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("report.md")).unwrap(),
+        "earlier work"
+    );
+
+    w.script_one_step_run();
+    let out = w
+        .dra(&[
+            "research",
+            "-q",
+            "--yes",
+            "--out",
+            dir.path().to_str().unwrap(),
+            "How fast?",
+        ])
+        .run()
+        .await;
+    assert!(out.ok(), "{out:?}");
+    assert!(std::fs::read_to_string(dir.path().join("report.md"))
+        .unwrap()
+        .starts_with("# Deltas"));
+}

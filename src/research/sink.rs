@@ -68,8 +68,9 @@ impl<W: Write + Send> EventSink for JsonlSink<W> {
             return;
         };
         if let Ok(mut out) = self.out.lock() {
-            // A full disk must not stop the research; the report is the product.
-            if let Err(e) = writeln!(out, "{line}") {
+            // A full disk must not stop the research; the report is the product. Each line
+            // is flushed so `tail -f` and a reader after a crash see every event so far.
+            if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
                 tracing::warn!(error = %e, "cannot write event log line");
             }
         }

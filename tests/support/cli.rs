@@ -14,6 +14,16 @@ impl Output {
     pub fn ok(&self) -> bool {
         self.code == 0
     }
+
+    /// The output of a spawned `dra` once it exits.
+    pub async fn of(child: tokio::process::Child) -> Output {
+        let out = child.wait_with_output().await.expect("wait for dra");
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
 }
 
 /// A `dra` invocation with no ambient Databricks/PostgreSQL settings, HOME in a temp dir
@@ -93,6 +103,14 @@ impl Dra {
         self.env("DATABRICKS_HOST", &ws.url)
             .env("DATABRICKS_TOKEN", super::workspace::PAT)
             .env("PGSSLMODE", "disable")
+    }
+
+    /// Start `dra` with stdout and stderr piped, to signal it while it runs.
+    pub fn spawn(mut self) -> (tokio::process::Child, tempfile::TempDir) {
+        self.cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        (self.cmd.spawn().expect("spawn dra"), self.home)
     }
 
     pub async fn run(mut self) -> Output {
