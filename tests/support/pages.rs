@@ -168,7 +168,8 @@ async fn page(State(inner): State<Arc<Inner>>, uri: Uri) -> Response {
             }
         }
         // Waits this many milliseconds before answering.
-        ["slow", ms] => {
+        // `/slow/MS/NAME`: distinct pages with the same wait.
+        ["slow", ms] | ["slow", ms, _] => {
             tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(300))).await;
             html(ARTICLE)
         }

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -44,6 +44,8 @@ struct Inner {
     /// Served once the queue is empty, forever (a persistent fault).
     persistent: Mutex<Option<Fault>>,
     requests: Mutex<Vec<SearchRequest>>,
+    /// Every Brave answer waits this long (a fixed provider latency).
+    latency: Mutex<Duration>,
 }
 
 /// A running fake; dropping it stops the server.
@@ -72,6 +74,7 @@ impl FakeSearch {
             faults: Mutex::new(VecDeque::new()),
             persistent: Mutex::new(None),
             requests: Mutex::new(Vec::new()),
+            latency: Mutex::new(Duration::ZERO),
         });
         let app = Router::new()
             .route("/res/v1/web/search", get(brave))
@@ -98,6 +101,11 @@ impl FakeSearch {
     /// Replace Brave's answer.
     pub fn set_brave_body(&self, body: Value) {
         *self.inner.brave_body.lock().unwrap() = body;
+    }
+
+    /// Answer every Brave request after `d`.
+    pub fn latency(&self, d: Duration) {
+        *self.inner.latency.lock().unwrap() = d;
     }
 
     pub fn requests(&self) -> Vec<SearchRequest> {
@@ -156,6 +164,10 @@ async fn brave(
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     record(&s, "/res/v1/web/search", &headers, params);
+    let latency = *s.latency.lock().unwrap();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let token = headers
         .get("x-subscription-token")
         .and_then(|v| v.to_str().ok());
