@@ -22,6 +22,21 @@ pub enum Reply {
     Stream(Vec<String>),
     /// A stream that stops after these pieces, without finishing.
     StreamCut(Vec<String>),
+    /// An answer that calls tools: `(name, arguments as JSON text)` each, no content. The
+    /// text is sent as written, so a test can script malformed arguments.
+    ToolCalls(Vec<(String, String)>),
+}
+
+impl Reply {
+    /// A tool-calling answer with well-formed arguments.
+    pub fn tools(calls: &[(&str, Value)]) -> Reply {
+        Reply::ToolCalls(
+            calls
+                .iter()
+                .map(|(name, args)| (name.to_string(), args.to_string()))
+                .collect(),
+        )
+    }
 }
 
 /// A recorded request.
@@ -157,6 +172,23 @@ fn answer(s: &Inner, model: String, path: &str, headers: HeaderMap, body: Value)
                 resp.headers_mut().insert("retry-after", secs.to_string().parse().unwrap());
             }
             resp
+        }
+        Reply::ToolCalls(calls) => {
+            // Ids unique across the whole fake, as real servers make them.
+            let n = s.calls.lock().unwrap().len();
+            let tool_calls: Vec<Value> = calls
+                .iter()
+                .enumerate()
+                .map(|(i, (name, args))| {
+                    json!({"id": format!("call_{n}_{i}"), "type": "function",
+                           "function": {"name": name, "arguments": args}})
+                })
+                .collect();
+            Json(json!({
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": null, "tool_calls": tool_calls}, "finish_reason": "tool_calls"}],
+                "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+            }))
+            .into_response()
         }
         Reply::Stream(pieces) => sse(&pieces, true),
         Reply::StreamCut(pieces) => sse(&pieces, false),
