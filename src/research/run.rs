@@ -13,8 +13,8 @@ use std::time::Instant;
 use uuid::Uuid;
 
 use super::agents::{
-    background, classify, plan, reflect, research_step, synthesizer, Agent, AgentError,
-    CompletedStep, Decision, Plan, PlanStep, QueryMode, StepContext,
+    background, classify, plan, reflect, run_step, synthesizer, Agent, AgentError, CompletedStep,
+    Decision, Plan, PlanStep, QueryMode, StepContext,
 };
 use super::config::{Depth, ProfileResearcher};
 use super::event::ResearchEvent;
@@ -233,7 +233,7 @@ pub async fn run(
             settings: &cfg.agents.researcher,
             previous_observations: &previous,
         };
-        match timed(bus, s.llm, Agent::Researcher, research_step(&ctx, &step)).await {
+        match timed(bus, s.llm, Agent::Researcher, run_step(&ctx, &step)).await {
             Ok(outcome) => {
                 bus.emit(outcome.to_completed_event(index, &step.id));
                 dropped += outcome.audit.dropped;
