@@ -82,8 +82,8 @@ impl Serialize for Message {
         }
         // A tool-calling turn without text goes back as `null`: Anthropic-backed endpoints
         // reject an empty text block, and OpenAI documents `null` for this case.
-        let content = (!(self.content.is_empty() && !self.tool_calls.is_empty()))
-            .then_some(self.content.as_str());
+        let only_calls = self.content.is_empty() && !self.tool_calls.is_empty();
+        let content = (!only_calls).then_some(self.content.as_str());
         Wire {
             role: self.role,
             content,
