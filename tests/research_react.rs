@@ -4,134 +4,45 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use dra::config::AppConfig;
-use dra::llm::LlmRouter;
 use dra::research::agents::researcher::UNVERIFIED_NOTICE;
-use dra::research::agents::{
-    research_step_react, run_step, AgentError, PlanStep, StepContext, StepOutcome, StepType,
-};
-use dra::research::config::{ProfileResearcher, ResearcherAgent, ResearcherMode};
-use dra::research::event::EventEnvelope;
-use dra::research::sink::{EventBus, EventSink};
-use dra::research::sources::SourceRegistry;
-use dra::search::{self, SearchProvider};
-use dra::web::{Fetcher, WebConfig};
+use dra::research::agents::{research_step_react, run_step, AgentError, StepOutcome};
+use dra::research::config::{ProfileResearcher, ResearcherMode};
 use serde_json::{json, Value};
-use support::llm::{FakeLlm, Reply};
+use support::llm::Reply;
+use support::research::{step, StepWorld};
 use support::search::Fault;
-use support::{FakeSearch, PageServer};
 
 const MODEL: &str = "ep-analytical";
 
-#[derive(Default)]
-struct Recorder(Mutex<Vec<EventEnvelope>>);
-
-impl EventSink for Recorder {
-    fn emit(&self, envelope: &EventEnvelope) {
-        self.0.lock().unwrap().push(envelope.clone());
-    }
-}
-
-impl Recorder {
-    /// `(eventType, toolName)` of every tool event, in emission order.
-    fn tool_events(&self) -> Vec<(String, String)> {
-        self.payloads()
-            .iter()
-            .filter(|p| p["eventType"] == "tool_call" || p["eventType"] == "tool_result")
-            .map(|p| {
-                (
-                    p["eventType"].as_str().unwrap().to_string(),
-                    p["toolName"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
-    }
-
-    fn payloads(&self) -> Vec<Value> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|e| serde_json::to_value(e).unwrap()["payload"].clone())
-            .collect()
-    }
-}
-
-struct World {
-    llm: FakeLlm,
-    search_fake: FakeSearch,
-    pages: PageServer,
-    config: AppConfig,
-    router: LlmRouter,
-    search: Arc<dyn SearchProvider>,
-    fetcher: Fetcher,
-    sources: SourceRegistry,
-    recorder: Arc<Recorder>,
-    events: EventBus,
-    limits: ProfileResearcher,
-    settings: ResearcherAgent,
-}
-
-impl World {
-    async fn start() -> World {
-        let llm = FakeLlm::start().await;
-        let search_fake = FakeSearch::start().await;
-        let pages = PageServer::start().await;
-        let (mut config, env) = search_fake.brave_config();
-        support::llm::add_tiers(&mut config, &llm, &["simple", "analytical"]);
-        let router = support::llm::router(&config);
-        let search = search::from_config(&config, &env).expect("provider");
-        let fetcher = Fetcher::new(&WebConfig {
-            connect_timeout: Duration::from_secs(2),
-            read_timeout: Duration::from_secs(2),
-            request_timeout: Duration::from_secs(5),
-            retries: 0,
-            ..WebConfig::default()
+/// The `(eventType, toolName)` of every tool event, in emission order.
+fn tool_events(w: &StepWorld) -> Vec<(String, String)> {
+    w.recorder
+        .payloads()
+        .iter()
+        .filter(|p| p["eventType"] == "tool_call" || p["eventType"] == "tool_result")
+        .map(|p| {
+            (
+                p["eventType"].as_str().unwrap().to_string(),
+                p["toolName"].as_str().unwrap().to_string(),
+            )
         })
-        .expect("fetcher");
-        let recorder = Arc::new(Recorder::default());
-        let events = EventBus::new(vec![Box::new(recorder.clone())]);
-        World {
-            llm,
-            search_fake,
-            pages,
-            config,
-            router,
-            search,
-            fetcher,
-            sources: SourceRegistry::default(),
-            recorder,
-            events,
-            limits: ProfileResearcher {
-                mode: ResearcherMode::React,
-                max_search_queries: 3,
-                max_urls_to_crawl: 4,
-                max_tool_calls: 8,
-            },
-            settings: ResearcherAgent::default(),
-        }
-    }
+        .collect()
+}
 
+/// The shared step world in ReAct mode: 3 searches, 4 crawls, 8 tool calls.
+async fn world() -> StepWorld {
+    StepWorld::start(ProfileResearcher {
+        mode: ResearcherMode::React,
+        max_search_queries: 3,
+        max_urls_to_crawl: 4,
+        max_tool_calls: 8,
+    })
+    .await
+}
+
+impl StepWorld {
     async fn run(&self) -> Result<StepOutcome, AgentError> {
         research_step_react(&self.ctx(), &step()).await
-    }
-
-    fn ctx(&self) -> StepContext<'_> {
-        StepContext {
-            router: &self.router,
-            search: self.search.as_ref(),
-            search_config: &self.config.search,
-            fetcher: &self.fetcher,
-            sources: &self.sources,
-            events: &self.events,
-            query: "How fast are river deltas losing wetlands?",
-            limits: &self.limits,
-            settings: &self.settings,
-            previous_observations: &[],
-        }
     }
 
     /// The request bodies the model received, in order.
@@ -145,17 +56,6 @@ impl World {
 
     fn searches(&self) -> usize {
         self.search_fake.requests().len()
-    }
-}
-
-fn step() -> PlanStep {
-    PlanStep {
-        id: "step-1".into(),
-        title: "Delta wetland loss".into(),
-        description: "Find measured rates of wetland loss in river deltas since 1990.".into(),
-        step_type: StepType::Research,
-        needs_search: true,
-        depends_on: Vec::new(),
     }
 }
 
@@ -185,9 +85,8 @@ fn tool_messages(request: &Value) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_model_searches_then_crawls_two_pages_in_one_turn_and_cites_them() {
-    let w = World::start().await;
-    w.search_fake
-        .serve_pages(&w.pages, &["/article", "/plain.txt"]);
+    let w = world().await;
+    w.serve_hits(&["/article", "/plain.txt"]);
     w.llm.script(
         MODEL,
         vec![
@@ -259,7 +158,7 @@ async fn the_model_searches_then_crawls_two_pages_in_one_turn_and_cites_them() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn crawls_asked_for_in_one_turn_run_at_the_same_time() {
-    let w = World::start().await;
+    let w = world().await;
     w.llm.script(
         MODEL,
         vec![
@@ -276,7 +175,7 @@ async fn crawls_asked_for_in_one_turn_run_at_the_same_time() {
 
     assert_eq!(w.pages.max_in_flight(), 3);
     // All three calls start before any result arrives.
-    let kinds: Vec<String> = w.recorder.tool_events().into_iter().map(|e| e.0).collect();
+    let kinds: Vec<String> = tool_events(&w).into_iter().map(|e| e.0).collect();
     assert_eq!(
         kinds,
         [
@@ -292,13 +191,12 @@ async fn crawls_asked_for_in_one_turn_run_at_the_same_time() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_tool_budget_ends_the_loop_and_the_observation_is_asked_for_without_tools() {
-    let mut w = World::start().await;
+    let mut w = world().await;
     w.limits = ProfileResearcher {
         max_tool_calls: 3,
         ..w.limits.clone()
     };
-    w.search_fake
-        .serve_pages(&w.pages, &["/article", "/plain.txt"]);
+    w.serve_hits(&["/article", "/plain.txt"]);
     // The second turn asks for more calls than the budget has left.
     w.llm.script(
         MODEL,
@@ -321,13 +219,11 @@ async fn the_tool_budget_ends_the_loop_and_the_observation_is_asked_for_without_
     assert_eq!(w.searches(), 2);
     assert_eq!(w.pages.hits("/article"), 1);
     assert_eq!(w.pages.hits("/plain.txt"), 0);
-    let calls: Vec<(String, String)> = w
-        .recorder
-        .tool_events()
+    let calls = tool_events(&w)
         .into_iter()
         .filter(|e| e.0 == "tool_call")
-        .collect();
-    assert_eq!(calls.len(), 3);
+        .count();
+    assert_eq!(calls, 3);
 
     let requests = w.requests();
     assert_eq!(requests.len(), 3, "two tool turns, then the final answer");
@@ -353,13 +249,13 @@ async fn the_tool_budget_ends_the_loop_and_the_observation_is_asked_for_without_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_model_that_never_stops_is_cut_off_at_max_tool_calls() {
-    let mut w = World::start().await;
+    let mut w = world().await;
     w.limits = ProfileResearcher {
         max_tool_calls: 4,
         max_search_queries: 10,
         ..w.limits.clone()
     };
-    w.search_fake.serve_pages(&w.pages, &["/plain.txt"]);
+    w.serve_hits(&["/plain.txt"]);
     w.llm.script(
         MODEL,
         (0..10)
@@ -383,15 +279,14 @@ async fn a_model_that_never_stops_is_cut_off_at_max_tool_calls() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn per_tool_limits_refuse_the_extra_calls_with_a_message() {
-    let mut w = World::start().await;
+    let mut w = world().await;
     w.limits = ProfileResearcher {
         max_search_queries: 1,
         max_urls_to_crawl: 1,
         max_tool_calls: 8,
         ..w.limits.clone()
     };
-    w.search_fake
-        .serve_pages(&w.pages, &["/article", "/plain.txt"]);
+    w.serve_hits(&["/article", "/plain.txt"]);
     w.llm.script(
         MODEL,
         vec![
@@ -422,9 +317,8 @@ async fn per_tool_limits_refuse_the_extra_calls_with_a_message() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invented_urls_and_numbers_are_dropped_and_counted() {
-    let w = World::start().await;
-    w.search_fake
-        .serve_pages(&w.pages, &["/article", "/plain.txt"]);
+    let w = world().await;
+    w.serve_hits(&["/article", "/plain.txt"]);
     w.llm.script(
         MODEL,
         vec![
@@ -448,9 +342,8 @@ async fn invented_urls_and_numbers_are_dropped_and_counted() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_crawl_goes_back_to_the_model_and_the_step_completes() {
-    let w = World::start().await;
-    w.search_fake
-        .serve_pages(&w.pages, &["/status/404", "/plain.txt"]);
+    let w = world().await;
+    w.serve_hits(&["/status/404", "/plain.txt"]);
     w.llm.script(
         MODEL,
         vec![
@@ -479,8 +372,8 @@ async fn a_failing_crawl_goes_back_to_the_model_and_the_step_completes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_tool_calls_are_explained_to_the_model_and_the_loop_goes_on() {
-    let w = World::start().await;
-    w.search_fake.serve_pages(&w.pages, &["/plain.txt"]);
+    let w = world().await;
+    w.serve_hits(&["/plain.txt"]);
     w.llm.script(
         MODEL,
         vec![
@@ -522,7 +415,7 @@ async fn malformed_tool_calls_are_explained_to_the_model_and_the_loop_goes_on() 
     // Refused calls ran nothing and announced nothing.
     assert_eq!(w.searches(), 1);
     assert_eq!(
-        w.recorder.tool_events(),
+        tool_events(&w),
         [
             ("tool_call".to_string(), "web_search".to_string()),
             ("tool_result".to_string(), "web_search".to_string()),
@@ -535,9 +428,8 @@ async fn malformed_tool_calls_are_explained_to_the_model_and_the_loop_goes_on() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tool_events_pair_calls_with_results_in_order() {
-    let w = World::start().await;
-    w.search_fake
-        .serve_pages(&w.pages, &["/article", "/status/404"]);
+    let w = world().await;
+    w.serve_hits(&["/article", "/status/404"]);
     w.llm.script(
         MODEL,
         vec![
@@ -611,7 +503,7 @@ async fn tool_events_pair_calls_with_results_in_order() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn registered_pages_are_not_fetched_again() {
-    let w = World::start().await;
+    let w = world().await;
     let earlier = w.fetcher.fetch(&w.pages.url("/article")).await.unwrap();
     assert_eq!(w.sources.register(&earlier), 1);
     w.llm.script(
@@ -651,7 +543,7 @@ async fn registered_pages_are_not_fetched_again() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_search_failing_with_nothing_fetched_is_a_typed_error() {
-    let w = World::start().await;
+    let w = world().await;
     w.search_fake.fail_always(Fault::Status(500));
     w.llm.script(
         MODEL,
@@ -676,8 +568,8 @@ async fn every_search_failing_with_nothing_fetched_is_a_typed_error() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_answer_without_any_fetched_page_is_marked_unverified() {
-    let w = World::start().await;
-    w.search_fake.serve_pages(&w.pages, &["/article"]);
+    let w = world().await;
+    w.serve_hits(&["/article"]);
     w.llm.script(
         MODEL,
         vec![
@@ -695,8 +587,8 @@ async fn an_answer_without_any_fetched_page_is_marked_unverified() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn run_step_dispatches_on_the_profiles_mode() {
-    let mut w = World::start().await;
-    w.search_fake.serve_pages(&w.pages, &["/plain.txt"]);
+    let mut w = world().await;
+    w.serve_hits(&["/plain.txt"]);
     w.limits.mode = ResearcherMode::Classic;
     // Classic mode asks for queries as JSON, without tools.
     w.llm.script(

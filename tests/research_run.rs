@@ -2,27 +2,18 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use dra::config::AppConfig;
-use dra::research::event::EventEnvelope;
 use dra::research::run::{run, Outcome, RunRequest, Services};
 use dra::research::sink::{EventBus, EventSink};
 use dra::search::{self, SearchProvider};
 use dra::web::{Fetcher, WebConfig};
 use serde_json::{json, Value};
 use support::llm::{FakeLlm, Reply};
+use support::research::Recorder;
 use support::{FakeSearch, PageServer};
-
-#[derive(Default)]
-struct Recorder(Mutex<Vec<EventEnvelope>>);
-
-impl EventSink for Recorder {
-    fn emit(&self, envelope: &EventEnvelope) {
-        self.0.lock().unwrap().push(envelope.clone());
-    }
-}
 
 struct World {
     llm: FakeLlm,
@@ -74,14 +65,7 @@ impl World {
             config: &self.config,
         };
         let outcome = run(req, &services, &bus).await;
-        let events = recorder
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|e| serde_json::to_value(e).unwrap())
-            .collect();
-        (outcome, events)
+        (outcome, recorder.json())
     }
 }
 
