@@ -506,9 +506,11 @@ async fn registered_pages_are_not_fetched_again() {
     let w = world().await;
     let earlier = w.fetcher.fetch(&w.pages.url("/article")).await.unwrap();
     assert_eq!(w.sources.register(&earlier), 1);
+    w.serve_hits(&["/article", "/plain.txt"]);
     w.llm.script(
         MODEL,
         vec![
+            Reply::tools(&[search("delta")]),
             Reply::tools(&[
                 crawl(w.pages.url("/article")),
                 crawl(w.pages.url("/plain.txt")),
@@ -523,15 +525,21 @@ async fn registered_pages_are_not_fetched_again() {
     assert_eq!(w.pages.hits("/article"), 1, "only the earlier step's fetch");
     assert_eq!(w.pages.hits("/plain.txt"), 1);
     let requests = w.requests();
-    let first = tool_messages(&requests[1]);
+    let results = &tool_messages(&requests[1])[0].1;
     assert!(
-        first[0]
+        results.contains("(already fetched: source [1])"),
+        "{results}"
+    );
+    assert_eq!(results.matches("already fetched").count(), 1, "{results}");
+    let first = tool_messages(&requests[2]);
+    assert!(
+        first[1]
             .1
             .contains("[1] was already fetched by an earlier step"),
         "{first:?}"
     );
     // The second crawl of a page of this step shows the page again, same number.
-    let again = &tool_messages(&requests[2])[2].1;
+    let again = &tool_messages(&requests[3])[3].1;
     assert!(
         again.starts_with("[2] ") && again.contains("42 stations"),
         "{again}"

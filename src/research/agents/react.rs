@@ -22,6 +22,7 @@ use super::{clean, Agent, AgentError, PlanStep, SnippetNote, StepContext, StepOu
 use crate::llm::{LlmRequest, Message, ToolCall, ToolSpec};
 use crate::research::config::ProfileResearcher;
 use crate::research::prompts::{RESEARCHER_REACT_SYSTEM, WEB_CRAWL_TOOL, WEB_SEARCH_TOOL};
+use crate::research::sources::SourceRegistry;
 use crate::search::{SearchError, SearchHit};
 use crate::web::FetchError;
 
@@ -75,7 +76,10 @@ pub async fn research_step_react(
             reply.tool_calls.clone(),
         ));
         for (call, result) in reply.tool_calls.iter().zip(ran) {
-            messages.push(Message::tool(call.id.clone(), found.record(result)));
+            messages.push(Message::tool(
+                call.id.clone(),
+                found.record(result, ctx.sources),
+            ));
         }
     }
 
@@ -91,7 +95,7 @@ pub async fn research_step_react(
     let draft = match answer {
         Some(text) if !text.trim().is_empty() => text,
         _ => {
-            tracing::info!(step = %step.id, calls = budget.used, "tool budget spent; asking for the observation");
+            tracing::info!(step = %step.id, calls = budget.used, "no observation from the tool loop; asking for it from the pages");
             write_observation(ctx, step, &found.pages, &found.unfetched).await?
         }
     };
@@ -238,11 +242,11 @@ impl Budget {
 
 impl Found {
     /// Take in what a call produced and return the tool message the model reads.
-    fn record(&mut self, ran: Ran) -> String {
+    fn record(&mut self, ran: Ran, sources: &SourceRegistry) -> String {
         match ran {
             Ran::Searched(query, Ok(hits)) => {
                 self.searches_ok += 1;
-                let text = self.format_hits(&query, &hits);
+                let text = format_hits(&query, &hits, sources);
                 for hit in hits {
                     self.hits.entry(hit.url.to_string()).or_insert(hit);
                 }
@@ -286,26 +290,6 @@ impl Found {
             Ran::Refused(message) => message,
         }
     }
-
-    fn format_hits(&self, query: &str, hits: &[SearchHit]) -> String {
-        if hits.is_empty() {
-            return format!("No results for \"{query}\".");
-        }
-        let mut text = format!("Results for \"{query}\":\n");
-        for (i, hit) in hits.iter().enumerate() {
-            text.push_str(&format!(
-                "\n{}. {}\n   URL: {}\n   {}\n",
-                i + 1,
-                hit.title.trim(),
-                hit.url,
-                hit.snippet.trim()
-            ));
-            if let Some(page) = self.pages.iter().find(|p| p.url == hit.url.as_str()) {
-                text.push_str(&format!("   (already crawled: source [{}])\n", page.number));
-            }
-        }
-        text
-    }
 }
 
 /// Run one admitted action, with its events.
@@ -342,6 +326,27 @@ fn malformed(name: &str, args: &str, error: &serde_json::Error, expected: &str) 
     Action::Refuse(format!(
         "Error: the arguments of {name} could not be read ({error}). They were: {shown}. Send a JSON object like {expected}."
     ))
+}
+
+/// Numbered hits; a hit the run already fetched says so, so the model can skip its crawl.
+fn format_hits(query: &str, hits: &[SearchHit], sources: &SourceRegistry) -> String {
+    if hits.is_empty() {
+        return format!("No results for \"{query}\".");
+    }
+    let mut text = format!("Results for \"{query}\":\n");
+    for (i, hit) in hits.iter().enumerate() {
+        text.push_str(&format!(
+            "\n{}. {}\n   URL: {}\n   {}\n",
+            i + 1,
+            hit.title.trim(),
+            hit.url,
+            hit.snippet.trim()
+        ));
+        if let Some(number) = sources.number_of(hit.url.as_str()) {
+            text.push_str(&format!("   (already fetched: source [{number}])\n"));
+        }
+    }
+    text
 }
 
 fn format_page(page: &NumberedPage) -> String {
