@@ -10,6 +10,7 @@ use dra::config::{AppConfig, Secret};
 use dra::databricks::{AuthOptions, DatabricksAuth};
 use dra::llm::{
     EndpointConfig, LlmError, LlmRequest, LlmRouter, Message, ModelRole, ServingApi, StreamEvent,
+    ToolCall, ToolSpec,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -358,6 +359,90 @@ async fn prompts_over_the_context_window_are_trimmed_not_sent_to_fail() {
             && sent.ends_with("QUESTION END")
             && sent.contains("tokens trimmed")
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tools_are_offered_and_tool_calls_come_back_without_content() {
+    let fake = FakeLlm::start().await;
+    fake.script(
+        "ep-a",
+        vec![
+            Reply::tools(&[("lookup", serde_json::json!({"key": "k"}))]),
+            Reply::Text("done".into()),
+        ],
+    );
+    let r = router(&config(&fake));
+    let tool = ToolSpec {
+        name: "lookup".into(),
+        description: "Look a key up.".into(),
+        parameters: serde_json::json!({"type": "object", "properties": {"key": {"type": "string"}}}),
+    };
+    let first = r
+        .complete(
+            None,
+            LlmRequest {
+                tools: vec![tool.clone()],
+                ..ask("find k")
+            },
+        )
+        .await
+        .expect("a tool-only answer is an answer");
+    assert_eq!(first.content, "");
+    assert_eq!(first.tool_calls.len(), 1);
+    let call = &first.tool_calls[0];
+    assert_eq!(call.function.name, "lookup");
+    assert_eq!(call.function.arguments, r#"{"key":"k"}"#);
+
+    let mut messages = ask("find k").messages;
+    messages.push(Message::assistant_tool_calls("", first.tool_calls.clone()));
+    messages.push(Message::tool(call.id.clone(), "k = 42"));
+    let second = r
+        .complete(
+            None,
+            LlmRequest {
+                messages,
+                tools: vec![tool],
+                ..LlmRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.content, "done");
+    assert!(second.tool_calls.is_empty());
+
+    let calls = fake.calls_to("ep-a");
+    assert_eq!(calls[0].body["tools"][0]["function"]["name"], "lookup");
+    let sent = &calls[1].body["messages"];
+    assert_eq!(sent[2]["tool_calls"][0]["id"], serde_json::json!(call.id));
+    assert_eq!(sent[3]["role"], "tool");
+    assert_eq!(sent[3]["tool_call_id"], serde_json::json!(call.id));
+    // Plain requests are unchanged: no `tools` key at all.
+    r.complete(None, ask("plain")).await.unwrap();
+    assert!(fake.calls_to("ep-a")[2].body.get("tools").is_none());
+}
+
+#[test]
+fn tool_calls_and_definitions_count_toward_the_prompt() {
+    use dra::llm::tokens;
+    let plain = vec![
+        Message::user("q"),
+        Message::assistant_tool_calls("", Vec::new()),
+    ];
+    let args = r#"{"query": "river delta wetland loss rates since 1990"}"#;
+    let with_call = vec![
+        Message::user("q"),
+        Message::assistant_tool_calls("", vec![ToolCall::function("c1", "web_search", args)]),
+    ];
+    assert!(
+        tokens::count_messages(&with_call) >= tokens::count_messages(&plain) + tokens::count(args)
+    );
+    let tool = ToolSpec {
+        name: "web_search".into(),
+        description: "Search the web for pages about a query.".into(),
+        parameters: serde_json::json!({"type": "object"}),
+    };
+    assert_eq!(tokens::count_tools(&[]), 0);
+    assert!(tokens::count_tools(&[tool]) > 10);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -4,116 +4,26 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use dra::config::AppConfig;
-use dra::llm::LlmRouter;
 use dra::research::agents::researcher::UNVERIFIED_NOTICE;
-use dra::research::agents::{
-    research_step, AgentError, PlanStep, StepContext, StepOutcome, StepType,
-};
-use dra::research::config::{ProfileResearcher, ResearcherAgent};
-use dra::research::event::{EventEnvelope, ResearchEvent};
-use dra::research::sink::{EventBus, EventSink};
-use dra::research::sources::SourceRegistry;
-use dra::search::{self, SearchProvider};
-use dra::web::{Fetcher, WebConfig};
+use dra::research::agents::{research_step, AgentError, StepOutcome};
+use dra::research::config::ProfileResearcher;
+use dra::research::event::ResearchEvent;
 use serde_json::{json, Value};
-use support::llm::{FakeLlm, Reply};
+use support::llm::Reply;
+use support::research::{step, StepWorld};
 use support::search::Fault;
-use support::{FakeSearch, PageServer};
 
-/// Records every envelope.
-#[derive(Default)]
-struct Recorder(Mutex<Vec<EventEnvelope>>);
-
-impl EventSink for Recorder {
-    fn emit(&self, envelope: &EventEnvelope) {
-        self.0.lock().unwrap().push(envelope.clone());
-    }
+/// The shared step world with classic mode's limits.
+async fn world() -> StepWorld {
+    StepWorld::start(ProfileResearcher {
+        max_search_queries: 3,
+        max_urls_to_crawl: 3,
+        ..ProfileResearcher::default()
+    })
+    .await
 }
 
-impl Recorder {
-    fn events(&self) -> Vec<ResearchEvent> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|e| e.payload.event.clone())
-            .collect()
-    }
-
-    fn json(&self) -> Vec<Value> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|e| serde_json::to_value(e).unwrap())
-            .collect()
-    }
-}
-
-/// The fakes and the services of one step.
-struct World {
-    llm: FakeLlm,
-    search_fake: FakeSearch,
-    pages: PageServer,
-    config: AppConfig,
-    router: LlmRouter,
-    search: Arc<dyn SearchProvider>,
-    fetcher: Fetcher,
-    sources: SourceRegistry,
-    recorder: Arc<Recorder>,
-    events: EventBus,
-    limits: ProfileResearcher,
-    settings: ResearcherAgent,
-}
-
-impl World {
-    async fn start() -> World {
-        let llm = FakeLlm::start().await;
-        let search_fake = FakeSearch::start().await;
-        let pages = PageServer::start().await;
-        let (mut config, env) = search_fake.brave_config();
-        support::llm::add_tiers(&mut config, &llm, &["simple", "analytical"]);
-        let router = support::llm::router(&config);
-        let search = search::from_config(&config, &env).expect("provider");
-        let fetcher = Fetcher::new(&WebConfig {
-            connect_timeout: Duration::from_secs(2),
-            read_timeout: Duration::from_secs(2),
-            request_timeout: Duration::from_secs(5),
-            retries: 0,
-            ..WebConfig::default()
-        })
-        .expect("fetcher");
-        let recorder = Arc::new(Recorder::default());
-        let events = EventBus::new(vec![Box::new(recorder.clone())]);
-        World {
-            llm,
-            search_fake,
-            pages,
-            config,
-            router,
-            search,
-            fetcher,
-            sources: SourceRegistry::default(),
-            recorder,
-            events,
-            limits: ProfileResearcher {
-                max_search_queries: 3,
-                max_urls_to_crawl: 3,
-                ..ProfileResearcher::default()
-            },
-            settings: ResearcherAgent::default(),
-        }
-    }
-
-    /// Brave answers every query with results at these page-server paths.
-    fn serve_hits(&self, paths: &[&str]) {
-        self.search_fake.serve_pages(&self.pages, paths);
-    }
-
+impl StepWorld {
     /// The model's two answers: the queries, then the observation.
     fn script(&self, queries: Value, observation: &str) {
         self.llm.script(
@@ -126,19 +36,7 @@ impl World {
     }
 
     async fn run(&self) -> Result<StepOutcome, AgentError> {
-        let ctx = StepContext {
-            router: &self.router,
-            search: self.search.as_ref(),
-            search_config: &self.config.search,
-            fetcher: &self.fetcher,
-            sources: &self.sources,
-            events: &self.events,
-            query: "How fast are river deltas losing wetlands?",
-            limits: &self.limits,
-            settings: &self.settings,
-            previous_observations: &[],
-        };
-        research_step(&ctx, &step()).await
+        research_step(&self.ctx(), &step()).await
     }
 
     /// The `q` of every search request the fake Brave received.
@@ -151,17 +49,6 @@ impl World {
             .collect();
         qs.sort();
         qs
-    }
-}
-
-fn step() -> PlanStep {
-    PlanStep {
-        id: "step-1".into(),
-        title: "Delta wetland loss".into(),
-        description: "Find measured rates of wetland loss in river deltas since 1990.".into(),
-        step_type: StepType::Research,
-        needs_search: true,
-        depends_on: Vec::new(),
     }
 }
 
@@ -179,7 +66,7 @@ const OBSERVATION: &str = "\
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fetched_pages_are_registered_and_only_they_are_cited() {
-    let w = World::start().await;
+    let w = world().await;
     w.serve_hits(&["/article", "/plain.txt", "/status/404"]);
     w.script(three_queries(), OBSERVATION);
 
@@ -212,7 +99,7 @@ async fn fetched_pages_are_registered_and_only_they_are_cited() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_generated_query_is_searched_and_the_pages_reach_the_model() {
-    let w = World::start().await;
+    let w = world().await;
     w.serve_hits(&["/article", "/plain.txt"]);
     w.script(three_queries(), OBSERVATION);
 
@@ -237,7 +124,7 @@ async fn every_generated_query_is_searched_and_the_pages_reach_the_model() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tool_events_pair_calls_with_results_under_the_original_names() {
-    let w = World::start().await;
+    let w = world().await;
     w.serve_hits(&["/article", "/plain.txt", "/status/404"]);
     w.script(three_queries(), OBSERVATION);
     let outcome = w.run().await.expect("step researched");
@@ -320,7 +207,7 @@ async fn tool_events_pair_calls_with_results_under_the_original_names() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_search_is_skipped() {
-    let w = World::start().await;
+    let w = world().await;
     w.serve_hits(&["/article"]);
     w.search_fake.fail_next(Fault::Status(400));
     w.script(three_queries(), OBSERVATION);
@@ -343,7 +230,7 @@ async fn a_failed_search_is_skipped() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_search_failing_is_a_typed_error() {
-    let w = World::start().await;
+    let w = world().await;
     w.search_fake.fail_always(Fault::Status(500));
     w.script(three_queries(), OBSERVATION);
 
@@ -367,7 +254,7 @@ async fn every_search_failing_is_a_typed_error() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn nothing_fetchable_gives_an_unverified_observation_without_citations() {
-    let w = World::start().await;
+    let w = world().await;
     w.serve_hits(&["/status/404", "/js-only"]);
     w.script(three_queries(), OBSERVATION);
 
@@ -389,7 +276,7 @@ async fn nothing_fetchable_gives_an_unverified_observation_without_citations() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pages_an_earlier_step_fetched_are_not_fetched_again() {
-    let w = World::start().await;
+    let w = world().await;
     let earlier = w.fetcher.fetch(&w.pages.url("/article")).await.unwrap();
     assert_eq!(w.sources.register(&earlier), 1);
     w.serve_hits(&["/article", "/plain.txt"]);
@@ -414,7 +301,7 @@ async fn pages_an_earlier_step_fetched_are_not_fetched_again() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn blank_queries_fall_back_to_the_step_title() {
-    let w = World::start().await;
+    let w = world().await;
     w.serve_hits(&["/plain.txt"]);
     w.script(json!({"queries": ["  ", "", "\n"]}), "- 42 stations [1].\n");
 
@@ -426,7 +313,7 @@ async fn blank_queries_fall_back_to_the_step_title() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn garbage_model_output_is_an_error_not_a_panic() {
-    let w = World::start().await;
+    let w = world().await;
     w.serve_hits(&["/article"]);
     w.llm
         .always("ep-analytical", Reply::Text("}{ not json [[[".into()));
@@ -439,7 +326,7 @@ async fn garbage_model_output_is_an_error_not_a_panic() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_empty_observation_is_unusable() {
-    let w = World::start().await;
+    let w = world().await;
     w.serve_hits(&["/article"]);
     w.script(three_queries(), "  [9] [7] ");
 
@@ -450,7 +337,7 @@ async fn an_empty_observation_is_unusable() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_snippet_only_observation_cannot_cite_earlier_sources_either() {
-    let w = World::start().await;
+    let w = world().await;
     let earlier = w.fetcher.fetch(&w.pages.url("/article")).await.unwrap();
     assert_eq!(w.sources.register(&earlier), 1);
     w.serve_hits(&["/article", "/status/404"]);
@@ -475,7 +362,7 @@ async fn a_snippet_only_observation_cannot_cite_earlier_sources_either() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_hits_that_lead_to_one_page_make_one_source() {
-    let w = World::start().await;
+    let w = world().await;
     w.serve_hits(&["/article", "/redirect/1"]);
     w.script(three_queries(), OBSERVATION);
 

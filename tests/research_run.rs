@@ -2,32 +2,23 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use dra::config::AppConfig;
-use dra::research::event::EventEnvelope;
 use dra::research::run::{run, Outcome, RunRequest, Services};
 use dra::research::sink::{EventBus, EventSink};
 use dra::search::{self, SearchProvider};
 use dra::web::{Fetcher, WebConfig};
 use serde_json::{json, Value};
 use support::llm::{FakeLlm, Reply};
+use support::research::Recorder;
 use support::{FakeSearch, PageServer};
-
-#[derive(Default)]
-struct Recorder(Mutex<Vec<EventEnvelope>>);
-
-impl EventSink for Recorder {
-    fn emit(&self, envelope: &EventEnvelope) {
-        self.0.lock().unwrap().push(envelope.clone());
-    }
-}
 
 struct World {
     llm: FakeLlm,
     _search_fake: FakeSearch,
-    _pages: PageServer,
+    pages: PageServer,
     config: AppConfig,
     search: Arc<dyn SearchProvider>,
     fetcher: Fetcher,
@@ -51,7 +42,7 @@ impl World {
         World {
             llm,
             _search_fake: search_fake,
-            _pages: pages,
+            pages,
             config,
             search,
             fetcher,
@@ -74,14 +65,7 @@ impl World {
             config: &self.config,
         };
         let outcome = run(req, &services, &bus).await;
-        let events = recorder
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|e| serde_json::to_value(e).unwrap())
-            .collect();
-        (outcome, events)
+        (outcome, recorder.json())
     }
 }
 
@@ -255,4 +239,74 @@ async fn a_run_whose_every_step_fails_is_an_error_not_an_empty_report() {
         w.llm.calls_to("ep-complex").is_empty(),
         "no report without findings"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_medium_run_researches_in_react_mode_and_cites_only_fetched_pages() {
+    let w = World::start().await;
+    w.llm.script(
+        "ep-simple",
+        vec![say(
+            json!({"mode": "deep_research", "depth": "medium", "is_ambiguous": false, "clarifying_questions": [], "reasoning": "several aspects"}),
+        )],
+    );
+    let pages = &w.pages;
+    w.llm.script(
+        "ep-analytical",
+        vec![
+            say(json!({"title": "Delta wetlands", "thought": "t", "steps": [
+                {"id": "a", "title": "Loss rates", "description": "measured loss", "step_type": "research", "needs_search": true}
+            ]})),
+            Reply::tools(&[("web_search", json!({"query": "delta wetland loss"}))]),
+            Reply::tools(&[
+                ("web_crawl", json!({"url": pages.url("/article")})),
+                ("web_crawl", json!({"url": pages.url("/plain.txt")})),
+            ]),
+            Reply::Text("- Deltas lost a fifth of their wetlands [1][2].\n- Invented [7].".into()),
+        ],
+    );
+    w.llm.script(
+        "ep-complex",
+        vec![Reply::Stream(vec![
+            "# Delta wetlands\n\nDeltas lost a fifth of their wetlands [1][2]. Also [7].".into(),
+        ])],
+    );
+
+    let (outcome, events) = w
+        .run(&RunRequest::new(
+            "How fast are river deltas losing wetlands, and why?",
+        ))
+        .await;
+    let Ok(Outcome::Report(report)) = outcome else {
+        panic!("expected a report, got {outcome:?}\n{events:#?}");
+    };
+
+    // The researcher's turns offered the tools: ReAct mode, the medium profile's default.
+    let analytical = w.llm.calls_to("ep-analytical");
+    assert_eq!(analytical.len(), 4);
+    assert!(analytical[0].body.get("tools").is_none(), "the planner");
+    assert!(analytical[1..]
+        .iter()
+        .all(|c| c.body.get("tools").is_some()));
+    let crawls = events
+        .iter()
+        .filter(|e| e["eventType"] == "tool_call" && e["payload"]["toolName"] == "web_crawl")
+        .count();
+    assert_eq!(crawls, 2);
+
+    let fetched: Vec<u32> = report.sources.iter().map(|s| s.number).collect();
+    assert_eq!(fetched, [1, 2]);
+    assert_eq!(report.cited.iter().copied().collect::<Vec<_>>(), [1, 2]);
+    assert!(
+        report.markdown.contains("wetlands [1][2]."),
+        "{}",
+        report.markdown
+    );
+    assert!(!report.markdown.contains("[7]"), "{}", report.markdown);
+    let completed = events
+        .iter()
+        .find(|e| e["eventType"] == "step_completed")
+        .expect("the step completed");
+    assert_eq!(completed["payload"]["sourcesFound"], 2);
+    assert!(report.citations_dropped >= 2);
 }

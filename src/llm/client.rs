@@ -7,7 +7,7 @@ use futures::StreamExt;
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::wire::{ChatRequest, ChatResponse, Usage};
+use super::wire::{ChatRequest, ChatResponse, ToolCall, Usage};
 use crate::databricks::{AuthError, DatabricksAuth};
 
 /// What a streaming caller sees.
@@ -84,6 +84,8 @@ pub enum Credentials {
 #[derive(Debug, Clone)]
 pub struct Completion {
     pub content: String,
+    /// The tools the model asked to call (non-streamed answers only), each with an id.
+    pub tool_calls: Vec<ToolCall>,
     pub usage: Option<Usage>,
     pub finish_reason: Option<String>,
 }
@@ -147,13 +149,24 @@ impl EndpointClient {
                 let parsed: ChatResponse =
                     serde_json::from_slice(&bytes).map_err(|e| CallError::Decode(e.to_string()))?;
                 let choice = parsed.choices.into_iter().next().ok_or(CallError::Empty)?;
-                let content = choice
-                    .message
-                    .and_then(|m| m.content)
-                    .map(|c| c.into_text())
-                    .ok_or(CallError::Empty)?;
+                let message = choice.message.ok_or(CallError::Empty)?;
+                let mut tool_calls = message.tool_calls;
+                // A turn that only calls tools has no content; one with neither is no answer.
+                let content = match message.content {
+                    Some(c) => c.into_text(),
+                    None if !tool_calls.is_empty() => String::new(),
+                    None => return Err(CallError::Empty),
+                };
+                // The id pairs a call with its result message; a server that left it out
+                // still needs distinct ones back.
+                for (i, call) in tool_calls.iter_mut().enumerate() {
+                    if call.id.is_empty() {
+                        call.id = format!("call_{i}");
+                    }
+                }
                 Ok(Completion {
                     content,
+                    tool_calls,
                     usage: parsed.usage,
                     finish_reason: choice.finish_reason,
                 })
@@ -232,6 +245,7 @@ async fn read_stream(
     }
     Ok(Completion {
         content,
+        tool_calls: Vec::new(),
         usage,
         finish_reason,
     })

@@ -20,7 +20,7 @@ pub use config::{
 pub use router::{EndpointFailure, JsonSchemaSpec, LlmRequest, LlmResponse, LlmRouter};
 pub use structured::Structured;
 pub use usage::UsageRow;
-pub use wire::{Message, Role, Usage};
+pub use wire::{FunctionCall, Message, Role, ToolCall, ToolSpec, Usage};
 
 /// Failures of the LLM layer.
 #[derive(Debug, thiserror::Error)]

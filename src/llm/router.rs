@@ -16,7 +16,7 @@ use super::config::{BackoffStrategy, EndpointConfig, ModelRole, RateLimiting, Se
 use super::limiter::TpmLimiter;
 use super::tokens;
 use super::usage::{UsageLedger, UsageRow};
-use super::wire::{ChatRequest, Message, Role, Usage};
+use super::wire::{ChatRequest, Message, Role, ToolCall, ToolSpec, Usage};
 use super::LlmError;
 use crate::config::AppConfig;
 use crate::databricks::{AuthError, DatabricksAuth};
@@ -68,8 +68,11 @@ pub struct LlmRequest {
     pub temperature: Option<f32>,
     /// Ask for JSON matching this schema.
     pub json_schema: Option<JsonSchemaSpec>,
-    /// Stream the answer into this sink.
+    /// Stream the answer into this sink. Streamed answers carry text only, so a request
+    /// that offers `tools` should not stream.
     pub stream: Option<DeltaSink>,
+    /// Functions the model may call instead of answering; none for plain chat.
+    pub tools: Vec<ToolSpec>,
 }
 
 /// A named JSON schema for structured output.
@@ -83,6 +86,8 @@ pub struct JsonSchemaSpec {
 #[derive(Debug, Clone)]
 pub struct LlmResponse {
     pub content: String,
+    /// The tools the model asked to call; empty when it answered in `content`.
+    pub tool_calls: Vec<ToolCall>,
     pub tier: String,
     /// The endpoint id (key under `endpoints`).
     pub endpoint: String,
@@ -294,6 +299,7 @@ impl LlmRouter {
             response_format: None,
             stream: false,
             stream_options: None,
+            tools: Vec::new(),
         };
         let started = std::time::Instant::now();
         ep.client.call(&body, None).await?;
@@ -352,7 +358,10 @@ impl LlmRouter {
                         None => (
                             Usage {
                                 prompt_tokens: prompt_tokens as u64,
-                                completion_tokens: tokens::count(&done.content) as u64,
+                                completion_tokens: tokens::count_answer(
+                                    &done.content,
+                                    &done.tool_calls,
+                                ) as u64,
                             },
                             true,
                         ),
@@ -360,6 +369,7 @@ impl LlmRouter {
                     self.usage.record(tier, id, usage, estimated);
                     return Ok(LlmResponse {
                         content: done.content,
+                        tool_calls: done.tool_calls,
                         tier: tier.to_string(),
                         endpoint: id.clone(),
                         usage,
@@ -460,9 +470,12 @@ fn shape(
         }
     }
     let margin = (window as usize / 50).max(64);
-    let budget = (window as usize).saturating_sub(max_tokens as usize + margin);
+    // Tool definitions are part of the prompt but cannot be trimmed, so they come off the
+    // budget the messages are trimmed to.
+    let tool_tokens = tokens::count_tools(&req.tools);
+    let budget = (window as usize).saturating_sub(max_tokens as usize + margin + tool_tokens);
     let trimmed = tokens::trim_to_fit(&mut messages, budget)?;
-    let prompt_tokens = tokens::count_messages(&messages);
+    let prompt_tokens = tokens::count_messages(&messages) + tool_tokens;
     let stream = req.stream.is_some();
     Ok((
         ChatRequest {
@@ -480,6 +493,7 @@ fn shape(
             response_format,
             stream,
             stream_options: stream.then(|| serde_json::json!({"include_usage": true})),
+            tools: req.tools.clone(),
         },
         prompt_tokens,
         trimmed,

@@ -3,7 +3,7 @@
 
 use tiktoken_rs::cl100k_base_singleton;
 
-use super::wire::Message;
+use super::wire::{Message, ToolCall, ToolSpec};
 
 /// Per-message overhead of the chat format (role markers), as OpenAI documents it.
 const MESSAGE_OVERHEAD: usize = 4;
@@ -18,13 +18,40 @@ pub fn count(text: &str) -> usize {
         .len()
 }
 
-/// Tokens a conversation occupies.
+/// Tokens a conversation occupies, tool calls and tool-call ids included.
 pub fn count_messages(messages: &[Message]) -> usize {
     messages
         .iter()
-        .map(|m| count(&m.content) + MESSAGE_OVERHEAD)
+        .map(|m| {
+            count(&m.content)
+                + count_calls(&m.tool_calls)
+                + m.tool_call_id.as_deref().map_or(0, count)
+                + MESSAGE_OVERHEAD
+        })
         .sum::<usize>()
         + 2
+}
+
+/// Tokens of an answer: its text and the tool calls it asked for.
+pub fn count_answer(content: &str, calls: &[ToolCall]) -> usize {
+    count(content) + count_calls(calls)
+}
+
+/// Tokens the tool definitions add to a prompt. Servers render them into the prompt in
+/// their own template; their JSON text is a close estimate.
+pub fn count_tools(tools: &[ToolSpec]) -> usize {
+    if tools.is_empty() {
+        return 0;
+    }
+    serde_json::to_string(tools).map_or(0, |json| count(&json))
+}
+
+/// Each call is rendered as its name and argument text, plus the chat format's markers.
+fn count_calls(calls: &[ToolCall]) -> usize {
+    calls
+        .iter()
+        .map(|c| count(&c.function.name) + count(&c.function.arguments) + MESSAGE_OVERHEAD)
+        .sum()
 }
 
 /// The prompt does not fit even after trimming.

@@ -17,9 +17,8 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::agents::{
-    background, classify, plan as plan_steps, reflect, research_step, synthesizer, Agent,
-    AgentError, CompletedStep, Decision, Plan, PlanStep, QueryMode, Reflection, StepContext,
-    StepOutcome,
+    background, classify, plan as plan_steps, reflect, run_step, synthesizer, Agent, AgentError,
+    CompletedStep, Decision, Plan, PlanStep, QueryMode, Reflection, StepContext, StepOutcome,
 };
 use super::budget::{Budget, StopReason, Watch};
 use super::config::{Depth, ProfileResearcher, ResearchProfile};
@@ -577,7 +576,7 @@ impl StepLoop<'_, '_> {
                 self.bus,
                 self.s.llm,
                 Agent::Researcher,
-                research_step(&ctx, &step),
+                run_step(&ctx, &step),
             )
             .await;
             (index, step, result)

@@ -24,6 +24,21 @@ pub enum Reply {
     StreamCut(Vec<String>),
     /// This reply, after a pause.
     Delayed(Duration, Box<Reply>),
+    /// An answer that calls tools: `(name, arguments as JSON text)` each, no content. The
+    /// text is sent as written, so a test can script malformed arguments.
+    ToolCalls(Vec<(String, String)>),
+}
+
+impl Reply {
+    /// A tool-calling answer with well-formed arguments.
+    pub fn tools(calls: &[(&str, Value)]) -> Reply {
+        Reply::ToolCalls(
+            calls
+                .iter()
+                .map(|(name, args)| (name.to_string(), args.to_string()))
+                .collect(),
+        )
+    }
 }
 
 /// Computes a reply from the request body (for calls whose order is not fixed, such as
@@ -172,10 +187,12 @@ async fn answer(s: &Inner, model: String, path: &str, headers: HeaderMap, body: 
     if let Some(d) = latency {
         tokio::time::sleep(d).await;
     }
-    render(reply).await
+    let call = s.calls.lock().unwrap().len();
+    render(reply, call).await
 }
 
-fn render(reply: Reply) -> futures::future::BoxFuture<'static, Response> {
+/// The response for `reply`; `call` numbers the request (for unique tool-call ids).
+fn render(reply: Reply, call: usize) -> futures::future::BoxFuture<'static, Response> {
     Box::pin(async move {
         match reply {
         Reply::Text(text) => Json(json!({
@@ -194,11 +211,28 @@ fn render(reply: Reply) -> futures::future::BoxFuture<'static, Response> {
             }
             resp
         }
+        Reply::ToolCalls(calls) => {
+            // Ids unique across the whole fake, as real servers make them.
+            let n = call;
+            let tool_calls: Vec<Value> = calls
+                .iter()
+                .enumerate()
+                .map(|(i, (name, args))| {
+                    json!({"id": format!("call_{n}_{i}"), "type": "function",
+                           "function": {"name": name, "arguments": args}})
+                })
+                .collect();
+            Json(json!({
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": null, "tool_calls": tool_calls}, "finish_reason": "tool_calls"}],
+                "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+            }))
+            .into_response()
+        }
         Reply::Stream(pieces) => sse(&pieces, true),
         Reply::StreamCut(pieces) => sse(&pieces, false),
         Reply::Delayed(d, reply) => {
             tokio::time::sleep(d).await;
-            render(*reply).await
+            render(*reply, call).await
         }
     }
     })

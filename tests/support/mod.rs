@@ -8,6 +8,7 @@ pub mod corpus;
 pub mod llm;
 pub mod pages;
 pub mod pg;
+pub mod research;
 pub mod search;
 pub mod server;
 pub mod workspace;

@@ -159,7 +159,7 @@ fn user_message(query: &str, history: &[Message]) -> String {
         let who = match m.role {
             Role::User => "User",
             Role::Assistant => "Assistant",
-            Role::System => continue,
+            Role::System | Role::Tool => continue,
         };
         text.push_str(&format!("{who}: {}\n", m.content.trim()));
     }

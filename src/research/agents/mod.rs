@@ -7,14 +7,17 @@
 //! - [`coordinator::classify`]: answer mode, depth, ambiguity and clarifying questions;
 //! - [`planner::plan`]: ordered steps within the depth's limits;
 //! - [`reflector::reflect`]: continue, adjust or complete after a step;
-//! - [`researcher::research_step`]: search, fetch and write one step's observation. It is
-//!   the exception to "no events": its tool calls happen while it runs, so it emits
-//!   `tool_call` / `tool_result` itself;
+//! - [`researcher::research_step`]: search, fetch and write one step's observation (classic
+//!   mode), and [`react::research_step_react`]: the same with the model driving the searches
+//!   and crawls (ReAct mode); [`run_step`] picks by the depth's mode. They are the exception
+//!   to "no events": their tool calls happen while they run, so they emit `tool_call` /
+//!   `tool_result` themselves;
 //! - [`synthesizer::synthesize`]: the cited report, streamed, with citations enforced.
 
 pub mod background;
 pub mod coordinator;
 pub mod planner;
+pub mod react;
 pub mod reflector;
 pub mod researcher;
 pub mod synthesizer;
@@ -22,12 +25,22 @@ pub mod synthesizer;
 use std::fmt;
 
 use crate::llm::{LlmError, LlmRouter};
+use crate::research::config::ResearcherMode;
 use crate::search::SearchError;
 
 pub use coordinator::{classify, Classification, QueryMode};
 pub use planner::{plan, Plan, PlanStep, StepType};
+pub use react::research_step_react;
 pub use reflector::{reflect, CompletedStep, Decision, Reflection};
 pub use researcher::{research_step, SnippetNote, StepContext, StepOutcome};
+
+/// Research one plan step in the mode the depth's profile names (`ctx.limits.mode`).
+pub async fn run_step(ctx: &StepContext<'_>, step: &PlanStep) -> Result<StepOutcome, AgentError> {
+    match ctx.limits.mode {
+        ResearcherMode::Classic => research_step(ctx, step).await,
+        ResearcherMode::React => research_step_react(ctx, step).await,
+    }
+}
 
 /// Which agent a result or failure belongs to; its name is the one events use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

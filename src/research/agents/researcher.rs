@@ -3,6 +3,10 @@
 //! numbered source, and has the model write the step's observation citing those numbers.
 //! Citations are then enforced against the [`SourceRegistry`], so the observation can only
 //! cite pages this run actually fetched.
+//!
+//! The step machinery both modes share lives here too: the step's context and outcome, the
+//! search and crawl tools with their events, the observation call and citation enforcement.
+//! [`super::react`] drives the same tools from a model-led loop.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -24,9 +28,10 @@ use crate::web::{FetchError, FetchedPage, Fetcher};
 
 use super::planner::PlanStep;
 
-/// The tool names `tool_call` / `tool_result` events use, as in the original.
-const WEB_SEARCH: &str = "web_search";
-const WEB_CRAWL: &str = "web_crawl";
+/// The tool names `tool_call` / `tool_result` events (and the ReAct model) use, as in the
+/// original.
+pub(super) const WEB_SEARCH: &str = "web_search";
+pub(super) const WEB_CRAWL: &str = "web_crawl";
 /// `tool_result.resultPreview` carries at most this many characters.
 const RESULT_PREVIEW_CHARS: usize = 200;
 /// `step_completed.observationSummary` carries at most this many characters.
@@ -49,7 +54,8 @@ pub struct StepContext<'a> {
     pub events: &'a EventBus,
     /// The user's research query.
     pub query: &'a str,
-    /// `max_search_queries` and `max_urls_to_crawl` per step for this depth.
+    /// The depth's researcher: its mode, and per step `max_search_queries`,
+    /// `max_urls_to_crawl` and (ReAct) `max_tool_calls`.
     pub limits: &'a ProfileResearcher,
     /// `max_search_results`, `page_contents_limit`, `content_preview_length`,
     /// `max_previous_observations`.
@@ -114,7 +120,6 @@ pub async fn research_step(
     ctx: &StepContext<'_>,
     step: &PlanStep,
 ) -> Result<StepOutcome, AgentError> {
-    let agent = Agent::Researcher;
     let calls = AtomicU32::new(0);
 
     let queries = generate_queries(ctx, step).await?;
@@ -129,7 +134,12 @@ pub async fn research_step(
         .take(max_urls)
         .collect();
 
-    let fetched = join_all(chosen.iter().map(|hit| fetch_one(ctx, hit, &calls))).await;
+    let fetched = join_all(
+        chosen
+            .iter()
+            .map(|hit| fetch_one(ctx, hit.url.as_str(), &calls)),
+    )
+    .await;
     let mut pages = Vec::new();
     let mut unfetched = Vec::new();
     for (hit, result) in chosen.iter().zip(fetched) {
@@ -145,21 +155,47 @@ pub async fn research_step(
             }),
         }
     }
-    let fetches_failed = u32::try_from(unfetched.len()).unwrap_or(u32::MAX);
 
     let draft = write_observation(ctx, step, &pages, &unfetched).await?;
+    conclude(
+        ctx,
+        &draft,
+        &pages,
+        StepLog {
+            queries,
+            unfetched,
+            searches_failed,
+        },
+    )
+}
+
+/// What a step did besides fetching pages, for its [`StepOutcome`].
+pub(super) struct StepLog {
+    pub queries: Vec<String>,
+    pub unfetched: Vec<SnippetNote>,
+    pub searches_failed: u32,
+}
+
+/// Turn the model's draft into the step's outcome: citations enforced, and the
+/// [`UNVERIFIED_NOTICE`] in front when the step fetched no page.
+pub(super) fn conclude(
+    ctx: &StepContext<'_>,
+    draft: &str,
+    pages: &[NumberedPage],
+    log: StepLog,
+) -> Result<StepOutcome, AgentError> {
     // With no fetched page, an empty registry drops every citation, including numbers of
     // earlier steps' sources the model may have copied from previous observations: nothing
     // in a snippet-only observation is backed by a page.
     let (text, audit) = if pages.is_empty() {
-        SourceRegistry::default().enforce(&draft)
+        SourceRegistry::default().enforce(draft)
     } else {
-        ctx.sources.enforce(&draft)
+        ctx.sources.enforce(draft)
     };
     let text = text.trim();
     if text.is_empty() {
         return Err(AgentError::Unusable {
-            agent,
+            agent: Agent::Researcher,
             reason: "the observation is empty once unsupported citations are removed".into(),
         });
     }
@@ -176,10 +212,10 @@ pub async fn research_step(
         fetched: fetched.into_iter().collect(),
         sources_total: u32::try_from(ctx.sources.all().len()).unwrap_or(u32::MAX),
         audit,
-        queries,
-        unfetched,
-        searches_failed,
-        fetches_failed,
+        queries: log.queries,
+        fetches_failed: u32::try_from(log.unfetched.len()).unwrap_or(u32::MAX),
+        unfetched: log.unfetched,
+        searches_failed: log.searches_failed,
     })
 }
 
@@ -191,12 +227,12 @@ struct QueriesAnswer {
     queries: Vec<String>,
 }
 
-/// A page fetched and registered for this step.
-struct NumberedPage {
-    number: u32,
-    url: String,
-    title: Option<String>,
-    text: String,
+/// A page fetched and registered for this step, its text cut to `page_contents_limit`.
+pub(super) struct NumberedPage {
+    pub number: u32,
+    pub url: String,
+    pub title: Option<String>,
+    pub text: String,
 }
 
 /// Ask for the step's search queries: cleaned, de-duplicated, at most the depth's limit.
@@ -272,7 +308,8 @@ async fn search_all(
     }
 }
 
-async fn search_one(
+/// Run one web search between its `tool_call` and `tool_result` events.
+pub(super) async fn search_one(
     ctx: &StepContext<'_>,
     text: &str,
     calls: &AtomicU32,
@@ -300,12 +337,13 @@ async fn search_one(
     result
 }
 
-async fn fetch_one(
+/// Fetch one page and register it as a source, between its `tool_call` and `tool_result`
+/// events.
+pub(super) async fn fetch_one(
     ctx: &StepContext<'_>,
-    hit: &SearchHit,
+    url: &str,
     calls: &AtomicU32,
 ) -> Result<NumberedPage, FetchError> {
-    let url = hit.url.as_str();
     ctx.events
         .emit(tool_call(WEB_CRAWL, [("url", json!(url))], calls));
     let result = ctx
@@ -339,9 +377,10 @@ fn register(ctx: &StepContext<'_>, page: &FetchedPage) -> NumberedPage {
     }
 }
 
-/// The second call: the observation, in markdown, from the fetched pages (or, when there
-/// are none, from the snippets).
-async fn write_observation(
+/// The observation call: the observation, in markdown, from the fetched pages (or, when
+/// there are none, from the snippets). Classic mode's second call, and ReAct mode's last
+/// when its budget runs out.
+pub(super) async fn write_observation(
     ctx: &StepContext<'_>,
     step: &PlanStep,
     pages: &[NumberedPage],
@@ -385,8 +424,9 @@ async fn write_observation(
     Ok(answer.content)
 }
 
-/// The step, the query and the latest previous observations, for both calls.
-fn step_message(ctx: &StepContext<'_>, step: &PlanStep) -> String {
+/// The step, the query and the latest previous observations: how every researcher call
+/// opens.
+pub(super) fn step_message(ctx: &StepContext<'_>, step: &PlanStep) -> String {
     let mut text = format!(
         "## Research query\n{}\n\n## Step {}: {}\n{}\n",
         ctx.query.trim(),
@@ -410,7 +450,7 @@ fn step_message(ctx: &StepContext<'_>, step: &PlanStep) -> String {
     text
 }
 
-fn tool_call<const N: usize>(
+pub(super) fn tool_call<const N: usize>(
     name: &str,
     args: [(&str, Value); N],
     calls: &AtomicU32,
@@ -423,7 +463,7 @@ fn tool_call<const N: usize>(
     }
 }
 
-fn tool_result(name: &str, preview: &str, sources: &SourceRegistry) -> ResearchEvent {
+pub(super) fn tool_result(name: &str, preview: &str, sources: &SourceRegistry) -> ResearchEvent {
     ResearchEvent::ToolResult {
         tool_name: name.to_string(),
         result_preview: prefix(&clean(preview), RESULT_PREVIEW_CHARS).to_string(),
@@ -432,7 +472,7 @@ fn tool_result(name: &str, preview: &str, sources: &SourceRegistry) -> ResearchE
 }
 
 /// The first `chars` characters of `text` (never splitting a character).
-fn prefix(text: &str, chars: usize) -> &str {
+pub(super) fn prefix(text: &str, chars: usize) -> &str {
     match text.char_indices().nth(chars) {
         Some((at, _)) => &text[..at],
         None => text,
