@@ -10,6 +10,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
+use tracing::{Instrument, Span};
 use uuid::Uuid;
 
 use super::agents::{
@@ -20,6 +21,7 @@ use super::config::{Depth, ProfileResearcher};
 use super::event::ResearchEvent;
 use super::sink::EventBus;
 use super::sources::{Source, SourceRegistry};
+use super::spans;
 use crate::config::AppConfig;
 use crate::llm::{LlmRequest, LlmRouter, Message, StreamEvent};
 use crate::search::SearchProvider;
@@ -45,6 +47,8 @@ pub struct RunRequest {
     pub clarification_rounds: Option<u32>,
     pub message_id: Uuid,
     pub session_id: Uuid,
+    /// Who asked, when known (the app's signed-in user); shown on the run's trace.
+    pub user: Option<String>,
 }
 
 impl RunRequest {
@@ -57,6 +61,7 @@ impl RunRequest {
             clarification_rounds: Some(0),
             message_id: Uuid::new_v4(),
             session_id: Uuid::new_v4(),
+            user: None,
         }
     }
 }
@@ -102,8 +107,18 @@ pub enum RunError {
     NothingFound { failed: u32 },
 }
 
-/// Run one research request to its end.
+/// Run one research request to its end, inside its `research_orchestration` span.
 pub async fn run(
+    req: &RunRequest,
+    s: &Services<'_>,
+    bus: &Arc<EventBus>,
+) -> Result<Outcome, RunError> {
+    run_traced(req, s, bus)
+        .instrument(spans::orchestration(req))
+        .await
+}
+
+async fn run_traced(
     req: &RunRequest,
     s: &Services<'_>,
     bus: &Arc<EventBus>,
@@ -158,6 +173,7 @@ pub async fn run(
             (req.mode.unwrap_or(c.mode), depth)
         }
     };
+    spans::record_choice(mode, depth);
     if mode == QueryMode::Simple {
         let text = answer_directly(s.llm, &req.query).await?;
         complete(bus, req, started, 0, 0, 0, Some(text.clone()));
@@ -233,7 +249,15 @@ pub async fn run(
             settings: &cfg.agents.researcher,
             previous_observations: &previous,
         };
-        match timed(bus, s.llm, Agent::Researcher, research_step(&ctx, &step)).await {
+        let span = spans::researcher_step(index, &step);
+        let researched = timed_in(
+            span,
+            bus,
+            s.llm,
+            Agent::Researcher,
+            research_step(&ctx, &step),
+        );
+        match researched.await {
             Ok(outcome) => {
                 bus.emit(outcome.to_completed_event(index, &step.id));
                 dropped += outcome.audit.dropped;
@@ -383,24 +407,39 @@ pub async fn run(
     })))
 }
 
-/// Run `f` between `agent_started` and `agent_completed` events.
+/// Run `f` in the agent's span, between `agent_started` and `agent_completed` events.
 async fn timed<T>(
     bus: &EventBus,
     router: &LlmRouter,
     agent: Agent,
     f: impl Future<Output = T>,
 ) -> T {
-    bus.emit(ResearchEvent::AgentStarted {
-        agent: agent.as_str().into(),
-        model_tier: agent.tier(router).unwrap_or(router.default_tier()).into(),
-    });
-    let started = Instant::now();
-    let out = f.await;
-    bus.emit(ResearchEvent::AgentCompleted {
-        agent: agent.as_str().into(),
-        duration_ms: started.elapsed().as_millis() as u64,
-    });
-    out
+    timed_in(spans::agent(agent), bus, router, agent, f).await
+}
+
+/// [`timed`] in a given span (a researcher step's, which carries the step).
+async fn timed_in<T>(
+    span: Span,
+    bus: &EventBus,
+    router: &LlmRouter,
+    agent: Agent,
+    f: impl Future<Output = T>,
+) -> T {
+    async {
+        bus.emit(ResearchEvent::AgentStarted {
+            agent: agent.as_str().into(),
+            model_tier: agent.tier(router).unwrap_or(router.default_tier()).into(),
+        });
+        let started = Instant::now();
+        let out = f.await;
+        bus.emit(ResearchEvent::AgentCompleted {
+            agent: agent.as_str().into(),
+            duration_ms: started.elapsed().as_millis() as u64,
+        });
+        out
+    }
+    .instrument(span)
+    .await
 }
 
 fn recoverable(bus: &EventBus, code: &str, message: &str) {
@@ -447,6 +486,8 @@ async fn answer_directly(router: &LlmRouter, query: &str) -> Result<String, Agen
                 ..LlmRequest::default()
             },
         )
+        // The coordinator's own answer, so its model call sits under a coordinator span.
+        .instrument(spans::agent(agent))
         .await
         .map(|r| r.content)
         .map_err(AgentError::llm(agent))
