@@ -425,21 +425,17 @@ async fn timed_in<T>(
     agent: Agent,
     f: impl Future<Output = T>,
 ) -> T {
-    async {
-        bus.emit(ResearchEvent::AgentStarted {
-            agent: agent.as_str().into(),
-            model_tier: agent.tier(router).unwrap_or(router.default_tier()).into(),
-        });
-        let started = Instant::now();
-        let out = f.await;
-        bus.emit(ResearchEvent::AgentCompleted {
-            agent: agent.as_str().into(),
-            duration_ms: started.elapsed().as_millis() as u64,
-        });
-        out
-    }
-    .instrument(span)
-    .await
+    bus.emit(ResearchEvent::AgentStarted {
+        agent: agent.as_str().into(),
+        model_tier: agent.tier(router).unwrap_or(router.default_tier()).into(),
+    });
+    let started = Instant::now();
+    let out = f.instrument(span).await;
+    bus.emit(ResearchEvent::AgentCompleted {
+        agent: agent.as_str().into(),
+        duration_ms: started.elapsed().as_millis() as u64,
+    });
+    out
 }
 
 fn recoverable(bus: &EventBus, code: &str, message: &str) {
