@@ -52,6 +52,12 @@ pub struct Cli {
     )]
     pub log_format: LogFormat,
 
+    /// Export research spans over OTLP/HTTP to this base URL (`/v1/traces` is appended),
+    /// e.g. http://localhost:4318 [default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    /// OTEL_EXPORTER_OTLP_ENDPOINT, else `tracing.otlp_endpoint`; off when none is set].
+    #[arg(long, global = true, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -7,15 +7,31 @@ mod commands;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    let rust_log = std::env::var("RUST_LOG").ok();
-    if let Err(e) = dra::telemetry::init(
+    let env: dra::config::Env = std::env::vars().collect();
+    let otlp = dra::telemetry::OtlpSettings::resolve(
+        cli.otlp_endpoint.as_deref(),
+        &env,
+        &commands::tracing_section(&cli, &env),
+    );
+    let telemetry = match dra::telemetry::init(
         cli.log_level.as_deref(),
-        rust_log.as_deref(),
+        env.get("RUST_LOG").map(String::as_str),
         cli.log_format,
+        &otlp,
     ) {
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
-    }
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = run(cli);
+    // After the runtime is gone: the exporter's blocking client must not run inside it.
+    telemetry.shutdown();
+    code
+}
+
+fn run(cli: cli::Cli) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,9 +1,20 @@
-//! Logging: tracing-subscriber to stderr, text or JSON, with secrets scrubbed.
+//! Logging and tracing: tracing-subscriber to stderr (text or JSON, secrets scrubbed), and,
+//! when an OTLP endpoint is configured, the research spans exported over OTLP/HTTP.
 
+use std::collections::HashMap;
 use std::io::{self, Write};
 
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::{Protocol, WithExportConfig as _};
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::Resource;
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
+
+use crate::config::TracingSection;
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -20,13 +31,158 @@ pub struct LogLevelError {
     message: String,
 }
 
+/// Why logging or span export could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error(transparent)]
+    LogLevel(#[from] LogLevelError),
+    /// The URL is printed scrubbed: an endpoint may carry credentials in its user info.
+    #[error("invalid OTLP endpoint `{endpoint}` (from {origin}): {message} (use an http:// or https:// URL such as http://localhost:4318)")]
+    OtlpEndpoint {
+        endpoint: String,
+        origin: &'static str,
+        message: String,
+    },
+    #[error("cannot set up the OTLP span exporter: {0}")]
+    OtlpExporter(String),
+}
+
+/// Where spans go. Built by [`OtlpSettings::resolve`]; the default exports nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtlpSettings {
+    /// The full traces URL (`…/v1/traces`); `None`: no exporter and no OpenTelemetry layer.
+    pub traces_endpoint: Option<String>,
+    /// Where the endpoint came from, for error messages.
+    pub origin: &'static str,
+    /// `service.name` of the exported resource.
+    pub service_name: String,
+}
+
+impl Default for OtlpSettings {
+    fn default() -> Self {
+        OtlpSettings {
+            traces_endpoint: None,
+            origin: "default",
+            service_name: DEFAULT_SERVICE_NAME.into(),
+        }
+    }
+}
+
+/// `service.name` unless `OTEL_SERVICE_NAME` says otherwise.
+pub const DEFAULT_SERVICE_NAME: &str = "dra";
+
+impl OtlpSettings {
+    /// The export target from, highest first: `--otlp-endpoint`,
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as is), `OTEL_EXPORTER_OTLP_ENDPOINT` and
+    /// `tracing.otlp_endpoint` (both bases that get `/v1/traces`, as the OTLP spec says).
+    /// `tracing.enabled: false` silences the environment and the file, not the flag.
+    pub fn resolve(
+        flag: Option<&str>,
+        env: &HashMap<String, String>,
+        section: &TracingSection,
+    ) -> OtlpSettings {
+        let var = |k: &str| env.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let service_name = var("OTEL_SERVICE_NAME")
+            .unwrap_or(DEFAULT_SERVICE_NAME)
+            .to_string();
+        let from_config = section
+            .otlp_endpoint
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty());
+        let found = match flag.map(str::trim).filter(|v| !v.is_empty()) {
+            Some(base) => Some((traces_url(base), "--otlp-endpoint")),
+            None if !section.enabled => None,
+            None => var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+                .map(|url| (url.to_string(), "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+                .or_else(|| {
+                    var("OTEL_EXPORTER_OTLP_ENDPOINT")
+                        .map(|base| (traces_url(base), "OTEL_EXPORTER_OTLP_ENDPOINT"))
+                })
+                .or_else(|| from_config.map(|base| (traces_url(base), "tracing.otlp_endpoint"))),
+        };
+        match found {
+            Some((url, origin)) => OtlpSettings {
+                traces_endpoint: Some(url),
+                origin,
+                service_name,
+            },
+            None => OtlpSettings {
+                service_name,
+                ..OtlpSettings::default()
+            },
+        }
+    }
+}
+
+/// What must outlive the command: the span exporter, flushed by [`Telemetry::shutdown`].
+#[must_use = "call shutdown() before exiting, or buffered spans are lost"]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Export the spans still buffered and stop the exporter. A collector that cannot be
+    /// reached costs a warning, never the command's result. Call it outside the async
+    /// runtime: the exporter's HTTP client is a blocking one.
+    pub fn shutdown(self) {
+        let Some(provider) = self.provider else {
+            return;
+        };
+        // Shutdown alone swallows the last export's error; a flush reports it.
+        if let Err(e) = provider.force_flush() {
+            tracing::warn!(error = %e, "could not export trace spans to the OTLP endpoint");
+        }
+        if let Err(e) = provider.shutdown() {
+            tracing::debug!(error = %e, "OTLP exporter shutdown");
+        }
+    }
+}
+
 /// Install the global subscriber. `level` is `--log-level`/`LOG_LEVEL`; when absent,
-/// `RUST_LOG` is used, else `warn`.
+/// `RUST_LOG` is used, else `warn`. With an OTLP endpoint, dra's spans are also exported;
+/// the log level does not filter them.
 pub fn init(
     level: Option<&str>,
     rust_log: Option<&str>,
     format: LogFormat,
-) -> Result<(), LogLevelError> {
+    otlp: &OtlpSettings,
+) -> Result<Telemetry, TelemetryError> {
+    let filter = log_filter(level, rust_log)?;
+    let provider = otlp
+        .traces_endpoint
+        .as_deref()
+        .map(|url| exporter(url, otlp))
+        .transpose()?;
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(ScrubbingStderr)
+        .with_target(true);
+    let fmt = match format {
+        LogFormat::Text => fmt.boxed(),
+        LogFormat::Json => fmt.json().flatten_event(true).boxed(),
+    };
+    let otel = provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer("dra"))
+            .with_filter(filter_fn(is_exported))
+    });
+    let result = tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(otel)
+        .try_init();
+    // A second init (tests) keeps the first subscriber; not an error worth failing on.
+    drop(result);
+    Ok(Telemetry { provider })
+}
+
+/// Which callsites become exported spans: dra's own spans only. Events stay out, because
+/// their fields are library text that only the log writer scrubs; other crates' spans
+/// stay out to keep a trace readable.
+pub fn is_exported(meta: &tracing::Metadata<'_>) -> bool {
+    meta.is_span() && (meta.target() == "dra" || meta.target().starts_with("dra::"))
+}
+
+fn log_filter(level: Option<&str>, rust_log: Option<&str>) -> Result<EnvFilter, LogLevelError> {
     let spec = level.or(rust_log).unwrap_or("warn");
     // The original's LOG_LEVEL values are upper case (INFO); EnvFilter wants lower case.
     let normalized = if spec.chars().all(|c| c.is_ascii_alphabetic()) {
@@ -34,21 +190,46 @@ pub fn init(
     } else {
         spec.to_string()
     };
-    let filter = EnvFilter::try_new(&normalized).map_err(|e| LogLevelError {
+    EnvFilter::try_new(&normalized).map_err(|e| LogLevelError {
         level: spec.to_string(),
         message: e.to_string(),
-    })?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(ScrubbingStderr)
-        .with_target(true);
-    let result = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    })
+}
+
+/// A batch exporter to `url`. Headers (e.g. MLflow's experiment id and the Authorization
+/// header) come from `OTEL_EXPORTER_OTLP_HEADERS` / `OTEL_EXPORTER_OTLP_TRACES_HEADERS`,
+/// read by the exporter itself so their values never pass through dra's code or logs.
+fn exporter(url: &str, otlp: &OtlpSettings) -> Result<SdkTracerProvider, TelemetryError> {
+    let bad = |message: String| TelemetryError::OtlpEndpoint {
+        endpoint: crate::redact::scrub(url).into_owned(),
+        origin: otlp.origin,
+        message,
     };
-    // A second init (tests) keeps the first subscriber; not an error worth failing on.
-    drop(result);
-    Ok(())
+    let parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(bad(format!("unsupported scheme `{}`", parsed.scheme())));
+    }
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpBinary)
+        .with_endpoint(url)
+        .build()
+        .map_err(|e| {
+            TelemetryError::OtlpExporter(crate::redact::scrub(&e.to_string()).into_owned())
+        })?;
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(
+            Resource::builder()
+                .with_service_name(otlp.service_name.clone())
+                .build(),
+        )
+        .build())
+}
+
+/// `base` + `/v1/traces`, the OTLP/HTTP rule for a signal-less endpoint.
+fn traces_url(base: &str) -> String {
+    format!("{}/v1/traces", base.trim_end_matches('/'))
 }
 
 /// Writes log lines to stderr after scrubbing secrets.
@@ -74,5 +255,100 @@ impl<'a> MakeWriter<'a> for ScrubbingStderr {
 
     fn make_writer(&'a self) -> Self::Writer {
         ScrubbingWriter(io::stderr())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn section(enabled: bool, endpoint: Option<&str>) -> TracingSection {
+        TracingSection {
+            enabled,
+            otlp_endpoint: endpoint.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn nothing_configured_means_no_exporter_and_the_default_service_name() {
+        let s = OtlpSettings::resolve(None, &env(&[]), &TracingSection::default());
+        assert_eq!(s, OtlpSettings::default());
+        assert_eq!(s.service_name, "dra");
+    }
+
+    #[test]
+    fn endpoints_resolve_flag_then_traces_var_then_base_var_then_file() {
+        let file = section(true, Some("http://file:4318/"));
+        let all = env(&[
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://traces:4318/custom",
+            ),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://base:4318"),
+            ("OTEL_SERVICE_NAME", "research-app"),
+        ]);
+        let url = |flag, env: &HashMap<String, String>, file: &TracingSection| {
+            OtlpSettings::resolve(flag, env, file).traces_endpoint
+        };
+        assert_eq!(
+            url(Some("http://flag:4318"), &all, &file).as_deref(),
+            Some("http://flag:4318/v1/traces")
+        );
+        assert_eq!(
+            url(None, &all, &file).as_deref(),
+            Some("http://traces:4318/custom"),
+            "the per-signal variable is a full URL, used as is"
+        );
+        let base_only = env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://base:4318/")]);
+        assert_eq!(
+            url(None, &base_only, &file).as_deref(),
+            Some("http://base:4318/v1/traces")
+        );
+        assert_eq!(
+            url(None, &env(&[]), &file).as_deref(),
+            Some("http://file:4318/v1/traces")
+        );
+        assert_eq!(
+            OtlpSettings::resolve(None, &all, &file).service_name,
+            "research-app"
+        );
+    }
+
+    #[test]
+    fn disabled_in_the_file_ignores_the_environment_but_not_the_flag() {
+        let off = section(false, Some("http://file:4318"));
+        let vars = env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://base:4318")]);
+        assert_eq!(
+            OtlpSettings::resolve(None, &vars, &off).traces_endpoint,
+            None
+        );
+        assert_eq!(
+            OtlpSettings::resolve(Some("http://flag:4318"), &vars, &off)
+                .traces_endpoint
+                .as_deref(),
+            Some("http://flag:4318/v1/traces")
+        );
+    }
+
+    #[test]
+    fn a_malformed_endpoint_is_an_error_that_hides_credentials() {
+        let settings = OtlpSettings {
+            traces_endpoint: Some("ftp://user:hunter2@collector/v1/traces".into()),
+            origin: "--otlp-endpoint",
+            ..OtlpSettings::default()
+        };
+        let Err(e) = exporter("ftp://user:hunter2@collector/v1/traces", &settings) else {
+            panic!("an ftp endpoint must be refused");
+        };
+        let text = e.to_string();
+        assert!(text.contains("--otlp-endpoint"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
     }
 }

@@ -281,3 +281,22 @@ fn research_profiles_are_checked() {
     let yaml = "research_types:\n  light:\n    steps: {min: 4, max: 2}\nquery_modes:\n  simple:\n    model_role: nope\nmodels:\n  simple:\n    endpoints: [a]\nendpoints:\n  a:\n    endpoint_identifier: ep-a\ndefault_role: simple\n";
     insta::assert_snapshot!("research_profiles", error(yaml, &Env::new()));
 }
+
+#[test]
+fn the_tracing_section_checks_its_endpoint_and_reports_unknown_keys() {
+    let msg = error(
+        "tracing:\n  otlp_endpoint: grpc://user:hunter2@collector:4317\n",
+        &Env::new(),
+    );
+    assert!(msg.contains("tracing.otlp_endpoint"), "{msg}");
+    assert!(!msg.contains("hunter2"), "{msg}");
+
+    let loaded = load_str(
+        "tracing:\n  enabled: false\n  otlp_endpont: http://localhost:4318\n",
+        Path::new("app.yaml"),
+        &Env::new(),
+    )
+    .unwrap();
+    assert!(!loaded.config.tracing.enabled);
+    assert_eq!(loaded.unknown_keys[0].0, "tracing.otlp_endpont");
+}

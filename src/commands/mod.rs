@@ -32,10 +32,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         completions::run(shell);
         return Ok(ExitCode::SUCCESS);
     }
-    let (path, origin) = match &cli.config {
-        Some(p) => (p.clone(), PathOrigin::Explicit),
-        None => (PathBuf::from(cfg::DEFAULT_CONFIG_PATH), PathOrigin::Default),
-    };
+    let (path, origin) = config_location(&cli);
     let env: Env = std::env::vars().collect();
     if let Command::Config(sub) = &cli.command {
         return Ok(config::run(sub, &path, origin, &env));
@@ -63,6 +60,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Models(args) => models::run(&ctx, args).await,
         Command::Research(args) => research::run(&ctx, args).await,
         Command::Config(_) | Command::Completions { .. } => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// The configuration file's `tracing` section, for setting up span export before logging
+/// starts (so before [`run`] loads the file for the command). A file that does not load
+/// gives the defaults here; `run` reports its problems.
+pub fn tracing_section(cli: &Cli, env: &Env) -> cfg::TracingSection {
+    if matches!(cli.command, Command::Completions { .. }) {
+        return cfg::TracingSection::default();
+    }
+    let (path, origin) = config_location(cli);
+    cfg::load(&path, origin, env)
+        .map(|loaded| loaded.config.tracing)
+        .unwrap_or_default()
+}
+
+fn config_location(cli: &Cli) -> (PathBuf, PathOrigin) {
+    match &cli.config {
+        Some(p) => (p.clone(), PathOrigin::Explicit),
+        None => (PathBuf::from(cfg::DEFAULT_CONFIG_PATH), PathOrigin::Default),
     }
 }
 

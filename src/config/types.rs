@@ -35,6 +35,8 @@ pub struct AppConfig {
     pub rate_limiting: crate::llm::RateLimiting,
     /// Where LLM requests go and how hard to try.
     pub llm: crate::llm::LlmSection,
+    /// Span export over OTLP.
+    pub tracing: TracingSection,
 }
 
 impl AppConfig {
@@ -67,6 +69,7 @@ impl Default for AppConfig {
             research_types: crate::research::config::ResearchTypes::default(),
             query_modes: crate::research::config::QueryModes::default(),
             truncation: crate::research::config::Truncation::default(),
+            tracing: TracingSection::default(),
         }
     }
 }
@@ -109,6 +112,27 @@ impl<'de> Deserialize<'de> for Secret {
 impl Serialize for Secret {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str("[REDACTED]")
+    }
+}
+
+/// Span export over OTLP/HTTP. The `OTEL_EXPORTER_OTLP_*` variables take precedence.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct TracingSection {
+    /// `false` ignores the `OTEL_EXPORTER_OTLP_*` variables and `otlp_endpoint`, for hosts
+    /// whose environment is shared; `--otlp-endpoint` still exports.
+    pub enabled: bool,
+    /// OTLP/HTTP base URL; `/v1/traces` is appended (e.g. `http://localhost:4318`).
+    #[serde(deserialize_with = "opt_string")]
+    pub otlp_endpoint: Option<String>,
+}
+
+impl Default for TracingSection {
+    fn default() -> Self {
+        TracingSection {
+            enabled: true,
+            otlp_endpoint: None,
+        }
     }
 }
 

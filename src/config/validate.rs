@@ -160,6 +160,15 @@ pub fn validate(c: &AppConfig) -> Vec<Problem> {
             "must be greater than 0 and at most 100".into(),
         );
     }
+    if let Some(endpoint) = &c.tracing.otlp_endpoint {
+        if !is_http_url(endpoint) {
+            bad(
+                "tracing.otlp_endpoint",
+                crate::redact::scrub(endpoint).into_owned(),
+                "must be an http(s) URL like http://localhost:4318".into(),
+            );
+        }
+    }
     problems
 }
 

@@ -3,12 +3,14 @@
 //! failures with backoff (honouring `Retry-After`), then falls over to the next endpoint.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable};
 use secrecy::ExposeSecret;
+use tracing::field::Empty;
+use tracing::{Instrument, Span};
 
 use super::breaker::{Admission, CircuitBreaker};
 use super::client::{CallError, Completion, Credentials, DeltaSink, EndpointClient, StreamEvent};
@@ -306,13 +308,55 @@ impl LlmRouter {
         Ok(started.elapsed())
     }
 
-    /// Complete `req` on `tier` (the default tier when `None`).
+    /// Complete `req` on `tier` (the default tier when `None`), in an `llm_<tier>` span
+    /// that records the endpoint that answered, token counts, latency and attempts.
     pub async fn complete(
         &self,
         tier: Option<&str>,
         req: LlmRequest,
     ) -> Result<LlmResponse, LlmError> {
         let tier = tier.unwrap_or(&self.default_role);
+        let span = tracing::info_span!(
+            "llm",
+            otel.name = format!("llm_{tier}"),
+            otel.status_code = Empty,
+            llm.tier = tier,
+            llm.endpoint = Empty,
+            llm.input_tokens = Empty,
+            llm.output_tokens = Empty,
+            llm.latency_ms = Empty,
+            llm.attempts = Empty,
+            llm.fallovers = Empty,
+            error = Empty,
+        );
+        let started = Instant::now();
+        let attempts = AtomicU32::new(0);
+        let result = self
+            .route(tier, req, &attempts)
+            .instrument(span.clone())
+            .await;
+        span.record("llm.latency_ms", started.elapsed().as_millis() as u64);
+        span.record("llm.attempts", attempts.load(Ordering::Relaxed));
+        if let Err(e) = &result {
+            if let LlmError::AllEndpointsFailed { failures, .. } = e {
+                if let Some(last) = failures.last() {
+                    span.record("llm.endpoint", last.endpoint.as_str());
+                }
+            }
+            // Endpoint error bodies are server text: scrub them like a log line.
+            span.record("error", crate::redact::scrub(&e.to_string()).as_ref());
+            span.record("otel.status_code", "error");
+        }
+        result
+    }
+
+    /// Try `tier`'s endpoints in order until one answers.
+    async fn route(
+        &self,
+        tier: &str,
+        req: LlmRequest,
+        attempts: &AtomicU32,
+    ) -> Result<LlmResponse, LlmError> {
         let role = self.models.get(tier).ok_or_else(|| LlmError::UnknownTier {
             tier: tier.to_string(),
             known: self.models.keys().cloned().collect(),
@@ -348,7 +392,14 @@ impl LlmRouter {
             };
             let tier_limiter = self.tier_limiters.get(tier);
             match self
-                .call_with_retries(ep, tier_limiter, &body, prompt_tokens, req.stream.as_ref())
+                .call_with_retries(
+                    ep,
+                    tier_limiter,
+                    &body,
+                    prompt_tokens,
+                    req.stream.as_ref(),
+                    attempts,
+                )
                 .await
             {
                 Ok(done) => {
@@ -367,6 +418,12 @@ impl LlmRouter {
                         ),
                     };
                     self.usage.record(tier, id, usage, estimated);
+                    // Recorded once: a field recorded twice is exported twice.
+                    let span = Span::current();
+                    span.record("llm.endpoint", id.as_str());
+                    span.record("llm.input_tokens", usage.prompt_tokens);
+                    span.record("llm.output_tokens", usage.completion_tokens);
+                    span.record("llm.fallovers", failures.len() as u64);
                     return Ok(LlmResponse {
                         content: done.content,
                         tool_calls: done.tool_calls,
@@ -404,6 +461,7 @@ impl LlmRouter {
         body: &ChatRequest,
         prompt_tokens: usize,
         sink: Option<&DeltaSink>,
+        attempts: &AtomicU32,
     ) -> Result<Completion, CallError> {
         let emitted = Arc::new(AtomicBool::new(false));
         // Wrap the caller's sink to know whether a retry must tell it to start over.
@@ -428,6 +486,7 @@ impl LlmRouter {
                 l.acquire(cost).await;
             }
             ep.limiter.acquire(cost).await;
+            attempts.fetch_add(1, Ordering::Relaxed);
             ep.client.call(body, wrapped.as_ref()).await
         })
         .retry(backoff(&self.rate, self.retries_per_endpoint))

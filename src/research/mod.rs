@@ -11,3 +11,4 @@ pub mod prompts;
 pub mod run;
 pub mod sink;
 pub mod sources;
+pub mod spans;

@@ -14,6 +14,7 @@ use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, Span};
 use uuid::Uuid;
 
 use super::agents::{
@@ -25,6 +26,7 @@ use super::config::{Depth, ProfileResearcher, ResearchProfile};
 use super::event::ResearchEvent;
 use super::sink::EventBus;
 use super::sources::{Source, SourceRegistry};
+use super::spans;
 use crate::config::AppConfig;
 use crate::llm::{LlmRequest, LlmRouter, Message, StreamEvent};
 use crate::search::SearchProvider;
@@ -57,6 +59,8 @@ pub struct RunRequest {
     pub budget: Budget,
     /// Cancelling it stops the run; what was gathered becomes a partial report.
     pub cancel: CancellationToken,
+    /// Who asked, when known (the app's signed-in user); shown on the run's trace.
+    pub user: Option<String>,
 }
 
 impl RunRequest {
@@ -72,6 +76,7 @@ impl RunRequest {
             session_id: Uuid::new_v4(),
             budget: Budget::default(),
             cancel: CancellationToken::new(),
+            user: None,
         }
     }
 }
@@ -125,8 +130,18 @@ pub enum RunError {
     Stopped(StopReason),
 }
 
-/// Run one research request to its end.
+/// Run one research request to its end, inside its `research_orchestration` span.
 pub async fn run(
+    req: &RunRequest,
+    s: &Services<'_>,
+    bus: &Arc<EventBus>,
+) -> Result<Outcome, RunError> {
+    run_traced(req, s, bus)
+        .instrument(spans::orchestration(req))
+        .await
+}
+
+async fn run_traced(
     req: &RunRequest,
     s: &Services<'_>,
     bus: &Arc<EventBus>,
@@ -187,6 +202,7 @@ pub async fn run(
             (req.mode.unwrap_or(c.mode), depth)
         }
     };
+    spans::record_choice(mode, depth);
     if mode == QueryMode::Simple {
         let text = answer_directly(s.llm, &req.query).await?;
         complete(bus, req, started, 0, 0, 0, Some(text.clone()));
@@ -572,7 +588,8 @@ impl StepLoop<'_, '_> {
                 settings: &self.s.config.agents.researcher,
                 previous_observations: &previous,
             };
-            let result = timed(
+            let result = timed_in(
+                spans::researcher_step(index, &step),
                 self.bus,
                 self.s.llm,
                 Agent::Researcher,
@@ -788,8 +805,19 @@ fn fatal(bus: &EventBus, e: &RunError) {
     });
 }
 
-/// Run `f` between `agent_started` and `agent_completed` events.
+/// Run `f` in the agent's span, between `agent_started` and `agent_completed` events.
 async fn timed<T>(
+    bus: &EventBus,
+    router: &LlmRouter,
+    agent: Agent,
+    f: impl Future<Output = T>,
+) -> T {
+    timed_in(spans::agent(agent), bus, router, agent, f).await
+}
+
+/// [`timed`] in a given span (a researcher step's, which carries the step).
+async fn timed_in<T>(
+    span: Span,
     bus: &EventBus,
     router: &LlmRouter,
     agent: Agent,
@@ -800,7 +828,7 @@ async fn timed<T>(
         model_tier: agent.tier(router).unwrap_or(router.default_tier()).into(),
     });
     let started = Instant::now();
-    let out = f.await;
+    let out = f.instrument(span).await;
     bus.emit(ResearchEvent::AgentCompleted {
         agent: agent.as_str().into(),
         duration_ms: started.elapsed().as_millis() as u64,
@@ -852,6 +880,8 @@ async fn answer_directly(router: &LlmRouter, query: &str) -> Result<String, Agen
                 ..LlmRequest::default()
             },
         )
+        // The coordinator's own answer, so its model call sits under a coordinator span.
+        .instrument(spans::agent(agent))
         .await
         .map(|r| r.content)
         .map_err(AgentError::llm(agent))

@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod corpus;
 pub mod llm;
+pub mod otlp;
 pub mod pages;
 pub mod pg;
 pub mod research;
