@@ -13,8 +13,8 @@ use std::time::Instant;
 use uuid::Uuid;
 
 use super::agents::{
-    background, classify, plan, reflect, research_step, synthesizer, Agent, AgentError,
-    CompletedStep, Decision, Plan, PlanStep, QueryMode, StepContext,
+    background, classify, plan, plan_in_conversation, reflect, research_step, synthesizer, Agent,
+    AgentError, CompletedStep, Decision, Plan, PlanStep, QueryMode, StepContext,
 };
 use super::config::{Depth, ProfileResearcher};
 use super::event::ResearchEvent;
@@ -45,6 +45,9 @@ pub struct RunRequest {
     pub clarification_rounds: Option<u32>,
     pub message_id: Uuid,
     pub session_id: Uuid,
+    /// The conversation before this query, oldest first (a follow-up in a chat); empty for
+    /// a new question. The coordinator and planner see it.
+    pub history: Vec<Message>,
 }
 
 impl RunRequest {
@@ -57,6 +60,7 @@ impl RunRequest {
             clarification_rounds: Some(0),
             message_id: Uuid::new_v4(),
             session_id: Uuid::new_v4(),
+            history: Vec::new(),
         }
     }
 }
@@ -133,7 +137,7 @@ pub async fn run(
                 bus,
                 s.llm,
                 Agent::Coordinator,
-                classify(s.llm, &req.query, &[], rounds, &coordinator),
+                classify(s.llm, &req.query, &req.history, rounds, &coordinator),
             )
             .await?;
             if let Some(event) = c.clarification_event(rounds + 1) {
@@ -145,7 +149,7 @@ pub async fn run(
             if c.mode == QueryMode::Simple && req.mode.is_none() {
                 let text = match c.direct_answer {
                     Some(a) => a,
-                    None => answer_directly(s.llm, &req.query).await?,
+                    None => answer_directly(s.llm, req).await?,
                 };
                 complete(bus, req, started, 0, 0, 0, Some(text.clone()));
                 return Ok(Outcome::Answer { text });
@@ -159,7 +163,7 @@ pub async fn run(
         }
     };
     if mode == QueryMode::Simple {
-        let text = answer_directly(s.llm, &req.query).await?;
+        let text = answer_directly(s.llm, req).await?;
         complete(bus, req, started, 0, 0, 0, Some(text.clone()));
         return Ok(Outcome::Answer { text });
     }
@@ -192,7 +196,7 @@ pub async fn run(
             bus,
             s.llm,
             Agent::Planner,
-            plan(s.llm, &req.query, &context, profile, None),
+            plan_in_conversation(s.llm, &req.query, &req.history, &context, profile, None),
         )
         .await;
         let p = planned.unwrap_or_else(|e| {
@@ -434,16 +438,17 @@ fn complete(
     });
 }
 
-async fn answer_directly(router: &LlmRouter, query: &str) -> Result<String, AgentError> {
+async fn answer_directly(router: &LlmRouter, req: &RunRequest) -> Result<String, AgentError> {
     let agent = Agent::Coordinator;
+    let messages = std::iter::once(Message::system("Answer the question directly and briefly."))
+        .chain(req.history.iter().cloned())
+        .chain(std::iter::once(Message::user(&req.query)))
+        .collect();
     router
         .complete(
             agent.tier(router),
             LlmRequest {
-                messages: vec![
-                    Message::system("Answer the question directly and briefly."),
-                    Message::user(query),
-                ],
+                messages,
                 ..LlmRequest::default()
             },
         )

@@ -25,7 +25,7 @@ use crate::llm::{LlmError, LlmRouter};
 use crate::search::SearchError;
 
 pub use coordinator::{classify, Classification, QueryMode};
-pub use planner::{plan, Plan, PlanStep, StepType};
+pub use planner::{plan, plan_in_conversation, Plan, PlanStep, StepType};
 pub use reflector::{reflect, CompletedStep, Decision, Reflection};
 pub use researcher::{research_step, SnippetNote, StepContext, StepOutcome};
 
