@@ -59,6 +59,7 @@ pub async fn start(pool: &PgPool, run: &RunStart<'_>) -> Result<SavedRun, DbErro
         agent_message_id: run.agent_message_id,
         session_id: run.session_id,
     };
+    let asked_at = chrono::Utc::now();
     conn.transaction::<_, DbError, _>(async |conn| {
         match run.chat {
             Some(id) => {
@@ -79,6 +80,7 @@ pub async fn start(pool: &PgPool, run: &RunStart<'_>) -> Result<SavedRun, DbErro
                 chat_id: saved.chat_id,
                 role: Role::User,
                 content: Some(run.query),
+                created_at: asked_at,
             },
         )
         .await?;
@@ -89,6 +91,7 @@ pub async fn start(pool: &PgPool, run: &RunStart<'_>) -> Result<SavedRun, DbErro
                 chat_id: saved.chat_id,
                 role: Role::Agent,
                 content: None,
+                created_at: asked_at + chrono::Duration::microseconds(1),
             },
         )
         .await?;

@@ -63,6 +63,9 @@ pub struct NewMessage<'a> {
     pub chat_id: ChatId,
     pub role: Role,
     pub content: Option<&'a str>,
+    /// Set by the caller: a question and its answer written in one transaction would
+    /// otherwise share `now()` and come back in either order.
+    pub created_at: DateTime<Utc>,
 }
 
 /// Insert one message.
@@ -73,6 +76,8 @@ pub async fn insert(conn: &mut AsyncPgConnection, m: &NewMessage<'_>) -> QueryRe
             messages::chat_id.eq(m.chat_id.0),
             messages::role.eq(m.role.as_str()),
             messages::content.eq(m.content),
+            messages::created_at.eq(m.created_at),
+            messages::updated_at.eq(m.created_at),
         ))
         .execute(conn)
         .await
