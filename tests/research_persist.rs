@@ -239,6 +239,49 @@ async fn a_research_run_is_saved_as_a_chat_with_its_session_sources_and_events()
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn without_user_or_databricks_credentials_chats_belong_to_the_os_user() {
+    let w = World::start().await;
+    w.script_one_step_run("Deltas");
+    let out = w
+        .dra("ignored", &[QUESTION])
+        .env_remove("DRA_USER")
+        .env("USER", "carol")
+        .run()
+        .await;
+    assert!(out.ok(), "{out:?}");
+    let user: String =
+        w.db.client()
+            .await
+            .query_one("SELECT user_id FROM chats", &[])
+            .await
+            .unwrap()
+            .get(0);
+    assert_eq!(user, "carol@localhost");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_databricks_credentials_chats_belong_to_the_databricks_user() {
+    let w = World::start().await;
+    let ws = support::FakeWorkspace::start().await;
+    w.script_one_step_run("Deltas");
+    let out = w
+        .dra("ignored", &[QUESTION])
+        .env_remove("DRA_USER")
+        .workspace(&ws)
+        .run()
+        .await;
+    assert!(out.ok(), "{out:?}");
+    let user: String =
+        w.db.client()
+            .await
+            .query_one("SELECT user_id FROM chats", &[])
+            .await
+            .unwrap()
+            .get(0);
+    assert_eq!(user, support::workspace::ME);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn no_save_stores_nothing() {
     let w = World::start().await;
     w.script_one_step_run("Deltas");
@@ -386,6 +429,52 @@ async fn a_database_that_is_down_warns_and_the_report_is_still_printed() {
         "{}",
         out.stderr
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_without_the_schema_warns_to_migrate_and_the_report_is_printed() {
+    let w = World::start().await;
+    w.script_one_step_run("Deltas");
+    let empty = TestDb::new().await;
+    let out = w
+        .dra_with_database(&empty.url(), "alice@example.com", &[QUESTION])
+        .run()
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.starts_with("# Deltas"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("will not be saved") && out.stderr.contains("dra migrate"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_run_is_saved_as_failed_with_its_error() {
+    let w = World::start().await;
+    w.llm.always("test-fast", Reply::Status(400, None));
+    let out = w.dra("alice@example.com", &[QUESTION]).run().await;
+    assert_ne!(out.code, 0, "{out:?}");
+    saved_chat(&out.stderr);
+    let row = w
+        .db
+        .client()
+        .await
+        .query_one(
+            "SELECT s.status, s.error_message, s.completed_at IS NOT NULL, m.content              FROM research_sessions s JOIN messages m ON m.id = s.message_id",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "failed");
+    assert!(
+        row.get::<_, Option<String>>(1)
+            .is_some_and(|e| e.contains("coordinator")),
+        "{:?}",
+        row.get::<_, Option<String>>(1)
+    );
+    assert!(row.get::<_, bool>(2));
+    assert_eq!(row.get::<_, Option<String>>(3), None, "no answer");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -65,7 +65,8 @@ impl EventLog {
     }
 
     /// Stop accepting events, wait until every queued one is written, and say whether all
-    /// of them were. Later calls (and events emitted after the first) report nothing new.
+    /// of them were. Events emitted afterwards count as unsaved; a second call returns at
+    /// once.
     pub async fn close(&self) -> Result<EventLogStats, EventLogError> {
         // Dropping the sender ends the writer's loop once the queue is drained.
         drop(self.tx.lock().ok().and_then(|mut tx| tx.take()));

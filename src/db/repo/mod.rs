@@ -75,6 +75,3 @@ id_type!(
     /// A row of `research_sessions`.
     SessionId
 );
-
-/// Who owns a chat: an e-mail address or user name, at most 255 characters.
-pub type UserId = str;
