@@ -16,7 +16,7 @@ Exit codes:
   4  Databricks authentication or workspace API error
   5  database error (cannot connect, query or migration failed)
   6  gave up waiting (`dra wait-lakebase`)
-  7  not found (Lakebase instance, app, role)
+  7  not found (Lakebase instance, app, role, chat)
   8  fetching a page failed (network, HTTP status, timeout, too large, unreadable)
   9  search provider error (no key or URL, key refused, rate limited, unreachable)
   10 LLM endpoint error (`dra models --check`, every endpoint of a tier failed)
@@ -90,7 +90,7 @@ pub enum Command {
 
     /// Research a question: plan, search, read, reflect and write a cited report.
     #[command(
-        after_help = "Examples:\n  dra research \"How fast are river deltas losing wetlands?\"\n  dra research --depth extended --out report/ \"State of sodium-ion batteries in 2026\"\n  echo \"question\" | dra research - --no-clarify --format json > run.json\n  dra research --timeout 10m --max-tokens 400000 --model-tier synthesizer=complex \"…\"\n\nOn a terminal, clarifying questions are asked interactively (--yes or --no-clarify skips them);\notherwise exit code 11 means the question needs clarification (the questions are printed).\nCtrl-C stops the run, prints and writes what was gathered as a partial report and exits 130;\na second Ctrl-C quits at once."
+        after_help = "Examples:\n  dra research \"How fast are river deltas losing wetlands?\"\n  dra research --depth extended --out report/ \"State of sodium-ion batteries in 2026\"\n  echo \"question\" | dra research - --no-clarify --format json > run.json\n  dra research --timeout 10m --max-tokens 400000 --model-tier synthesizer=complex \"…\"\n  dra research --chat 1b4e28ba-2fa1-11d2-883f-0016d3cca427 \"And in Asia?\"\n\nSaving: with DATABASE_URL or a Lakebase instance configured, each run is stored as a chat\n(`saved as chat <id>` on stderr) that `dra serve` shows; --no-save skips it.\n\nOn a terminal, clarifying questions are asked interactively (--yes or --no-clarify skips them);\notherwise exit code 11 means the question needs clarification (the questions are printed).\nCtrl-C stops the run, prints and writes what was gathered as a partial report and exits 130;\na second Ctrl-C quits at once. Exit code 7: the --chat is not one of yours."
     )]
     Research(ResearchArgs),
 
@@ -285,6 +285,21 @@ pub struct ResearchArgs {
     /// No progress output at all (errors still go to stderr).
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Don't store this run, even though a database is configured (DATABASE_URL or
+    /// Lakebase). Without a database nothing is stored anyway.
+    #[arg(long)]
+    pub no_save: bool,
+
+    /// Ask a follow-up in this saved chat: its earlier messages are the context, and the
+    /// new question and answer are added to it. Needs the database.
+    #[arg(long, value_name = "ID")]
+    pub chat: Option<dra::db::repo::ChatId>,
+
+    /// Whose chat this is [default: the Databricks user when Databricks credentials are
+    /// configured, else $USER@localhost].
+    #[arg(long, env = "DRA_USER", value_name = "EMAIL")]
+    pub user: Option<String>,
 
     /// Never prompt: research the question as written instead of asking its clarifying
     /// questions, and overwrite an --out directory that already holds a report.

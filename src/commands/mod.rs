@@ -6,6 +6,7 @@ mod config;
 mod create_database;
 mod fetch;
 mod grant_permissions;
+mod identity;
 mod migrate;
 mod models;
 mod research;
@@ -213,7 +214,7 @@ fn db_code(e: &DbError) -> u8 {
     match e {
         DbError::Api(a) => api_code(a),
         DbError::Token(TokenError::Credential { source, .. }) => api_code(source),
-        DbError::NoSuchRole(_) => 7,
+        DbError::NoSuchRole(_) | DbError::ChatNotFound(_) => 7,
         _ => 5,
     }
 }

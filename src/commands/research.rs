@@ -1,6 +1,8 @@
 //! `dra research "question"`: build the services, run the engine with progress on stderr,
 //! ask the coordinator's clarifying questions on a terminal, stop cleanly on Ctrl-C, print
 //! the report on stdout and optionally write it, its sources and its events to a directory.
+//! With a database configured the run is also saved as a chat (or appended to the `--chat`
+//! it follows up), unless `--no-save`.
 
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::Path;
@@ -9,6 +11,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
+use dra::db::event_log::{EventLog, DEFAULT_CAPACITY};
+use dra::db::repo::{MessageId, SessionId};
+use dra::db::runs::{self, Finish, RunStart, SavedRun};
+use dra::db::target::Backend;
+use dra::db::{build_pool, DbError, PgPool};
 use dra::llm::{LlmRouter, Message};
 use dra::progress::{LineProgress, TerminalProgress, TokenCounter};
 use dra::research::agents::{Agent, QueryMode};
@@ -22,8 +29,10 @@ use dra::web::Fetcher;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::Context;
-use crate::cli::{OutputFormat, ResearchArgs, ResearchDepth, ResearchMode, TierOverride};
+use super::{identity, Context};
+use crate::cli::{
+    DatabaseTarget, OutputFormat, ResearchArgs, ResearchDepth, ResearchMode, TierOverride,
+};
 
 /// The exit code of a run stopped with Ctrl-C (128 + SIGINT), as shells expect.
 const INTERRUPTED: u8 = 130;
@@ -45,6 +54,11 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
     let router = Arc::new(router);
     let search = dra::search::from_config(&ctx.config, &ctx.env)?;
     let fetcher = Fetcher::new(&ctx.config.web)?;
+    let database = open_database(ctx, &args).await?;
+    let history = match (&database, args.chat) {
+        (Some(db), Some(chat)) => runs::history(&db.pool, chat, &db.user).await?,
+        _ => Vec::new(),
+    };
     if let Some(dir) = &args.out {
         prepare_out_dir(dir, args.yes, interactive)?;
     }
@@ -76,7 +90,6 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
             .with_context(|| format!("cannot write {}", path.display()))?;
         sinks.push(Box::new(JsonlSink::new(std::io::BufWriter::new(file))));
     }
-    let bus = Arc::new(EventBus::new(sinks));
 
     let cancel = CancellationToken::new();
     let interrupts = tokio::spawn(watch_interrupts(cancel.clone()));
@@ -98,8 +111,17 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
             timeout: args.timeout,
         },
         cancel: cancel.clone(),
+        history,
         ..RunRequest::new(query)
     };
+    let saving = match &database {
+        Some(db) if !args.no_save => start_saving(db, &args, &request).await?,
+        _ => None,
+    };
+    if let Some(saving) = &saving {
+        sinks.push(Box::new(saving.events.clone()));
+    }
+    let bus = Arc::new(EventBus::new(sinks));
     let services = Services {
         llm: router.as_ref(),
         search: search.as_ref(),
@@ -126,6 +148,17 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
     }
     // Dropping the bus flushes the JSONL writer.
     drop(bus);
+    let saved = match saving {
+        Some(saving) => saving.finish(&Finish::from_outcome(&outcome)).await,
+        None => None,
+    };
+    let ids = saved.map(|s| {
+        json!({
+            "chatId": s.chat_id,
+            "messageId": s.agent_message_id,
+            "sessionId": s.session_id,
+        })
+    });
     let outcome = match outcome {
         Err(RunError::Stopped(StopReason::Cancelled)) => {
             eprintln!("interrupted before any research step finished; nothing to report");
@@ -146,7 +179,10 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
                 OutputFormat::Markdown => println!("{text}"),
                 OutputFormat::Json => println!(
                     "{}",
-                    serde_json::to_string_pretty(&json!({"mode": "simple", "answer": text}))?
+                    serde_json::to_string_pretty(&with_ids(
+                        json!({"mode": "simple", "answer": text}),
+                        &ids
+                    ))?
                 ),
             }
             if let Some(dir) = &args.out {
@@ -155,7 +191,7 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
             Ok(ExitCode::SUCCESS)
         }
         Outcome::Report(report) => {
-            print_report(&report, &router, args.format)?;
+            print_report(&report, &router, args.format, &ids)?;
             if let Some(dir) = &args.out {
                 write_out_dir(dir, &report, &router, started)?;
                 eprintln!("wrote {}", dir.display());
@@ -274,23 +310,27 @@ fn print_report(
     report: &ResearchReport,
     router: &LlmRouter,
     format: OutputFormat,
+    ids: &Option<serde_json::Value>,
 ) -> anyhow::Result<()> {
     match format {
         OutputFormat::Markdown => print!("{}", report.markdown),
         OutputFormat::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&json!({
-                "report": report.markdown,
-                "sources": report.sources,
-                "cited": report.cited,
-                "stepsExecuted": report.steps_executed,
-                "stepsSkipped": report.steps_skipped,
-                "planIterations": report.plan_iterations,
-                "citationsDropped": report.citations_dropped,
-                "partial": report.partial.map(|r| r.to_string()),
-                "tokensUsed": report.tokens_used,
-                "usage": router.usage(),
-            }))?
+            serde_json::to_string_pretty(&with_ids(
+                json!({
+                    "report": report.markdown,
+                    "sources": report.sources,
+                    "cited": report.cited,
+                    "stepsExecuted": report.steps_executed,
+                    "stepsSkipped": report.steps_skipped,
+                    "planIterations": report.plan_iterations,
+                    "citationsDropped": report.citations_dropped,
+                    "partial": report.partial.map(|r| r.to_string()),
+                    "tokensUsed": report.tokens_used,
+                    "usage": router.usage(),
+                }),
+                ids
+            ))?
         ),
     }
     std::io::stdout().flush()?;
@@ -323,6 +363,143 @@ fn write_out_dir(
         serde_json::to_string_pretty(&usage_doc)?,
     )?;
     Ok(())
+}
+
+/// The database a run is saved in, and whose chats it holds.
+struct Database {
+    pool: PgPool,
+    user: String,
+}
+
+/// The configured database, if this run needs one (saving, or `--chat`). No database
+/// configured is normal (nothing is saved); an unreachable one is a warning, so the
+/// research is not lost, except for `--chat`, which cannot run without its history.
+async fn open_database(ctx: &Context, args: &ResearchArgs) -> anyhow::Result<Option<Database>> {
+    if args.no_save && args.chat.is_none() {
+        return Ok(None);
+    }
+    if let Err(e) = Backend::from_config(&ctx.config) {
+        return match args.chat {
+            Some(chat) => Err(anyhow::Error::new(e).context(format!(
+                "--chat {chat} needs the database the chat is saved in"
+            ))),
+            None => Ok(None),
+        };
+    }
+    let opened = async {
+        let base = ctx.target(&DatabaseTarget { instance: None }).await?;
+        let target = base.with_database(&ctx.database_name(None, &base, false));
+        // One direct connection first: it fails at once with the server's reason, where
+        // the pool would retry until its checkout timeout.
+        drop(target.connect().await?);
+        Ok::<_, anyhow::Error>(build_pool(target, &ctx.config.database.pool).await?)
+    }
+    .await;
+    let pool = match opened {
+        Ok(pool) => pool,
+        Err(e) => {
+            return match args.chat {
+                Some(chat) => Err(e.context(format!(
+                    "--chat {chat} needs the database, which cannot be reached"
+                ))),
+                None => {
+                    eprintln!("warning: this run will not be saved: {e:#}");
+                    Ok(None)
+                }
+            };
+        }
+    };
+    let user = identity::cli_user(ctx, args.user.as_deref()).await?;
+    Ok(Some(Database { pool, user }))
+}
+
+/// A run being saved: its rows and its event log.
+struct Saving {
+    pool: PgPool,
+    run: SavedRun,
+    events: Arc<EventLog>,
+}
+
+/// Write the chat, messages and session before the run, so its events have a session to
+/// belong to. A failure is a warning (the run goes on unsaved) unless `--chat` asked to
+/// continue a chat, which is then an error.
+async fn start_saving(
+    db: &Database,
+    args: &ResearchArgs,
+    request: &RunRequest,
+) -> anyhow::Result<Option<Saving>> {
+    let start = RunStart {
+        user_id: &db.user,
+        chat: args.chat,
+        query: &request.query,
+        query_mode: request.mode.unwrap_or(QueryMode::DeepResearch).as_str(),
+        research_depth: request.depth.as_str(),
+        agent_message_id: MessageId(request.message_id),
+        session_id: SessionId(request.session_id),
+    };
+    match runs::start(&db.pool, &start).await {
+        Ok(run) => Ok(Some(Saving {
+            events: Arc::new(EventLog::start(
+                db.pool.clone(),
+                run.session_id,
+                DEFAULT_CAPACITY,
+            )),
+            pool: db.pool.clone(),
+            run,
+        })),
+        Err(e @ DbError::ChatNotFound(_)) => Err(e.into()),
+        Err(e) if args.chat.is_some() => Err(e.into()),
+        Err(e) => {
+            eprintln!(
+                "warning: this run will not be saved: {e}{}",
+                migrate_hint(&e)
+            );
+            Ok(None)
+        }
+    }
+}
+
+impl Saving {
+    /// Wait for the event log, write the result, and say where it went. Failures are
+    /// warnings: the report is printed either way.
+    async fn finish(self, finish: &Finish) -> Option<SavedRun> {
+        if let Err(e) = self.events.close().await {
+            eprintln!("warning: the run's event log is incomplete: {e}");
+        }
+        match runs::finish(&self.pool, &self.run, finish).await {
+            Ok(_) => {
+                eprintln!("saved as chat {}", self.run.chat_id);
+                Some(self.run)
+            }
+            Err(e) => {
+                eprintln!(
+                    "warning: the result was not saved (chat {} holds the question only): {e}",
+                    self.run.chat_id
+                );
+                None
+            }
+        }
+    }
+}
+
+/// A missing table means the schema was never created in this database.
+fn migrate_hint(e: &DbError) -> &'static str {
+    match e {
+        DbError::Query(diesel::result::Error::DatabaseError(_, info))
+            if info.message().contains("does not exist") =>
+        {
+            " (is the schema created? run `dra migrate`)"
+        }
+        _ => "",
+    }
+}
+
+/// `doc` with the saved run's ids, when it was saved.
+fn with_ids(mut doc: serde_json::Value, ids: &Option<serde_json::Value>) -> serde_json::Value {
+    if let (Some(obj), Some(serde_json::Value::Object(ids))) = (doc.as_object_mut(), ids) {
+        obj.extend(ids.clone());
+    }
+    doc
 }
 
 fn read_query(arg: &str) -> anyhow::Result<String> {

@@ -3,8 +3,11 @@
 //! pipeline needs.
 
 pub mod admin;
+pub mod event_log;
 pub mod migrations;
 pub mod pool;
+pub mod repo;
+pub mod runs;
 pub mod schema;
 pub mod target;
 mod tls;
@@ -43,6 +46,9 @@ pub enum DbError {
     Migration(String),
     #[error("role `{0}` does not exist in this database")]
     NoSuchRole(String),
+    /// Unknown, deleted, or another user's: the message does not say which.
+    #[error("chat {0} not found")]
+    ChatNotFound(repo::ChatId),
 }
 
 impl From<ApiError> for DbError {

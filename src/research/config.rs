@@ -119,6 +119,18 @@ pub enum Depth {
     Extended,
 }
 
+impl Depth {
+    /// The name configuration, events and stored sessions use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Depth::Auto => "auto",
+            Depth::Light => "light",
+            Depth::Medium => "medium",
+            Depth::Extended => "extended",
+        }
+    }
+}
+
 /// `research_types`: one profile per depth.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]

@@ -18,8 +18,9 @@ use tracing::{Instrument, Span};
 use uuid::Uuid;
 
 use super::agents::{
-    background, classify, plan as plan_steps, reflect, run_step, synthesizer, Agent, AgentError,
-    CompletedStep, Decision, Plan, PlanStep, QueryMode, Reflection, StepContext, StepOutcome,
+    background, classify, plan as plan_steps, plan_in_conversation, reflect, run_step, synthesizer,
+    Agent, AgentError, CompletedStep, Decision, Plan, PlanStep, QueryMode, Reflection, StepContext,
+    StepOutcome,
 };
 use super::budget::{Budget, StopReason, Watch};
 use super::config::{Depth, ProfileResearcher, ResearchProfile};
@@ -189,7 +190,7 @@ async fn run_traced(
             if c.mode == QueryMode::Simple && req.mode.is_none() {
                 let text = match c.direct_answer {
                     Some(a) => a,
-                    None => answer_directly(s.llm, &req.query).await?,
+                    None => answer_directly(s.llm, req).await?,
                 };
                 complete(bus, req, started, 0, 0, 0, Some(text.clone()));
                 return Ok(Outcome::Answer { text });
@@ -204,7 +205,7 @@ async fn run_traced(
     };
     spans::record_choice(mode, depth);
     if mode == QueryMode::Simple {
-        let text = answer_directly(s.llm, &req.query).await?;
+        let text = answer_directly(s.llm, req).await?;
         complete(bus, req, started, 0, 0, 0, Some(text.clone()));
         return Ok(Outcome::Answer { text });
     }
@@ -242,7 +243,7 @@ async fn run_traced(
                 bus,
                 s.llm,
                 Agent::Planner,
-                plan_steps(s.llm, &req.query, &context, profile, None),
+                plan_in_conversation(s.llm, &req.query, &req.history, &context, profile, None),
             ),
         )
         .await?;
@@ -867,16 +868,17 @@ fn complete(
     });
 }
 
-async fn answer_directly(router: &LlmRouter, query: &str) -> Result<String, AgentError> {
+async fn answer_directly(router: &LlmRouter, req: &RunRequest) -> Result<String, AgentError> {
     let agent = Agent::Coordinator;
+    let messages = std::iter::once(Message::system("Answer the question directly and briefly."))
+        .chain(req.history.iter().cloned())
+        .chain(std::iter::once(Message::user(&req.query)))
+        .collect();
     router
         .complete(
             agent.tier(router),
             LlmRequest {
-                messages: vec![
-                    Message::system("Answer the question directly and briefly."),
-                    Message::user(query),
-                ],
+                messages,
                 ..LlmRequest::default()
             },
         )

@@ -29,6 +29,17 @@ pub enum QueryMode {
     DeepResearch,
 }
 
+impl QueryMode {
+    /// The name events and stored sessions use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueryMode::Simple => "simple",
+            QueryMode::WebSearch => "web_search",
+            QueryMode::DeepResearch => "deep_research",
+        }
+    }
+}
+
 /// The coordinator's verdict on a query, with the configuration's rules applied.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Classification {

@@ -29,7 +29,7 @@ use crate::research::config::ResearcherMode;
 use crate::search::SearchError;
 
 pub use coordinator::{classify, Classification, QueryMode};
-pub use planner::{plan, Plan, PlanStep, StepType};
+pub use planner::{plan, plan_in_conversation, Plan, PlanStep, StepType};
 pub use react::research_step_react;
 pub use reflector::{reflect, CompletedStep, Decision, Reflection};
 pub use researcher::{research_step, SnippetNote, StepContext, StepOutcome};

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{clean, Agent, AgentError};
-use crate::llm::{LlmRouter, Message};
+use crate::llm::{LlmRouter, Message, Role};
 use crate::research::config::ResearchProfile;
 use crate::research::event::{PlanStepSummary, ResearchEvent};
 use crate::research::prompts::PLANNER_SYSTEM;
@@ -123,6 +123,20 @@ pub async fn plan(
     profile: &ResearchProfile,
     previous: Option<(&Plan, &str)>,
 ) -> Result<Plan, AgentError> {
+    plan_in_conversation(router, query, &[], background_context, profile, previous).await
+}
+
+/// [`plan`] for a follow-up question: the last messages of the conversation (`history`,
+/// oldest first) are shown to the planner, so "and in Asia?" is planned as a continuation
+/// of the earlier report rather than from nothing.
+pub async fn plan_in_conversation(
+    router: &LlmRouter,
+    query: &str,
+    history: &[Message],
+    background_context: &str,
+    profile: &ResearchProfile,
+    previous: Option<(&Plan, &str)>,
+) -> Result<Plan, AgentError> {
     let agent = Agent::Planner;
     let limits = &profile.steps;
     let max = limits.max.max(1) as usize;
@@ -135,7 +149,7 @@ pub async fn plan(
     system.truncate(system.trim_end().len());
     let messages = vec![
         Message::system(system),
-        Message::user(user_message(query, background_context, previous)),
+        Message::user(user_message(query, history, background_context, previous)),
     ];
     let answer = router
         .complete_json::<Answer>(agent.tier(router), messages)
@@ -236,11 +250,17 @@ fn normalize_steps(raw: Vec<AnswerStep>, max: usize) -> Vec<PlanStep> {
         .collect()
 }
 
-fn user_message(query: &str, background: &str, previous: Option<(&Plan, &str)>) -> String {
-    let mut text = format!(
+fn user_message(
+    query: &str,
+    history: &[Message],
+    background: &str,
+    previous: Option<(&Plan, &str)>,
+) -> String {
+    let mut text = conversation(history);
+    text.push_str(&format!(
         "## Query\n{}\n\n## Background investigation\n",
         query.trim()
-    );
+    ));
     let background = background.trim();
     text.push_str(if background.is_empty() {
         "(none)"
@@ -267,6 +287,36 @@ fn user_message(query: &str, background: &str, previous: Option<(&Plan, &str)>) 
         ));
     }
     text
+}
+
+/// How many earlier messages the planner sees, and how much of each: the latest exchange
+/// (question and report) is what a follow-up refers to, and whole older reports would crowd
+/// the prompt.
+const HISTORY_MESSAGES: usize = 4;
+const HISTORY_MESSAGE_CHARS: usize = 8000;
+
+fn conversation(history: &[Message]) -> String {
+    let recent = &history[history.len().saturating_sub(HISTORY_MESSAGES)..];
+    let mut text = String::new();
+    for m in recent {
+        let who = match m.role {
+            Role::User => "User",
+            Role::Assistant => "Assistant",
+            Role::System | Role::Tool => continue,
+        };
+        let content = m.content.trim();
+        let shown: String = content.chars().take(HISTORY_MESSAGE_CHARS).collect();
+        let cut = if shown.len() < content.len() {
+            " […]"
+        } else {
+            ""
+        };
+        text.push_str(&format!("{who}: {shown}{cut}\n\n"));
+    }
+    if text.is_empty() {
+        return text;
+    }
+    format!("## Conversation so far (the query is a follow-up)\n{text}")
 }
 
 #[cfg(test)]
@@ -315,6 +365,26 @@ mod tests {
             5,
         );
         assert_eq!(steps[2].depends_on, ["step-1"]);
+    }
+
+    #[test]
+    fn a_follow_up_plan_sees_the_latest_exchange() {
+        let history = vec![
+            Message::user("old question"),
+            Message::assistant("old report"),
+            Message::user("q1"),
+            Message::assistant("# Report one"),
+            Message::user("q2"),
+            Message::assistant("# Report two"),
+        ];
+        let text = user_message("and in Asia?", &history, "", None);
+        assert!(
+            text.contains("# Report two") && text.contains("q1"),
+            "{text}"
+        );
+        assert!(!text.contains("old report"), "{text}");
+        assert!(text.find("# Report two") < text.find("## Query"), "{text}");
+        assert!(!user_message("q", &[], "", None).contains("Conversation"));
     }
 
     #[test]

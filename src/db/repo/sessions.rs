@@ -1,0 +1,173 @@
+//! `research_sessions`: one per agent answer, from `in_progress` to a final status.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::{ChatId, MessageId, SessionId};
+use crate::db::schema::research_sessions;
+
+/// `research_sessions.status`: the original's lifecycle values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStatus {
+    Pending,
+    InProgress,
+    Completed,
+    Cancelled,
+    Failed,
+}
+
+impl SessionStatus {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Pending => "pending",
+            SessionStatus::InProgress => "in_progress",
+            SessionStatus::Completed => "completed",
+            SessionStatus::Cancelled => "cancelled",
+            SessionStatus::Failed => "failed",
+        }
+    }
+}
+
+/// A session as stored (the columns a reader of a run needs).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = research_sessions, check_for_backend(diesel::pg::Pg))]
+pub struct Session {
+    #[diesel(deserialize_as = uuid::Uuid)]
+    pub id: SessionId,
+    #[diesel(deserialize_as = uuid::Uuid)]
+    pub message_id: MessageId,
+    #[diesel(deserialize_as = uuid::Uuid)]
+    pub chat_id: ChatId,
+    pub user_id: String,
+    pub query: String,
+    pub status: String,
+    pub query_mode: String,
+    pub research_depth: String,
+    pub plan: Option<serde_json::Value>,
+    pub plan_iterations: i32,
+    pub current_step_index: Option<i32>,
+    pub execution_state: Option<serde_json::Value>,
+    pub error_message: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// A session to start, `in_progress`.
+#[derive(Debug, Clone)]
+pub struct NewSession<'a> {
+    pub id: SessionId,
+    /// The agent message this session answers with.
+    pub message_id: MessageId,
+    pub chat_id: ChatId,
+    pub user_id: &'a str,
+    pub query: &'a str,
+    /// simple, web_search, deep_research: as requested (deep_research when the
+    /// coordinator will decide); corrected by [`finish`].
+    pub query_mode: &'a str,
+    /// auto, light, medium, extended.
+    pub research_depth: &'a str,
+}
+
+/// Insert a session in `in_progress`.
+pub async fn insert(conn: &mut AsyncPgConnection, s: &NewSession<'_>) -> QueryResult<()> {
+    diesel::insert_into(research_sessions::table)
+        .values((
+            research_sessions::id.eq(s.id.0),
+            research_sessions::message_id.eq(s.message_id.0),
+            research_sessions::chat_id.eq(s.chat_id.0),
+            research_sessions::user_id.eq(s.user_id),
+            research_sessions::query.eq(s.query),
+            research_sessions::status.eq(SessionStatus::InProgress.as_str()),
+            research_sessions::query_mode.eq(s.query_mode),
+            research_sessions::research_depth.eq(s.research_depth),
+        ))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// How a session ended. `None` fields leave their column as it is (a failed run may have
+/// no plan).
+#[derive(Debug, Clone)]
+pub struct SessionEnd {
+    /// Completed, failed or cancelled.
+    pub status: SessionStatus,
+    pub completed_at: DateTime<Utc>,
+    pub error_message: Option<String>,
+    /// The mode and depth the run actually used.
+    pub query_mode: Option<String>,
+    pub research_depth: Option<String>,
+    pub plan: Option<serde_json::Value>,
+    pub plan_iterations: Option<i32>,
+    /// Steps executed: the original's index of the next step when the run stopped.
+    pub current_step_index: Option<i32>,
+    /// The run's counters (steps skipped, citations dropped, duration), for readers.
+    pub execution_state: Option<serde_json::Value>,
+}
+
+impl SessionEnd {
+    /// An end with this status now, changing nothing else.
+    pub fn new(status: SessionStatus) -> SessionEnd {
+        SessionEnd {
+            status,
+            completed_at: Utc::now(),
+            error_message: None,
+            query_mode: None,
+            research_depth: None,
+            plan: None,
+            plan_iterations: None,
+            current_step_index: None,
+            execution_state: None,
+        }
+    }
+}
+
+#[derive(AsChangeset)]
+#[diesel(table_name = research_sessions)]
+struct EndChanges<'a> {
+    status: &'a str,
+    completed_at: DateTime<Utc>,
+    error_message: Option<&'a str>,
+    query_mode: Option<&'a str>,
+    research_depth: Option<&'a str>,
+    plan: Option<&'a serde_json::Value>,
+    plan_iterations: Option<i32>,
+    current_step_index: Option<i32>,
+    execution_state: Option<&'a serde_json::Value>,
+}
+
+/// Record how a session ended.
+pub async fn finish(
+    conn: &mut AsyncPgConnection,
+    id: SessionId,
+    end: &SessionEnd,
+) -> QueryResult<()> {
+    let changes = EndChanges {
+        status: end.status.as_str(),
+        completed_at: end.completed_at,
+        error_message: end.error_message.as_deref(),
+        query_mode: end.query_mode.as_deref(),
+        research_depth: end.research_depth.as_deref(),
+        plan: end.plan.as_ref(),
+        plan_iterations: end.plan_iterations,
+        current_step_index: end.current_step_index,
+        execution_state: end.execution_state.as_ref(),
+    };
+    diesel::update(research_sessions::table.filter(research_sessions::id.eq(id.0)))
+        .set(changes)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// One session by id.
+pub async fn get(conn: &mut AsyncPgConnection, id: SessionId) -> QueryResult<Option<Session>> {
+    research_sessions::table
+        .filter(research_sessions::id.eq(id.0))
+        .select(Session::as_select())
+        .first(conn)
+        .await
+        .optional()
+}

@@ -1,0 +1,285 @@
+//! Storing one research run the way the original does, in two phases: [`start`] writes
+//! the chat (new or the follow-up's), the question, an empty agent message and an
+//! `in_progress` session, so events can reference the session while the run streams;
+//! [`finish`] writes the answer, the final session state and the sources.
+//!
+//! Shared by `dra research` and (later) `dra serve`: it takes the pool and engine types,
+//! nothing from the terminal or HTTP.
+
+use diesel_async::AsyncConnection;
+use serde::Serialize;
+
+use super::repo::messages::{self, NewMessage, Role};
+use super::repo::sessions::{self, NewSession, SessionEnd, SessionStatus};
+use super::repo::sources::{self, NewSource};
+use super::repo::{chats, ChatId, MessageId, SessionId};
+use super::{DbError, PgPool};
+use crate::llm::Message;
+use crate::research::budget::StopReason;
+use crate::research::run::{Outcome, RunError};
+
+/// How many earlier messages of a chat a follow-up sees (the original loads ten).
+pub const HISTORY_LIMIT: i64 = 10;
+
+/// What [`start`] stores.
+#[derive(Debug, Clone)]
+pub struct RunStart<'a> {
+    pub user_id: &'a str,
+    /// The chat a follow-up continues; `None` starts a chat titled by the question.
+    pub chat: Option<ChatId>,
+    pub query: &'a str,
+    /// As requested: simple, web_search or deep_research (deep_research when the
+    /// coordinator decides, as the original defaults).
+    pub query_mode: &'a str,
+    /// As requested: auto, light, medium or extended.
+    pub research_depth: &'a str,
+    /// The engine's ids (`RunRequest::message_id` / `session_id`), so its events name rows
+    /// that exist.
+    pub agent_message_id: MessageId,
+    pub session_id: SessionId,
+}
+
+/// The rows a run is stored under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedRun {
+    pub chat_id: ChatId,
+    pub user_message_id: MessageId,
+    pub agent_message_id: MessageId,
+    pub session_id: SessionId,
+}
+
+/// Write the chat, both messages and the `in_progress` session in one transaction.
+/// A `chat` that is unknown, deleted or another user's is [`DbError::ChatNotFound`] and
+/// writes nothing.
+pub async fn start(pool: &PgPool, run: &RunStart<'_>) -> Result<SavedRun, DbError> {
+    let mut conn = pool.get().await?;
+    let saved = SavedRun {
+        chat_id: run.chat.unwrap_or_default(),
+        user_message_id: MessageId::new(),
+        agent_message_id: run.agent_message_id,
+        session_id: run.session_id,
+    };
+    let asked_at = chrono::Utc::now();
+    conn.transaction::<_, DbError, _>(async |conn| {
+        match run.chat {
+            Some(id) => {
+                if chats::find_for_user(conn, id, run.user_id).await?.is_none() {
+                    return Err(DbError::ChatNotFound(id));
+                }
+                chats::touch(conn, id).await?;
+            }
+            None => {
+                let title = chats::title_for(run.query);
+                chats::create(conn, saved.chat_id, run.user_id, &title).await?;
+            }
+        }
+        messages::insert(
+            conn,
+            &NewMessage {
+                id: saved.user_message_id,
+                chat_id: saved.chat_id,
+                role: Role::User,
+                content: Some(run.query),
+                created_at: asked_at,
+            },
+        )
+        .await?;
+        messages::insert(
+            conn,
+            &NewMessage {
+                id: saved.agent_message_id,
+                chat_id: saved.chat_id,
+                role: Role::Agent,
+                content: None,
+                created_at: asked_at + chrono::Duration::microseconds(1),
+            },
+        )
+        .await?;
+        sessions::insert(
+            conn,
+            &NewSession {
+                id: saved.session_id,
+                message_id: saved.agent_message_id,
+                chat_id: saved.chat_id,
+                user_id: run.user_id,
+                query: run.query,
+                query_mode: run.query_mode,
+                research_depth: run.research_depth,
+            },
+        )
+        .await?;
+        messages::link_session(conn, saved.agent_message_id, saved.session_id).await?;
+        Ok(())
+    })
+    .await?;
+    Ok(saved)
+}
+
+/// How a run ended, in rows: built from the engine's result by [`Finish::from_outcome`],
+/// or [`Finish::cancelled`].
+#[derive(Debug, Clone)]
+pub struct Finish {
+    pub session: SessionEnd,
+    /// The agent message's text; `None` leaves it empty (a failed or cancelled run).
+    pub answer: Option<String>,
+    pub message_metadata: serde_json::Value,
+    pub sources: Vec<FinishedSource>,
+}
+
+/// A fetched source of a finished run.
+#[derive(Debug, Clone)]
+pub struct FinishedSource {
+    pub number: u32,
+    pub url: String,
+    pub title: Option<String>,
+    pub cited: bool,
+}
+
+impl Finish {
+    /// The rows for the engine's result.
+    pub fn from_outcome(outcome: &Result<Outcome, RunError>) -> Finish {
+        let mut end = SessionEnd::new(SessionStatus::Completed);
+        match outcome {
+            Err(e) => {
+                end.status = match e {
+                    RunError::Stopped(StopReason::Cancelled) => SessionStatus::Cancelled,
+                    _ => SessionStatus::Failed,
+                };
+                end.error_message = Some(e.to_string());
+                Finish::bare(end, None)
+            }
+            Ok(Outcome::Clarify { questions }) => {
+                // The questions are the agent's answer: a follow-up in the same chat
+                // carries them to the coordinator with the user's replies.
+                let text = questions
+                    .iter()
+                    .map(|q| format!("- {q}"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                let mut f = Finish::bare(end, Some(text));
+                f.message_metadata = serde_json::json!({"clarification": true});
+                f
+            }
+            Ok(Outcome::Answer { text }) => {
+                end.query_mode = Some("simple".into());
+                Finish::bare(end, Some(text.clone()))
+            }
+            Ok(Outcome::Report(report)) => {
+                // The mode stays as started: a report does not say whether the coordinator
+                // chose web_search or deep_research.
+                // A run stopped by its user keeps what it gathered, as cancelled.
+                if report.partial == Some(StopReason::Cancelled) {
+                    end.status = SessionStatus::Cancelled;
+                }
+                end.research_depth = Some(report.depth.as_str().into());
+                end.plan = serde_json::to_value(&report.plan).ok();
+                end.plan_iterations = i32::try_from(report.plan_iterations).ok();
+                end.current_step_index = i32::try_from(report.steps_executed).ok();
+                end.execution_state = Some(serde_json::json!({
+                    "stepsExecuted": report.steps_executed,
+                    "stepsSkipped": report.steps_skipped,
+                    "citationsDropped": report.citations_dropped,
+                    "citationsRepointed": report.citations_repointed,
+                    "partial": report.partial.map(|r| r.to_string()),
+                    "tokensUsed": report.tokens_used,
+                }));
+                let sources = report
+                    .sources
+                    .iter()
+                    .map(|s| FinishedSource {
+                        number: s.number,
+                        url: s.url.clone(),
+                        title: s.title.clone(),
+                        cited: report.cited.contains(&s.number),
+                    })
+                    .collect();
+                Finish {
+                    sources,
+                    ..Finish::bare(end, Some(report.markdown.clone()))
+                }
+            }
+        }
+    }
+
+    /// The rows for a run stopped by its user.
+    pub fn cancelled() -> Finish {
+        Finish::bare(SessionEnd::new(SessionStatus::Cancelled), None)
+    }
+
+    fn bare(session: SessionEnd, answer: Option<String>) -> Finish {
+        Finish {
+            session,
+            answer,
+            message_metadata: serde_json::json!({}),
+            sources: Vec::new(),
+        }
+    }
+}
+
+/// Write the answer, the session's end and its sources in one transaction. Returns the
+/// number of source rows written.
+pub async fn finish(pool: &PgPool, run: &SavedRun, f: &Finish) -> Result<usize, DbError> {
+    let mut conn = pool.get().await?;
+    conn.transaction::<_, DbError, _>(async |conn| {
+        if let Some(answer) = &f.answer {
+            messages::set_content(conn, run.agent_message_id, answer, &f.message_metadata).await?;
+        }
+        sessions::finish(conn, run.session_id, &f.session).await?;
+        let rows: Vec<NewSource<'_>> = f
+            .sources
+            .iter()
+            .map(|s| NewSource {
+                research_session_id: run.session_id,
+                chat_id: run.chat_id,
+                url: &s.url,
+                title: s.title.as_deref().map(|t| truncate(t, 500)),
+                snippet: None,
+                content: None,
+                is_cited: s.cited,
+                step_index: None,
+                step_title: None,
+                crawl_status: "success",
+                source_type: "web",
+                source_metadata: Some(serde_json::json!({"citationNumber": s.number})),
+            })
+            .collect();
+        let written = sources::upsert(conn, &rows).await?;
+        chats::touch(conn, run.chat_id).await?;
+        Ok(written)
+    })
+    .await
+}
+
+/// The conversation so far in `chat`, oldest first, as model messages: the context of a
+/// follow-up question. [`DbError::ChatNotFound`] unless the chat is `user_id`'s.
+pub async fn history(pool: &PgPool, chat: ChatId, user_id: &str) -> Result<Vec<Message>, DbError> {
+    let mut conn = pool.get().await?;
+    if chats::find_for_user(&mut conn, chat, user_id)
+        .await?
+        .is_none()
+    {
+        return Err(DbError::ChatNotFound(chat));
+    }
+    let rows = messages::history(&mut conn, chat, HISTORY_LIMIT).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|m| {
+            let content = m.content?;
+            match Role::parse(&m.role)? {
+                Role::User => Some(Message::user(content)),
+                Role::Agent | Role::Assistant => Some(Message::assistant(content)),
+                // Instructions stored in a chat are not the user's conversation.
+                Role::System => None,
+            }
+        })
+        .collect())
+}
+
+/// At most `max` characters (varchar limits count characters).
+fn truncate(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => &text[..i],
+        None => text,
+    }
+}
