@@ -2,88 +2,10 @@
 
 mod support;
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use dra::config::AppConfig;
-use dra::research::run::{run, Outcome, RunRequest, Services};
-use dra::research::sink::{EventBus, EventSink};
-use dra::search::{self, SearchProvider};
-use dra::web::{Fetcher, WebConfig};
-use serde_json::{json, Value};
-use support::llm::{FakeLlm, Reply};
-use support::research::Recorder;
-use support::{FakeSearch, PageServer};
-
-struct World {
-    llm: FakeLlm,
-    _search_fake: FakeSearch,
-    pages: PageServer,
-    config: AppConfig,
-    search: Arc<dyn SearchProvider>,
-    fetcher: Fetcher,
-}
-
-impl World {
-    async fn start() -> World {
-        let llm = FakeLlm::start().await;
-        let search_fake = FakeSearch::start().await;
-        let pages = PageServer::start().await;
-        let (mut config, env) = search_fake.brave_config();
-        support::llm::add_tiers(&mut config, &llm, &["simple", "analytical", "complex"]);
-        search_fake.serve_pages(&pages, &["/article", "/plain.txt"]);
-        let search = search::from_config(&config, &env).unwrap();
-        let fetcher = Fetcher::new(&WebConfig {
-            request_timeout: Duration::from_secs(5),
-            retries: 0,
-            ..WebConfig::default()
-        })
-        .unwrap();
-        World {
-            llm,
-            _search_fake: search_fake,
-            pages,
-            config,
-            search,
-            fetcher,
-        }
-    }
-
-    async fn run(
-        &self,
-        req: &RunRequest,
-    ) -> (Result<Outcome, dra::research::run::RunError>, Vec<Value>) {
-        let router = support::llm::router(&self.config);
-        let recorder = Arc::new(Recorder::default());
-        let bus = Arc::new(EventBus::new(vec![
-            Box::new(recorder.clone()) as Box<dyn EventSink>
-        ]));
-        let services = Services {
-            llm: &router,
-            search: self.search.as_ref(),
-            fetcher: &self.fetcher,
-            config: &self.config,
-        };
-        let outcome = run(req, &services, &bus).await;
-        (outcome, recorder.json())
-    }
-}
-
-fn say(v: Value) -> Reply {
-    Reply::Text(v.to_string())
-}
-
-/// `eventType` plus the agent for agent events, like the original's sample reads.
-fn shape(events: &[Value]) -> Vec<String> {
-    events
-        .iter()
-        .map(|e| match e["payload"]["agent"].as_str() {
-            Some(agent) => format!("{} {agent}", e["eventType"].as_str().unwrap()),
-            None => e["eventType"].as_str().unwrap().to_string(),
-        })
-        .filter(|s| s != "tool_call" && s != "tool_result" && s != "synthesis_progress")
-        .collect()
-}
+use dra::research::run::{Outcome, RunRequest};
+use serde_json::json;
+use support::llm::Reply;
+use support::world::{say, shape, World};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deep_research_run_follows_the_originals_event_sequence_and_cites_only_fetched_pages() {

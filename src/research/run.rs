@@ -18,9 +18,8 @@ use tracing::{Instrument, Span};
 use uuid::Uuid;
 
 use super::agents::{
-    background, classify, plan as plan_steps, plan_in_conversation, reflect, run_step, synthesizer,
-    Agent, AgentError, CompletedStep, Decision, Plan, PlanStep, QueryMode, Reflection, StepContext,
-    StepOutcome,
+    background, classify, plan_in_conversation, reflect, run_step, synthesizer, Agent, AgentError,
+    CompletedStep, Decision, Plan, PlanStep, QueryMode, Reflection, StepContext, StepOutcome,
 };
 use super::budget::{Budget, StopReason, Watch};
 use super::config::{Depth, ProfileResearcher, ResearchProfile};
@@ -649,9 +648,10 @@ impl StepLoop<'_, '_> {
                 self.bus,
                 self.s.llm,
                 Agent::Planner,
-                plan_steps(
+                plan_in_conversation(
                     self.s.llm,
                     &self.req.query,
+                    &self.req.history,
                     "",
                     self.profile,
                     Some((&plan, &feedback)),

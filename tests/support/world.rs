@@ -1,7 +1,7 @@
 //! A research world: the fake model server, fake Brave answering with pages of the page
 //! server, and the engine's services over them, with every event of a run recorded.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use dra::config::AppConfig;
@@ -13,17 +13,8 @@ use dra::web::{Fetcher, WebConfig};
 use serde_json::Value;
 
 use super::llm::{FakeLlm, Reply};
+use super::research::Recorder;
 use super::{FakeSearch, PageServer};
-
-/// Keeps every envelope it is given.
-#[derive(Default)]
-pub struct Recorder(pub Mutex<Vec<EventEnvelope>>);
-
-impl EventSink for Recorder {
-    fn emit(&self, envelope: &EventEnvelope) {
-        self.0.lock().unwrap().push(envelope.clone());
-    }
-}
 
 /// Calls a function on every event (to act at a chosen moment of a run).
 pub struct OnEvent<F: Fn(&EventEnvelope) + Send + Sync>(pub F);
@@ -93,14 +84,7 @@ impl World {
             config: &self.config,
         };
         let outcome = run(req, &services, &bus).await;
-        let events = recorder
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|e| serde_json::to_value(e).unwrap())
-            .collect();
-        (outcome, events)
+        (outcome, recorder.json())
     }
 }
 
