@@ -3,66 +3,18 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::llm::{FakeLlm, Reply};
-use support::search::BRAVE_KEY;
-use support::{Dra, FakeSearch, PageServer};
-
-struct World {
-    llm: FakeLlm,
-    search: FakeSearch,
-    pages: PageServer,
-}
-
-impl World {
-    async fn start() -> World {
-        let w = World {
-            llm: FakeLlm::start().await,
-            search: FakeSearch::start().await,
-            pages: PageServer::start().await,
-        };
-        w.search.serve_pages(&w.pages, &["/article", "/plain.txt"]);
-        w
-    }
-
-    fn dra(&self, args: &[&str]) -> Dra {
-        Dra::new(args)
-            .env("OPENAI_BASE_URL", format!("{}/v1", self.llm.url))
-            .env("BRAVE_BASE_URL", &self.search.url)
-            .env("BRAVE_API_KEY", BRAVE_KEY)
-    }
-
-    /// Coordinator, planner (one step), queries and observation on the test config's
-    /// `fast` endpoint; the report on `strong`.
-    fn script_one_step_run(&self) {
-        let say = |v: Value| Reply::Text(v.to_string());
-        self.llm.script(
-            "test-fast",
-            vec![
-                say(json!({"mode": "deep_research", "depth": "light", "reasoning": "r"})),
-                say(json!({"title": "Plan", "thought": "t", "steps": [
-                    {"id": "a", "title": "Loss rates", "description": "d", "step_type": "research", "needs_search": true}
-                ]})),
-                say(json!({"queries": ["delta wetland loss"]})),
-                Reply::Text("- Deltas lost a fifth of their wetlands [1].".into()),
-            ],
-        );
-        self.llm.script(
-            "test-strong",
-            vec![Reply::Stream(vec![
-                "# Deltas\n\nDeltas lost a fifth of their wetlands [1]. Made up [5].".into(),
-            ])],
-        );
-    }
-}
+use support::llm::Reply;
+use support::world::Fakes;
+use support::Dra;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn research_prints_the_report_and_writes_the_out_directory() {
-    let w = World::start().await;
-    w.script_one_step_run();
+    let w = Fakes::start().await;
+    w.script_one_step_run("Deltas");
     let out_dir = tempfile::tempdir().unwrap();
     let out_path = out_dir.path().join("run");
     let out = w
-        .dra(&[
+        .dra([
             "research",
             "How fast are deltas losing wetlands?",
             "--out",
@@ -102,10 +54,10 @@ async fn research_prints_the_report_and_writes_the_out_directory() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn json_format_prints_the_run_for_scripts() {
-    let w = World::start().await;
-    w.script_one_step_run();
+    let w = Fakes::start().await;
+    w.script_one_step_run("Deltas");
     let out = w
-        .dra(&[
+        .dra([
             "research",
             "How fast are deltas losing wetlands?",
             "--format",
@@ -134,16 +86,16 @@ async fn json_format_prints_the_run_for_scripts() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn clarification_exits_11_with_the_questions_and_bad_input_is_explained() {
-    let w = World::start().await;
+    let w = Fakes::start().await;
     w.llm.script(
         "test-fast",
         vec![Reply::Text(json!({"mode": "deep_research", "depth": "medium", "is_ambiguous": true, "clarifying_questions": ["Which delta?"], "reasoning": "vague"}).to_string())],
     );
-    let out = w.dra(&["research", "deltas?"]).run().await;
+    let out = w.dra(["research", "deltas?"]).run().await;
     assert_eq!(out.code, 11, "{out:?}");
     assert_eq!(out.stdout.trim(), "- Which delta?");
 
-    let out = w.dra(&["research", "   "]).run().await;
+    let out = w.dra(["research", "   "]).run().await;
     assert_eq!(out.code, 1, "{out:?}");
     assert!(
         out.stderr.contains("the question is empty"),
@@ -158,10 +110,10 @@ async fn clarification_exits_11_with_the_questions_and_bad_input_is_explained() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn quiet_runs_print_only_the_report() {
-    let w = World::start().await;
-    w.script_one_step_run();
+    let w = Fakes::start().await;
+    w.script_one_step_run("Deltas");
     let out = w
-        .dra(&["research", "-q", "--no-clarify", "How fast?"])
+        .dra(["research", "-q", "--no-clarify", "How fast?"])
         .run()
         .await;
     assert!(out.ok(), "{out:?}");
@@ -171,7 +123,7 @@ async fn quiet_runs_print_only_the_report() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_prints_and_writes_the_partial_report_and_exits_130() {
-    let w = World::start().await;
+    let w = Fakes::start().await;
     let say = |v: Value| Reply::Text(v.to_string());
     w.llm.script(
         "test-fast",
@@ -192,7 +144,7 @@ async fn ctrl_c_prints_and_writes_the_partial_report_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("run");
     let (child, _home) = w
-        .dra(&[
+        .dra([
             "research",
             "--mode",
             "deep-research",
@@ -245,8 +197,8 @@ async fn ctrl_c_prints_and_writes_the_partial_report_and_exits_130() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn model_tier_overrides_route_agents_and_bad_ones_are_explained() {
-    let w = World::start().await;
-    w.script_one_step_run();
+    let w = Fakes::start().await;
+    w.script_one_step_run("Deltas");
     // The report comes from endpoint `fast` once the synthesizer uses the simple tier.
     w.llm.script(
         "test-fast",
@@ -255,7 +207,7 @@ async fn model_tier_overrides_route_agents_and_bad_ones_are_explained() {
         )],
     );
     let out = w
-        .dra(&[
+        .dra([
             "research",
             "-q",
             "--model-tier",
@@ -269,7 +221,7 @@ async fn model_tier_overrides_route_agents_and_bad_ones_are_explained() {
     assert!(w.llm.calls_to("test-strong").is_empty());
 
     let out = w
-        .dra(&["research", "--model-tier", "planner=nosuch", "q"])
+        .dra(["research", "--model-tier", "planner=nosuch", "q"])
         .run()
         .await;
     assert_eq!(out.code, 3, "{out:?}");
@@ -279,7 +231,7 @@ async fn model_tier_overrides_route_agents_and_bad_ones_are_explained() {
         out.stderr
     );
     let out = w
-        .dra(&["research", "--model-tier", "janitor=simple", "q"])
+        .dra(["research", "--model-tier", "janitor=simple", "q"])
         .run()
         .await;
     assert_eq!(out.code, 2, "{out:?}");
@@ -292,11 +244,11 @@ async fn model_tier_overrides_route_agents_and_bad_ones_are_explained() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_earlier_report_is_not_overwritten_without_yes() {
-    let w = World::start().await;
+    let w = Fakes::start().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("report.md"), "earlier work").unwrap();
     let out = w
-        .dra(&["research", "--out", dir.path().to_str().unwrap(), "q"])
+        .dra(["research", "--out", dir.path().to_str().unwrap(), "q"])
         .run()
         .await;
     assert_eq!(out.code, 1, "{out:?}");
@@ -306,9 +258,9 @@ async fn an_earlier_report_is_not_overwritten_without_yes() {
         "earlier work"
     );
 
-    w.script_one_step_run();
+    w.script_one_step_run("Deltas");
     let out = w
-        .dra(&[
+        .dra([
             "research",
             "-q",
             "--yes",

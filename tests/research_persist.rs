@@ -13,29 +13,32 @@ use dra::db::runs::{self, RunStart};
 use dra::db::{build_pool, ConnectionTarget, PgPool};
 use dra::research::event::ResearchEvent;
 use dra::research::sink::EventBus;
-use serde_json::{json, Value};
-use support::llm::{FakeLlm, Reply};
+use serde_json::Value;
+use support::llm::Reply;
 use support::search::BRAVE_KEY;
-use support::{Dra, FakeSearch, PageServer, TestDb};
+use support::world::Fakes;
+use support::{Dra, TestDb};
 
 const QUESTION: &str = "How fast are deltas losing wetlands?";
 
 struct World {
-    llm: FakeLlm,
-    search: FakeSearch,
-    pages: PageServer,
+    fakes: Fakes,
     db: TestDb,
+}
+
+impl std::ops::Deref for World {
+    type Target = Fakes;
+    fn deref(&self) -> &Fakes {
+        &self.fakes
+    }
 }
 
 impl World {
     async fn start() -> World {
         let w = World {
-            llm: FakeLlm::start().await,
-            search: FakeSearch::start().await,
-            pages: PageServer::start().await,
+            fakes: Fakes::start().await,
             db: TestDb::new().await,
         };
-        w.search.serve_pages(&w.pages, &["/article", "/plain.txt"]);
         let migrated = Dra::new(["migrate"])
             .env("DATABASE_URL", w.db.url())
             .run()
@@ -50,34 +53,10 @@ impl World {
     }
 
     fn dra_with_database(&self, url: &str, user: &str, args: &[&str]) -> Dra {
-        Dra::new(std::iter::once("research").chain(args.iter().copied()))
-            .env("OPENAI_BASE_URL", format!("{}/v1", self.llm.url))
-            .env("BRAVE_BASE_URL", &self.search.url)
-            .env("BRAVE_API_KEY", BRAVE_KEY)
+        self.fakes
+            .dra(std::iter::once("research").chain(args.iter().copied()))
             .env("DATABASE_URL", url)
             .env("DRA_USER", user)
-    }
-
-    /// One planned step, two fetched pages, a report citing [1] whose heading is `title`.
-    fn script_one_step_run(&self, title: &str) {
-        let say = |v: Value| Reply::Text(v.to_string());
-        self.llm.script(
-            "test-fast",
-            vec![
-                say(json!({"mode": "deep_research", "depth": "light", "reasoning": "r"})),
-                say(json!({"title": "Plan", "thought": "t", "steps": [
-                    {"id": "a", "title": "Loss rates", "description": "d", "step_type": "research", "needs_search": true}
-                ]})),
-                say(json!({"queries": ["delta wetland loss"]})),
-                Reply::Text("- Deltas lost a fifth of their wetlands [1].".into()),
-            ],
-        );
-        self.llm.script(
-            "test-strong",
-            vec![Reply::Stream(vec![format!(
-                "# {title}\n\nDeltas lost a fifth of their wetlands [1]."
-            )])],
-        );
     }
 
     async fn count(&self, table: &str) -> i64 {
@@ -599,4 +578,90 @@ async fn a_full_queue_or_a_failing_write_is_reported_at_close_never_a_panic() {
     assert_eq!((err.total, err.unsaved), (3, 3), "{err}");
     assert!(err.cause.contains("foreign key"), "{err}");
     bus.emit(chunk(99));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_saves_the_partial_report_as_a_cancelled_session() {
+    let w = World::start().await;
+    let say = |v: Value| Reply::Text(v.to_string());
+    w.llm.script(
+        "test-fast",
+        vec![
+            say(serde_json::json!({"title": "Plan", "thought": "t", "steps": [
+                {"id": "a", "title": "Loss rates", "description": "d", "step_type": "research", "needs_search": true},
+                {"id": "b", "title": "Causes", "description": "d", "step_type": "research", "needs_search": true}
+            ]})),
+            say(serde_json::json!({"queries": ["delta wetland loss"]})),
+            Reply::Text("- Deltas lost a fifth of their wetlands [1].".into()),
+            // The reflection after the first step hangs until Ctrl-C.
+            Reply::Delayed(
+                std::time::Duration::from_secs(120),
+                Box::new(say(serde_json::json!({"decision": "continue", "reasoning": "r"}))),
+            ),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let (child, _home) = w
+        .dra(
+            "alice@example.com",
+            &[
+                "--mode",
+                "deep-research",
+                "--depth",
+                "light",
+                "--events",
+                events.to_str().unwrap(),
+                QUESTION,
+            ],
+        )
+        .spawn();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::fs::read_to_string(&events)
+        .unwrap_or_default()
+        .contains("\"step_completed\"")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first step never finished"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        support::cli::Output::of(child),
+    )
+    .await
+    .expect("dra stops soon after Ctrl-C");
+    assert_eq!(out.code, 130, "{out:?}");
+
+    let c = w.db.client().await;
+    let session = c
+        .query_one("SELECT status FROM research_sessions", &[])
+        .await
+        .unwrap();
+    assert_eq!(session.get::<_, String>(0), "cancelled");
+    let answer = c
+        .query_one("SELECT content FROM messages WHERE role = 'agent'", &[])
+        .await
+        .unwrap();
+    let answer: String = answer.get(0);
+    assert_eq!(answer, out.stdout, "the partial report is kept");
+    assert!(answer.contains("**Partial report.**"), "{answer}");
+    let stored: i64 = c
+        .query_one("SELECT count(*) FROM research_events", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let written = std::fs::read_to_string(&events).unwrap().lines().count() as i64;
+    assert_eq!(
+        stored, written,
+        "every event up to the cancellation is stored"
+    );
 }

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use support::llm::{FakeLlm, Reply};
 use support::otlp::FakeCollector;
 use support::search::BRAVE_KEY;
+use support::world::Fakes;
 use support::{Dra, FakeSearch, PageServer};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::Layer as _;
@@ -268,46 +269,21 @@ async fn an_llm_span_counts_attempts_and_fallovers_and_marks_failure() {
 }
 
 /// The fakes `dra research` needs, answering a one-step run.
-struct World {
-    llm: FakeLlm,
-    search: FakeSearch,
-    _pages: PageServer,
-}
+struct World(Fakes);
 
 impl World {
     async fn start() -> World {
-        let w = World {
-            llm: FakeLlm::start().await,
-            search: FakeSearch::start().await,
-            _pages: PageServer::start().await,
-        };
-        w.search.serve_pages(&w._pages, &["/article"]);
-        w.llm.script(
-            "test-fast",
-            vec![
-                say(json!({"mode": "deep_research", "depth": "light", "reasoning": "r"})),
-                say(json!({"title": "Plan", "thought": "t", "steps": [
-                    {"id": "a", "title": "Loss rates", "description": "d", "step_type": "research", "needs_search": true}
-                ]})),
-                say(json!({"queries": ["delta wetland loss"]})),
-                Reply::Text("- Deltas lost a fifth of their wetlands [1].".into()),
-            ],
-        );
-        w.llm.script(
-            "test-strong",
-            vec![Reply::Stream(vec!["# Deltas\n\nA fifth [1].".into()])],
-        );
-        w
+        let fakes = Fakes::start().await;
+        fakes.script_one_step_run("Deltas");
+        World(fakes)
     }
 
     fn research(&self, flags: &[&str]) -> Dra {
         let question = ["--no-clarify", "How fast are deltas losing wetlands?"];
-        Dra::new(["research"].iter().chain(flags).chain(&question))
-            .env("OPENAI_BASE_URL", format!("{}/v1", self.llm.url))
+        self.0
+            .dra(["research"].iter().chain(flags).chain(&question))
             .env("OPENAI_API_KEY", OPENAI_KEY)
             .env("DATABRICKS_TOKEN", DATABRICKS_TOKEN)
-            .env("BRAVE_BASE_URL", &self.search.url)
-            .env("BRAVE_API_KEY", BRAVE_KEY)
     }
 }
 

@@ -136,3 +136,59 @@ pub fn last_user_message(body: &Value) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+/// The fakes the `dra` binary researches against: the test config's `fast` and `strong`
+/// endpoints (models `test-fast`, `test-strong`), Brave answering with `/article` and
+/// `/plain.txt` of the page server.
+pub struct Fakes {
+    pub llm: FakeLlm,
+    pub search: FakeSearch,
+    pub pages: PageServer,
+}
+
+impl Fakes {
+    pub async fn start() -> Fakes {
+        let f = Fakes {
+            llm: FakeLlm::start().await,
+            search: FakeSearch::start().await,
+            pages: PageServer::start().await,
+        };
+        f.search.serve_pages(&f.pages, &["/article", "/plain.txt"]);
+        f
+    }
+
+    /// `dra ARGS…` pointed at the fakes.
+    pub fn dra<I, S>(&self, args: I) -> super::Dra
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        super::Dra::new(args)
+            .env("OPENAI_BASE_URL", format!("{}/v1", self.llm.url))
+            .env("BRAVE_BASE_URL", &self.search.url)
+            .env("BRAVE_API_KEY", super::search::BRAVE_KEY)
+    }
+
+    /// A light run of one planned step on `fast` (coordinator, planner, queries,
+    /// observation citing [1]) and a report on `strong` headed `# {heading}` that cites
+    /// [1] and an invented [5].
+    pub fn script_one_step_run(&self, heading: &str) {
+        self.llm.script(
+            "test-fast",
+            vec![
+                say(serde_json::json!({"mode": "deep_research", "depth": "light", "reasoning": "r"})),
+                say(serde_json::json!({"title": "Plan", "thought": "t", "steps": [
+                    {"id": "a", "title": "Loss rates", "description": "d", "step_type": "research", "needs_search": true}
+                ]})),
+                say(serde_json::json!({"queries": ["delta wetland loss"]})),
+                Reply::Text("- Deltas lost a fifth of their wetlands [1].".into()),
+            ],
+        );
+        self.llm.script(
+            "test-strong",
+            vec![Reply::Stream(vec![format!(
+                "# {heading}\n\nDeltas lost a fifth of their wetlands [1]. Made up [5]."
+            )])],
+        );
+    }
+}
