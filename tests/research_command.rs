@@ -4,7 +4,7 @@ mod support;
 
 use serde_json::{json, Value};
 use support::llm::Reply;
-use support::world::Fakes;
+use support::world::{interrupt_after_first_step, Fakes};
 use support::Dra;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -124,23 +124,7 @@ async fn quiet_runs_print_only_the_report() {
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_prints_and_writes_the_partial_report_and_exits_130() {
     let w = Fakes::start().await;
-    let say = |v: Value| Reply::Text(v.to_string());
-    w.llm.script(
-        "test-fast",
-        vec![
-            say(json!({"title": "Plan", "thought": "t", "steps": [
-                {"id": "a", "title": "Loss rates", "description": "d", "step_type": "research", "needs_search": true},
-                {"id": "b", "title": "Causes", "description": "d", "step_type": "research", "needs_search": true}
-            ]})),
-            say(json!({"queries": ["delta wetland loss"]})),
-            Reply::Text("- Deltas lost a fifth of their wetlands [1].".into()),
-            // The reflection after the first step never comes in time.
-            Reply::Delayed(
-                std::time::Duration::from_secs(120),
-                Box::new(say(json!({"decision": "continue", "reasoning": "r"}))),
-            ),
-        ],
-    );
+    w.script_run_that_hangs_after_one_step();
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("run");
     let (child, _home) = w
@@ -157,29 +141,7 @@ async fn ctrl_c_prints_and_writes_the_partial_report_and_exits_130() {
         .spawn();
     let events = out_path.join("events.jsonl");
     // Wait for the first step to finish (the reflection then hangs), then press Ctrl-C.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !std::fs::read_to_string(&events)
-        .unwrap_or_default()
-        .contains("\"step_completed\"")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the first step never finished"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let pid = child.id().unwrap().to_string();
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let out = tokio::time::timeout(
-        std::time::Duration::from_secs(30),
-        support::cli::Output::of(child),
-    )
-    .await
-    .expect("dra stops soon after Ctrl-C");
+    let out = interrupt_after_first_step(child, &events).await;
     assert_eq!(out.code, 130, "{out:?}");
     assert!(out.stdout.contains("**Partial report.**"), "{}", out.stdout);
     assert!(out.stdout.contains("wetlands [1]."), "{}", out.stdout);

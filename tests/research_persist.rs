@@ -16,7 +16,7 @@ use dra::research::sink::EventBus;
 use serde_json::Value;
 use support::llm::Reply;
 use support::search::BRAVE_KEY;
-use support::world::Fakes;
+use support::world::{interrupt_after_first_step, Fakes};
 use support::{Dra, TestDb};
 
 const QUESTION: &str = "How fast are deltas losing wetlands?";
@@ -583,23 +583,7 @@ async fn a_full_queue_or_a_failing_write_is_reported_at_close_never_a_panic() {
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_saves_the_partial_report_as_a_cancelled_session() {
     let w = World::start().await;
-    let say = |v: Value| Reply::Text(v.to_string());
-    w.llm.script(
-        "test-fast",
-        vec![
-            say(serde_json::json!({"title": "Plan", "thought": "t", "steps": [
-                {"id": "a", "title": "Loss rates", "description": "d", "step_type": "research", "needs_search": true},
-                {"id": "b", "title": "Causes", "description": "d", "step_type": "research", "needs_search": true}
-            ]})),
-            say(serde_json::json!({"queries": ["delta wetland loss"]})),
-            Reply::Text("- Deltas lost a fifth of their wetlands [1].".into()),
-            // The reflection after the first step hangs until Ctrl-C.
-            Reply::Delayed(
-                std::time::Duration::from_secs(120),
-                Box::new(say(serde_json::json!({"decision": "continue", "reasoning": "r"}))),
-            ),
-        ],
-    );
+    w.script_run_that_hangs_after_one_step();
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.jsonl");
     let (child, _home) = w
@@ -616,29 +600,7 @@ async fn ctrl_c_saves_the_partial_report_as_a_cancelled_session() {
             ],
         )
         .spawn();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !std::fs::read_to_string(&events)
-        .unwrap_or_default()
-        .contains("\"step_completed\"")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the first step never finished"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let pid = child.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let out = tokio::time::timeout(
-        std::time::Duration::from_secs(30),
-        support::cli::Output::of(child),
-    )
-    .await
-    .expect("dra stops soon after Ctrl-C");
+    let out = interrupt_after_first_step(child, &events).await;
     assert_eq!(out.code, 130, "{out:?}");
 
     let c = w.db.client().await;

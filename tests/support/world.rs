@@ -192,3 +192,53 @@ impl Fakes {
         );
     }
 }
+
+impl Fakes {
+    /// A light run planned in two steps on `fast`, whose reflection after the first step
+    /// takes two minutes: a run to interrupt.
+    pub fn script_run_that_hangs_after_one_step(&self) {
+        self.llm.script(
+            "test-fast",
+            vec![
+                say(serde_json::json!({"title": "Plan", "thought": "t", "steps": [
+                    {"id": "a", "title": "Loss rates", "description": "d", "step_type": "research", "needs_search": true},
+                    {"id": "b", "title": "Causes", "description": "d", "step_type": "research", "needs_search": true}
+                ]})),
+                say(serde_json::json!({"queries": ["delta wetland loss"]})),
+                Reply::Text("- Deltas lost a fifth of their wetlands [1].".into()),
+                Reply::Delayed(
+                    Duration::from_secs(120),
+                    Box::new(say(serde_json::json!({"decision": "continue", "reasoning": "r"}))),
+                ),
+            ],
+        );
+    }
+}
+
+/// Press Ctrl-C (SIGINT) on a spawned `dra research` once its first step has finished
+/// (seen in its `events` JSONL file), and collect its output.
+pub async fn interrupt_after_first_step(
+    child: tokio::process::Child,
+    events: &std::path::Path,
+) -> super::cli::Output {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(events)
+        .unwrap_or_default()
+        .contains("\"step_completed\"")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first step never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pid = child.id().expect("dra is running").to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("run kill");
+    assert!(kill.success());
+    tokio::time::timeout(Duration::from_secs(30), super::cli::Output::of(child))
+        .await
+        .expect("dra stops soon after Ctrl-C")
+}
