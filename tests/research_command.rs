@@ -106,6 +106,29 @@ async fn clarification_exits_11_with_the_questions_and_bad_input_is_explained() 
     let out = Dra::new(["research", "q"]).run().await;
     assert_eq!(out.code, 4, "no model credentials: {out:?}");
     assert!(out.stderr.contains("OPENAI_BASE_URL"), "{}", out.stderr);
+
+    let out = Dra::new(["research", "q"])
+        .env("OPENAI_BASE_URL", format!("{}/v1", w.llm.url))
+        .run()
+        .await;
+    assert_eq!(out.code, 9, "no search key: {out:?}");
+    assert!(out.stderr.contains("BRAVE_API_KEY"), "{}", out.stderr);
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let out = w
+        .dra(["research", "--no-clarify", "q"])
+        .env("OPENAI_BASE_URL", format!("{dead}/v1"))
+        .run()
+        .await;
+    assert_eq!(out.code, 10, "unreachable model server: {out:?}");
+    let last = out.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: ") && last.contains(&dead) && last.contains("Connection refused"),
+        "one line naming the server and why: {last}"
+    );
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread")]

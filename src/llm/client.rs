@@ -180,7 +180,21 @@ impl EndpointClient {
         } else if e.is_decode() || e.is_body() {
             CallError::StreamInterrupted { received: 0 }
         } else {
-            CallError::Connect(e.without_url().to_string())
+            // Where it tried and why (reqwest's own message is only "error sending request");
+            // the origin names the server to check without a path or query that could carry
+            // anything private.
+            let origin = url::Url::parse(&self.url)
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_default();
+            let e = e.without_url();
+            let mut message = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                message.push_str(": ");
+                message.push_str(&c.to_string());
+                cause = c.source();
+            }
+            CallError::Connect(format!("{origin}: {message}"))
         }
     }
 }
