@@ -304,3 +304,59 @@ async fn a_run_cancelled_before_any_step_is_a_typed_error() {
         "RESEARCH_CANCELLED"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_adjusting_reflection_replaces_the_rest_of_the_plan() {
+    let w = world(json!([
+        step("step-1", &[]),
+        step("step-2", &[]),
+        step("step-3", &[])
+    ]))
+    .await;
+    // After step 1 the reflector asks for a new direction; the revision has two new steps.
+    w.llm.script(
+        "ep-simple",
+        vec![say(
+            json!({"decision": "adjust", "reasoning": "Look at sediment instead.", "suggested_changes": ["sediment supply"]}),
+        )],
+    );
+    w.llm.respond("ep-analytical", |body| {
+        if step_id(body).is_some() {
+            researcher(body)
+        } else {
+            say(json!({"title": "Revised", "thought": "t", "steps": [
+                {"id": "x", "title": "Sediment supply", "description": "d", "step_type": "research", "needs_search": true},
+                {"id": "y", "title": "Dams", "description": "d", "step_type": "research", "needs_search": true}
+            ]}))
+        }
+    });
+    let (outcome, events) = w.run(&request(Depth::Light)).await;
+    let r = report(outcome, &events);
+    assert_eq!(r.plan_iterations, 2);
+    assert_eq!(r.plan.title, "Revised");
+    let titles: Vec<&str> = events
+        .iter()
+        .filter(|e| e["eventType"] == "step_started")
+        .map(|e| e["payload"]["stepTitle"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Step step-1", "Sediment supply", "Dams"]);
+    let plans = events
+        .iter()
+        .filter(|e| e["eventType"] == "plan_created")
+        .count();
+    assert_eq!(plans, 2);
+    let revision = w
+        .llm
+        .calls_to("ep-analytical")
+        .into_iter()
+        .filter(|c| step_id(&c.body).is_none())
+        .nth(1)
+        .expect("a second planner call");
+    assert!(
+        revision
+            .body
+            .to_string()
+            .contains("Look at sediment instead."),
+        "the planner saw the reflector's feedback"
+    );
+}

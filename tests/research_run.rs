@@ -232,3 +232,45 @@ async fn a_medium_run_researches_in_react_mode_and_cites_only_fetched_pages() {
     assert_eq!(completed["payload"]["sourcesFound"], 2);
     assert!(report.citations_dropped >= 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_search_mode_is_one_researched_step_and_a_report_without_planner_or_reflector() {
+    let w = World::start().await;
+    w.llm.script(
+        "ep-analytical",
+        vec![
+            say(json!({"queries": ["delta wetland loss", "wetland area trend", "third"]})),
+            Reply::Text("- Deltas lost a fifth of their wetlands [1].".into()),
+        ],
+    );
+    w.llm.script(
+        "ep-complex",
+        vec![Reply::Stream(vec!["# Quick answer\n\nA fifth [1].".into()])],
+    );
+    let req = RunRequest {
+        mode: Some(dra::research::agents::QueryMode::WebSearch),
+        ..RunRequest::new("How fast are deltas losing wetlands?")
+    };
+    let (outcome, events) = w.run(&req).await;
+    let Ok(Outcome::Report(report)) = outcome else {
+        panic!("expected a report, got {outcome:?}");
+    };
+    assert_eq!(report.steps_executed, 1);
+    assert!(report.markdown.starts_with("# Quick answer"));
+    let agents: Vec<String> = shape(&events)
+        .into_iter()
+        .filter(|s| s.starts_with("agent_started"))
+        .collect();
+    assert_eq!(
+        agents,
+        ["agent_started researcher", "agent_started synthesizer"],
+        "no coordinator, background search, planner or reflector"
+    );
+    // The web_search mode's own limits: two searches, three pages at most.
+    let searches = events
+        .iter()
+        .filter(|e| e["eventType"] == "tool_call" && e["payload"]["toolName"] == "web_search")
+        .count();
+    assert_eq!(searches, 2);
+    assert!(w.llm.calls_to("ep-simple").is_empty());
+}
