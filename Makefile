@@ -32,7 +32,8 @@ bench: ## Benchmarks; results as JSON in bench-results/
 	@url="$$(scripts/test-postgres.sh)" && export DRA_TEST_PG_URL="$$url" && \
 	  $(CARGO) bench --locked --bench foundation && \
 	  $(CARGO) bench --locked --bench llm_router && \
-	  $(CARGO) bench --locked --bench extraction
+	  $(CARGO) bench --locked --bench extraction && \
+	  $(CARGO) bench --locked --bench research_run
 
 db-migrate: ## Apply migrations to DATABASE_URL (or the configured Lakebase)
 	$(CARGO) run --quiet --locked -- migrate

@@ -168,10 +168,20 @@ async fn page(State(inner): State<Arc<Inner>>, uri: Uri) -> Response {
             }
         }
         // Waits this many milliseconds before answering.
-        // `/slow/MS/NAME`: distinct pages with the same wait.
-        ["slow", ms] | ["slow", ms, _] => {
+        ["slow", ms] => {
             tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(300))).await;
             html(ARTICLE)
+        }
+        // `/slow/MS/NAME`: distinct pages with the same wait. Each names itself as its
+        // canonical URL, since the shared one would make the source registry count them
+        // as one page.
+        ["slow", ms, name] => {
+            tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(300))).await;
+            let own = ARTICLE.replace(
+                "https://news.example.com/science/delta-wetlands",
+                &format!("https://news.example.com/science/{name}"),
+            );
+            ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], own).into_response()
         }
         // A body of `n` bytes with Content-Length.
         ["big", n] => {

@@ -46,7 +46,12 @@ struct Inner {
     requests: Mutex<Vec<SearchRequest>>,
     /// Every Brave answer waits this long (a fixed provider latency).
     latency: Mutex<Duration>,
+    /// Computes Brave's answer from the query text, instead of `brave_body`.
+    brave_answer: Mutex<Option<BraveAnswer>>,
 }
+
+/// Computes a Brave answer body from the query text.
+pub type BraveAnswer = Arc<dyn Fn(&str) -> Value + Send + Sync>;
 
 /// A running fake; dropping it stops the server.
 pub struct FakeSearch {
@@ -75,6 +80,7 @@ impl FakeSearch {
             persistent: Mutex::new(None),
             requests: Mutex::new(Vec::new()),
             latency: Mutex::new(Duration::ZERO),
+            brave_answer: Mutex::new(None),
         });
         let app = Router::new()
             .route("/res/v1/web/search", get(brave))
@@ -106,6 +112,11 @@ impl FakeSearch {
     /// Answer every Brave request after `d`.
     pub fn latency(&self, d: Duration) {
         *self.inner.latency.lock().unwrap() = d;
+    }
+
+    /// Answer each Brave query with `f(query text)` (distinct hits per query).
+    pub fn answer_with(&self, f: impl Fn(&str) -> Value + Send + Sync + 'static) {
+        *self.inner.brave_answer.lock().unwrap() = Some(Arc::new(f));
     }
 
     pub fn requests(&self) -> Vec<SearchRequest> {
@@ -163,6 +174,7 @@ async fn brave(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
+    let query = params.get("q").cloned().unwrap_or_default();
     record(&s, "/res/v1/web/search", &headers, params);
     let latency = *s.latency.lock().unwrap();
     if !latency.is_zero() {
@@ -181,7 +193,11 @@ async fn brave(
     if let Some(f) = next_fault(&s) {
         return fault_response(f);
     }
-    Json(s.brave_body.lock().unwrap().clone()).into_response()
+    let answer = s.brave_answer.lock().unwrap().clone();
+    match answer {
+        Some(f) => Json(f(&query)).into_response(),
+        None => Json(s.brave_body.lock().unwrap().clone()).into_response(),
+    }
 }
 
 async fn searxng(
@@ -204,19 +220,7 @@ async fn searxng(
 impl FakeSearch {
     /// Brave answers every query with hits at these page-server paths.
     pub fn serve_pages(&self, pages: &super::PageServer, paths: &[&str]) {
-        let results: Vec<Value> = paths
-            .iter()
-            .map(|p| {
-                serde_json::json!({
-                    "title": format!("Page {p}"),
-                    "url": pages.url(p),
-                    "description": format!("Snippet of {p}"),
-                })
-            })
-            .collect();
-        self.set_brave_body(
-            serde_json::json!({"type": "search", "web": {"type": "search", "results": results}}),
-        );
+        self.set_brave_body(brave_hits(pages, paths));
     }
 
     /// Configuration and environment that point Brave at this fake: no retries, 10 requests/s.
@@ -235,4 +239,19 @@ impl FakeSearch {
             .config;
         (config, env)
     }
+}
+
+/// A Brave answer whose hits are these page-server paths.
+pub fn brave_hits(pages: &super::PageServer, paths: &[&str]) -> Value {
+    let results: Vec<Value> = paths
+        .iter()
+        .map(|p| {
+            json!({
+                "title": format!("Page {p}"),
+                "url": pages.url(p),
+                "description": format!("Snippet of {p}"),
+            })
+        })
+        .collect();
+    json!({"type": "search", "web": {"type": "search", "results": results}})
 }
