@@ -30,8 +30,9 @@ use dra::search;
 use dra::web::{Fetcher, WebConfig};
 use serde_json::{json, Value};
 use support::llm::{add_tiers, router, FakeLlm, Reply};
+use support::research::Recorder;
 use support::search::brave_hits;
-use support::world::{say, step_id, Recorder};
+use support::world::{say, step_id};
 use support::{FakeSearch, PageServer};
 
 const LLM_LATENCY: Duration = Duration::from_millis(300);
@@ -206,13 +207,7 @@ async fn sample(schedule: Schedule) -> anyhow::Result<Sample> {
     let outcome = run(&req, &services, &bus).await;
     let wall = started.elapsed();
 
-    let events: Vec<Value> = recorder
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .map(serde_json::to_value)
-        .collect::<Result<_, _>>()?;
+    let events: Vec<Value> = recorder.json();
     let report = match outcome {
         Ok(Outcome::Report(r)) => *r,
         other => bail!("expected a report, got {other:?}"),
