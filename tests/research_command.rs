@@ -260,3 +260,32 @@ async fn an_earlier_report_is_not_overwritten_without_yes() {
         .unwrap()
         .starts_with("# Deltas"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_terminal_the_coordinators_questions_are_asked_and_the_answers_used() {
+    let w = Fakes::start().await;
+    let say = |v: Value| Reply::Text(v.to_string());
+    w.llm.script(
+        "test-fast",
+        vec![say(json!({"mode": "deep_research", "depth": "light", "is_ambiguous": true, "clarifying_questions": ["Which delta?"], "reasoning": "vague"}))],
+    );
+    w.script_one_step_run("Mekong delta");
+    let out = w
+        .dra(["research", "How fast are deltas losing wetlands?"])
+        .run_in_terminal("The Mekong\n")
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("Which delta?"), "{}", out.stdout);
+    assert!(out.stdout.contains("# Mekong delta"), "{}", out.stdout);
+    let fast = w.llm.calls_to("test-fast");
+    let second_coordinator = fast[1].body.to_string();
+    assert!(
+        second_coordinator.contains("The Mekong") && second_coordinator.contains("Which delta?"),
+        "the coordinator sees the exchange: {second_coordinator}"
+    );
+    let planner = fast[2].body.to_string();
+    assert!(
+        planner.contains("Clarifications:") && planner.contains("Which delta? The Mekong"),
+        "later agents see the answer in the question: {planner}"
+    );
+}

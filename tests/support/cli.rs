@@ -118,6 +118,37 @@ impl Dra {
         (self.cmd.spawn().expect("spawn dra"), self.home)
     }
 
+    /// Run `dra` on a pseudo-terminal (util-linux `script`), typing `input`; stdout and
+    /// stderr both come back as `stdout`, as a terminal shows them.
+    pub async fn run_in_terminal(self, input: &str) -> Output {
+        use tokio::io::AsyncWriteExt;
+        let std = self.cmd.as_std();
+        let quote =
+            |a: &std::ffi::OsStr| format!("'{}'", a.to_string_lossy().replace('\'', "'\\''"));
+        let line = std::iter::once(quote(std.get_program()))
+            .chain(std.get_args().map(quote))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut script = tokio::process::Command::new("script");
+        script.args(["-qec", &line, "/dev/null"]);
+        for (k, v) in std.get_envs() {
+            match v {
+                Some(v) => script.env(k, v),
+                None => script.env_remove(k),
+            };
+        }
+        script
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = script.spawn().expect("run script(1)");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input.as_bytes()).await.expect("type input");
+        drop(stdin);
+        Output::of(child).await
+    }
+
     pub async fn run(mut self) -> Output {
         let out = self.cmd.output().await.expect("run dra");
         Output {
