@@ -37,6 +37,8 @@ pub struct AppConfig {
     pub llm: crate::llm::LlmSection,
     /// Span export over OTLP.
     pub tracing: TracingSection,
+    /// The seven-stage citation verification (the original's `citation_verification`).
+    pub citation_verification: crate::citations::config::CitationVerification,
 }
 
 impl AppConfig {
@@ -70,6 +72,7 @@ impl Default for AppConfig {
             query_modes: crate::research::config::QueryModes::default(),
             truncation: crate::research::config::Truncation::default(),
             tracing: TracingSection::default(),
+            citation_verification: Default::default(),
         }
     }
 }

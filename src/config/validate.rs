@@ -338,6 +338,16 @@ fn validate_research(c: &AppConfig, bad: &mut impl FnMut(&str, String, String)) 
             );
         }
     }
+    let cv = &c.citation_verification;
+    for (key, value) in cv.fractions() {
+        if !(0.0..=1.0).contains(&value) {
+            bad(
+                &format!("citation_verification.{key}"),
+                value.to_string(),
+                "must be between 0 and 1".into(),
+            );
+        }
+    }
     if c.agents.planner.max_plan_iterations == 0 {
         bad(
             "agents.planner.max_plan_iterations",

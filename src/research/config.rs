@@ -162,6 +162,7 @@ impl Default for ResearchTypes {
                         max_tool_calls: tools,
                     },
                     parallel_steps: None,
+                    citation_verification: None,
                 }
             };
         // The original's defaults (its config/app.yaml).
@@ -194,6 +195,8 @@ pub struct ResearchProfile {
     /// Run plan steps that do not depend on each other at the same time. Unset: on for
     /// medium and extended, off for light (a quick run has few steps and values order).
     pub parallel_steps: Option<bool>,
+    /// What this depth changes in `citation_verification`.
+    pub citation_verification: Option<crate::citations::config::DepthOverride>,
 }
 
 impl ResearchProfile {
@@ -295,6 +298,8 @@ pub struct QueryModeSettings {
     pub researcher: Option<ProfileResearcher>,
     /// deep_research: take limits from `research_types`.
     pub use_research_types: bool,
+    /// What this mode changes in `citation_verification`.
+    pub citation_verification: Option<crate::citations::config::DepthOverride>,
 }
 
 impl Default for QueryModeSettings {
@@ -307,6 +312,7 @@ impl Default for QueryModeSettings {
             max_retries: None,
             researcher: None,
             use_research_types: false,
+            citation_verification: None,
         }
     }
 }
