@@ -72,7 +72,9 @@ impl Default for Limits {
 /// The text of one fetched source, by its citation number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceText {
+    /// The source's citation number in the run's [`SourceRegistry`].
     pub number: u32,
+    /// The extracted text, as stored: offsets of spans point into it.
     pub text: Arc<str>,
 }
 
@@ -226,8 +228,10 @@ impl SnippetEvidence {
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
     #[error("embeddings endpoint failed: {0}")]
+    /// The endpoint could not be reached or answered with an error.
     Endpoint(String),
     #[error("embeddings endpoint returned {got} vectors for {expected} texts")]
+    /// The endpoint answered with the wrong number of vectors.
     Count { expected: usize, got: usize },
 }
 
@@ -597,7 +601,7 @@ fn blocks(text: &str) -> Vec<Range<usize>> {
             out.extend(current.take());
             continue;
         }
-        if trimmed.starts_with('#') {
+        if markdown_heading(trimmed).is_some() {
             out.extend(current.take());
             out.push(range);
             continue;
@@ -617,9 +621,8 @@ fn blocks(text: &str) -> Vec<Range<usize>> {
 /// The heading a paragraph states: a markdown `#` line, or a short single line that does
 /// not end like a sentence (extracted HTML keeps `<h2>` text as such a line).
 fn heading_of(block: &str) -> Option<String> {
-    if block.starts_with('#') {
-        let title = block.trim_start_matches('#').trim();
-        return (!title.is_empty()).then(|| title.to_string());
+    if let Some(title) = markdown_heading(block) {
+        return Some(title.to_string());
     }
     let looks_like_heading = !block.contains('\n')
         && block.chars().count() <= 100
@@ -628,6 +631,15 @@ fn heading_of(block: &str) -> Option<String> {
         && block.chars().next().is_some_and(|c| !c.is_lowercase())
         && block.chars().any(char::is_alphabetic);
     looks_like_heading.then(|| block.to_string())
+}
+
+/// The title of an ATX heading line (`## Costs`); `#hashtag` is not one.
+fn markdown_heading(line: &str) -> Option<&str> {
+    let rest = line.trim_start_matches('#');
+    let level = line.len() - rest.len();
+    let title = rest.trim();
+    ((1..=6).contains(&level) && rest.starts_with(char::is_whitespace) && !title.is_empty())
+        .then_some(title)
 }
 
 /// Windows of whole sentences inside `block`, each trimmed.
@@ -757,7 +769,7 @@ mod tests {
 
     #[test]
     fn headings_name_the_windows_after_them_and_are_not_evidence() {
-        let text = "Intro sentence here.\n\n## Results 2024\nRevenue rose.\n\nKey Findings\n\nCells last long.";
+        let text = "Intro sentence here.\n\n## Results 2024\nRevenue rose.\n#hashtag is a sentence.\n\nKey Findings\n\nCells last long.";
         let chunks = chunk(text, &limits());
         let named: Vec<(&str, Option<&str>)> = chunks
             .iter()
@@ -767,7 +779,10 @@ mod tests {
             named,
             [
                 ("Intro sentence here.", None),
-                ("Revenue rose.", Some("Results 2024")),
+                (
+                    "Revenue rose.\n#hashtag is a sentence.",
+                    Some("Results 2024")
+                ),
                 ("Cells last long.", Some("Key Findings")),
             ]
         );
