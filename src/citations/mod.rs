@@ -9,5 +9,6 @@
 //!   markdown Verification Report.
 
 pub mod config;
+pub mod evidence;
 pub mod numeric;
 pub mod quote;

@@ -3,7 +3,7 @@
 //! is re-pointed (a URL the run fetched becomes its number) or dropped, and counted.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use regex::Regex;
 use serde::Serialize;
@@ -21,7 +21,8 @@ pub struct Source {
     pub title: Option<String>,
 }
 
-/// Every source the run fetched. Thread-safe; registration is idempotent per URL.
+/// Every source the run fetched, with the text that was read from it. Thread-safe;
+/// registration is idempotent per URL.
 #[derive(Debug, Default)]
 pub struct SourceRegistry {
     inner: Mutex<Inner>,
@@ -30,6 +31,10 @@ pub struct SourceRegistry {
 #[derive(Debug, Default)]
 struct Inner {
     sources: Vec<Source>,
+    /// Parallel to `sources`. Kept apart from [`Source`] so `sources.json` and every other
+    /// serialization of a source stay as small as they were: evidence spans quote this text
+    /// by offset, it is not shipped with the list.
+    texts: Vec<Arc<str>>,
     by_key: HashMap<String, u32>,
 }
 
@@ -45,8 +50,9 @@ pub struct CitationAudit {
 }
 
 impl SourceRegistry {
-    /// Register a fetched page (its requested, final and canonical URLs all map to it);
-    /// returns its number.
+    /// Register a fetched page (its requested, final and canonical URLs all map to it) and
+    /// keep its text; returns its number. A page already registered keeps the text it was
+    /// first read with, so offsets into it stay valid.
     pub fn register(&self, page: &FetchedPage) -> u32 {
         let urls = std::iter::once(&page.final_url)
             .chain(std::iter::once(&page.url))
@@ -67,6 +73,7 @@ impl SourceRegistry {
             url: page.final_url.to_string(),
             title: page.title.clone(),
         });
+        inner.texts.push(Arc::from(page.text.as_str()));
         for k in keys {
             inner.by_key.entry(k).or_insert(number);
         }
@@ -86,6 +93,12 @@ impl SourceRegistry {
             .sources
             .get((number as usize).checked_sub(1)?)
             .cloned()
+    }
+
+    /// The extracted text of the source with this number, exactly as it was fetched.
+    pub fn text(&self, number: u32) -> Option<Arc<str>> {
+        let inner = self.inner.lock().ok()?;
+        inner.texts.get((number as usize).checked_sub(1)?).cloned()
     }
 
     /// Every source, in number order.
@@ -238,6 +251,10 @@ mod tests {
     use crate::web::ContentKind;
 
     fn page(url: &str, final_url: &str, title: &str) -> FetchedPage {
+        page_with_text(url, final_url, title, "some text")
+    }
+
+    fn page_with_text(url: &str, final_url: &str, title: &str, text: &str) -> FetchedPage {
         FetchedPage {
             url: Url::parse(url).unwrap(),
             final_url: Url::parse(final_url).unwrap(),
@@ -249,7 +266,7 @@ mod tests {
             charset: None,
             bytes: 10,
             word_count: 2,
-            text: "some text".into(),
+            text: text.into(),
         }
     }
 
@@ -334,5 +351,45 @@ mod tests {
         assert_eq!(r.number_of("https://B.example/post/?utm_medium=x"), Some(2));
         assert_eq!(r.number_of("https://c.example/"), None);
         assert_eq!(r.number_of("not a url"), None);
+    }
+
+    #[test]
+    fn the_registry_keeps_each_sources_text_as_first_fetched() {
+        let r = SourceRegistry::default();
+        let n = r.register(&page_with_text(
+            "https://a.example/x",
+            "https://a.example/x",
+            "A",
+            "Zellen speichern 1,5 Mio. Ladungen — ünïcödé.",
+        ));
+        // A later fetch of the same page (other text) must not move the offsets of spans
+        // already taken from the first.
+        r.register(&page_with_text(
+            "https://a.example/x?utm_source=t",
+            "https://a.example/x",
+            "A",
+            "changed",
+        ));
+        assert_eq!(
+            r.text(n).as_deref(),
+            Some("Zellen speichern 1,5 Mio. Ladungen — ünïcödé.")
+        );
+        assert_eq!(r.text(0), None);
+        assert_eq!(r.text(2), None);
+    }
+
+    #[test]
+    fn serialized_sources_do_not_carry_the_text() {
+        let r = SourceRegistry::default();
+        r.register(&page_with_text(
+            "https://a.example/x",
+            "https://a.example/x",
+            "A",
+            "a long page body",
+        ));
+        assert_eq!(
+            serde_json::to_value(r.all()).unwrap(),
+            serde_json::json!([{"number": 1, "url": "https://a.example/x", "title": "A"}])
+        );
     }
 }
