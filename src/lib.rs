@@ -1,6 +1,7 @@
 //! `dra`: a deep-research agent. This library holds everything the binary does; the binary
 //! only parses arguments and renders results.
 
+pub mod citations;
 pub mod config;
 pub mod databricks;
 pub mod db;
