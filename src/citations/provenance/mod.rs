@@ -48,7 +48,7 @@ pub enum Corrections {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Provenance {
     pub message_id: Uuid,
-    /// In report order (by `position_start`), which is the order every view lists them in.
+    /// In report order; every view lists them in this order.
     pub claims: Vec<Claim>,
 }
 
@@ -138,11 +138,11 @@ impl VerificationSummary {
     /// every claim, abstained or not, as the original counts them. `warning` is set when
     /// more than 20% of those claims are unsupported or more than 5% contradicted.
     pub fn from_claims(claims: &[Claim]) -> VerificationSummary {
-        let count = |pred: &dyn Fn(&Claim) -> bool| count_u32(claims.iter().filter(|c| pred(c)));
-        let with = |v: Verdict| count(&|c: &Claim| c.verification_verdict == Some(v));
+        let with =
+            |v: Verdict| count_u32(claims.iter().filter(|c| c.verification_verdict == Some(v)));
 
         let total_claims = count_u32(claims.iter());
-        let abstained_count = count(&|c: &Claim| c.abstained);
+        let abstained_count = count_u32(claims.iter().filter(|c| c.abstained));
         let unsupported_count = with(Verdict::Unsupported);
         let contradicted_count = with(Verdict::Contradicted);
         let verified = total_claims.saturating_sub(abstained_count);
