@@ -11,4 +11,5 @@
 pub mod config;
 pub mod evidence;
 pub mod numeric;
+pub mod provenance;
 pub mod quote;
