@@ -59,6 +59,17 @@ impl World {
             .env("DRA_USER", user)
     }
 
+    /// The user of the one chat in the database.
+    async fn only_chat_owner(&self) -> String {
+        self.db
+            .client()
+            .await
+            .query_one("SELECT user_id FROM chats", &[])
+            .await
+            .unwrap()
+            .get(0)
+    }
+
     async fn count(&self, table: &str) -> i64 {
         self.db
             .client()
@@ -228,13 +239,7 @@ async fn without_user_or_databricks_credentials_chats_belong_to_the_os_user() {
         .run()
         .await;
     assert!(out.ok(), "{out:?}");
-    let user: String =
-        w.db.client()
-            .await
-            .query_one("SELECT user_id FROM chats", &[])
-            .await
-            .unwrap()
-            .get(0);
+    let user = w.only_chat_owner().await;
     assert_eq!(user, "carol@localhost");
 }
 
@@ -250,13 +255,7 @@ async fn with_databricks_credentials_chats_belong_to_the_databricks_user() {
         .run()
         .await;
     assert!(out.ok(), "{out:?}");
-    let user: String =
-        w.db.client()
-            .await
-            .query_one("SELECT user_id FROM chats", &[])
-            .await
-            .unwrap()
-            .get(0);
+    let user = w.only_chat_owner().await;
     assert_eq!(user, support::workspace::ME);
 }
 
