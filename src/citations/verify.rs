@@ -390,7 +390,7 @@ impl Context<'_> {
             .collect();
         if !unknown.is_empty() {
             let reasoning = format!("cites {}, which the run never fetched", markers(&unknown));
-            self.settle(&mut outcome, Verdict::Unsupported, reasoning, Vec::new());
+            self.settle(&mut outcome, Verdict::Unsupported, reasoning);
             return outcome;
         }
 
@@ -412,7 +412,6 @@ impl Context<'_> {
                 &mut outcome,
                 Verdict::Unsupported,
                 "its sources hold no text that addresses the claim".into(),
-                Vec::new(),
             );
             return self.correct(rc, outcome).await;
         }
@@ -467,7 +466,7 @@ impl Context<'_> {
                     format!("{reasoning} [numeric QA: a number of the claim is not in its sources]")
                 };
                 if matches!(verdict, Verdict::Unsupported | Verdict::Contradicted) {
-                    self.settle(&mut outcome, verdict, reasoning, Vec::new());
+                    self.settle(&mut outcome, verdict, reasoning);
                     return self.correct(rc, outcome).await;
                 }
                 let claim = &mut outcome.claim.claim;
@@ -549,7 +548,7 @@ impl Context<'_> {
                 quote.source
             )),
         });
-        self.set_evidence(claim, &[quote.clone()], Some(0));
+        self.set_evidence(claim, std::slice::from_ref(&quote), Some(0));
         claim.verification_verdict = Some(Verdict::Supported);
         claim.verification_reasoning = Some(reasoning);
         claim.confidence_level = Some(ConfidenceLevel::Medium);
@@ -605,10 +604,7 @@ impl Context<'_> {
     }
 
     /// Records an unsupported or contradicted verdict and the report policy for it.
-    fn settle(&self, outcome: &mut Outcome, verdict: Verdict, reasoning: String, q: Vec<Quote>) {
-        if !q.is_empty() {
-            self.set_evidence(&mut outcome.claim.claim, &q, None);
-        }
+    fn settle(&self, outcome: &mut Outcome, verdict: Verdict, reasoning: String) {
         let claim = &mut outcome.claim.claim;
         claim.verification_verdict = Some(verdict);
         claim.verification_reasoning = Some(reasoning);
@@ -766,7 +762,7 @@ fn is_bare_list_marker(line: &str) -> bool {
 
 fn with_before_stop(text: &str, insert: &str) -> String {
     match text.char_indices().last() {
-        Some((i, c)) if matches!(c, '.' | '!' | '?') => {
+        Some((i, '.' | '!' | '?')) => {
             format!("{}{insert}{}", &text[..i], &text[i..])
         }
         _ => format!("{text}{insert}"),
