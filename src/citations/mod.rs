@@ -1,15 +1,19 @@
 //! Citation verification: every factual claim of a report tied to an exact span of a
 //! source the run fetched, with a verdict.
 //!
+//! - [`claims`]: the cited sentences of a report, with their positions;
 //! - [`config`]: the `citation_verification` section;
 //! - [`evidence`]: stage 1, evidence spans chosen from the fetched text, offsets exact;
 //! - [`numeric`]: stage 6, numbers in a claim found (or not) in its evidence;
 //! - [`quote`]: a claim's quote found in a source despite whitespace and Unicode variants;
 //! - [`provenance`]: the original's provenance, claims and summary shapes and its
-//!   markdown Verification Report.
+//!   markdown Verification Report;
+//! - [`verify`]: a report's claims checked against their sources, the report rewritten.
 
+pub mod claims;
 pub mod config;
 pub mod evidence;
 pub mod numeric;
 pub mod provenance;
 pub mod quote;
+pub mod verify;

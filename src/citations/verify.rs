@@ -1,0 +1,770 @@
+//! Verifying a finished report: every cited sentence checked against the sources it cites,
+//! its citation re-pointed when another fetched source supports it instead, and the report
+//! rewritten so no unsupported claim reads as supported.
+//!
+//! Per claim, cheapest check first:
+//! 1. A citation of a number the registry does not hold makes the claim unsupported.
+//! 2. **Verbatim**: a single-source claim found in its source by [`quote::find_best`]
+//!    (score ≥ [`VERBATIM_MIN_SCORE`]) whose numbers pass numeric QA is supported with that
+//!    exact span, without a model call. Multi-source claims always go to the model, so a
+//!    disagreement among their sources can surface.
+//! 3. **Numeric QA**: a claim whose numbers are not found in its cited sources is never
+//!    supported; the model's `supported` becomes `partial` and the report policy applies.
+//! 4. **Isolated verification**: one model call with only the claim and its evidence spans.
+//! 5. **Correction**: an unsupported or contradicted claim is looked for in the sources it
+//!    does not cite; a span that supports it (verbatim, or by a second model call) replaces
+//!    the citation.
+//!
+//! What the report then says (see [`UnsupportedClaims`]): `remove` deletes the sentence;
+//! `soften` drops its markers and adds " (unverified)" before its final punctuation (a
+//! suffix, not a "Reportedly, " prefix, so the sentence's first word keeps its case);
+//! `mark` keeps it and appends " ⚠ unverified". A claim one cited source supports and
+//! another contradicts stays, followed by "(sources disagree: [a] supports, [b]
+//! contradicts)". A claim the model could not judge (the call failed) is abstained and
+//! always marked, never removed: a transient error should not delete text.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures::stream::{self, StreamExt};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::claims::{self, ReportClaim};
+use super::config::{CitationVerification, UnsupportedClaims};
+use super::evidence::{self, Limits, SourceText};
+use super::numeric::{self, NumericMatch, NumericQa};
+use super::provenance::{
+    Citation, CitationCorrection, Claim, ClaimId, ClaimType, ConfidenceLevel, CorrectionId,
+    CorrectionType, DerivationType, EvidenceSpan, EvidenceSpanId, NumericClaimDetail, SourceId,
+    SourceMetadata, Verdict, VerificationSummary,
+};
+use super::quote;
+use crate::llm::{LlmRouter, Message};
+use crate::research::event::ResearchEvent;
+use crate::research::sources::SourceRegistry;
+
+/// The lowest [`quote::find_best`] score at which a claim counts as quoted from its source:
+/// above the fuzzy floor, so only a near-verbatim sentence skips the model.
+pub const VERBATIM_MIN_SCORE: f64 = 0.9;
+
+/// Claims verified at once; the router's own rate limits still apply underneath.
+const CONCURRENT_CLAIMS: usize = 8;
+
+/// Evidence spans shown to the model per cited source.
+const SPANS_PER_SOURCE: usize = 2;
+
+/// The marker `mark` appends after an unsupported sentence.
+pub const UNVERIFIED_MARK: &str = " ⚠ unverified";
+
+/// The suffix `soften` puts before an unsupported sentence's final punctuation.
+pub const SOFTENED_SUFFIX: &str = " (unverified)";
+
+/// A report after verification.
+#[derive(Debug, Clone)]
+pub struct VerifiedReport {
+    /// The report rewritten per the settings, its References list rebuilt for the sources
+    /// still cited.
+    pub markdown: String,
+    /// Each claim in report order; positions refer to the report as it was given.
+    pub claims: Vec<VerifiedClaim>,
+    pub summary: VerificationSummary,
+    /// Verification calls made to the model.
+    pub model_calls: u32,
+    /// Citations re-pointed to a better source.
+    pub corrections: u32,
+}
+
+/// One claim's result.
+#[derive(Debug, Clone)]
+pub struct VerifiedClaim {
+    /// The provenance record: verdict, citations with exact evidence spans, corrections.
+    pub claim: Claim,
+    /// Every number of the claim against its cited sources.
+    pub numeric: NumericQa,
+    /// What the report does with the sentence.
+    pub treatment: Treatment,
+}
+
+/// What happened to a claim's sentence in the rewritten report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Treatment {
+    /// Left as written.
+    Kept,
+    /// Its citation now points at `to` instead of `from`.
+    Recited { from: Vec<u32>, to: u32 },
+    /// Kept with a note naming the sources that support and contradict it.
+    Disputed {
+        supports: Vec<u32>,
+        contradicts: Vec<u32>,
+    },
+    /// Handled per [`UnsupportedClaims`].
+    Unsupported(UnsupportedClaims),
+    /// The model could not judge it; kept and marked.
+    Abstained,
+}
+
+impl VerifiedReport {
+    /// The provenance claims, for [`super::provenance::Provenance::new`].
+    pub fn provenance_claims(&self) -> Vec<Claim> {
+        self.claims.iter().map(|c| c.claim.clone()).collect()
+    }
+
+    /// The verification events in order: per claim its `numeric_claim_detected` events,
+    /// its `citation_corrected` event, its `claim_verified` event; then the summary.
+    pub fn events(&self, message_id: Uuid) -> Vec<ResearchEvent> {
+        let mut events = Vec::new();
+        for vc in &self.claims {
+            let claim = &vc.claim;
+            for n in &vc.numeric.numbers {
+                events.push(ResearchEvent::NumericClaimDetected {
+                    claim_id: claim.id.0,
+                    raw_value: n.mention.raw.clone(),
+                    normalized_value: n.mention.normalized_value().map(|v| v.to_string()),
+                    unit: n.mention.unit.clone(),
+                    derivation_type: "direct".into(),
+                    qa_verified: matches!(
+                        n.verdict,
+                        NumericMatch::Exact { .. } | NumericMatch::WithinTolerance { .. }
+                    ),
+                });
+            }
+            for c in &claim.corrections {
+                events.push(ResearchEvent::CitationCorrected {
+                    claim_id: claim.id.0,
+                    correction_type: "replace".into(),
+                    reasoning: c.reasoning.clone(),
+                });
+            }
+            events.push(ResearchEvent::ClaimVerified {
+                claim_id: claim.id.0,
+                claim_text: claim.claim_text.clone(),
+                position_start: u32::try_from(claim.position_start).unwrap_or(0),
+                position_end: u32::try_from(claim.position_end).unwrap_or(0),
+                verdict: claim
+                    .verification_verdict
+                    .unwrap_or(Verdict::Unsupported)
+                    .as_str()
+                    .into(),
+                confidence_level: match claim.confidence_level {
+                    Some(ConfidenceLevel::High) => "high",
+                    Some(ConfidenceLevel::Medium) | None => "medium",
+                    Some(ConfidenceLevel::Low) => "low",
+                }
+                .into(),
+                evidence_preview: claim
+                    .citations
+                    .iter()
+                    .find(|c| c.is_primary)
+                    .map(|c| c.evidence_span.quote_text.chars().take(200).collect())
+                    .unwrap_or_default(),
+                reasoning: claim.verification_reasoning.clone(),
+                citation_key: claim.citation_key.clone(),
+                citation_keys: claim.citation_keys.clone(),
+            });
+        }
+        events.push(ResearchEvent::VerificationSummary {
+            message_id,
+            total_claims: self.summary.total_claims,
+            supported: self.summary.supported_count,
+            partial: self.summary.partial_count,
+            unsupported: self.summary.unsupported_count,
+            contradicted: self.summary.contradicted_count,
+            abstained_count: self.summary.abstained_count,
+            citation_corrections: self.corrections,
+            warning: self.summary.warning,
+        });
+        events
+    }
+}
+
+/// Verifies every cited sentence of `report` against the fetched sources in `registry`
+/// and rewrites the report per `settings` (see the module documentation).
+pub async fn verify_report(
+    router: &LlmRouter,
+    report: &str,
+    registry: &SourceRegistry,
+    settings: &CitationVerification,
+) -> VerifiedReport {
+    let sources = SourceText::from_registry(registry);
+    let source_ids: HashMap<u32, SourceId> = sources
+        .iter()
+        .map(|s| (s.number, SourceId(Uuid::new_v4())))
+        .collect();
+    let tier = settings
+        .isolated_verification
+        .verification_model_tier
+        .as_str();
+    let ctx = Context {
+        router,
+        registry,
+        settings,
+        sources: &sources,
+        source_ids: &source_ids,
+        tier: router.tiers().contains(&tier).then_some(tier),
+    };
+    let extracted = claims::extract(report);
+    let outcomes: Vec<Outcome> = stream::iter(extracted.iter())
+        .map(|c| ctx.verify(c))
+        .buffered(CONCURRENT_CLAIMS)
+        .collect()
+        .await;
+
+    let markdown = rewrite(report, &extracted, &outcomes, registry);
+    let model_calls = outcomes.iter().map(|o| o.model_calls).sum();
+    let corrections = outcomes
+        .iter()
+        .filter(|o| matches!(o.claim.treatment, Treatment::Recited { .. }))
+        .count();
+    let claims: Vec<VerifiedClaim> = outcomes.into_iter().map(|o| o.claim).collect();
+    let provenance: Vec<Claim> = claims.iter().map(|c| c.claim.clone()).collect();
+    VerifiedReport {
+        markdown,
+        summary: VerificationSummary::from_claims(&provenance),
+        claims,
+        model_calls,
+        corrections: u32::try_from(corrections).unwrap_or(u32::MAX),
+    }
+}
+
+const VERIFIER_SYSTEM: &str = "You check one claim against quoted evidence, and nothing else: \
+you do not know the report it came from or the question behind it.
+
+Verdicts:
+- supported: everything the claim states is in the evidence; numbers equal or correctly rounded.
+- partial: some of it is in the evidence, the rest is not addressed.
+- unsupported: the evidence does not address the claim.
+- contradicted: the evidence states otherwise (a different number, the opposite fact).
+
+Judge by the evidence alone, not by what you know. Give your reasoning first, then the \
+verdict. `evidence_index` is the number of the quote that best supports the claim, when \
+one does. `contradicting_evidence` lists the numbers of quotes that state otherwise.";
+
+/// What the verifier answers.
+#[derive(Debug, Deserialize, JsonSchema)]
+struct Answer {
+    #[serde(default)]
+    reasoning: String,
+    verdict: AnswerVerdict,
+    #[serde(default)]
+    evidence_index: Option<u32>,
+    #[serde(default)]
+    contradicting_evidence: Option<Vec<u32>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum AnswerVerdict {
+    Supported,
+    Partial,
+    Unsupported,
+    Contradicted,
+}
+
+impl From<AnswerVerdict> for Verdict {
+    fn from(v: AnswerVerdict) -> Verdict {
+        match v {
+            AnswerVerdict::Supported => Verdict::Supported,
+            AnswerVerdict::Partial => Verdict::Partial,
+            AnswerVerdict::Unsupported => Verdict::Unsupported,
+            AnswerVerdict::Contradicted => Verdict::Contradicted,
+        }
+    }
+}
+
+struct Context<'a> {
+    router: &'a LlmRouter,
+    registry: &'a SourceRegistry,
+    settings: &'a CitationVerification,
+    sources: &'a [SourceText],
+    source_ids: &'a HashMap<u32, SourceId>,
+    tier: Option<&'a str>,
+}
+
+struct Outcome {
+    claim: VerifiedClaim,
+    model_calls: u32,
+}
+
+/// A model judgement, or why there is none.
+enum Judgement {
+    Given {
+        verdict: Verdict,
+        reasoning: String,
+        primary: Option<usize>,
+        contradicting: Vec<usize>,
+    },
+    Failed(String),
+}
+
+/// A quote located in a source: an evidence span from [`evidence::select`] or a verbatim
+/// match, both with exact offsets.
+#[derive(Debug, Clone)]
+struct Quote {
+    source: u32,
+    char_start: usize,
+    char_end: usize,
+    text: String,
+    section_heading: Option<String>,
+    score: f64,
+}
+
+impl Quote {
+    fn from_span(span: &evidence::EvidenceSpan) -> Quote {
+        let chars = span.char_range();
+        Quote {
+            source: span.source_number(),
+            char_start: chars.start,
+            char_end: chars.end,
+            text: span.text().to_string(),
+            section_heading: span.section_heading().map(str::to_string),
+            score: f64::from(span.score()),
+        }
+    }
+
+    fn verbatim(source: &SourceText, found: &quote::BestMatch) -> Quote {
+        let text = &source.text;
+        Quote {
+            source: source.number,
+            char_start: text[..found.span.start].chars().count(),
+            char_end: text[..found.span.end].chars().count(),
+            text: text[found.span.range()].to_string(),
+            section_heading: None,
+            score: found.score,
+        }
+    }
+}
+
+impl Context<'_> {
+    async fn verify(&self, rc: &ReportClaim) -> Outcome {
+        let mut claim = Claim::new(
+            ClaimId(Uuid::new_v4()),
+            rc.text.clone(),
+            i32::try_from(rc.start).unwrap_or(i32::MAX),
+            i32::try_from(rc.end).unwrap_or(i32::MAX),
+        );
+        let keys: Vec<String> = rc.cited.iter().map(u32::to_string).collect();
+        claim.citation_key = keys.first().cloned();
+        claim.citation_keys = Some(keys);
+        let cited: Vec<SourceText> = self
+            .sources
+            .iter()
+            .filter(|s| rc.cited.contains(&s.number))
+            .cloned()
+            .collect();
+        let numeric = if self.settings.enable_numeric_qa_verification {
+            let texts: Vec<&str> = cited.iter().map(|s| &*s.text).collect();
+            numeric::check_claim(&rc.text, &texts)
+        } else {
+            numeric::check_claim(&rc.text, &[] as &[&str])
+        };
+        let numeric_ok = !self.settings.enable_numeric_qa_verification || numeric.qa_verified;
+        if let Some(first) = numeric.numbers.first() {
+            claim.claim_type = ClaimType::Numeric;
+            claim.numeric_detail = Some(NumericClaimDetail {
+                raw_value: first.mention.raw.clone(),
+                normalized_value: first.mention.normalized_value(),
+                unit: first.mention.unit.clone(),
+                entity_reference: None,
+                derivation_type: DerivationType::Direct,
+                computation_details: None,
+                assumptions: None,
+                qa_verification: None,
+            });
+        }
+        let mut outcome = Outcome {
+            claim: VerifiedClaim {
+                claim,
+                numeric,
+                treatment: Treatment::Kept,
+            },
+            model_calls: 0,
+        };
+
+        let unknown: Vec<u32> = rc
+            .cited
+            .iter()
+            .copied()
+            .filter(|n| self.registry.get(*n).is_none())
+            .collect();
+        if !unknown.is_empty() {
+            let reasoning = format!("cites {}, which the run never fetched", markers(&unknown));
+            self.settle(&mut outcome, Verdict::Unsupported, reasoning);
+            return outcome;
+        }
+
+        if rc.cited.len() == 1 && numeric_ok {
+            if let Some(quote) = cited.iter().find_map(|s| verbatim(s, &rc.text)) {
+                self.set_evidence(&mut outcome.claim.claim, &[quote], Some(0));
+                outcome.claim.claim.verification_verdict = Some(Verdict::Supported);
+                outcome.claim.claim.confidence_level = Some(ConfidenceLevel::High);
+                outcome.claim.claim.verification_reasoning =
+                    Some("the claim is quoted from its source".into());
+                return outcome;
+            }
+        }
+
+        let spans = evidence::select(&cited, &[&rc.text], &self.limits(cited.len()));
+        let quotes: Vec<Quote> = spans.iter().map(Quote::from_span).collect();
+        if quotes.is_empty() {
+            self.settle(
+                &mut outcome,
+                Verdict::Unsupported,
+                "its sources hold no text that addresses the claim".into(),
+            );
+            return self.correct(rc, outcome).await;
+        }
+        outcome.model_calls += 1;
+        match self.judge(&rc.text, &quotes).await {
+            Judgement::Failed(error) => {
+                self.set_evidence(&mut outcome.claim.claim, &quotes, None);
+                let claim = &mut outcome.claim.claim;
+                claim.abstained = true;
+                claim.verification_reasoning = Some(format!("verification failed: {error}"));
+                outcome.claim.treatment = Treatment::Abstained;
+                outcome
+            }
+            Judgement::Given {
+                verdict,
+                reasoning,
+                primary,
+                contradicting,
+            } => {
+                self.set_evidence(&mut outcome.claim.claim, &quotes, primary);
+                let supports: Vec<u32> = primary
+                    .and_then(|i| quotes.get(i))
+                    .map(|q| q.source)
+                    .into_iter()
+                    .collect();
+                let mut against: Vec<u32> = contradicting
+                    .iter()
+                    .filter_map(|i| quotes.get(*i))
+                    .map(|q| q.source)
+                    .filter(|s| !supports.contains(s))
+                    .collect();
+                against.dedup();
+                let supported = matches!(verdict, Verdict::Supported | Verdict::Partial);
+                if supported && !supports.is_empty() && !against.is_empty() {
+                    let claim = &mut outcome.claim.claim;
+                    claim.verification_verdict = Some(Verdict::Contradicted);
+                    claim.verification_reasoning = Some(reasoning);
+                    claim.confidence_level = Some(ConfidenceLevel::Low);
+                    outcome.claim.treatment = Treatment::Disputed {
+                        supports,
+                        contradicts: against,
+                    };
+                    return outcome;
+                }
+                let verdict = match verdict {
+                    Verdict::Supported if !numeric_ok => Verdict::Partial,
+                    v => v,
+                };
+                let reasoning = if numeric_ok {
+                    reasoning
+                } else {
+                    format!("{reasoning} [numeric QA: a number of the claim is not in its sources]")
+                };
+                if matches!(verdict, Verdict::Unsupported | Verdict::Contradicted) {
+                    self.settle(&mut outcome, verdict, reasoning);
+                    return self.correct(rc, outcome).await;
+                }
+                let claim = &mut outcome.claim.claim;
+                claim.verification_verdict = Some(verdict);
+                claim.verification_reasoning = Some(reasoning);
+                claim.confidence_level = Some(if verdict == Verdict::Supported {
+                    ConfidenceLevel::High
+                } else {
+                    ConfidenceLevel::Medium
+                });
+                if !numeric_ok {
+                    outcome.claim.treatment =
+                        Treatment::Unsupported(self.settings.unsupported_claims);
+                }
+                outcome
+            }
+        }
+    }
+
+    /// Looks for the claim in the sources it does not cite; re-points the citation when
+    /// one supports it.
+    async fn correct(&self, rc: &ReportClaim, mut outcome: Outcome) -> Outcome {
+        if !self.settings.enable_citation_correction
+            || !self.settings.citation_correction.allow_alternate_citations
+        {
+            return outcome;
+        }
+        let others: Vec<SourceText> = self
+            .sources
+            .iter()
+            .filter(|s| !rc.cited.contains(&s.number))
+            .cloned()
+            .collect();
+        let verbatim_quote = others.iter().find_map(|s| verbatim(s, &rc.text));
+        let (quote, reasoning) = match verbatim_quote {
+            Some(q) => (q, "the claim is quoted from this source".to_string()),
+            None => {
+                let spans = evidence::select(&others, &[&rc.text], &self.limits(1));
+                let threshold = self.settings.citation_correction.correction_threshold;
+                let Some(best) = spans
+                    .iter()
+                    .map(Quote::from_span)
+                    .find(|q| q.score >= threshold)
+                else {
+                    return outcome;
+                };
+                outcome.model_calls += 1;
+                match self.judge(&rc.text, std::slice::from_ref(&best)).await {
+                    Judgement::Given {
+                        verdict: Verdict::Supported,
+                        reasoning,
+                        ..
+                    } => (best, reasoning),
+                    _ => return outcome,
+                }
+            }
+        };
+        let numeric = numeric::check_claim(&rc.text, &[self.text_of(quote.source)]);
+        if self.settings.enable_numeric_qa_verification && !numeric.qa_verified {
+            return outcome;
+        }
+        let original = outcome
+            .claim
+            .claim
+            .citations
+            .iter()
+            .find(|c| c.is_primary)
+            .map(|c| c.evidence_span.clone());
+        let corrected = self.span(&quote);
+        let claim = &mut outcome.claim.claim;
+        claim.corrections.push(CitationCorrection {
+            id: CorrectionId(Uuid::new_v4()),
+            correction_type: CorrectionType::Replace,
+            original_evidence: original,
+            corrected_evidence: Some(corrected),
+            reasoning: Some(format!(
+                "{} did not support the claim; [{}] does: {reasoning}",
+                markers(&rc.cited),
+                quote.source
+            )),
+        });
+        self.set_evidence(claim, std::slice::from_ref(&quote), Some(0));
+        claim.verification_verdict = Some(Verdict::Supported);
+        claim.verification_reasoning = Some(reasoning);
+        claim.confidence_level = Some(ConfidenceLevel::Medium);
+        claim.citation_key = Some(quote.source.to_string());
+        claim.citation_keys = Some(vec![quote.source.to_string()]);
+        outcome.claim.numeric = numeric;
+        outcome.claim.treatment = Treatment::Recited {
+            from: rc.cited.clone(),
+            to: quote.source,
+        };
+        outcome
+    }
+
+    async fn judge(&self, claim: &str, quotes: &[Quote]) -> Judgement {
+        let mut user = format!("## Claim\n{claim}\n\n## Evidence\n");
+        for (i, q) in quotes.iter().enumerate() {
+            let title = self
+                .registry
+                .get(q.source)
+                .and_then(|s| s.title)
+                .unwrap_or_default();
+            user.push_str(&format!("[{}] {title}\n\"{}\"\n\n", i + 1, q.text.trim()));
+        }
+        let messages = vec![Message::system(VERIFIER_SYSTEM), Message::user(user)];
+        match self
+            .router
+            .complete_json::<Answer>(self.tier, messages)
+            .await
+        {
+            // The prompt numbers quotes from 1; a 0 or out-of-range index names no quote.
+            Ok(answer) => {
+                let index = |i: u32| {
+                    usize::try_from(i)
+                        .ok()
+                        .and_then(|i| i.checked_sub(1))
+                        .filter(|i| *i < quotes.len())
+                };
+                let answer = answer.value;
+                Judgement::Given {
+                    verdict: answer.verdict.into(),
+                    reasoning: answer.reasoning.trim().to_string(),
+                    primary: answer.evidence_index.and_then(index),
+                    contradicting: answer
+                        .contradicting_evidence
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter_map(index)
+                        .collect(),
+                }
+            }
+            Err(e) => Judgement::Failed(e.to_string()),
+        }
+    }
+
+    /// Records an unsupported or contradicted verdict and the report policy for it.
+    fn settle(&self, outcome: &mut Outcome, verdict: Verdict, reasoning: String) {
+        let claim = &mut outcome.claim.claim;
+        claim.verification_verdict = Some(verdict);
+        claim.verification_reasoning = Some(reasoning);
+        claim.confidence_level = Some(ConfidenceLevel::Low);
+        outcome.claim.treatment = Treatment::Unsupported(self.settings.unsupported_claims);
+    }
+
+    fn set_evidence(&self, claim: &mut Claim, quotes: &[Quote], primary: Option<usize>) {
+        let primary = primary.unwrap_or(0);
+        claim.citations = quotes
+            .iter()
+            .enumerate()
+            .map(|(i, q)| Citation {
+                evidence_span: self.span(q),
+                confidence_score: Some(q.score.clamp(0.0, 1.0)),
+                is_primary: i == primary,
+            })
+            .collect();
+    }
+
+    fn span(&self, q: &Quote) -> EvidenceSpan {
+        let source_id = self
+            .source_ids
+            .get(&q.source)
+            .copied()
+            .unwrap_or(SourceId(Uuid::nil()));
+        let meta = self.registry.get(q.source);
+        EvidenceSpan {
+            id: EvidenceSpanId(Uuid::new_v4()),
+            source_id,
+            quote_text: q.text.clone(),
+            start_offset: i32::try_from(q.char_start).ok(),
+            end_offset: i32::try_from(q.char_end).ok(),
+            section_heading: q.section_heading.clone(),
+            relevance_score: Some(q.score),
+            has_numeric_content: evidence::has_numeric_content(&q.text),
+            source: meta.map(|s| SourceMetadata::web(source_id, s.title, s.url)),
+        }
+    }
+
+    fn text_of(&self, number: u32) -> Arc<str> {
+        self.sources
+            .iter()
+            .find(|s| s.number == number)
+            .map(|s| s.text.clone())
+            .unwrap_or_else(|| Arc::from(""))
+    }
+
+    fn limits(&self, sources: usize) -> Limits {
+        Limits {
+            max_spans: SPANS_PER_SOURCE * sources.max(1),
+            max_spans_per_source: SPANS_PER_SOURCE,
+            ..Limits::default()
+        }
+    }
+}
+
+fn verbatim(source: &SourceText, claim: &str) -> Option<Quote> {
+    // The claim's final full stop is the report's punctuation, not necessarily the source's.
+    let quote = claim.trim_end_matches(['.', '!', '?']);
+    quote::find_best(&source.text, quote)
+        .filter(|m| m.score >= VERBATIM_MIN_SCORE)
+        .map(|m| Quote::verbatim(source, &m))
+}
+
+fn markers(numbers: &[u32]) -> String {
+    numbers.iter().map(|n| format!("[{n}]")).collect()
+}
+
+/// Applies each claim's treatment to its sentence, then rebuilds the References list for
+/// the sources the rewritten body still cites.
+fn rewrite(
+    report: &str,
+    extracted: &[ReportClaim],
+    outcomes: &[Outcome],
+    registry: &SourceRegistry,
+) -> String {
+    let mut out = String::with_capacity(report.len());
+    let mut at = 0;
+    for (rc, outcome) in extracted.iter().zip(outcomes) {
+        out.push_str(&report[at..rc.bytes.start]);
+        let raw = &report[rc.bytes.clone()];
+        at = rc.bytes.end;
+        match &outcome.claim.treatment {
+            Treatment::Kept => out.push_str(raw),
+            Treatment::Recited { to, .. } => {
+                out.push_str(&with_before_stop(&rc.text, &format!(" [{to}]")))
+            }
+            Treatment::Disputed {
+                supports,
+                contradicts,
+            } => {
+                out.push_str(raw);
+                out.push_str(&format!(
+                    " (sources disagree: {} supports, {} contradicts)",
+                    markers(supports),
+                    markers(contradicts)
+                ));
+            }
+            Treatment::Abstained | Treatment::Unsupported(UnsupportedClaims::Mark) => {
+                out.push_str(raw);
+                out.push_str(UNVERIFIED_MARK);
+            }
+            Treatment::Unsupported(UnsupportedClaims::Soften) => {
+                out.push_str(&with_before_stop(&rc.text, SOFTENED_SUFFIX));
+            }
+            Treatment::Unsupported(UnsupportedClaims::Remove) => {
+                // Take the space that separated it from the next sentence with it.
+                if report[at..].starts_with(' ') {
+                    at += 1;
+                }
+            }
+        }
+    }
+    out.push_str(&report[at..]);
+    let body_end = body_end(&out);
+    let body: String = out[..body_end]
+        .lines()
+        .filter(|l| !is_bare_list_marker(l))
+        .map(|l| l.trim_end().to_string() + "\n")
+        .collect();
+    let cited = registry.cited(&body);
+    if body_end == out.len() {
+        return body;
+    }
+    format!("{}\n\n{}", body.trim_end(), registry.references(&cited))
+}
+
+/// Where the References heading starts, or the end of the text.
+fn body_end(markdown: &str) -> usize {
+    let mut offset = 0;
+    for line in markdown.split_inclusive('\n') {
+        let trimmed = line.trim();
+        let heading = trimmed.trim_start_matches('#');
+        if heading.len() < trimmed.len()
+            && ["references", "sources", "bibliography"]
+                .iter()
+                .any(|t| heading.trim().eq_ignore_ascii_case(t))
+        {
+            return offset;
+        }
+        offset += line.len();
+    }
+    markdown.len()
+}
+
+/// A list item whose only sentence was removed.
+fn is_bare_list_marker(line: &str) -> bool {
+    let t = line.trim();
+    matches!(t, "-" | "*" | "+")
+        || (t.len() > 1
+            && t[..t.len() - 1].chars().all(|c| c.is_ascii_digit())
+            && (t.ends_with('.') || t.ends_with(')')))
+}
+
+fn with_before_stop(text: &str, insert: &str) -> String {
+    match text.char_indices().last() {
+        Some((i, '.' | '!' | '?')) => {
+            format!("{}{insert}{}", &text[..i], &text[i..])
+        }
+        _ => format!("{text}{insert}"),
+    }
+}

@@ -1,0 +1,285 @@
+//! Report verification against a fake verifier model: planted defects are caught, faithful
+//! claims kept, and the report rewritten per the unsupported-claims policy.
+
+mod support;
+
+use dra::citations::config::{CitationVerification, UnsupportedClaims};
+use dra::citations::provenance::Verdict;
+use dra::citations::verify::{verify_report, Treatment, VerifiedClaim, VerifiedReport};
+use dra::config::AppConfig;
+use dra::llm::LlmRouter;
+use dra::research::sources::SourceRegistry;
+use dra::web::{ContentKind, FetchedPage};
+use serde_json::{json, Value};
+use support::llm::{FakeLlm, Reply};
+use support::world::last_user_message;
+use url::Url;
+
+const MARKET: &str = "Market report 2024.\n\nThe global widget market grew 40% in 2024, driven by demand in Asia. Analysts at Widgetco expect growth to slow next year. Factories in Vietnam doubled their output of widgets.";
+const HARBOUR: &str =
+    "Harbour news. The ferry timetable changes on Monday. Fishing boats returned early because of the storm.";
+const SURVEY: &str = "Survey results. Factories in Vietnam cut their output of widgets by half, according to the ministry.";
+const BATTERY: &str = "Battery research — résumé. Sodium cells reached an energy density of 160 Wh/kg in laboratory tests.";
+
+const VERBATIM: &str = "The global widget market grew 40% in 2024, driven by demand in Asia";
+const PARAPHRASE: &str = "Analysts foresee a slowdown in widget growth next year";
+const WRONG_NUMBER: &str = "The widget market expanded by 14% in 2024";
+const UNRELATED: &str = "Widget prices tripled during the storm season";
+const UNKNOWN: &str = "Widget exports reached 3 million units";
+const DISPUTED: &str = "Factories in Vietnam doubled their widget output";
+const MISCITED: &str = "Sodium cells reached an energy density of 160 Wh/kg in laboratory tests";
+
+fn report() -> String {
+    format!(
+        "# Widgets\n\n> **Partial report.** Research stopped early [1].\n\n{VERBATIM} [1]. {PARAPHRASE} [1]. {WRONG_NUMBER} [1].\n\n\
+         - {UNRELATED} [2].\n- {UNKNOWN} [9].\n\n{DISPUTED} [1][3]. {MISCITED} [2].\n\n## References\n\n1. [Market](https://a.example/market)\n"
+    )
+}
+
+fn page(url: &str, text: &str) -> FetchedPage {
+    FetchedPage {
+        url: Url::parse(url).unwrap(),
+        final_url: Url::parse(url).unwrap(),
+        canonical_url: None,
+        title: Some(url.into()),
+        published: None,
+        content_type: "text/html".into(),
+        kind: ContentKind::Html,
+        charset: None,
+        bytes: text.len() as u64,
+        word_count: text.split_whitespace().count(),
+        text: text.into(),
+    }
+}
+
+fn registry() -> SourceRegistry {
+    let r = SourceRegistry::default();
+    r.register(&page("https://a.example/market", MARKET));
+    r.register(&page("https://b.example/harbour", HARBOUR));
+    r.register(&page("https://c.example/survey", SURVEY));
+    r.register(&page("https://d.example/batteries", BATTERY));
+    r
+}
+
+fn router(fake: &FakeLlm) -> LlmRouter {
+    let mut c = AppConfig::default();
+    support::llm::add_tiers(&mut c, fake, &["simple", "analytical"]);
+    support::llm::router(&c)
+}
+
+/// The quotes of a verification request, numbered as the prompt numbers them.
+fn quotes(user: &str) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    let mut lines = user.lines();
+    while let Some(line) = lines.next() {
+        let Some(rest) = line.strip_prefix('[') else {
+            continue;
+        };
+        let Some((n, _)) = rest.split_once(']') else {
+            continue;
+        };
+        if let (Ok(n), Some(quote)) = (n.parse(), lines.next()) {
+            out.push((n, quote.to_string()));
+        }
+    }
+    out
+}
+
+/// A verifier that judges by the claim it is shown; lenient about numbers, so the numeric
+/// gate is what must catch the wrong figure.
+fn verifier(body: &Value) -> Reply {
+    let user = last_user_message(body);
+    let claim = user
+        .split("## Claim\n")
+        .nth(1)
+        .and_then(|r| r.lines().next())
+        .unwrap_or_default()
+        .to_string();
+    let answer = if claim.contains("slowdown") || claim.contains("14%") {
+        json!({"reasoning": "the evidence says so", "verdict": "supported", "evidence_index": 1})
+    } else if claim.contains("Vietnam") {
+        let q = quotes(&user);
+        let find = |w: &str| q.iter().find(|(_, t)| t.contains(w)).map(|(n, _)| *n);
+        json!({
+            "reasoning": "one quote says doubled, another says cut by half",
+            "verdict": "supported",
+            "evidence_index": find("doubled"),
+            "contradicting_evidence": find("cut their output").into_iter().collect::<Vec<_>>(),
+        })
+    } else {
+        json!({"reasoning": "the evidence does not address it", "verdict": "unsupported"})
+    };
+    Reply::Text(answer.to_string())
+}
+
+async fn verify(policy: UnsupportedClaims) -> (VerifiedReport, FakeLlm) {
+    let fake = FakeLlm::start().await;
+    fake.respond("ep-analytical", verifier);
+    let settings = CitationVerification {
+        unsupported_claims: policy,
+        ..CitationVerification::default()
+    };
+    let verified = verify_report(&router(&fake), &report(), &registry(), &settings).await;
+    (verified, fake)
+}
+
+fn claim<'a>(report: &'a VerifiedReport, text: &str) -> &'a VerifiedClaim {
+    report
+        .claims
+        .iter()
+        .find(|c| c.claim.claim_text.starts_with(text))
+        .unwrap_or_else(|| panic!("no claim {text:?}"))
+}
+
+fn verdict(report: &VerifiedReport, text: &str) -> Option<Verdict> {
+    claim(report, text).claim.verification_verdict
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn planted_defects_are_caught_and_faithful_claims_supported() {
+    let (v, fake) = verify(UnsupportedClaims::Mark).await;
+
+    assert_eq!(v.claims.len(), 7, "the partial notice is not a claim");
+    assert_eq!(verdict(&v, VERBATIM), Some(Verdict::Supported));
+    assert_eq!(verdict(&v, PARAPHRASE), Some(Verdict::Supported));
+
+    let wrong = claim(&v, WRONG_NUMBER);
+    assert!(!wrong.numeric.qa_verified);
+    assert_ne!(wrong.claim.verification_verdict, Some(Verdict::Supported));
+    assert_eq!(
+        wrong.treatment,
+        Treatment::Unsupported(UnsupportedClaims::Mark)
+    );
+
+    assert_eq!(verdict(&v, UNRELATED), Some(Verdict::Unsupported));
+    assert_eq!(verdict(&v, UNKNOWN), Some(Verdict::Unsupported));
+    assert!(claim(&v, UNKNOWN).claim.citations.is_empty());
+
+    assert_eq!(verdict(&v, DISPUTED), Some(Verdict::Contradicted));
+    assert!(
+        v.markdown
+            .contains("(sources disagree: [1] supports, [3] contradicts)"),
+        "{}",
+        v.markdown
+    );
+
+    let miscited = claim(&v, MISCITED);
+    assert_eq!(
+        miscited.claim.verification_verdict,
+        Some(Verdict::Supported)
+    );
+    assert_eq!(miscited.claim.corrections.len(), 1);
+    assert_eq!(
+        miscited.treatment,
+        Treatment::Recited {
+            from: vec![2],
+            to: 4
+        }
+    );
+    assert_eq!(v.corrections, 1);
+    assert!(v.markdown.contains(&format!("{MISCITED} [4].")));
+    assert!(v.markdown.contains("](https://d.example/batteries)"));
+
+    assert_eq!(v.summary.total_claims, 7);
+    assert_eq!(v.model_calls as usize, fake.calls_to("ep-analytical").len());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_verbatim_claim_costs_no_model_call() {
+    let (v, fake) = verify(UnsupportedClaims::Mark).await;
+    let verbatim = claim(&v, VERBATIM);
+    assert_eq!(
+        verbatim.claim.verification_verdict,
+        Some(Verdict::Supported)
+    );
+    assert_eq!(verbatim.claim.citations.len(), 1);
+    assert!(verbatim.claim.citations[0]
+        .evidence_span
+        .quote_text
+        .starts_with(VERBATIM));
+    let asked_about_it = fake
+        .calls_to("ep-analytical")
+        .iter()
+        .filter(|c| {
+            last_user_message(&c.body)
+                .split("## Evidence")
+                .next()
+                .is_some_and(|claim| claim.contains("widget market grew 40%"))
+        })
+        .count();
+    assert_eq!(asked_about_it, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_evidence_span_quotes_its_source_at_its_char_offsets() {
+    let (v, _fake) = verify(UnsupportedClaims::Mark).await;
+    let texts = [
+        ("https://a.example/market", MARKET),
+        ("https://b.example/harbour", HARBOUR),
+        ("https://c.example/survey", SURVEY),
+        ("https://d.example/batteries", BATTERY),
+    ];
+    let mut checked = 0;
+    for c in &v.claims {
+        let spans = c.claim.citations.iter().map(|c| &c.evidence_span).chain(
+            c.claim
+                .corrections
+                .iter()
+                .flat_map(|k| k.original_evidence.iter().chain(&k.corrected_evidence)),
+        );
+        for span in spans {
+            let url = span.source.as_ref().and_then(|s| s.url.clone()).unwrap();
+            let text = texts.iter().find(|(u, _)| *u == url).unwrap().1;
+            let start = span.start_offset.unwrap() as usize;
+            let end = span.end_offset.unwrap() as usize;
+            let quoted: String = text.chars().skip(start).take(end - start).collect();
+            assert_eq!(quoted, span.quote_text);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 6, "only {checked} spans");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn remove_deletes_unsupported_sentences() {
+    let (v, _fake) = verify(UnsupportedClaims::Remove).await;
+    for gone in [WRONG_NUMBER, UNRELATED, UNKNOWN] {
+        assert!(!v.markdown.contains(gone), "{gone:?} in\n{}", v.markdown);
+    }
+    assert!(v.markdown.contains(&format!("{VERBATIM} [1].")));
+    assert!(v.markdown.contains(&format!("{PARAPHRASE} [1].")));
+    assert!(
+        !v.markdown.lines().any(|l| l.trim() == "-"),
+        "{}",
+        v.markdown
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn soften_drops_markers_and_says_unverified() {
+    let (v, _fake) = verify(UnsupportedClaims::Soften).await;
+    assert!(
+        v.markdown
+            .contains(&format!("{WRONG_NUMBER} (unverified).")),
+        "{}",
+        v.markdown
+    );
+    assert!(v.markdown.contains(&format!("- {UNKNOWN} (unverified).")));
+    assert!(!v.markdown.contains("[9]"));
+    assert!(v.markdown.contains(&format!("{PARAPHRASE} [1].")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mark_keeps_unsupported_sentences_visibly_flagged() {
+    let (v, _fake) = verify(UnsupportedClaims::Mark).await;
+    assert!(
+        v.markdown
+            .contains(&format!("{WRONG_NUMBER} [1]. ⚠ unverified")),
+        "{}",
+        v.markdown
+    );
+    assert!(v
+        .markdown
+        .contains(&format!("{UNRELATED} [2]. ⚠ unverified")));
+    assert!(!v.markdown.contains(&format!("{VERBATIM} [1]. ⚠")));
+}
