@@ -171,6 +171,8 @@ async fn sample(schedule: Schedule) -> anyhow::Result<Sample> {
     // once would then go out 100 ms apart and the limiter would be what is measured.
     config.search.brave.requests_per_second = 1000.0;
     add_tiers(&mut config, &llm, &["simple", "analytical", "complex"]);
+    // This bench measures the research schedule; verification's share is its own measure.
+    config.citation_verification.enabled = false;
     for endpoint in config.endpoints.values_mut() {
         endpoint.tokens_per_minute = u32::MAX;
     }

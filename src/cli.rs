@@ -316,6 +316,16 @@ pub struct ResearchArgs {
     #[arg(long, value_name = "TOKENS")]
     pub max_tokens: Option<u64>,
 
+    /// Verify every cited claim against its sources (the default when
+    /// `citation_verification.enabled`): unsupported claims are softened, removed or marked
+    /// per `citation_verification.unsupported_claims`.
+    #[arg(long, overrides_with = "no_verify")]
+    pub verify: bool,
+
+    /// Skip claim verification: citations are only checked to point at fetched sources.
+    #[arg(long, overrides_with = "verify")]
+    pub no_verify: bool,
+
     /// Finish within this wall time (e.g. `10m`, `90s`): research stops in time for the
     /// report to be written, marked partial.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]

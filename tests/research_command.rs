@@ -289,3 +289,59 @@ async fn on_a_terminal_the_coordinators_questions_are_asked_and_the_answers_used
         "later agents see the answer in the question: {planner}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_writes_the_provenance_next_to_the_report_and_no_verify_skips_it() {
+    let w = Fakes::start().await;
+    w.script_one_step_run("Deltas");
+    // Once the research's answers are used, `fast` answers verification requests.
+    w.llm.respond("test-fast", |_| {
+        Reply::Text(json!({"verdict": "supported", "reasoning": "In the evidence."}).to_string())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = w
+        .dra([
+            "research",
+            "-q",
+            "--verify",
+            "--out",
+            dir.path().to_str().unwrap(),
+            "How fast?",
+        ])
+        .run()
+        .await;
+    assert!(out.ok(), "{out:?}");
+    let provenance: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("provenance.json")).unwrap())
+            .unwrap();
+    let claims = provenance["claims"].as_array().unwrap();
+    assert_eq!(claims.len(), 1, "{provenance:#}");
+    assert_eq!(claims[0]["verdict"], "supported");
+    assert_eq!(provenance["summary"]["totalClaims"], 1);
+    let report = std::fs::read_to_string(dir.path().join("provenance.md")).unwrap();
+    assert!(report.contains("Verification Report"), "{report}");
+    let usage: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("usage.json")).unwrap())
+            .unwrap();
+    assert_eq!(usage["verification"]["claims"], 1);
+
+    w.script_one_step_run("Deltas");
+    let dir = tempfile::tempdir().unwrap();
+    let out = w
+        .dra([
+            "research",
+            "-q",
+            "--verify",
+            "--no-verify",
+            "--out",
+            dir.path().to_str().unwrap(),
+            "How fast?",
+        ])
+        .run()
+        .await;
+    assert!(out.ok(), "{out:?}");
+    assert!(
+        !dir.path().join("provenance.json").exists(),
+        "the last flag wins"
+    );
+}

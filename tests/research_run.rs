@@ -274,3 +274,92 @@ async fn web_search_mode_is_one_researched_step_and_a_report_without_planner_or_
     assert_eq!(searches, 2);
     assert!(w.llm.calls_to("ep-simple").is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_verified_report_keeps_supported_claims_and_softens_the_rest_with_events() {
+    let mut w = World::start().await;
+    w.config.citation_verification.enabled = true;
+    // One page, so it is source [1].
+    w.search_fake.serve_pages(&w.pages, &["/article"]);
+    w.llm.script(
+        "ep-analytical",
+        vec![
+            say(json!({"queries": ["delta wetland loss"]})),
+            Reply::Text("- The delta lost nearly a fifth of its wetlands [1].".into()),
+        ],
+    );
+    // The verifier: the stations claim is not in the article; anything else it calls
+    // supported (so only the numeric check can catch the wrong number).
+    w.llm.respond("ep-analytical", |body| {
+        if body.to_string().contains("42 stations") {
+            say(json!({"verdict": "unsupported", "reasoning": "The evidence does not mention stations."}))
+        } else {
+            say(json!({"verdict": "supported", "reasoning": "Stated in the evidence."}))
+        }
+    });
+    let verbatim = "Researchers at the coastal institute mapped sediment flows for six years using buoys, drones and satellite images";
+    w.llm.script(
+        "ep-complex",
+        vec![Reply::Stream(vec![format!(
+            "# Deltas\n\n{verbatim} [1]. The survey covered 42 stations [1]. The delta lost 40% of its wetlands since 1990 [1].\n"
+        )])],
+    );
+    let req = RunRequest {
+        mode: Some(dra::research::agents::QueryMode::WebSearch),
+        ..RunRequest::new("How fast are deltas losing wetlands?")
+    };
+    let (outcome, events) = w.run(&req).await;
+    let Ok(Outcome::Report(report)) = outcome else {
+        panic!("expected a report, got {outcome:?}");
+    };
+    let v = report
+        .verification
+        .as_ref()
+        .expect("the report was verified");
+    assert_eq!(v.claims.len(), 3);
+    assert_eq!(v.summary.total_claims, 3);
+    assert_eq!(v.summary.supported_count, 1, "{:#?}", v.claims);
+    // The verbatim claim cost no model call (the research made two on this tier).
+    let verification_calls: Vec<_> = w
+        .llm
+        .calls_to("ep-analytical")
+        .into_iter()
+        .skip(2)
+        .collect();
+    assert_eq!(v.model_calls as usize, verification_calls.len());
+    // Three claims, at most two calls: the one found verbatim was free.
+    assert!((1..=2).contains(&verification_calls.len()));
+    assert!(
+        report.markdown.contains(&format!("{verbatim} [1].")),
+        "{}",
+        report.markdown
+    );
+    assert!(
+        !report.markdown.contains("42 stations [1]")
+            && !report
+                .markdown
+                .contains("40% of its wetlands since 1990 [1]"),
+        "unsupported claims lose their citation: {}",
+        report.markdown
+    );
+    assert!(
+        report.markdown.contains("(unverified)"),
+        "{}",
+        report.markdown
+    );
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["eventType"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "claim_verified").count(), 3);
+    assert!(kinds.contains(&"numeric_claim_detected"));
+    let summary = kinds
+        .iter()
+        .position(|k| *k == "verification_summary")
+        .unwrap();
+    assert_eq!(kinds[summary + 1], "research_completed");
+    assert_eq!(
+        events.last().unwrap()["payload"]["finalReport"],
+        report.markdown.as_str()
+    );
+}

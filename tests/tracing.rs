@@ -76,6 +76,7 @@ async fn a_run_records_the_originals_span_tree_with_token_counts_on_each_llm_spa
     let pages = PageServer::start().await;
     let (mut config, env) = search_fake.brave_config();
     support::llm::add_tiers(&mut config, &llm, &["simple", "analytical", "complex"]);
+    config.citation_verification.enabled = false;
     search_fake.serve_pages(&pages, &["/article", "/plain.txt"]);
     llm.script(
         "ep-simple",

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
+use dra::citations::provenance::Provenance;
 use dra::db::event_log::{EventLog, DEFAULT_CAPACITY};
 use dra::db::repo::{MessageId, SessionId};
 use dra::db::runs::{self, Finish, RunStart, SavedRun};
@@ -111,6 +112,11 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
             timeout: args.timeout,
         },
         cancel: cancel.clone(),
+        verify: match (args.verify, args.no_verify) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
         history,
         ..RunRequest::new(query)
     };
@@ -193,7 +199,7 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
         Outcome::Report(report) => {
             print_report(&report, &router, args.format, &ids)?;
             if let Some(dir) = &args.out {
-                write_out_dir(dir, &report, &router, started)?;
+                write_out_dir(dir, &report, &router, started, request.message_id)?;
                 eprintln!("wrote {}", dir.display());
             }
             match report.partial {
@@ -327,6 +333,7 @@ fn print_report(
                     "citationsDropped": report.citations_dropped,
                     "partial": report.partial.map(|r| r.to_string()),
                     "tokensUsed": report.tokens_used,
+                    "verification": report.verification.as_ref().map(|v| &v.summary),
                     "usage": router.usage(),
                 }),
                 ids
@@ -342,8 +349,21 @@ fn write_out_dir(
     report: &ResearchReport,
     router: &LlmRouter,
     started: Instant,
+    message_id: uuid::Uuid,
 ) -> anyhow::Result<()> {
     let usage = router.usage();
+    if let Some(v) = &report.verification {
+        let provenance = Provenance::new(message_id, v.claims.clone());
+        let now = chrono::Utc::now();
+        std::fs::write(
+            dir.join("provenance.json"),
+            serde_json::to_string_pretty(&provenance.export(now))?,
+        )?;
+        std::fs::write(
+            dir.join("provenance.md"),
+            provenance.verification_report(now),
+        )?;
+    }
     std::fs::write(dir.join("report.md"), &report.markdown)?;
     std::fs::write(
         dir.join("sources.json"),
@@ -356,6 +376,11 @@ fn write_out_dir(
         "promptTokens": usage.iter().map(|u| u.prompt_tokens).sum::<u64>(),
         "completionTokens": usage.iter().map(|u| u.completion_tokens).sum::<u64>(),
         "partial": report.partial.map(|r| r.to_string()),
+        "verification": report.verification.as_ref().map(|v| json!({
+            "claims": v.claims.len(),
+            "modelCalls": v.model_calls,
+            "corrections": v.corrections,
+        })),
         "byTierAndEndpoint": usage,
     });
     std::fs::write(

@@ -59,6 +59,9 @@ pub struct RunRequest {
     pub budget: Budget,
     /// Cancelling it stops the run; what was gathered becomes a partial report.
     pub cancel: CancellationToken,
+    /// Verify the report's claims against their sources: `None` follows
+    /// `citation_verification.enabled` (and the depth's override).
+    pub verify: Option<bool>,
     /// Who asked, when known (the app's signed-in user); shown on the run's trace.
     pub user: Option<String>,
 }
@@ -76,6 +79,7 @@ impl RunRequest {
             session_id: Uuid::new_v4(),
             budget: Budget::default(),
             cancel: CancellationToken::new(),
+            verify: None,
             user: None,
         }
     }
@@ -114,6 +118,20 @@ pub struct ResearchReport {
     pub partial: Option<StopReason>,
     /// Model tokens (prompt plus completion) this run used.
     pub tokens_used: u64,
+    /// The claims of the report with their verdicts and evidence, when it was verified.
+    pub verification: Option<Verification>,
+}
+
+/// What verifying a report found.
+#[derive(Debug, Clone)]
+pub struct Verification {
+    /// Every claim in report order, as the provenance API shows it.
+    pub claims: Vec<crate::citations::provenance::Claim>,
+    pub summary: crate::citations::provenance::VerificationSummary,
+    /// Model calls spent on verification (claims found verbatim cost none).
+    pub model_calls: u32,
+    /// Citations re-pointed to a source that supports the claim.
+    pub corrections: u32,
 }
 
 /// Why a run failed.
@@ -303,6 +321,7 @@ async fn run_traced(
     }
     let planned = executed + skipped;
     let mut stop = stopped;
+    let mut verification = None;
     let report = if stop == Some(StopReason::Cancelled) {
         // A cancelled run must end within a second or two: no model call, the notes as
         // they are.
@@ -318,17 +337,31 @@ async fn run_traced(
             reason = watch.report_stopped() => Err(reason),
         };
         match written {
-            Ok(report) => match stop {
-                Some(reason) => synthesizer::Report {
-                    markdown: format!(
-                        "{}\n\n{}",
-                        partial_notice(reason, executed, planned),
-                        report.markdown
-                    ),
-                    ..report
-                },
-                None => report,
-            },
+            Ok(report) => {
+                let report = match stop {
+                    Some(reason) => synthesizer::Report {
+                        markdown: format!(
+                            "{}\n\n{}",
+                            partial_notice(reason, executed, planned),
+                            report.markdown
+                        ),
+                        ..report
+                    },
+                    None => report,
+                };
+                let settings = verification_settings(req, cfg, mode, profile);
+                if settings.enabled
+                    && settings.generation_mode
+                        != crate::citations::config::GenerationMode::Classical
+                {
+                    let (report, found) =
+                        verify(req, s, bus, &watch, report, &sources, &settings).await;
+                    verification = found;
+                    report
+                } else {
+                    report
+                }
+            }
             Err(reason) => {
                 stop = Some(reason);
                 announce_stop(
@@ -370,7 +403,72 @@ async fn run_traced(
         citations_repointed: repointed + report.audit.repointed,
         partial: stop,
         tokens_used: watch.tokens(s.llm),
+        verification,
     })))
+}
+
+/// The verification settings of this run: the section, the depth's and the mode's
+/// overrides, then the caller's `verify`.
+fn verification_settings(
+    req: &RunRequest,
+    cfg: &AppConfig,
+    mode: QueryMode,
+    profile: &ResearchProfile,
+) -> crate::citations::config::CitationVerification {
+    let mode_override = match mode {
+        QueryMode::WebSearch => cfg.query_modes.web_search.citation_verification.as_ref(),
+        _ => None,
+    };
+    let mut settings = cfg
+        .citation_verification
+        .for_depth(profile.citation_verification.as_ref())
+        .for_depth(mode_override);
+    if let Some(v) = req.verify {
+        settings.enabled = v;
+    }
+    settings
+}
+
+/// Verify the report's claims (inside what is left of the time budget), emit the
+/// verification events and return the report as verification rewrote it.
+async fn verify(
+    req: &RunRequest,
+    s: &Services<'_>,
+    bus: &EventBus,
+    watch: &Watch,
+    report: synthesizer::Report,
+    sources: &SourceRegistry,
+    settings: &crate::citations::config::CitationVerification,
+) -> (synthesizer::Report, Option<Verification>) {
+    let verified = tokio::select! {
+        v = crate::citations::verify::verify_report(s.llm, &report.markdown, sources, settings) => v,
+        reason = watch.report_stopped() => {
+            recoverable(
+                bus,
+                reason.code(),
+                &format!("{reason} while the claims were being verified; the report is not verified"),
+            );
+            return (report, None);
+        }
+    };
+    for event in verified.events(req.message_id) {
+        bus.emit(event);
+    }
+    let found = Verification {
+        claims: verified.provenance_claims(),
+        summary: verified.summary.clone(),
+        model_calls: verified.model_calls,
+        corrections: verified.corrections,
+    };
+    let cited = sources.cited(&verified.markdown);
+    (
+        synthesizer::Report {
+            markdown: verified.markdown,
+            cited,
+            ..report
+        },
+        Some(found),
+    )
 }
 
 /// The synthesizer over the gathered notes, its stream forwarded as `synthesis_progress`.

@@ -44,6 +44,9 @@ impl World {
         let pages = PageServer::start().await;
         let (mut config, env) = search_fake.brave_config();
         super::llm::add_tiers(&mut config, &llm, &["simple", "analytical", "complex"]);
+        // Claim verification has tests of its own; elsewhere its model calls would take
+        // the scripted answers meant for the research.
+        config.citation_verification.enabled = false;
         search_fake.serve_pages(&pages, &["/article", "/plain.txt"]);
         let search = search::from_config(&config, &env).unwrap();
         let fetcher = Fetcher::new(&WebConfig {
