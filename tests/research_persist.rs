@@ -626,3 +626,62 @@ async fn ctrl_c_saves_the_partial_report_as_a_cancelled_session() {
         "every event up to the cancellation is stored"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_verified_run_stores_its_claims_with_evidence_that_points_into_the_stored_text() {
+    let w = World::start().await;
+    w.script_one_step_run("Deltas");
+    w.llm.respond("test-fast", |_| {
+        Reply::Text(
+            serde_json::json!({"verdict": "supported", "reasoning": "In the evidence."})
+                .to_string(),
+        )
+    });
+    let out = w
+        .dra("alice@example.com", &["--verify", QUESTION])
+        .run()
+        .await;
+    assert!(out.ok(), "{out:?}");
+    let c = w.db.client().await;
+    let claim = c
+        .query_one(
+            "SELECT claim_text, verification_verdict, m.role FROM claims JOIN messages m ON m.id = claims.message_id",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        claim.get::<_, String>(0),
+        "Deltas lost a fifth of their wetlands."
+    );
+    assert_eq!(
+        claim.get::<_, Option<String>>(1).as_deref(),
+        Some("supported")
+    );
+    assert_eq!(
+        claim.get::<_, String>(2),
+        "agent",
+        "claims belong to the report"
+    );
+    let spans = c
+        .query_one(
+            "SELECT count(*), bool_and(substring(s.content FROM e.start_offset + 1 \
+             FOR e.end_offset - e.start_offset) = e.quote_text) \
+             FROM evidence_spans e JOIN sources s ON s.id = e.source_id",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(spans.get::<_, i64>(0) >= 1, "evidence is stored");
+    assert_eq!(
+        spans.get::<_, Option<bool>>(1),
+        Some(true),
+        "every span's offsets point at its quote in the stored source text"
+    );
+    let citations: i64 = c
+        .query_one("SELECT count(*) FROM citations", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(citations >= 1);
+}

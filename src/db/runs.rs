@@ -6,13 +6,15 @@
 //! Shared by `dra research` and (later) `dra serve`: it takes the pool and engine types,
 //! nothing from the terminal or HTTP.
 
+use std::collections::HashMap;
+
 use diesel_async::AsyncConnection;
 use serde::Serialize;
 
 use super::repo::messages::{self, NewMessage, Role};
 use super::repo::sessions::{self, NewSession, SessionEnd, SessionStatus};
 use super::repo::sources::{self, NewSource};
-use super::repo::{chats, ChatId, MessageId, SessionId};
+use super::repo::{chats, claims, ChatId, MessageId, SessionId};
 use super::{DbError, PgPool};
 use crate::llm::Message;
 use crate::research::budget::StopReason;
@@ -125,6 +127,8 @@ pub struct Finish {
     pub answer: Option<String>,
     pub message_metadata: serde_json::Value,
     pub sources: Vec<FinishedSource>,
+    /// The verified report's claims, with their evidence in the sources above.
+    pub claims: Vec<crate::citations::provenance::Claim>,
 }
 
 /// A fetched source of a finished run.
@@ -134,6 +138,8 @@ pub struct FinishedSource {
     pub url: String,
     pub title: Option<String>,
     pub cited: bool,
+    /// The page text the run read (evidence offsets point into it).
+    pub content: Option<std::sync::Arc<str>>,
 }
 
 impl Finish {
@@ -192,10 +198,16 @@ impl Finish {
                         url: s.url.clone(),
                         title: s.title.clone(),
                         cited: report.cited.contains(&s.number),
+                        content: report.source_texts.get(&s.number).cloned(),
                     })
                     .collect();
                 Finish {
                     sources,
+                    claims: report
+                        .verification
+                        .as_ref()
+                        .map(|v| v.claims.clone())
+                        .unwrap_or_default(),
                     ..Finish::bare(end, Some(report.markdown.clone()))
                 }
             }
@@ -213,6 +225,7 @@ impl Finish {
             answer,
             message_metadata: serde_json::json!({}),
             sources: Vec::new(),
+            claims: Vec::new(),
         }
     }
 }
@@ -235,7 +248,7 @@ pub async fn finish(pool: &PgPool, run: &SavedRun, f: &Finish) -> Result<usize, 
                 url: &s.url,
                 title: s.title.as_deref().map(|t| truncate(t, 500)),
                 snippet: None,
-                content: None,
+                content: s.content.as_deref(),
                 is_cited: s.cited,
                 step_index: None,
                 step_title: None,
@@ -245,8 +258,18 @@ pub async fn finish(pool: &PgPool, run: &SavedRun, f: &Finish) -> Result<usize, 
             })
             .collect();
         let written = sources::upsert(conn, &rows).await?;
+        let source_ids: HashMap<String, uuid::Uuid> =
+            written.iter().map(|(id, url)| (url.clone(), *id)).collect();
+        claims::insert(
+            conn,
+            run.session_id,
+            run.agent_message_id,
+            &f.claims,
+            &source_ids,
+        )
+        .await?;
         chats::touch(conn, run.chat_id).await?;
-        Ok(written)
+        Ok(written.len())
     })
     .await
 }

@@ -120,6 +120,8 @@ pub struct ResearchReport {
     pub tokens_used: u64,
     /// The claims of the report with their verdicts and evidence, when it was verified.
     pub verification: Option<Verification>,
+    /// The text read from each source, by citation number (evidence offsets point into it).
+    pub source_texts: std::collections::BTreeMap<u32, Arc<str>>,
 }
 
 /// What verifying a report found.
@@ -404,6 +406,11 @@ async fn run_traced(
         partial: stop,
         tokens_used: watch.tokens(s.llm),
         verification,
+        source_texts: sources
+            .all()
+            .iter()
+            .filter_map(|src| Some((src.number, sources.text(src.number)?)))
+            .collect(),
     })))
 }
 

@@ -6,6 +6,7 @@
 //! way the Python original writes them, so its rows and ours read the same.
 
 pub mod chats;
+pub mod claims;
 pub mod events;
 pub mod messages;
 pub mod sessions;

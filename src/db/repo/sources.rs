@@ -77,10 +77,13 @@ pub struct StoredSource {
 
 /// Insert sources; a URL the session already has is updated in place (title, content,
 /// citation flag, fetch time), so storing a run's sources twice keeps one row per URL.
-/// Returns the number of rows written.
-pub async fn upsert(conn: &mut AsyncPgConnection, rows: &[NewSource<'_>]) -> QueryResult<usize> {
+/// Returns each written row's id and URL.
+pub async fn upsert(
+    conn: &mut AsyncPgConnection,
+    rows: &[NewSource<'_>],
+) -> QueryResult<Vec<(uuid::Uuid, String)>> {
     if rows.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let rows: Vec<SourceRow<'_>> = rows.iter().map(SourceRow::from).collect();
     diesel::insert_into(sources::table)
@@ -95,7 +98,8 @@ pub async fn upsert(conn: &mut AsyncPgConnection, rows: &[NewSource<'_>]) -> Que
             sources::source_metadata.eq(excluded(sources::source_metadata)),
             sources::fetched_at.eq(diesel::dsl::now),
         ))
-        .execute(conn)
+        .returning((sources::id, sources::url))
+        .get_results(conn)
         .await
 }
 
