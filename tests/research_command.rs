@@ -294,10 +294,7 @@ async fn on_a_terminal_the_coordinators_questions_are_asked_and_the_answers_used
 async fn verify_writes_the_provenance_next_to_the_report_and_no_verify_skips_it() {
     let w = Fakes::start().await;
     w.script_one_step_run("Deltas");
-    // Once the research's answers are used, `fast` answers verification requests.
-    w.llm.respond("test-fast", |_| {
-        Reply::Text(json!({"verdict": "supported", "reasoning": "In the evidence."}).to_string())
-    });
+    w.verifier_says_supported();
     let dir = tempfile::tempdir().unwrap();
     let out = w
         .dra([

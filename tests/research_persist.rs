@@ -631,12 +631,7 @@ async fn ctrl_c_saves_the_partial_report_as_a_cancelled_session() {
 async fn a_verified_run_stores_its_claims_with_evidence_that_points_into_the_stored_text() {
     let w = World::start().await;
     w.script_one_step_run("Deltas");
-    w.llm.respond("test-fast", |_| {
-        Reply::Text(
-            serde_json::json!({"verdict": "supported", "reasoning": "In the evidence."})
-                .to_string(),
-        )
-    });
+    w.verifier_says_supported();
     let out = w
         .dra("alice@example.com", &["--verify", QUESTION])
         .run()

@@ -197,6 +197,14 @@ impl Fakes {
 }
 
 impl Fakes {
+    /// Once its script is used up, `fast` judges every claim it is asked to verify as
+    /// supported.
+    pub fn verifier_says_supported(&self) {
+        self.llm.respond("test-fast", |_| {
+            say(serde_json::json!({"verdict": "supported", "reasoning": "In the evidence."}))
+        });
+    }
+
     /// A light run planned in two steps on `fast`, whose reflection after the first step
     /// takes two minutes: a run to interrupt.
     pub fn script_run_that_hangs_after_one_step(&self) {
