@@ -67,13 +67,7 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
     let mut sinks: Vec<Box<dyn EventSink>> = Vec::new();
     let terminal = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
         let router = Arc::clone(&router);
-        let tokens: TokenCounter = Arc::new(move || {
-            router
-                .usage()
-                .iter()
-                .map(|u| u.prompt_tokens + u.completion_tokens)
-                .sum()
-        });
+        let tokens: TokenCounter = Arc::new(move || router.tokens_used());
         Arc::new(TerminalProgress::new(Some(tokens)))
     });
     match &terminal {

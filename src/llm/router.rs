@@ -249,6 +249,14 @@ impl LlmRouter {
         self.usage.snapshot()
     }
 
+    /// Prompt plus completion tokens of every call so far, all tiers and endpoints.
+    pub fn tokens_used(&self) -> u64 {
+        self.usage()
+            .iter()
+            .map(|u| u.prompt_tokens + u.completion_tokens)
+            .sum()
+    }
+
     /// The tier used when a caller names none.
     pub fn default_tier(&self) -> &str {
         &self.default_role

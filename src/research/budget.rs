@@ -90,7 +90,7 @@ impl Watch {
             cancel,
             budget,
             started: Instant::now(),
-            tokens_before: tokens_used(router),
+            tokens_before: router.tokens_used(),
             report_tokens: report_tokens.max(MIN_REPORT_TOKENS),
         }
     }
@@ -102,7 +102,7 @@ impl Watch {
 
     /// Tokens this run has used so far.
     pub fn tokens(&self, router: &LlmRouter) -> u64 {
-        tokens_used(router).saturating_sub(self.tokens_before)
+        router.tokens_used().saturating_sub(self.tokens_before)
     }
 
     /// Whether research must stop now (cancellation, or a budget down to its reserve).
@@ -169,14 +169,6 @@ async fn until(deadline: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
     }
-}
-
-fn tokens_used(router: &LlmRouter) -> u64 {
-    router
-        .usage()
-        .iter()
-        .map(|u| u.prompt_tokens + u.completion_tokens)
-        .sum()
 }
 
 #[cfg(test)]
