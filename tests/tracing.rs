@@ -3,20 +3,16 @@
 mod support;
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use dra::research::run::{run, Outcome, RunRequest, Services};
-use dra::research::sink::EventBus;
-use dra::search;
-use dra::web::{Fetcher, WebConfig};
+use dra::research::run::{Outcome, RunRequest};
 use opentelemetry::trace::{SpanId, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use serde_json::{json, Value};
 use support::llm::{FakeLlm, Reply};
 use support::otlp::FakeCollector;
 use support::search::BRAVE_KEY;
-use support::world::Fakes;
-use support::{Dra, FakeSearch, PageServer};
+use support::world::{Fakes, World as RunWorld};
+use support::Dra;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::Layer as _;
 
@@ -71,13 +67,8 @@ fn attr(span: &SpanData, key: &str) -> Option<String> {
 
 #[tokio::test]
 async fn a_run_records_the_originals_span_tree_with_token_counts_on_each_llm_span() {
-    let llm = FakeLlm::start().await;
-    let search_fake = FakeSearch::start().await;
-    let pages = PageServer::start().await;
-    let (mut config, env) = search_fake.brave_config();
-    support::llm::add_tiers(&mut config, &llm, &["simple", "analytical", "complex"]);
-    config.citation_verification.enabled = false;
-    search_fake.serve_pages(&pages, &["/article", "/plain.txt"]);
+    let w = RunWorld::start().await;
+    let llm = &w.llm;
     llm.script(
         "ep-simple",
         vec![
@@ -105,30 +96,11 @@ async fn a_run_records_the_originals_span_tree_with_token_counts_on_each_llm_spa
     );
 
     let recorder = Recorder::install();
-    let search = search::from_config(&config, &env).unwrap();
-    let fetcher = Fetcher::new(&WebConfig {
-        request_timeout: Duration::from_secs(5),
-        retries: 0,
-        ..WebConfig::default()
-    })
-    .unwrap();
-    let router = support::llm::router(&config);
-    let services = Services {
-        llm: &router,
-        search: search.as_ref(),
-        fetcher: &fetcher,
-        config: &config,
-    };
     let request = RunRequest {
         user: Some("ana@example.com".into()),
         ..RunRequest::new("How fast are deltas losing wetlands?")
     };
-    let outcome = run(
-        &request,
-        &services,
-        &std::sync::Arc::new(EventBus::new(vec![])),
-    )
-    .await;
+    let (outcome, _) = w.run(&request).await;
     assert!(matches!(outcome, Ok(Outcome::Report(_))), "{outcome:?}");
     let spans = recorder.spans();
 
