@@ -37,7 +37,7 @@ use url::Url;
 const LLM_LATENCY: Duration = Duration::from_millis(300);
 const SAMPLES: usize = 3;
 /// `verify.rs`'s claims in flight at once, for `ideal_wall_ms`.
-const VERIFY_CONCURRENCY: usize = 8;
+const VERIFY_CONCURRENCY: usize = dra::citations::verify::CONCURRENT_CLAIMS;
 const GOAL_CALLS_PER_CLAIM: f64 = 1.0;
 const GOAL_RECALL: f64 = 1.0;
 const GOAL_PRECISION: f64 = 1.0;
@@ -645,7 +645,7 @@ async fn bench() -> anyhow::Result<()> {
             "the verifier model is an oracle answering with each claim's label: model quality is not measured, the pipeline around it is",
             "defects_flagged: planted defects whose verdict is not supported and whose sentence is treated as unsupported or disputed",
             "precision: defects_flagged / (defects_flagged + faithful claims so flagged)",
-            "ideal_wall_ms: ceil(model_calls / 8 claims in flight) x llm latency, ignoring that a correction call waits for its claim's first call and that claims are taken up in report order",
+            format!("ideal_wall_ms: ceil(model_calls / {VERIFY_CONCURRENCY} claims in flight) x llm latency, ignoring that a correction or full check waits for its claim's first call"),
             "wall_ms: median over samples of verify_report alone; counts are from the last sample",
             "share_of_medium_run: wall_ms / (research_run's medium parallel wall_ms + wall_ms)",
             "endpoints' tokens_per_minute is raised to u32::MAX so the client-side limiter is not what is measured",

@@ -115,6 +115,7 @@ fn verifier(body: &Value) -> Reply {
 async fn verify(policy: UnsupportedClaims) -> (VerifiedReport, FakeLlm) {
     let fake = FakeLlm::start().await;
     fake.respond("ep-analytical", verifier);
+    fake.respond("ep-simple", verifier);
     let settings = CitationVerification {
         unsupported_claims: policy,
         ..CitationVerification::default()
@@ -181,7 +182,10 @@ async fn planted_defects_are_caught_and_faithful_claims_supported() {
     assert!(v.markdown.contains("](https://d.example/batteries)"));
 
     assert_eq!(v.summary.total_claims, 7);
-    assert_eq!(v.model_calls as usize, fake.calls_to("ep-analytical").len());
+    assert_eq!(
+        v.model_calls as usize,
+        fake.calls_to("ep-analytical").len() + fake.calls_to("ep-simple").len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -282,4 +286,86 @@ async fn mark_keeps_unsupported_sentences_visibly_flagged() {
         .markdown
         .contains(&format!("{UNRELATED} [2]. ⚠ unverified")));
     assert!(!v.markdown.contains(&format!("{VERBATIM} [1]. ⚠")));
+}
+
+/// Stage 3: a claim that follows its quote's wording is checked by the quick tier against
+/// that quote alone; a quick verdict short of supported is checked again in full.
+#[tokio::test(flavor = "multi_thread")]
+async fn confident_claims_take_the_quick_tier_and_doubtful_quick_verdicts_escalate() {
+    let fake = FakeLlm::start().await;
+    fake.respond("ep-simple", |body| {
+        let user = last_user_message(body);
+        let claim = user.split("## Evidence").next().unwrap_or_default();
+        let verdict = if claim.contains("Asia") {
+            "supported"
+        } else {
+            "partial"
+        };
+        say_json(json!({"reasoning": "quick look", "verdict": verdict, "evidence_index": 1}))
+    });
+    fake.respond("ep-analytical", |_| {
+        say_json(json!({"reasoning": "full look", "verdict": "unsupported"}))
+    });
+    // Both follow the market page's wording closely (high confidence) but neither is
+    // quoted verbatim.
+    let report = "Widget market growth in 2024 was driven by Asia demand [1]. \
+                  Widgetco analysts expect that widget growth will slow next year [1].\n";
+    let verified = verify_report(
+        &router(&fake),
+        report,
+        &registry(),
+        &CitationVerification::default(),
+    )
+    .await;
+    let asia = claim(&verified, "Widget market growth");
+    assert_eq!(asia.claim.verification_verdict, Some(Verdict::Supported));
+    assert_eq!(
+        asia.claim.confidence_level,
+        Some(dra::citations::provenance::ConfidenceLevel::High)
+    );
+    let slow = claim(&verified, "Widgetco analysts");
+    assert_eq!(slow.claim.verification_verdict, Some(Verdict::Unsupported));
+    assert!(slow
+        .claim
+        .verification_reasoning
+        .as_deref()
+        .unwrap_or_default()
+        .contains("full look"));
+
+    let quick = fake.calls_to("ep-simple");
+    assert_eq!(quick.len(), 2);
+    for call in &quick {
+        let user = last_user_message(&call.body);
+        assert_eq!(quotes(&user).len(), 1, "quick checks see one quote: {user}");
+    }
+    // Only the doubtful one went on to the full check (and, unsupported, to a search of
+    // the other sources for a better citation).
+    let full = fake.calls_to("ep-analytical");
+    assert!(!full.is_empty());
+    for call in &full {
+        assert!(last_user_message(&call.body).contains("Widgetco analysts"));
+    }
+    assert_eq!(verified.model_calls as usize, quick.len() + full.len());
+}
+
+/// Without stage 3 every claim is checked in full, once.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_classification_every_claim_gets_one_full_check() {
+    let fake = FakeLlm::start().await;
+    fake.respond("ep-analytical", |_| {
+        say_json(json!({"reasoning": "full look", "verdict": "supported", "evidence_index": 1}))
+    });
+    let settings = CitationVerification {
+        enable_confidence_classification: false,
+        ..CitationVerification::default()
+    };
+    let report = "Widget market growth in 2024 was driven by Asia demand [1].\n";
+    let verified = verify_report(&router(&fake), report, &registry(), &settings).await;
+    assert_eq!(verified.model_calls, 1);
+    assert!(fake.calls_to("ep-simple").is_empty());
+    assert_eq!(fake.calls_to("ep-analytical").len(), 1);
+}
+
+fn say_json(v: Value) -> Reply {
+    Reply::Text(v.to_string())
 }

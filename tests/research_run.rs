@@ -3,9 +3,11 @@
 mod support;
 
 use dra::research::run::{Outcome, RunRequest};
-use serde_json::json;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
 use support::llm::Reply;
-use support::world::{say, shape, World};
+use support::world::{last_user_message, say, shape, World};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deep_research_run_follows_the_originals_event_sequence_and_cites_only_fetched_pages() {
@@ -326,9 +328,25 @@ async fn a_verified_report_keeps_supported_claims_and_softens_the_rest_with_even
         .into_iter()
         .skip(2)
         .collect();
-    assert_eq!(v.model_calls as usize, verification_calls.len());
-    // Three claims, at most two calls: the one found verbatim was free.
-    assert!((1..=2).contains(&verification_calls.len()));
+    // High-confidence claims (the 40% one follows its quote's wording) go to the quick
+    // tier first.
+    let quick_calls = w
+        .llm
+        .calls_to("ep-simple")
+        .iter()
+        .filter(|c| last_user_message(&c.body).starts_with("## Claim"))
+        .count();
+    assert_eq!(
+        v.model_calls as usize,
+        verification_calls.len() + quick_calls
+    );
+    // The claim found verbatim was free; each other claim costs one call, or two when a
+    // quick check falls short and the full check follows.
+    assert!(
+        (2..=4).contains(&(v.model_calls as usize)),
+        "{}",
+        v.model_calls
+    );
     assert!(
         report.markdown.contains(&format!("{verbatim} [1].")),
         "{}",
@@ -362,4 +380,153 @@ async fn a_verified_report_keeps_supported_claims_and_softens_the_rest_with_even
         events.last().unwrap()["payload"]["finalReport"],
         report.markdown.as_str()
     );
+}
+
+/// The ids of the quotes in a synthesizer request's Evidence block, with their text.
+fn evidence_quotes(user: &str) -> Vec<(u32, String)> {
+    let Some(block) = user.split("\nEvidence:\n").nth(1) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut lines = block.lines();
+    while let Some(line) = lines.next() {
+        let Some(id) = line
+            .strip_prefix("[E")
+            .and_then(|r| r.split_once(']'))
+            .and_then(|(n, _)| n.parse().ok())
+        else {
+            continue;
+        };
+        if let Some(quote) = lines.next() {
+            out.push((id, quote.trim_matches('"').to_string()));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_synthesizer_writes_from_quote_ids_and_each_claim_is_judged_on_its_quote() {
+    let mut w = World::start().await;
+    w.config.citation_verification.enabled = true;
+    w.search_fake.serve_pages(&w.pages, &["/article"]);
+    w.llm.script(
+        "ep-analytical",
+        vec![
+            say(json!({"queries": ["delta wetland loss"]})),
+            Reply::Text(
+                "- The delta lost nearly a fifth of its wetlands since 1990 [1].\n- Dams trap sediment [1].".into(),
+            ),
+        ],
+    );
+    // The verifier records the first quote it is shown for each claim.
+    let shown: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let seen = Arc::clone(&shown);
+    w.llm.respond("ep-analytical", move |body| {
+        let user = last_user_message(body);
+        let claim = user
+            .split("## Claim\n")
+            .nth(1)
+            .and_then(|r| r.lines().next())
+            .unwrap_or_default()
+            .to_string();
+        let first = user
+            .split("## Evidence\n")
+            .nth(1)
+            .and_then(|r| r.lines().nth(1))
+            .unwrap_or_default()
+            .to_string();
+        seen.lock().unwrap().push((claim, first));
+        say(json!({"verdict": "supported", "reasoning": "Stated.", "evidence_index": 1}))
+    });
+    w.llm.respond("ep-simple", |_| {
+        say(json!({"verdict": "supported", "reasoning": "Stated.", "evidence_index": 1}))
+    });
+    // The writer cites the quote about silt by its id, and one id the pool never offered.
+    w.llm.respond("ep-complex", |body| {
+        let user = last_user_message(body);
+        let quotes = evidence_quotes(&user);
+        let silt = quotes
+            .iter()
+            .find(|(_, q)| q.contains("less than half of the silt"))
+            .map(|(id, _)| *id)
+            .expect("the pool offers the silt quote");
+        Reply::Stream(vec![format!(
+            "# Deltas\n\nThe delta gets under half the silt it once did [E{silt}]. Wetlands vanish for unknown reasons [E999].\n"
+        )])
+    });
+    let req = RunRequest {
+        mode: Some(dra::research::agents::QueryMode::WebSearch),
+        ..RunRequest::new("Why are deltas losing wetlands?")
+    };
+    let (outcome, events) = w.run(&req).await;
+    let Ok(Outcome::Report(report)) = outcome else {
+        panic!("expected a report, got {outcome:?}");
+    };
+
+    let synth = w.llm.calls_to("ep-complex");
+    let prompt = last_user_message(&synth[0].body);
+    assert!(prompt.contains("[E1] from source [1]"), "{prompt}");
+    assert!(
+        !report.markdown.contains("[E"),
+        "ids are rendered as source markers: {}",
+        report.markdown
+    );
+    assert!(
+        report
+            .markdown
+            .contains("The delta gets under half the silt it once did [1]."),
+        "{}",
+        report.markdown
+    );
+    assert!(
+        report
+            .markdown
+            .contains("Wetlands vanish for unknown reasons."),
+        "an unknown id is dropped, not rendered: {}",
+        report.markdown
+    );
+    assert_eq!(report.citations_dropped, 1);
+
+    let generated: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["eventType"] == "claim_generated")
+        .collect();
+    assert_eq!(generated.len(), 1, "{generated:?}");
+    assert_eq!(
+        generated[0]["payload"]["claimText"],
+        "The delta gets under half the silt it once did."
+    );
+    assert!(generated[0]["payload"]["evidencePreview"]
+        .as_str()
+        .unwrap()
+        .contains("less than half of the silt"));
+
+    // The claim is judged on the quote its writer named, shown first.
+    let v = report.verification.as_ref().expect("verified");
+    assert_eq!(v.claims.len(), 1);
+    let claim = &v.claims[0];
+    let primary = claim
+        .citations
+        .iter()
+        .find(|c| c.is_primary)
+        .expect("a primary citation");
+    assert!(
+        primary
+            .evidence_span
+            .quote_text
+            .contains("less than half of the silt"),
+        "{primary:?}"
+    );
+    let shown = shown.lock().unwrap().clone();
+    let shown: Vec<&(String, String)> = shown
+        .iter()
+        .filter(|(c, _)| c.contains("half the silt"))
+        .collect();
+    // Neither attributed nor close to its quote's wording: checked in full, not quickly.
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(
+        shown[0].1.contains("less than half of the silt"),
+        "{shown:?}"
+    );
+    assert!(w.llm.calls_to("ep-simple").is_empty());
 }

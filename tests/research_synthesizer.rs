@@ -70,6 +70,7 @@ async fn the_report_streams_cites_only_fetched_sources_and_gets_our_references()
                 sink_chunks.lock().unwrap().push(t.to_string());
             }
         })),
+        None,
     )
     .await
     .unwrap();
@@ -114,7 +115,7 @@ async fn an_empty_report_is_an_error_and_a_report_without_citations_has_no_refer
     let r = router(&fake);
     let sources = SourceRegistry::default();
     let limits = ReportLimits::default();
-    let err = synthesize(&r, "q", &[], &sources, &limits, None)
+    let err = synthesize(&r, "q", &[], &sources, &limits, None, None)
         .await
         .unwrap_err();
     assert!(
@@ -122,7 +123,7 @@ async fn an_empty_report_is_an_error_and_a_report_without_citations_has_no_refer
             .contains("synthesizer agent: unusable answer"),
         "{err}"
     );
-    let report = synthesize(&r, "q", &[], &sources, &limits, None)
+    let report = synthesize(&r, "q", &[], &sources, &limits, None, None)
         .await
         .unwrap();
     assert_eq!(report.markdown, "Nothing is known.\n");

@@ -3,7 +3,10 @@
 //!
 //! - [`claims`]: the cited sentences of a report, with their positions;
 //! - [`config`]: the `citation_verification` section;
+//! - [`confidence`]: stage 3, how hard each claim is checked;
 //! - [`evidence`]: stage 1, evidence spans chosen from the fetched text, offsets exact;
+//! - [`interleaved`]: stage 2, the report written from quotes with ids, each claim
+//!   keeping the quotes it was written from;
 //! - [`numeric`]: stage 6, numbers in a claim found (or not) in its evidence;
 //! - [`quote`]: a claim's quote found in a source despite whitespace and Unicode variants;
 //! - [`provenance`]: the original's provenance, claims and summary shapes and its
@@ -11,8 +14,10 @@
 //! - [`verify`]: a report's claims checked against their sources, the report rewritten.
 
 pub mod claims;
+pub mod confidence;
 pub mod config;
 pub mod evidence;
+pub mod interleaved;
 pub mod numeric;
 pub mod provenance;
 pub mod quote;

@@ -10,7 +10,11 @@
 //!    disagreement among their sources can surface.
 //! 3. **Numeric QA**: a claim whose numbers are not found in its cited sources is never
 //!    supported; the model's `supported` becomes `partial` and the report policy applies.
-//! 4. **Isolated verification**: one model call with only the claim and its evidence spans.
+//! 4. **Isolated verification**: one model call with only the claim and its evidence: the
+//!    quotes its writer named (stage 2, [`ClaimEvidence`]) and the best spans of the
+//!    sources it cites. Stage 3 ([`confidence`]) routes high-confidence single-source
+//!    claims to the quick tier with their best quote; a quick verdict short of supported
+//!    is checked again in full before it counts.
 //! 5. **Correction**: an unsupported or contradicted claim is looked for in the sources it
 //!    does not cite; a span that supports it (verbatim, or by a second model call) replaces
 //!    the citation.
@@ -32,8 +36,10 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::claims::{self, ReportClaim};
+use super::confidence::{self, Route};
 use super::config::{CitationVerification, UnsupportedClaims};
 use super::evidence::{self, Limits, SourceText};
+use super::interleaved::ClaimEvidence;
 use super::numeric::{self, NumericMatch, NumericQa};
 use super::provenance::{
     Citation, CitationCorrection, Claim, ClaimId, ClaimType, ConfidenceLevel, CorrectionId,
@@ -49,8 +55,10 @@ use crate::research::sources::SourceRegistry;
 /// above the fuzzy floor, so only a near-verbatim sentence skips the model.
 pub const VERBATIM_MIN_SCORE: f64 = 0.9;
 
-/// Claims verified at once; the router's own rate limits still apply underneath.
-const CONCURRENT_CLAIMS: usize = 8;
+/// Claims verified at once unless the caller says otherwise: enough that a long report's
+/// claims are all in flight in one or two model round trips. The router's per-endpoint
+/// rate limits and circuit breaker still apply underneath.
+pub const CONCURRENT_CLAIMS: usize = 32;
 
 /// Evidence spans shown to the model per cited source.
 const SPANS_PER_SOURCE: usize = 2;
@@ -111,11 +119,38 @@ impl VerifiedReport {
         self.claims.iter().map(|c| c.claim.clone()).collect()
     }
 
-    /// The verification events in order: per claim its `numeric_claim_detected` events,
-    /// its `citation_corrected` event, its `claim_verified` event; then the summary.
+    /// The verification events in order: per claim its [`VerifiedClaim::events`], then
+    /// the summary.
     pub fn events(&self, message_id: Uuid) -> Vec<ResearchEvent> {
+        let mut events: Vec<ResearchEvent> =
+            self.claims.iter().flat_map(VerifiedClaim::events).collect();
+        events.push(self.summary_event(message_id));
+        events
+    }
+
+    /// `verification_summary`.
+    pub fn summary_event(&self, message_id: Uuid) -> ResearchEvent {
+        ResearchEvent::VerificationSummary {
+            message_id,
+            total_claims: self.summary.total_claims,
+            supported: self.summary.supported_count,
+            partial: self.summary.partial_count,
+            unsupported: self.summary.unsupported_count,
+            contradicted: self.summary.contradicted_count,
+            abstained_count: self.summary.abstained_count,
+            citation_corrections: self.corrections,
+            warning: self.summary.warning,
+        }
+    }
+}
+
+impl VerifiedClaim {
+    /// The claim's events: its `numeric_claim_detected` events, its `citation_corrected`
+    /// event, its `claim_verified` event.
+    pub fn events(&self) -> Vec<ResearchEvent> {
         let mut events = Vec::new();
-        for vc in &self.claims {
+        let vc = self;
+        {
             let claim = &vc.claim;
             for n in &vc.numeric.numbers {
                 events.push(ResearchEvent::NumericClaimDetected {
@@ -147,12 +182,11 @@ impl VerifiedReport {
                     .unwrap_or(Verdict::Unsupported)
                     .as_str()
                     .into(),
-                confidence_level: match claim.confidence_level {
-                    Some(ConfidenceLevel::High) => "high",
-                    Some(ConfidenceLevel::Medium) | None => "medium",
-                    Some(ConfidenceLevel::Low) => "low",
-                }
-                .into(),
+                confidence_level: claim
+                    .confidence_level
+                    .unwrap_or(ConfidenceLevel::Medium)
+                    .as_str()
+                    .into(),
                 evidence_preview: claim
                     .citations
                     .iter()
@@ -164,67 +198,135 @@ impl VerifiedReport {
                 citation_keys: claim.citation_keys.clone(),
             });
         }
-        events.push(ResearchEvent::VerificationSummary {
-            message_id,
-            total_claims: self.summary.total_claims,
-            supported: self.summary.supported_count,
-            partial: self.summary.partial_count,
-            unsupported: self.summary.unsupported_count,
-            contradicted: self.summary.contradicted_count,
-            abstained_count: self.summary.abstained_count,
-            citation_corrections: self.corrections,
-            warning: self.summary.warning,
-        });
         events
     }
 }
 
 /// Verifies every cited sentence of `report` against the fetched sources in `registry`
-/// and rewrites the report per `settings` (see the module documentation).
+/// and rewrites the report per `settings` (see the module documentation). The defaults of
+/// [`Verifier`]; use it to link claims to their writer's quotes or to follow progress.
 pub async fn verify_report(
     router: &LlmRouter,
     report: &str,
     registry: &SourceRegistry,
     settings: &CitationVerification,
 ) -> VerifiedReport {
-    let sources = SourceText::from_registry(registry);
-    let source_ids: HashMap<u32, SourceId> = sources
-        .iter()
-        .map(|s| (s.number, SourceId(Uuid::new_v4())))
-        .collect();
-    let tier = settings
-        .isolated_verification
-        .verification_model_tier
-        .as_str();
-    let ctx = Context {
-        router,
-        registry,
-        settings,
-        sources: &sources,
-        source_ids: &source_ids,
-        tier: router.tiers().contains(&tier).then_some(tier),
-    };
-    let extracted = claims::extract(report);
-    let outcomes: Vec<Outcome> = stream::iter(extracted.iter())
-        .map(|c| ctx.verify(c))
-        .buffered(CONCURRENT_CLAIMS)
-        .collect()
-        .await;
+    Verifier::new(router, registry, settings)
+        .verify(report)
+        .await
+}
 
-    let markdown = rewrite(report, &extracted, &outcomes, registry);
-    let model_calls = outcomes.iter().map(|o| o.model_calls).sum();
-    let corrections = outcomes
-        .iter()
-        .filter(|o| matches!(o.claim.treatment, Treatment::Recited { .. }))
-        .count();
-    let claims: Vec<VerifiedClaim> = outcomes.into_iter().map(|o| o.claim).collect();
-    let provenance: Vec<Claim> = claims.iter().map(|c| c.claim.clone()).collect();
-    VerifiedReport {
-        markdown,
-        summary: VerificationSummary::from_claims(&provenance),
-        claims,
-        model_calls,
-        corrections: u32::try_from(corrections).unwrap_or(u32::MAX),
+/// Called with each claim as its verification ends (in completion order).
+pub type ClaimCallback<'a> = &'a (dyn Fn(&VerifiedClaim) + Send + Sync);
+
+/// A report verifier: what [`verify_report`] does, with the options a run sets.
+pub struct Verifier<'a> {
+    router: &'a LlmRouter,
+    registry: &'a SourceRegistry,
+    settings: &'a CitationVerification,
+    written: Option<&'a ClaimEvidence>,
+    message_id: Option<Uuid>,
+    concurrency: usize,
+    on_claim: Option<ClaimCallback<'a>>,
+}
+
+impl<'a> Verifier<'a> {
+    pub fn new(
+        router: &'a LlmRouter,
+        registry: &'a SourceRegistry,
+        settings: &'a CitationVerification,
+    ) -> Verifier<'a> {
+        Verifier {
+            router,
+            registry,
+            settings,
+            written: None,
+            message_id: None,
+            concurrency: CONCURRENT_CLAIMS,
+            on_claim: None,
+        }
+    }
+
+    /// The quotes the report's writer named for its claims (stage 2): each such claim is
+    /// judged against them first.
+    pub fn with_claim_evidence(mut self, written: &'a ClaimEvidence) -> Self {
+        self.written = Some(written);
+        self
+    }
+
+    /// The message the report belongs to: claim ids are then derived from it and each
+    /// claim's position, so verifying the same report again gives the same ids.
+    pub fn for_message(mut self, message_id: Uuid) -> Self {
+        self.message_id = Some(message_id);
+        self
+    }
+
+    /// Claims verified at once (at least one).
+    pub fn concurrency(mut self, claims: usize) -> Self {
+        self.concurrency = claims.max(1);
+        self
+    }
+
+    /// Called as each claim's verification ends, for live progress.
+    pub fn on_claim(mut self, callback: ClaimCallback<'a>) -> Self {
+        self.on_claim = Some(callback);
+        self
+    }
+
+    pub async fn verify(&self, report: &str) -> VerifiedReport {
+        let sources = SourceText::from_registry(self.registry);
+        let source_ids: HashMap<u32, SourceId> = sources
+            .iter()
+            .map(|s| (s.number, SourceId(Uuid::new_v4())))
+            .collect();
+        let router = self.router;
+        let available = |tier: &'a str| router.tiers().contains(&tier).then_some(tier);
+        let isolated = &self.settings.isolated_verification;
+        let full_tier = available(isolated.verification_model_tier.as_str());
+        let ctx = Context {
+            router,
+            registry: self.registry,
+            settings: self.settings,
+            sources: &sources,
+            source_ids: &source_ids,
+            written: self.written,
+            message_id: self.message_id,
+            full_tier,
+            quick_tier: available(isolated.quick_verification_tier.as_str()).or(full_tier),
+        };
+        let extracted = claims::extract(report);
+        let mut indexed: Vec<(usize, Outcome)> = stream::iter(extracted.iter().enumerate())
+            .map(|(i, c)| {
+                let ctx = &ctx;
+                async move {
+                    let outcome = ctx.verify(c).await;
+                    if let Some(callback) = self.on_claim {
+                        callback(&outcome.claim);
+                    }
+                    (i, outcome)
+                }
+            })
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        indexed.sort_by_key(|(i, _)| *i);
+        let outcomes: Vec<Outcome> = indexed.into_iter().map(|(_, o)| o).collect();
+
+        let markdown = rewrite(report, &extracted, &outcomes, self.registry);
+        let model_calls = outcomes.iter().map(|o| o.model_calls).sum();
+        let corrections = outcomes
+            .iter()
+            .filter(|o| matches!(o.claim.treatment, Treatment::Recited { .. }))
+            .count();
+        let claims: Vec<VerifiedClaim> = outcomes.into_iter().map(|o| o.claim).collect();
+        let provenance: Vec<Claim> = claims.iter().map(|c| c.claim.clone()).collect();
+        VerifiedReport {
+            markdown,
+            summary: VerificationSummary::from_claims(&provenance),
+            claims,
+            model_calls,
+            corrections: u32::try_from(corrections).unwrap_or(u32::MAX),
+        }
     }
 }
 
@@ -279,11 +381,28 @@ struct Context<'a> {
     settings: &'a CitationVerification,
     sources: &'a [SourceText],
     source_ids: &'a HashMap<u32, SourceId>,
-    tier: Option<&'a str>,
+    written: Option<&'a ClaimEvidence>,
+    message_id: Option<Uuid>,
+    /// Full verification's tier; `None` is the router's default.
+    full_tier: Option<&'a str>,
+    /// Quick verification's tier, the full tier when the router has no such tier.
+    quick_tier: Option<&'a str>,
 }
 
 struct Outcome {
     claim: VerifiedClaim,
+    model_calls: u32,
+    /// Stage 3's level, when the claim was classified: it becomes the claim's
+    /// `confidence_level` whatever path the claim then took.
+    classified: Option<ConfidenceLevel>,
+}
+
+/// What the search for a better citation found, and what it cost.
+#[derive(Default)]
+struct Alternative {
+    /// A quote of another source that supports the claim, why, and the claim's numbers
+    /// against that source.
+    supported: Option<(Quote, String, NumericQa)>,
     model_calls: u32,
 }
 
@@ -323,6 +442,12 @@ impl Quote {
         }
     }
 
+    fn overlaps(&self, other: &Quote) -> bool {
+        self.source == other.source
+            && self.char_start < other.char_end
+            && other.char_start < self.char_end
+    }
+
     fn verbatim(source: &SourceText, found: &quote::BestMatch) -> Quote {
         let text = &source.text;
         Quote {
@@ -338,8 +463,28 @@ impl Quote {
 
 impl Context<'_> {
     async fn verify(&self, rc: &ReportClaim) -> Outcome {
+        let mut outcome = self.check(rc).await;
+        if let Some(level) = outcome.classified {
+            outcome.claim.claim.confidence_level = Some(level);
+        }
+        outcome
+    }
+
+    /// A claim's id: derived from the message and the claim's position when the message
+    /// is known, so the same report verified again keeps its ids.
+    fn claim_id(&self, rc: &ReportClaim) -> ClaimId {
+        ClaimId(match self.message_id {
+            Some(message) => Uuid::new_v5(
+                &message,
+                format!("claim:{}:{}", rc.start, rc.end).as_bytes(),
+            ),
+            None => Uuid::new_v4(),
+        })
+    }
+
+    async fn check(&self, rc: &ReportClaim) -> Outcome {
         let mut claim = Claim::new(
-            ClaimId(Uuid::new_v4()),
+            self.claim_id(rc),
             rc.text.clone(),
             i32::try_from(rc.start).unwrap_or(i32::MAX),
             i32::try_from(rc.end).unwrap_or(i32::MAX),
@@ -380,6 +525,7 @@ impl Context<'_> {
                 treatment: Treatment::Kept,
             },
             model_calls: 0,
+            classified: None,
         };
 
         let unknown: Vec<u32> = rc
@@ -405,8 +551,7 @@ impl Context<'_> {
             }
         }
 
-        let spans = evidence::select(&cited, &[&rc.text], &self.limits(cited.len()));
-        let quotes: Vec<Quote> = spans.iter().map(Quote::from_span).collect();
+        let quotes = self.evidence_for(rc, &cited);
         if quotes.is_empty() {
             self.settle(
                 &mut outcome,
@@ -415,8 +560,55 @@ impl Context<'_> {
             );
             return self.correct(rc, outcome).await;
         }
-        outcome.model_calls += 1;
-        match self.judge(&rc.text, &quotes).await {
+        let classification = self.settings.enable_confidence_classification.then(|| {
+            confidence::classify(
+                &rc.text,
+                quotes.first().map(|q| q.text.as_str()),
+                &self.settings.confidence_classification,
+            )
+        });
+        outcome.classified = classification.as_ref().map(|c| c.level);
+        // A claim citing several sources is always checked in full: only then can a
+        // disagreement between them surface.
+        let route = match &classification {
+            Some(c) if rc.cited.len() == 1 => c.route(),
+            _ => Route::Full,
+        };
+        let mut judgement = None;
+        if route == Route::Quick {
+            outcome.model_calls += 1;
+            let quick = self.judge(&rc.text, &quotes[..1], self.quick_tier).await;
+            if matches!(
+                quick,
+                Judgement::Given {
+                    verdict: Verdict::Supported,
+                    ..
+                }
+            ) {
+                judgement = Some(quick);
+            }
+        }
+        // After a doubtful quick check the full check decides, and the search for a better
+        // citation runs alongside it rather than after: a claim the quick tier doubted is
+        // the likeliest to need one, and waiting would add a third model round trip.
+        let mut speculative = None;
+        let judgement = match judgement {
+            Some(j) => j,
+            None => {
+                outcome.model_calls += 1;
+                let full = self.judge(&rc.text, &quotes, self.full_tier);
+                if route == Route::Quick {
+                    let (j, mut alternative) = tokio::join!(full, self.find_alternative(rc));
+                    // Spent whether or not the claim ends up needing it.
+                    outcome.model_calls += std::mem::take(&mut alternative.model_calls);
+                    speculative = Some(alternative);
+                    j
+                } else {
+                    full.await
+                }
+            }
+        };
+        match judgement {
             Judgement::Failed(error) => {
                 self.set_evidence(&mut outcome.claim.claim, &quotes, None);
                 let claim = &mut outcome.claim.claim;
@@ -467,7 +659,10 @@ impl Context<'_> {
                 };
                 if matches!(verdict, Verdict::Unsupported | Verdict::Contradicted) {
                     self.settle(&mut outcome, verdict, reasoning);
-                    return self.correct(rc, outcome).await;
+                    return match speculative {
+                        Some(found) => self.recite(rc, outcome, found),
+                        None => self.correct(rc, outcome).await,
+                    };
                 }
                 let claim = &mut outcome.claim.claim;
                 claim.verification_verdict = Some(verdict);
@@ -488,11 +683,19 @@ impl Context<'_> {
 
     /// Looks for the claim in the sources it does not cite; re-points the citation when
     /// one supports it.
-    async fn correct(&self, rc: &ReportClaim, mut outcome: Outcome) -> Outcome {
+    async fn correct(&self, rc: &ReportClaim, outcome: Outcome) -> Outcome {
+        let found = self.find_alternative(rc).await;
+        self.recite(rc, outcome, found)
+    }
+
+    /// A quote of a source the claim does not cite that supports it (verbatim, or by a
+    /// model call), with the calls spent looking.
+    async fn find_alternative(&self, rc: &ReportClaim) -> Alternative {
+        let mut found = Alternative::default();
         if !self.settings.enable_citation_correction
             || !self.settings.citation_correction.allow_alternate_citations
         {
-            return outcome;
+            return found;
         }
         let others: Vec<SourceText> = self
             .sources
@@ -511,23 +714,36 @@ impl Context<'_> {
                     .map(Quote::from_span)
                     .find(|q| q.score >= threshold)
                 else {
-                    return outcome;
+                    return found;
                 };
-                outcome.model_calls += 1;
-                match self.judge(&rc.text, std::slice::from_ref(&best)).await {
+                found.model_calls += 1;
+                match self
+                    .judge(&rc.text, std::slice::from_ref(&best), self.full_tier)
+                    .await
+                {
                     Judgement::Given {
                         verdict: Verdict::Supported,
                         reasoning,
                         ..
                     } => (best, reasoning),
-                    _ => return outcome,
+                    _ => return found,
                 }
             }
         };
         let numeric = numeric::check_claim(&rc.text, &[self.text_of(quote.source)]);
         if self.settings.enable_numeric_qa_verification && !numeric.qa_verified {
-            return outcome;
+            return found;
         }
+        found.supported = Some((quote, reasoning, numeric));
+        found
+    }
+
+    /// Re-points the claim's citation to the alternative found, if any.
+    fn recite(&self, rc: &ReportClaim, mut outcome: Outcome, found: Alternative) -> Outcome {
+        outcome.model_calls += found.model_calls;
+        let Some((quote, reasoning, numeric)) = found.supported else {
+            return outcome;
+        };
         let original = outcome
             .claim
             .claim
@@ -562,7 +778,30 @@ impl Context<'_> {
         outcome
     }
 
-    async fn judge(&self, claim: &str, quotes: &[Quote]) -> Judgement {
+    /// The claim's evidence: the quotes its writer named, then the best spans of the
+    /// sources it cites that do not overlap them.
+    fn evidence_for(&self, rc: &ReportClaim, cited: &[SourceText]) -> Vec<Quote> {
+        let mut quotes: Vec<Quote> = self
+            .written
+            .map(|w| {
+                w.spans_for(&rc.text)
+                    .into_iter()
+                    .filter(|s| rc.cited.contains(&s.source_number()))
+                    .map(Quote::from_span)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let selected = evidence::select(cited, &[&rc.text], &self.limits(cited.len()));
+        for span in &selected {
+            let q = Quote::from_span(span);
+            if !quotes.iter().any(|n| n.overlaps(&q)) {
+                quotes.push(q);
+            }
+        }
+        quotes
+    }
+
+    async fn judge(&self, claim: &str, quotes: &[Quote], tier: Option<&str>) -> Judgement {
         let mut user = format!("## Claim\n{claim}\n\n## Evidence\n");
         for (i, q) in quotes.iter().enumerate() {
             let title = self
@@ -573,11 +812,7 @@ impl Context<'_> {
             user.push_str(&format!("[{}] {title}\n\"{}\"\n\n", i + 1, q.text.trim()));
         }
         let messages = vec![Message::system(VERIFIER_SYSTEM), Message::user(user)];
-        match self
-            .router
-            .complete_json::<Answer>(self.tier, messages)
-            .await
-        {
+        match self.router.complete_json::<Answer>(tier, messages).await {
             // The prompt numbers quotes from 1; a 0 or out-of-range index names no quote.
             Ok(answer) => {
                 let index = |i: u32| {

@@ -84,6 +84,14 @@ Never invent facts, numbers, dates or sources.
 - Length: between {min_words} and {max_words} words.
 - Do not write a references or sources list; it is added for you.";
 
+/// Added to the synthesizer's rules when it writes from an evidence pool (stage 2).
+pub const SYNTHESIZER_EVIDENCE_RULES: &str = "
+- Under Evidence you are given exact quotes from the sources, each with an id like [E4]. \
+Write each factual sentence from the quotes and end it with the ids of the quotes that \
+state it, like [E4] or [E4][E9], instead of source numbers. A sentence may only say what \
+its quotes say; keep their numbers and units.
+- A fact that is in the notes but in none of the quotes may cite its source number, like [3].";
+
 /// The researcher, first call: the web searches that serve one plan step.
 pub const RESEARCHER_QUERIES_SYSTEM: &str = "\
 You are a researcher of a research assistant. You are given one step of a research plan \

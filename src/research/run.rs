@@ -27,6 +27,10 @@ use super::event::ResearchEvent;
 use super::sink::EventBus;
 use super::sources::{Source, SourceRegistry};
 use super::spans;
+use crate::citations::config::{CitationVerification, GenerationMode, SynthesisMode};
+use crate::citations::evidence::SourceText;
+use crate::citations::interleaved::EvidencePool;
+use crate::citations::verify::{VerifiedClaim, Verifier};
 use crate::config::AppConfig;
 use crate::llm::{LlmRequest, LlmRouter, Message, StreamEvent};
 use crate::search::SearchProvider;
@@ -334,8 +338,10 @@ async fn run_traced(
             &partial_notice(StopReason::Cancelled, executed, planned),
         )
     } else {
+        let settings = verification_settings(req, cfg, mode, profile);
+        let pool = evidence_pool(req, &done, &sources, &settings);
         let written = tokio::select! {
-            r = timed(bus, s.llm, Agent::Synthesizer, synthesize(req, s, bus, &done, &sources, profile)) => Ok(r?),
+            r = timed(bus, s.llm, Agent::Synthesizer, synthesize(req, s, bus, &done, &sources, profile, pool)) => Ok(r?),
             reason = watch.report_stopped() => Err(reason),
         };
         match written {
@@ -351,11 +357,7 @@ async fn run_traced(
                     },
                     None => report,
                 };
-                let settings = verification_settings(req, cfg, mode, profile);
-                if settings.enabled
-                    && settings.generation_mode
-                        != crate::citations::config::GenerationMode::Classical
-                {
+                if verifies(&settings) {
                     let (report, found) =
                         verify(req, s, bus, &watch, report, &sources, &settings).await;
                     verification = found;
@@ -421,7 +423,7 @@ fn verification_settings(
     cfg: &AppConfig,
     mode: QueryMode,
     profile: &ResearchProfile,
-) -> crate::citations::config::CitationVerification {
+) -> CitationVerification {
     let mode_override = match mode {
         QueryMode::WebSearch => cfg.query_modes.web_search.citation_verification.as_ref(),
         _ => None,
@@ -436,8 +438,67 @@ fn verification_settings(
     settings
 }
 
+/// Whether this run's report is verified: classical prose has no claim markers to check.
+fn verifies(settings: &CitationVerification) -> bool {
+    settings.enabled && settings.generation_mode != GenerationMode::Classical
+}
+
+/// Stage 2's evidence pool for the synthesizer, when the run verifies and interleaved
+/// generation is on: the fetched text's best quotes for the question and the notes.
+fn evidence_pool(
+    req: &RunRequest,
+    done: &[(PlanStep, String)],
+    sources: &SourceRegistry,
+    settings: &CitationVerification,
+) -> Option<Arc<EvidencePool>> {
+    let interleaved = verifies(settings)
+        && settings.enable_evidence_preselection
+        && settings.enable_interleaved_generation
+        && settings.synthesis_mode == SynthesisMode::Interleaved;
+    if !interleaved {
+        return None;
+    }
+    let steps: Vec<(&str, &str)> = done
+        .iter()
+        .map(|(step, notes)| (step.title.as_str(), notes.as_str()))
+        .collect();
+    let outline = crate::citations::interleaved::outline(&req.query, &steps);
+    let outline: Vec<&str> = outline.iter().map(String::as_str).collect();
+    let texts = SourceText::from_registry(sources);
+    let pool = EvidencePool::select(&texts, &outline, &settings.evidence_preselection);
+    (!pool.is_empty()).then(|| Arc::new(pool))
+}
+
+/// `claim_generated` for each claim the synthesizer wrote from named quotes, with the
+/// first quote and stage 3's confidence.
+fn announce_claims(bus: &EventBus, report: &synthesizer::Report, settings: &CitationVerification) {
+    let Some(evidence) = &report.evidence else {
+        return;
+    };
+    for claim in crate::citations::claims::extract(&report.markdown) {
+        let spans = evidence.spans_for(&claim.text);
+        let Some(first) = spans.first() else {
+            continue;
+        };
+        let level = crate::citations::confidence::classify(
+            &claim.text,
+            Some(first.text()),
+            &settings.confidence_classification,
+        )
+        .level;
+        bus.emit(ResearchEvent::ClaimGenerated {
+            claim_text: claim.text.clone(),
+            position_start: u32::try_from(claim.start).unwrap_or(u32::MAX),
+            position_end: u32::try_from(claim.end).unwrap_or(u32::MAX),
+            evidence_preview: first.text().chars().take(200).collect(),
+            confidence_level: level.as_str().into(),
+        });
+    }
+}
+
 /// Verify the report's claims (inside what is left of the time budget), emit the
-/// verification events and return the report as verification rewrote it.
+/// verification events (each claim's as it is settled) and return the report as
+/// verification rewrote it.
 async fn verify(
     req: &RunRequest,
     s: &Services<'_>,
@@ -445,10 +506,22 @@ async fn verify(
     watch: &Watch,
     report: synthesizer::Report,
     sources: &SourceRegistry,
-    settings: &crate::citations::config::CitationVerification,
+    settings: &CitationVerification,
 ) -> (synthesizer::Report, Option<Verification>) {
+    announce_claims(bus, &report, settings);
+    let live = |claim: &VerifiedClaim| {
+        for event in claim.events() {
+            bus.emit(event);
+        }
+    };
+    let mut verifier = Verifier::new(s.llm, sources, settings)
+        .for_message(req.message_id)
+        .on_claim(&live);
+    if let Some(evidence) = &report.evidence {
+        verifier = verifier.with_claim_evidence(evidence);
+    }
     let verified = tokio::select! {
-        v = crate::citations::verify::verify_report(s.llm, &report.markdown, sources, settings) => v,
+        v = verifier.verify(&report.markdown) => v,
         reason = watch.report_stopped() => {
             recoverable(
                 bus,
@@ -458,9 +531,7 @@ async fn verify(
             return (report, None);
         }
     };
-    for event in verified.events(req.message_id) {
-        bus.emit(event);
-    }
+    bus.emit(verified.summary_event(req.message_id));
     let found = Verification {
         claims: verified.provenance_claims(),
         summary: verified.summary.clone(),
@@ -486,6 +557,7 @@ async fn synthesize(
     done: &[(PlanStep, String)],
     sources: &SourceRegistry,
     profile: &ResearchProfile,
+    pool: Option<Arc<EvidencePool>>,
 ) -> Result<synthesizer::Report, AgentError> {
     let observations: Vec<synthesizer::Observation<'_>> = done
         .iter()
@@ -516,6 +588,7 @@ async fn synthesize(
         sources,
         &profile.report_limits,
         Some(sink),
+        pool,
     )
     .await
 }
@@ -881,6 +954,7 @@ fn notes_report(
         audit: Default::default(),
         usage: Default::default(),
         endpoint: String::new(),
+        evidence: None,
     }
 }
 

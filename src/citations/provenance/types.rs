@@ -54,6 +54,17 @@ pub enum ConfidenceLevel {
     Low,
 }
 
+impl ConfidenceLevel {
+    /// The wire name: `high`, `medium`, `low`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConfidenceLevel::High => "high",
+            ConfidenceLevel::Medium => "medium",
+            ConfidenceLevel::Low => "low",
+        }
+    }
+}
+
 /// The four-tier verdict of verifying a claim against its evidence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -3,14 +3,15 @@
 //! references list itself, so the model can neither invent a source nor mislabel one.
 
 use std::collections::BTreeSet;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use regex::Regex;
 
 use super::{Agent, AgentError};
+use crate::citations::interleaved::{self, ClaimEvidence, EvidencePool};
 use crate::llm::{DeltaSink, LlmRequest, LlmRouter, Message, Usage};
 use crate::research::config::ReportLimits;
-use crate::research::prompts::SYNTHESIZER_SYSTEM;
+use crate::research::prompts::{SYNTHESIZER_EVIDENCE_RULES, SYNTHESIZER_SYSTEM};
 use crate::research::sources::{CitationAudit, SourceRegistry};
 
 /// One step's findings, as the researcher wrote them (with `[n]` markers).
@@ -32,10 +33,14 @@ pub struct Report {
     pub usage: Usage,
     /// The endpoint that wrote it.
     pub endpoint: String,
+    /// When it was written from an evidence pool: the quotes each claim was written from.
+    pub evidence: Option<ClaimEvidence>,
 }
 
 /// Write the report. `stream` receives the model's text as it arrives (before citation
-/// enforcement, which needs the whole text).
+/// enforcement, which needs the whole text). With an evidence `pool` (stage 2,
+/// interleaved generation) the model also sees the pool's quotes and cites them by id;
+/// the ids become source markers and [`Report::evidence`] keeps the quotes per claim.
 pub async fn synthesize(
     router: &LlmRouter,
     query: &str,
@@ -43,11 +48,16 @@ pub async fn synthesize(
     sources: &SourceRegistry,
     limits: &ReportLimits,
     stream: Option<DeltaSink>,
+    pool: Option<Arc<EvidencePool>>,
 ) -> Result<Report, AgentError> {
     let agent = Agent::Synthesizer;
-    let system = SYNTHESIZER_SYSTEM
+    let pool = pool.filter(|p| !p.is_empty());
+    let mut system = SYNTHESIZER_SYSTEM
         .replace("{min_words}", &limits.min_words.to_string())
         .replace("{max_words}", &limits.max_words.to_string());
+    if pool.is_some() {
+        system.push_str(SYNTHESIZER_EVIDENCE_RULES);
+    }
     let source_list = sources
         .all()
         .iter()
@@ -66,8 +76,12 @@ pub async fn synthesize(
         .map(|o| format!("## {}\n\n{}", o.step_title, o.text.trim()))
         .collect::<Vec<_>>()
         .join("\n\n");
-    let user =
+    let mut user =
         format!("Question: {query}\n\nSources:\n{source_list}\n\nResearch notes:\n\n{notes}");
+    if let Some(pool) = &pool {
+        user.push_str("\n\nEvidence:\n\n");
+        user.push_str(&pool.prompt(sources));
+    }
     let response = router
         .complete(
             agent.tier(router),
@@ -87,7 +101,15 @@ pub async fn synthesize(
             reason: "the report is empty".into(),
         });
     }
-    let (body, audit) = sources.enforce(body.trim_end());
+    let (body, mut audit) = sources.enforce(body.trim_end());
+    let (body, evidence) = match pool {
+        Some(pool) => {
+            let written = interleaved::render(&body, pool);
+            audit.dropped += written.unknown_ids;
+            (written.body, Some(written.evidence))
+        }
+        None => (body, None),
+    };
     let cited = sources.cited(&body);
     let markdown = if cited.is_empty() {
         format!("{body}\n")
@@ -100,6 +122,7 @@ pub async fn synthesize(
         audit,
         usage: response.usage,
         endpoint: response.endpoint,
+        evidence,
     })
 }
 
