@@ -51,12 +51,16 @@ pub fn describe(event: &ResearchEvent) -> Option<String> {
         ResearchEvent::Error { error_message, recoverable, .. } => {
             format!("{}: {error_message}", if *recoverable { "warning" } else { "error" })
         }
+        // A long report has dozens of claims: only those a reader should look at get a
+        // line; the summary counts the rest.
+        ResearchEvent::ClaimVerified { verdict, .. } if verdict == "supported" => return None,
         ResearchEvent::ClaimVerified { verdict, claim_text, .. } => {
             format!("  {verdict}: {}", clip(claim_text, 80))
         }
         ResearchEvent::CitationCorrected { correction_type, .. } => format!("  citation {correction_type}"),
-        ResearchEvent::NumericClaimDetected { raw_value, qa_verified, .. } => {
-            format!("  number {raw_value}: {}", if *qa_verified { "found in its evidence" } else { "not found in its evidence" })
+        ResearchEvent::NumericClaimDetected { qa_verified: true, .. } => return None,
+        ResearchEvent::NumericClaimDetected { raw_value, .. } => {
+            format!("  number {raw_value}: not found in its evidence")
         }
         ResearchEvent::VerificationSummary { total_claims, supported, partial, unsupported, contradicted, .. } => format!(
             "verification: {total_claims} claims, {supported} supported, {partial} partial, {unsupported} unsupported, {contradicted} contradicted"
@@ -484,6 +488,43 @@ mod tests {
             })
             .as_deref(),
             Some("planner done in 1.5s")
+        );
+    }
+
+    fn verified(verdict: &str) -> ResearchEvent {
+        ResearchEvent::ClaimVerified {
+            claim_id: uuid::Uuid::nil(),
+            claim_text: "Deltas lost a fifth of their wetlands.".into(),
+            position_start: 0,
+            position_end: 10,
+            verdict: verdict.into(),
+            confidence_level: "medium".into(),
+            evidence_preview: String::new(),
+            reasoning: None,
+            citation_key: None,
+            citation_keys: None,
+        }
+    }
+
+    #[test]
+    fn only_claims_worth_a_look_get_a_line() {
+        assert_eq!(line(verified("supported")), None);
+        assert_eq!(
+            line(verified("unsupported")).as_deref(),
+            Some("  unsupported: Deltas lost a fifth of their wetlands.")
+        );
+        let number = |qa_verified| ResearchEvent::NumericClaimDetected {
+            claim_id: uuid::Uuid::nil(),
+            raw_value: "40%".into(),
+            normalized_value: Some("0.4".into()),
+            unit: None,
+            derivation_type: "direct".into(),
+            qa_verified,
+        };
+        assert_eq!(line(number(true)), None);
+        assert_eq!(
+            line(number(false)).as_deref(),
+            Some("  number 40%: not found in its evidence")
         );
     }
 
