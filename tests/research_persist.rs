@@ -680,3 +680,60 @@ async fn a_verified_run_stores_its_claims_with_evidence_that_points_into_the_sto
         .get(0);
     assert!(citations >= 1);
 }
+
+/// What is saved reads back as the same provenance the run wrote next to its report: the
+/// claims, their verdicts, citations with exact spans and source URLs, and the summary.
+#[tokio::test(flavor = "multi_thread")]
+async fn stored_claims_read_back_as_the_provenance_the_run_exported() {
+    let w = World::start().await;
+    w.script_one_step_run("Deltas");
+    w.verifier_says_supported();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = w
+        .dra(
+            "alice@example.com",
+            &[
+                "--verify",
+                "--out",
+                out_dir.path().to_str().unwrap(),
+                QUESTION,
+            ],
+        )
+        .run()
+        .await;
+    assert!(out.ok(), "{out:?}");
+    let exported: Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.path().join("provenance.json")).unwrap(),
+    )
+    .unwrap();
+    let message: uuid::Uuid = exported["messageId"].as_str().unwrap().parse().unwrap();
+
+    let pool = build_pool(
+        ConnectionTarget::from_url(
+            &DatabaseUrl::parse(&w.db.url()).unwrap(),
+            &AppConfig::default(),
+        )
+        .unwrap(),
+        &AppConfig::default().database.pool,
+    )
+    .await
+    .unwrap();
+    let mut conn = pool.get().await.unwrap();
+    let claims = dra::db::repo::claims::load(&mut conn, MessageId(message))
+        .await
+        .unwrap();
+    assert!(!claims.is_empty());
+    assert!(claims.iter().all(|c| !c.citations.is_empty()));
+    let read_back = serde_json::to_value(
+        dra::citations::provenance::Provenance::new(message, claims).export(chrono::Utc::now()),
+    )
+    .unwrap();
+    assert_eq!(read_back["claims"], exported["claims"]);
+    assert_eq!(read_back["summary"], exported["summary"]);
+
+    // Another message's claims are not mixed in; an unknown message has none.
+    let none = dra::db::repo::claims::load(&mut conn, MessageId::new())
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+}

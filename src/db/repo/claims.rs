@@ -5,12 +5,18 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::{MessageId, SessionId};
-use crate::citations::provenance::{Claim, EvidenceSpan};
-use crate::db::schema::{citation_corrections, citations, claims, evidence_spans, numeric_claims};
+use crate::citations::provenance::{
+    Citation, CitationCorrection, Claim, ClaimId, ClaimType, CorrectionId, CorrectionType,
+    DerivationType, EvidenceSpan, EvidenceSpanId, NumericClaimDetail, SourceId, SourceMetadata,
+};
+use crate::db::schema::{
+    citation_corrections, citations, claims, evidence_spans, numeric_claims, sources,
+};
 
 #[derive(Insertable)]
 #[diesel(table_name = claims)]
@@ -225,5 +231,255 @@ fn spelled<T: Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(s)) => s,
         other => other.map(|v| v.to_string()).unwrap_or_default(),
+    }
+}
+
+/// The claims of the report `message`, in report order, with their citations (evidence
+/// spans and source metadata), corrections and numeric details: what [`insert`] stored,
+/// read back for the provenance views. The caller checks that `message` belongs to the
+/// user asking.
+pub async fn load(conn: &mut AsyncPgConnection, message: MessageId) -> QueryResult<Vec<Claim>> {
+    type ClaimSel = (
+        Uuid,
+        String,
+        String,
+        Option<String>,
+        i32,
+        i32,
+        Option<String>,
+        Option<String>,
+        bool,
+        Option<String>,
+        serde_json::Value,
+    );
+    let rows: Vec<ClaimSel> = claims::table
+        .filter(claims::message_id.eq(message.0))
+        .order((claims::position_start.asc(), claims::position_end.asc()))
+        .select((
+            claims::id,
+            claims::claim_text,
+            claims::claim_type,
+            claims::confidence_level,
+            claims::position_start,
+            claims::position_end,
+            claims::verification_verdict,
+            claims::verification_reasoning,
+            claims::abstained,
+            claims::citation_key,
+            claims::citation_keys,
+        ))
+        .load(conn)
+        .await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+
+    let citation_rows: Vec<(Uuid, Uuid, Option<f64>, bool)> = citations::table
+        .filter(citations::claim_id.eq_any(&ids))
+        .order((citations::is_primary.desc(), citations::created_at.asc()))
+        .select((
+            citations::claim_id,
+            citations::evidence_span_id,
+            citations::confidence_score,
+            citations::is_primary,
+        ))
+        .load(conn)
+        .await?;
+    type CorrectionSel = (
+        Uuid,
+        Uuid,
+        Option<Uuid>,
+        Option<Uuid>,
+        String,
+        Option<String>,
+    );
+    let correction_rows: Vec<CorrectionSel> = citation_corrections::table
+        .filter(citation_corrections::claim_id.eq_any(&ids))
+        .order(citation_corrections::created_at.asc())
+        .select((
+            citation_corrections::id,
+            citation_corrections::claim_id,
+            citation_corrections::original_evidence_span_id,
+            citation_corrections::corrected_evidence_span_id,
+            citation_corrections::correction_type,
+            citation_corrections::reasoning,
+        ))
+        .load(conn)
+        .await?;
+    let mut span_ids: Vec<Uuid> = citation_rows.iter().map(|c| c.1).collect();
+    for c in &correction_rows {
+        span_ids.extend(c.2);
+        span_ids.extend(c.3);
+    }
+    span_ids.sort_unstable();
+    span_ids.dedup();
+    let spans = load_spans(conn, &span_ids).await?;
+
+    type NumericSel = (
+        Uuid,
+        String,
+        Option<f64>,
+        Option<String>,
+        Option<String>,
+        String,
+        Option<serde_json::Value>,
+        Option<serde_json::Value>,
+        Option<serde_json::Value>,
+    );
+    let numeric_rows: Vec<NumericSel> = numeric_claims::table
+        .filter(numeric_claims::claim_id.eq_any(&ids))
+        .select((
+            numeric_claims::claim_id,
+            numeric_claims::raw_value,
+            numeric_claims::normalized_value,
+            numeric_claims::unit,
+            numeric_claims::entity_reference,
+            numeric_claims::derivation_type,
+            numeric_claims::computation_details,
+            numeric_claims::assumptions,
+            numeric_claims::qa_verification,
+        ))
+        .load(conn)
+        .await?;
+    let mut numeric: HashMap<Uuid, NumericClaimDetail> = numeric_rows
+        .into_iter()
+        .map(|n| {
+            let detail = NumericClaimDetail {
+                raw_value: n.1,
+                normalized_value: n.2,
+                unit: n.3,
+                entity_reference: n.4,
+                derivation_type: unspelled(&n.5).unwrap_or(DerivationType::Direct),
+                computation_details: n.6.and_then(object),
+                assumptions: n.7.and_then(object),
+                qa_verification: n.8.and_then(|v| serde_json::from_value(v).ok()),
+            };
+            (n.0, detail)
+        })
+        .collect();
+
+    let mut out: Vec<Claim> = rows
+        .into_iter()
+        .map(|r| {
+            let mut claim = Claim::new(ClaimId(r.0), r.1, r.4, r.5);
+            claim.claim_type = unspelled(&r.2).unwrap_or(ClaimType::General);
+            claim.confidence_level = r.3.as_deref().and_then(unspelled);
+            claim.verification_verdict = r.6.as_deref().and_then(unspelled);
+            claim.verification_reasoning = r.7;
+            claim.abstained = r.8;
+            claim.citation_key = r.9;
+            claim.citation_keys = serde_json::from_value::<Vec<String>>(r.10)
+                .ok()
+                .filter(|keys| !keys.is_empty());
+            claim.numeric_detail = numeric.remove(&claim.id.0);
+            claim
+        })
+        .collect();
+    let index: HashMap<Uuid, usize> = out.iter().enumerate().map(|(i, c)| (c.id.0, i)).collect();
+    for (claim_id, span_id, confidence_score, is_primary) in citation_rows {
+        let (Some(i), Some(span)) = (index.get(&claim_id), spans.get(&span_id)) else {
+            continue;
+        };
+        out[*i].citations.push(Citation {
+            evidence_span: span.clone(),
+            confidence_score,
+            is_primary,
+        });
+    }
+    for (id, claim_id, original, corrected, kind, reasoning) in correction_rows {
+        let Some(i) = index.get(&claim_id) else {
+            continue;
+        };
+        out[*i].corrections.push(CitationCorrection {
+            id: CorrectionId(id),
+            correction_type: unspelled(&kind).unwrap_or(CorrectionType::Replace),
+            original_evidence: original.and_then(|s| spans.get(&s).cloned()),
+            corrected_evidence: corrected.and_then(|s| spans.get(&s).cloned()),
+            reasoning,
+        });
+    }
+    Ok(out)
+}
+
+/// Evidence spans by id, each with its source's metadata.
+async fn load_spans(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> QueryResult<HashMap<Uuid, EvidenceSpan>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    type SpanSel = (
+        Uuid,
+        Uuid,
+        String,
+        Option<i32>,
+        Option<i32>,
+        Option<String>,
+        Option<f64>,
+        bool,
+        Option<String>,
+        String,
+        Option<String>,
+        Option<i32>,
+    );
+    let rows: Vec<SpanSel> = evidence_spans::table
+        .inner_join(sources::table.on(sources::id.eq(evidence_spans::source_id)))
+        .filter(evidence_spans::id.eq_any(ids))
+        .select((
+            evidence_spans::id,
+            evidence_spans::source_id,
+            evidence_spans::quote_text,
+            evidence_spans::start_offset,
+            evidence_spans::end_offset,
+            evidence_spans::section_heading,
+            evidence_spans::relevance_score,
+            evidence_spans::has_numeric_content,
+            sources::title,
+            sources::url,
+            sources::content_type,
+            sources::total_pages,
+        ))
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let source_id = SourceId(r.1);
+            let span = EvidenceSpan {
+                id: EvidenceSpanId(r.0),
+                source_id,
+                quote_text: r.2,
+                start_offset: r.3,
+                end_offset: r.4,
+                section_heading: r.5,
+                relevance_score: r.6,
+                has_numeric_content: r.7,
+                source: Some(SourceMetadata {
+                    content_type: r.10,
+                    total_pages: r.11,
+                    ..SourceMetadata::web(source_id, r.8, r.9)
+                }),
+            };
+            (r.0, span)
+        })
+        .collect())
+}
+
+/// A column's spelling back as its enum; `None` for a value this version does not know
+/// (a row written by a newer writer), which the caller replaces with a neutral default.
+fn unspelled<T: DeserializeOwned>(value: &str) -> Option<T> {
+    let parsed = serde_json::from_value(serde_json::Value::String(value.to_string())).ok();
+    if parsed.is_none() {
+        tracing::warn!(value, "unknown value in a claim table; using a default");
+    }
+    parsed
+}
+
+fn object(value: serde_json::Value) -> Option<serde_json::Map<String, serde_json::Value>> {
+    match value {
+        serde_json::Value::Object(map) => Some(map),
+        _ => None,
     }
 }
