@@ -974,7 +974,7 @@ fn search_query(fact: &str, attempt: usize) -> Option<String> {
                     || w.chars().next().is_some_and(char::is_uppercase);
                 (strong, w.chars().count())
             };
-            words.sort_by(|a, b| key(b.1).cmp(&key(a.1)));
+            words.sort_by_key(|w| std::cmp::Reverse(key(w.1)));
             words.truncate(6);
             words.sort_by_key(|(i, _)| *i);
             let q: Vec<&str> = words.into_iter().map(|(_, w)| w).collect();
