@@ -314,6 +314,49 @@ async fn hedging_uses_the_models_wording_only_when_it_keeps_the_numbers() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_mixed_claim_keeps_the_verified_fact_cited_and_softens_the_rest() {
+    let s = Setup::start().await;
+    s.decompose_into(&[TURBINES, OUTPUT]);
+    s.entail_when(&[("120 turbines", "120 turbines")]);
+    let good = "The Helios wind farm in Portugal has 120 turbines [1] and reportedly produced 1.2 TWh of electricity in 2023.";
+    s.llm.script(
+        "ep-rewrite",
+        vec![
+            Reply::Text(good.into()),
+            // Cites a source that verified nothing: refused.
+            Reply::Text("The Helios wind farm in Portugal has 120 turbines [1] and produced 1.2 TWh of electricity in 2023 [3].".into()),
+        ],
+    );
+    let retriever = Retriever::new(&s.router, &s.registry, &s.settings);
+
+    let r = retriever.reverify(TWO_FACTS, &[1]).await;
+    assert_eq!(r.outcome, Outcome::Mixed);
+    assert_eq!(
+        r.facts.iter().map(|f| f.verified).collect::<Vec<_>>(),
+        [true, false]
+    );
+    assert_eq!(r.sentence, good);
+    assert_eq!(r.cited, [1]);
+    let prompt = last_user_message(&s.llm.calls_to("ep-rewrite")[0].body);
+    assert!(prompt.contains("VERIFIED, cite as [1]"), "{prompt}");
+    assert!(
+        prompt.contains("UNVERIFIED: The Helios wind farm produced"),
+        "{prompt}"
+    );
+
+    let fallback = retriever.reverify(TWO_FACTS, &[1]).await;
+    assert_eq!(
+        fallback.sentence,
+        "The Helios wind farm in Portugal has 120 turbines [1]. Reportedly, the Helios wind farm produced 1.2 TWh of electricity in 2023."
+    );
+    assert_eq!(fallback.cited, [1]);
+    assert!(matches!(
+        fallback.problems.as_slice(),
+        [RetrievalError::Rewrite(_)]
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_short_claim_is_its_own_fact_without_a_decomposition_call() {
     let s = Setup::start().await;
     s.decompose_into(&["Helios exists.", "Helios has turbines."]);
@@ -509,4 +552,66 @@ async fn facts_are_searched_at_the_same_time() {
         "searches were not concurrent: {:?}",
         last.duration_since(first)
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_depths_limits_reach_the_retriever_through_for_depth() {
+    use dra::citations::config::{CitationVerification, DepthOverride, RetrievalOverride};
+    let s = Setup::start().await;
+    s.decompose_into(&[TURBINES, OUTPUT, "The Helios wind farm is in Portugal."]);
+    s.entail_when(&[("120 turbines", "120 turbines")]);
+    let mut section = CitationVerification {
+        verification_retrieval: s.settings.clone(),
+        ..CitationVerification::default()
+    };
+    section.verification_retrieval.max_atomic_facts_per_claim = 2;
+
+    // The section's own cap: the third fact is dropped.
+    let capped = Retriever::new(&s.router, &s.registry, &section.verification_retrieval)
+        .reverify(TWO_FACTS, &[1])
+        .await;
+    assert_eq!(capped.facts.len(), 2);
+
+    // A depth allowing one fact per claim: no decomposition at all.
+    let quick = section.for_depth(Some(&DepthOverride {
+        verification_retrieval: Some(RetrievalOverride {
+            max_atomic_facts_per_claim: Some(1),
+            max_searches_per_fact: Some(0),
+        }),
+        ..DepthOverride::default()
+    }));
+    let decompositions = s.llm.calls_to("ep-decompose").len();
+    let r = Retriever::new(&s.router, &s.registry, &quick.verification_retrieval)
+        .with_web(s.web())
+        .reverify(TWO_FACTS, &[1])
+        .await;
+    assert_eq!(s.llm.calls_to("ep-decompose").len(), decompositions);
+    assert_eq!(r.facts.len(), 1);
+    assert_eq!(r.searches, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_decomposition_times_out_into_one_fact() {
+    let s = Setup::start().await;
+    let mut s = s;
+    s.settings.decomposition_timeout_seconds = 0.2;
+    s.llm.always(
+        "ep-decompose",
+        Reply::Delayed(
+            Duration::from_secs(5),
+            Box::new(say(json!({ "facts": [TURBINES, OUTPUT] }))),
+        ),
+    );
+    s.entail_when(&[("120 turbines", "120 turbines")]);
+
+    let claim = "The Helios wind farm in Portugal has 120 turbines along the coast [1].";
+    let r = s.retriever().reverify(claim, &[1]).await;
+
+    assert_eq!(r.facts.len(), 1);
+    assert!(
+        matches!(r.problems.as_slice(), [RetrievalError::Decomposition(why)] if why.contains("timed out")),
+        "{:?}",
+        r.problems
+    );
+    assert_eq!(r.outcome, Outcome::AllVerified);
 }

@@ -218,13 +218,10 @@ impl Softening {
     /// punctuation. Citation markers are removed: softened text cites nothing.
     pub fn apply(self, sentence: &str) -> String {
         let plain = strip_markers(sentence);
-        let terminated = with_stop(&plain);
         match self {
-            Softening::Hedge => format!("Reportedly, {}", decapitalized(&terminated)),
-            Softening::Qualify => {
-                format!("Some evidence suggests that {}", decapitalized(&terminated))
-            }
-            Softening::Parenthetical => before_stop(&terminated, UNVERIFIED_SUFFIX),
+            Softening::Hedge => format!("Reportedly, {}", decapitalized(&plain)),
+            Softening::Qualify => format!("Some evidence suggests that {}", decapitalized(&plain)),
+            Softening::Parenthetical => before_stop(&plain, UNVERIFIED_SUFFIX),
         }
     }
 
@@ -783,7 +780,7 @@ impl Job<'_> {
                     .iter()
                     .filter_map(|f| f.evidence.as_ref().map(|e| e.source))
                     .collect();
-                before_stop(&with_stop(claim), &markers(&sources))
+                before_stop(claim, &markers(&sources))
             }
             Outcome::NoneVerified => self.soften(claim).await,
             Outcome::Mixed => self.rewrite_mixed(claim, facts).await,
@@ -1045,7 +1042,7 @@ fn accept_rewrite(
     }
     let plain = strip_markers(text);
     let original = strip_markers(original);
-    if plain.eq_ignore_ascii_case(&original) && required.is_empty() {
+    if plain.eq_ignore_ascii_case(&original) {
         return Err("the answer repeats the sentence unsoftened".into());
     }
     if !numeric::check_claim(&original, &[plain.as_str()]).qa_verified {
@@ -1064,7 +1061,7 @@ fn facts_sentence(facts: &[FactOutcome], softening: Softening) -> String {
         .iter()
         .map(|f| match (&f.evidence, f.verified) {
             (Some(e), true) => before_stop(&with_stop(&f.text), &format!(" [{}]", e.source)),
-            _ => softening.apply(&f.text),
+            _ => softening.apply(&with_stop(&f.text)),
         })
         .collect::<Vec<_>>()
         .join(" ")
@@ -1213,10 +1210,14 @@ mod tests {
             Softening::Parenthetical.apply(claim),
             "The delta lost a fifth of its wetlands since 1990 (unverified)."
         );
-        // A name keeps its capital; a sentence without a stop gets one.
+        // A name keeps its capital; a sentence without a stop (a list item) gets none.
         assert_eq!(
             Softening::Hedge.apply("Tesla sold 500,000 cars"),
-            "Reportedly, Tesla sold 500,000 cars."
+            "Reportedly, Tesla sold 500,000 cars"
+        );
+        assert_eq!(
+            Softening::Parenthetical.apply("Tesla sold 500,000 cars [3]"),
+            "Tesla sold 500,000 cars (unverified)"
         );
         assert_eq!(
             Softening::Qualify.apply("NASA delayed the launch."),
@@ -1366,6 +1367,10 @@ mod tests {
         ] {
             assert!(accept_rewrite(claim, bad, &need).is_err(), "{bad:?}");
         }
+        // Markers added but nothing softened.
+        assert!(
+            accept_rewrite(claim, "Sales rose 40% in 2024 [2] and profits fell.", &need).is_err()
+        );
         let none = BTreeSet::new();
         assert!(accept_rewrite(claim, claim, &none).is_err());
         assert!(accept_rewrite(
