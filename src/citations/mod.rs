@@ -9,6 +9,8 @@
 //!   keeping the quotes it was written from;
 //! - [`numeric`]: stage 6, numbers in a claim found (or not) in its evidence;
 //! - [`quote`]: a claim's quote found in a source despite whitespace and Unicode variants;
+//! - [`retrieval`]: stage 7, unsupported claims split into facts, looked for in the pool
+//!   and on the web, and rebuilt from what was verified;
 //! - [`provenance`]: the original's provenance, claims and summary shapes and its
 //!   markdown Verification Report;
 //! - [`verify`]: a report's claims checked against their sources, the report rewritten.
@@ -21,4 +23,5 @@ pub mod interleaved;
 pub mod numeric;
 pub mod provenance;
 pub mod quote;
+pub mod retrieval;
 pub mod verify;

@@ -73,6 +73,8 @@ struct Inner {
     hits: Mutex<HashMap<String, usize>>,
     /// Requests to `/gauge/..` being answered right now, and the most there ever were.
     in_flight: Mutex<(usize, usize)>,
+    /// Pages set by a test: path → HTML.
+    custom: Mutex<HashMap<String, String>>,
 }
 
 /// A running page server. Dropping it stops the server.
@@ -88,6 +90,7 @@ impl PageServer {
         let inner = Arc::new(Inner {
             hits: Mutex::new(HashMap::new()),
             in_flight: Mutex::new((0, 0)),
+            custom: Mutex::new(HashMap::new()),
         });
         let served = serve(Router::new().fallback(page).with_state(inner.clone())).await;
         PageServer {
@@ -100,6 +103,15 @@ impl PageServer {
     /// The absolute URL of `path` (which starts with `/`).
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// Serve `html` at `path` (which starts with `/`), before any built-in page.
+    pub fn set_page(&self, path: &str, html: impl Into<String>) {
+        self.inner
+            .custom
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), html.into());
     }
 
     /// The most `/gauge/..` requests that were ever being answered at the same time.
@@ -130,6 +142,10 @@ async fn page(State(inner): State<Arc<Inner>>, uri: Uri) -> Response {
     let html = |body: &'static str| {
         ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
     };
+    let custom = inner.custom.lock().unwrap().get(&path).cloned();
+    if let Some(body) = custom {
+        return ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response();
+    }
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
         ["article"] => html(ARTICLE),
