@@ -404,3 +404,31 @@ async fn the_configured_method_needs_an_embeddings_endpoint() {
     );
     assert_eq!(Selector::keyword().method(), RelevanceMethod::Keyword);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_claims_over_the_same_sources_embed_each_window_once() {
+    let fake = FakeLlm::start().await;
+    let hybrid = Arc::new(selector(&fake, RelevanceMethod::Hybrid));
+    let claims: [&'static str; 3] = [PARAPHRASE, "bread sales", "ferry timetable"];
+    let tasks: Vec<_> = claims
+        .iter()
+        .map(|&claim| {
+            let hybrid = Arc::clone(&hybrid);
+            // Spawned, as the pipeline verifies claims: the future must be `Send`.
+            tokio::spawn(async move {
+                hybrid
+                    .select(&sources(), &[claim], &Limits::default())
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert!(!task.await.unwrap().is_empty());
+    }
+    let mut embedded: Vec<String> = fake.calls_to("gte").iter().flat_map(inputs).collect();
+    let total = embedded.len();
+    embedded.sort();
+    embedded.dedup();
+    assert_eq!(total, embedded.len(), "no text embedded twice");
+    assert_eq!(total, claims.len() + chunk(TEXT, &Limits::default()).len());
+}
