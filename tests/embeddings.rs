@@ -432,3 +432,51 @@ async fn concurrent_claims_over_the_same_sources_embed_each_window_once() {
     assert_eq!(total, embedded.len(), "no text embedded twice");
     assert_eq!(total, claims.len() + chunk(TEXT, &Limits::default()).len());
 }
+
+/// Log lines written while the guard lives on this thread.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// Current-thread runtime: the subscriber is set for this thread only.
+#[tokio::test]
+async fn an_embeddings_outage_is_warned_once_and_the_token_never_logged() {
+    let fake = FakeLlm::start().await;
+    fake.always("gte", Reply::Status(503, None));
+    let mut c = config(&fake);
+    c.llm.base_url = None;
+    c.llm.retries_per_endpoint = 0;
+    let env = databricks_env(&fake, "dapi-never-logged");
+    let auth = || DatabricksAuth::resolve(&AuthOptions::default(), &env).map(Arc::new);
+    let embedder: Arc<dyn Embedder> =
+        Arc::new(EmbeddingsClient::from_config(&c, auth).unwrap().unwrap());
+    let hybrid = Selector::new(RelevanceMethod::Hybrid, Some(embedder));
+
+    let log = LogBuffer::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    for query in ["ferry timetable", "bread sales"] {
+        hybrid
+            .select(&sources(), &[query], &Limits::default())
+            .await;
+    }
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let warnings = text.lines().filter(|l| l.contains("WARN")).count();
+    assert_eq!(warnings, 1, "{text}");
+    assert!(text.contains("ranking evidence by keywords"), "{text}");
+    assert!(!text.contains("dapi-never-logged"), "{text}");
+}
