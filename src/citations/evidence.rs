@@ -114,8 +114,9 @@ pub struct Chunk {
 }
 
 /// A verbatim quote from a fetched source, scored for relevance: the only kind of evidence
-/// a citation may point at. Built only by [`select`] and [`select_hybrid`], so its text is
-/// always the slice of the source text its offsets name.
+/// a citation may point at. Built only by [`select`], [`select_hybrid`] and
+/// [`Selector::select`], so its text is always the slice of the source text its offsets
+/// name.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EvidenceSpan {
@@ -476,7 +477,8 @@ pub fn select(sources: &[SourceText], queries: &[&str], limits: &Limits) -> Vec<
     rank(sources, &candidates, queries, &base, limits)
 }
 
-/// [`select`] with semantic similarity blended in: `SEMANTIC_WEIGHT · cosine + (1 −
+/// [`select`] with semantic similarity blended in, without a cache (the pipeline uses a
+/// [`Selector`], which embeds each window once per run): `SEMANTIC_WEIGHT · cosine + (1 −
 /// SEMANTIC_WEIGHT) · keyword`. When the embedder fails, it logs why and scores by
 /// keywords alone, as [`select`] does.
 pub async fn select_hybrid(
