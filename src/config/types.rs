@@ -35,6 +35,8 @@ pub struct AppConfig {
     pub rate_limiting: crate::llm::RateLimiting,
     /// Where LLM requests go and how hard to try.
     pub llm: crate::llm::LlmSection,
+    /// The embeddings endpoint for semantic evidence selection; unset = keywords only.
+    pub embeddings: crate::llm::EmbeddingsSection,
     /// Span export over OTLP.
     pub tracing: TracingSection,
     /// The seven-stage citation verification (the original's `citation_verification`).
@@ -65,6 +67,7 @@ impl Default for AppConfig {
             models: BTreeMap::new(),
             rate_limiting: crate::llm::RateLimiting::default(),
             llm: crate::llm::LlmSection::default(),
+            embeddings: crate::llm::EmbeddingsSection::default(),
             search: crate::search::SearchConfig::default(),
             web: crate::web::WebConfig::default(),
             agents: crate::research::config::AgentsConfig::default(),

@@ -83,6 +83,7 @@ pub fn validate(c: &AppConfig) -> Vec<Problem> {
     }
     validate_web(&c.web, &mut bad);
     validate_models(c, &mut bad);
+    validate_embeddings(&c.embeddings, &mut bad);
     validate_research(c, &mut bad);
     if let Some(host) = &c.databricks.host {
         if url::Url::parse(&normalize_host(host)).is_err() {
@@ -245,6 +246,54 @@ fn is_http_url(s: &str) -> bool {
 
 fn human(d: Duration) -> String {
     humantime::format_duration(d).to_string()
+}
+
+fn validate_embeddings(
+    e: &crate::llm::EmbeddingsSection,
+    bad: &mut impl FnMut(&str, String, String),
+) {
+    if let Some(name) = &e.endpoint_identifier {
+        // It becomes a URL path segment (`/serving-endpoints/{name}/invocations`).
+        if name
+            .chars()
+            .any(|ch| ch.is_whitespace() || "/?#%".contains(ch))
+        {
+            bad(
+                "embeddings.endpoint_identifier",
+                name.clone(),
+                "must be a serving endpoint or model name like databricks-gte-large (no spaces, /, ?, # or %), or empty for keyword-only evidence selection".into(),
+            );
+        }
+    }
+    // OpenAI's embeddings API takes at most 2048 inputs per request.
+    if !(1..=2048).contains(&e.batch_size) {
+        bad(
+            "embeddings.batch_size",
+            e.batch_size.to_string(),
+            "must be between 1 and 2048 texts per request".into(),
+        );
+    }
+    if !(1..=64).contains(&e.max_concurrent_requests) {
+        bad(
+            "embeddings.max_concurrent_requests",
+            e.max_concurrent_requests.to_string(),
+            "must be between 1 and 64".into(),
+        );
+    }
+    if e.tokens_per_minute == 0 {
+        bad(
+            "embeddings.tokens_per_minute",
+            "0".into(),
+            "must be at least 1".into(),
+        );
+    }
+    if e.request_timeout.is_zero() {
+        bad(
+            "embeddings.request_timeout",
+            "0s".into(),
+            "must be longer than 0s, e.g. 60s".into(),
+        );
+    }
 }
 
 fn validate_models(c: &AppConfig, bad: &mut impl FnMut(&str, String, String)) {

@@ -6,6 +6,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use super::wire::{ChatRequest, ChatResponse, ToolCall, Usage};
 use crate::databricks::{AuthError, DatabricksAuth};
@@ -120,28 +122,7 @@ impl EndpointClient {
         body: &ChatRequest,
         sink: Option<&DeltaSink>,
     ) -> Result<Completion, CallError> {
-        let mut req = self.http.post(&self.url).timeout(self.timeout).json(body);
-        match &self.credentials {
-            Credentials::Databricks(auth) => {
-                req = req.bearer_auth(auth.token().await?.expose_secret())
-            }
-            Credentials::ApiKey(Some(key)) => req = req.bearer_auth(key.expose_secret()),
-            Credentials::ApiKey(None) => {}
-        }
-        let resp = req.send().await.map_err(|e| self.transport(e))?;
-        let status = resp.status();
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            return Err(CallError::RateLimited {
-                retry_after: retry_after(resp.headers()),
-            });
-        }
-        if !status.is_success() {
-            let text = resp.text().await.unwrap_or_default();
-            return Err(CallError::Status {
-                status: status.as_u16(),
-                message: error_message(&text),
-            });
-        }
+        let resp = self.send(body).await?;
         match (body.stream, sink) {
             (true, Some(sink)) => read_stream(resp, sink, self).await,
             _ => {
@@ -172,6 +153,45 @@ impl EndpointClient {
                 })
             }
         }
+    }
+
+    /// Send `body` and read the whole answer as `T` (non-chat APIs such as embeddings),
+    /// with the same authentication and error mapping as [`EndpointClient::call`].
+    pub async fn post_json<B, T>(&self, body: &B) -> Result<T, CallError>
+    where
+        B: Serialize + ?Sized,
+        T: DeserializeOwned,
+    {
+        let resp = self.send(body).await?;
+        let bytes = resp.bytes().await.map_err(|e| self.transport(e))?;
+        serde_json::from_slice(&bytes).map_err(|e| CallError::Decode(e.to_string()))
+    }
+
+    /// POST `body` with credentials; a 429 or other non-success status is an error.
+    async fn send<B: Serialize + ?Sized>(&self, body: &B) -> Result<reqwest::Response, CallError> {
+        let mut req = self.http.post(&self.url).timeout(self.timeout).json(body);
+        match &self.credentials {
+            Credentials::Databricks(auth) => {
+                req = req.bearer_auth(auth.token().await?.expose_secret())
+            }
+            Credentials::ApiKey(Some(key)) => req = req.bearer_auth(key.expose_secret()),
+            Credentials::ApiKey(None) => {}
+        }
+        let resp = req.send().await.map_err(|e| self.transport(e))?;
+        let status = resp.status();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            return Err(CallError::RateLimited {
+                retry_after: retry_after(resp.headers()),
+            });
+        }
+        if !status.is_success() {
+            let text = resp.text().await.unwrap_or_default();
+            return Err(CallError::Status {
+                status: status.as_u16(),
+                message: error_message(&text),
+            });
+        }
+        Ok(resp)
     }
 
     fn transport(&self, e: reqwest::Error) -> CallError {

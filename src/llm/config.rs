@@ -185,6 +185,40 @@ impl Default for LlmSection {
     }
 }
 
+/// `embeddings`: the serving endpoint that embeds evidence for semantic and hybrid
+/// relevance (`citation_verification.evidence_preselection.relevance_computation_method`).
+/// Requests go where the `llm` section sends chat requests, with the same credentials,
+/// retries (`llm.retries_per_endpoint`, `rate_limiting`) and circuit breaker settings.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct EmbeddingsSection {
+    /// The serving endpoint name (Databricks: `databricks-gte-large`) or model name
+    /// (OpenAI-compatible servers). Unset or empty: evidence is ranked by keywords alone.
+    #[serde(deserialize_with = "crate::config::opt_string")]
+    pub endpoint_identifier: Option<String>,
+    /// Texts per request (the original's 50).
+    pub batch_size: u32,
+    /// Requests in flight at once when many texts are embedded.
+    pub max_concurrent_requests: u32,
+    /// Input tokens per minute the endpoint allows; callers wait for capacity.
+    pub tokens_per_minute: u32,
+    /// Longest wait for one request.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+}
+
+impl Default for EmbeddingsSection {
+    fn default() -> Self {
+        Self {
+            endpoint_identifier: None,
+            batch_size: 50,
+            max_concurrent_requests: 4,
+            tokens_per_minute: 500_000,
+            request_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
 /// Everything the router needs, borrowed from `AppConfig`.
 #[derive(Debug, Clone, Copy)]
 pub struct LlmSettings<'a> {

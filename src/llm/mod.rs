@@ -5,6 +5,7 @@
 mod breaker;
 mod client;
 mod config;
+mod embeddings;
 mod limiter;
 mod router;
 mod structured;
@@ -14,9 +15,10 @@ mod wire;
 
 pub use client::{CallError, DeltaSink, StreamEvent};
 pub use config::{
-    BackoffStrategy, EndpointConfig, LlmSection, LlmSettings, ModelRole, RateLimiting,
-    ReasoningEffort, RotationStrategy, ServingApi,
+    BackoffStrategy, EmbeddingsSection, EndpointConfig, LlmSection, LlmSettings, ModelRole,
+    RateLimiting, ReasoningEffort, RotationStrategy, ServingApi,
 };
+pub use embeddings::{EmbeddingsClient, EmbeddingsError};
 pub use router::{EndpointFailure, JsonSchemaSpec, LlmRequest, LlmResponse, LlmRouter};
 pub use structured::Structured;
 pub use usage::UsageRow;

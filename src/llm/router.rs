@@ -15,6 +15,7 @@ use tracing::{Instrument, Span};
 use super::breaker::{Admission, CircuitBreaker};
 use super::client::{CallError, Completion, Credentials, DeltaSink, EndpointClient, StreamEvent};
 use super::config::{BackoffStrategy, EndpointConfig, ModelRole, RateLimiting, ServingApi};
+use super::embeddings::EmbeddingsClient;
 use super::limiter::TpmLimiter;
 use super::tokens;
 use super::usage::{UsageLedger, UsageRow};
@@ -24,7 +25,8 @@ use crate::config::AppConfig;
 use crate::databricks::{AuthError, DatabricksAuth};
 
 /// Where requests go.
-enum Serving {
+#[derive(Debug, Clone)]
+pub(super) enum Serving {
     /// An OpenAI-compatible server: `{base}/chat/completions`, model in the body.
     OpenAi { base: String },
     /// Databricks model serving under `{host}/serving-endpoints`.
@@ -57,6 +59,74 @@ impl Serving {
                 None,
             ),
         }
+    }
+
+    /// The URL for the embeddings endpoint `name` and the `model` to put in the body, if
+    /// any. Databricks serves embeddings only at the endpoint's own `invocations` path.
+    pub(super) fn embeddings_target(&self, name: &str) -> (String, Option<String>) {
+        match self {
+            Serving::OpenAi { base } => (format!("{base}/embeddings"), Some(name.to_string())),
+            Serving::Databricks { host, .. } => {
+                (format!("{host}/serving-endpoints/{name}/invocations"), None)
+            }
+        }
+    }
+}
+
+/// What every endpoint client of one configuration shares: the HTTP client (one
+/// connection pool), where requests go, and the credentials (one token cache).
+#[derive(Debug, Clone)]
+pub(super) struct Connection {
+    pub(super) http: reqwest::Client,
+    pub(super) serving: Serving,
+    pub(super) credentials: Credentials,
+}
+
+impl Connection {
+    /// With `llm.base_url` set, an OpenAI-compatible server; otherwise Databricks serving
+    /// with `databricks()`'s auth.
+    pub(super) fn from_config(
+        config: &AppConfig,
+        databricks: impl FnOnce() -> Result<Arc<DatabricksAuth>, AuthError>,
+    ) -> Result<Connection, LlmError> {
+        let s = config.llm_settings();
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(15))
+            .user_agent(concat!("dra/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| LlmError::NotConfigured(format!("HTTP client: {e}")))?;
+        let (serving, credentials) = match &s.llm.base_url {
+            Some(base) => (
+                Serving::OpenAi {
+                    base: base.trim_end_matches('/').to_string(),
+                },
+                Credentials::ApiKey(
+                    s.llm
+                        .api_key
+                        .as_ref()
+                        .map(|k| k.0.expose_secret().to_string().into()),
+                ),
+            ),
+            None => {
+                let auth = databricks().map_err(|e| {
+                    LlmError::Credentials(format!(
+                        "{e}\n(or set llm.base_url / OPENAI_BASE_URL to use an OpenAI-compatible server instead of Databricks serving)"
+                    ))
+                })?;
+                (
+                    Serving::Databricks {
+                        host: auth.host().to_string(),
+                        api: s.llm.serving_api,
+                    },
+                    Credentials::Databricks(auth),
+                )
+            }
+        };
+        Ok(Connection {
+            http,
+            serving,
+            credentials,
+        })
     }
 }
 
@@ -127,6 +197,8 @@ pub struct LlmRouter {
     /// Tiers forced for named callers (`--model-tier planner=complex`), whatever tier the
     /// caller would pick itself.
     caller_tiers: BTreeMap<String, String>,
+    /// Kept for clients of other APIs on the same server ([`LlmRouter::embeddings`]).
+    connection: Connection,
 }
 
 impl std::fmt::Debug for LlmRouter {
@@ -153,48 +225,16 @@ impl LlmRouter {
                 "no model tiers configured: add `endpoints` and `models` sections to the config file (config/app.yaml has the defaults)".into(),
             ));
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(15))
-            .user_agent(concat!("dra/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| LlmError::NotConfigured(format!("HTTP client: {e}")))?;
-        let (serving, creds) = match &s.llm.base_url {
-            Some(base) => (
-                Serving::OpenAi {
-                    base: base.trim_end_matches('/').to_string(),
-                },
-                Credentials::ApiKey(
-                    s.llm
-                        .api_key
-                        .as_ref()
-                        .map(|k| k.0.expose_secret().to_string().into()),
-                ),
-            ),
-            None => {
-                let auth = databricks().map_err(|e| {
-                    LlmError::Credentials(format!(
-                        "{e}\n(or set llm.base_url / OPENAI_BASE_URL to use an OpenAI-compatible server instead of Databricks serving)"
-                    ))
-                })?;
-                (
-                    Serving::Databricks {
-                        host: auth.host().to_string(),
-                        api: s.llm.serving_api,
-                    },
-                    Credentials::Databricks(auth),
-                )
-            }
-        };
-        Self::build(config, http, creds, &serving)
+        Self::build(config, Connection::from_config(config, databricks)?)
     }
 
-    fn build(
-        config: &AppConfig,
-        http: reqwest::Client,
-        creds: Credentials,
-        serving: &Serving,
-    ) -> Result<LlmRouter, LlmError> {
+    fn build(config: &AppConfig, connection: Connection) -> Result<LlmRouter, LlmError> {
         let s = config.llm_settings();
+        let Connection {
+            http,
+            serving,
+            credentials: creds,
+        } = &connection;
         let endpoints = s
             .endpoints
             .iter()
@@ -241,7 +281,15 @@ impl LlmRouter {
             retries_per_endpoint: s.llm.retries_per_endpoint.min(s.rate_limiting.max_retries),
             usage: UsageLedger::default(),
             caller_tiers: BTreeMap::new(),
+            connection,
         })
+    }
+
+    /// The client for the `embeddings` endpoint, on this router's server with its HTTP
+    /// client and credentials (so a Databricks OAuth token is fetched once for both);
+    /// `None` when no embeddings endpoint is configured.
+    pub fn embeddings(&self, config: &AppConfig) -> Option<EmbeddingsClient> {
+        EmbeddingsClient::new(config, &self.connection)
     }
 
     /// Token usage so far, per tier and endpoint.
@@ -483,8 +531,7 @@ impl LlmRouter {
         });
         let cost =
             (prompt_tokens as u64 + u64::from(body.max_tokens)).min(u64::from(u32::MAX)) as u32;
-        let max_delay = self.rate.max_delay();
-        (|| async {
+        with_retries(&self.rate, self.retries_per_endpoint, &ep.id, || async {
             if emitted.swap(false, Ordering::Relaxed) {
                 if let Some(s) = sink {
                     s(StreamEvent::Restart);
@@ -497,12 +544,31 @@ impl LlmRouter {
             attempts.fetch_add(1, Ordering::Relaxed);
             ep.client.call(body, wrapped.as_ref()).await
         })
-        .retry(backoff(&self.rate, self.retries_per_endpoint))
-        .when(CallError::is_transient)
-        .adjust(|e, dur| dur.map(|d| e.retry_after().map_or(d, |ra| ra.min(max_delay))))
-        .notify(|e, after| tracing::info!(endpoint = %ep.id, error = %e, retry_in = ?after, "retrying LLM call"))
         .await
     }
+}
+
+/// Run `op` until it succeeds, fails for good, or `retries` retries are spent: transient
+/// failures (429, 5xx, timeouts, broken connections) are retried on `rate`'s schedule,
+/// waiting at least the server's `Retry-After` (capped at `rate.max_delay()`).
+pub(super) async fn with_retries<T, F, Fut>(
+    rate: &RateLimiting,
+    retries: u32,
+    endpoint: &str,
+    op: F,
+) -> Result<T, CallError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, CallError>>,
+{
+    let max_delay = rate.max_delay();
+    op.retry(backoff(rate, retries))
+        .when(CallError::is_transient)
+        .adjust(|e, dur| dur.map(|d| e.retry_after().map_or(d, |ra| ra.min(max_delay))))
+        .notify(
+            |e, after| tracing::info!(endpoint, error = %e, retry_in = ?after, "retrying LLM call"),
+        )
+        .await
 }
 
 /// Shape a request for one endpoint: options merged, schema applied, prompt trimmed.

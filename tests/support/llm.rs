@@ -1,4 +1,7 @@
 //! A fake OpenAI-compatible serving endpoint: scripted replies per model, recorded calls.
+//! It also embeds (`/v1/embeddings`, `/serving-endpoints/embeddings`, and `invocations`
+//! bodies with `input`): deterministic vectors where texts sharing words, or synonyms
+//! from [`SYNONYMS`], are close ([`embedding`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -27,6 +30,10 @@ pub enum Reply {
     /// An answer that calls tools: `(name, arguments as JSON text)` each, no content. The
     /// text is sent as written, so a test can script malformed arguments.
     ToolCalls(Vec<(String, String)>),
+    /// This JSON body, with status 200 (e.g. a malformed embeddings answer).
+    Json(Value),
+    /// For an embeddings request: the fake's own vectors. The default there.
+    Embeddings,
 }
 
 impl Reply {
@@ -79,6 +86,8 @@ impl FakeLlm {
             .route("/serving-endpoints/chat/completions", post(chat))
             .route("/serving-endpoints/{name}/invocations", post(invocations))
             .route("/v1/chat/completions", post(chat))
+            .route("/v1/embeddings", post(embeddings))
+            .route("/serving-endpoints/embeddings", post(embeddings))
             .with_state(inner.clone());
         let server = super::server::serve(app).await;
         FakeLlm {
@@ -141,7 +150,15 @@ async fn chat(
     Json(body): Json<Value>,
 ) -> Response {
     let model = body["model"].as_str().unwrap_or_default().to_string();
-    answer(&s, model, uri.path(), headers, body).await
+    answer(
+        &s,
+        model,
+        uri.path(),
+        headers,
+        body,
+        Reply::Text("ok".into()),
+    )
+    .await
 }
 
 async fn invocations(
@@ -150,17 +167,34 @@ async fn invocations(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    answer(
-        &s,
-        name.clone(),
-        &format!("/serving-endpoints/{name}/invocations"),
-        headers,
-        body,
-    )
-    .await
+    let path = format!("/serving-endpoints/{name}/invocations");
+    // Databricks serves chat and embeddings models on the same path; the body tells.
+    let default = if body.get("input").is_some() && body.get("messages").is_none() {
+        Reply::Embeddings
+    } else {
+        Reply::Text("ok".into())
+    };
+    answer(&s, name, &path, headers, body, default).await
 }
 
-async fn answer(s: &Inner, model: String, path: &str, headers: HeaderMap, body: Value) -> Response {
+async fn embeddings(
+    State(s): State<Arc<Inner>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let model = body["model"].as_str().unwrap_or_default().to_string();
+    answer(&s, model, uri.path(), headers, body, Reply::Embeddings).await
+}
+
+async fn answer(
+    s: &Inner,
+    model: String,
+    path: &str,
+    headers: HeaderMap,
+    body: Value,
+    default: Reply,
+) -> Response {
     s.calls.lock().unwrap().push(Call {
         at: Instant::now(),
         path: path.to_string(),
@@ -182,12 +216,15 @@ async fn answer(s: &Inner, model: String, path: &str, headers: HeaderMap, body: 
             responder.map(|f| f(&body))
         })
         .or_else(|| s.fallback.lock().unwrap().get(&model).cloned())
-        .unwrap_or_else(|| Reply::Text("ok".into()));
+        .unwrap_or(default);
     let latency = s.latency.lock().unwrap().get(&model).copied();
     if let Some(d) = latency {
         tokio::time::sleep(d).await;
     }
     let call = s.calls.lock().unwrap().len();
+    if let Reply::Embeddings = reply {
+        return embeddings_answer(&body);
+    }
     render(reply, call).await
 }
 
@@ -228,6 +265,9 @@ fn render(reply: Reply, call: usize) -> futures::future::BoxFuture<'static, Resp
             }))
             .into_response()
         }
+        Reply::Json(body) => Json(body).into_response(),
+        // Only embeddings requests reach here with it, and `answer` serves those itself.
+        Reply::Embeddings => (StatusCode::BAD_REQUEST, "not an embeddings request").into_response(),
         Reply::Stream(pieces) => sse(&pieces, true),
         Reply::StreamCut(pieces) => sse(&pieces, false),
         Reply::Delayed(d, reply) => {
@@ -261,6 +301,78 @@ fn sse(pieces: &[String], finish: bool) -> Response {
         .header("content-type", "text/event-stream")
         .body(Body::from(out))
         .unwrap()
+}
+
+/// Words that mean the same to the fake embedder: each group is one concept. Tests build
+/// paraphrases from them that share no word (so BM25 cannot match them) yet embed alike.
+pub const SYNONYMS: &[&[&str]] = &[
+    &[
+        "car",
+        "cars",
+        "automobile",
+        "automobiles",
+        "vehicle",
+        "vehicles",
+    ],
+    &["production", "output", "manufacturing", "made"],
+    &["rose", "climbed", "increased", "grew", "jumped"],
+    &["sharply", "steeply", "strongly", "markedly"],
+    &["factories", "plants", "works", "mills"],
+    &["last", "previous", "prior"],
+    &["year", "annum", "twelvemonth"],
+];
+
+/// Dimensions of the fake's vectors.
+pub const EMBEDDING_DIM: usize = 256;
+
+/// The fake's vector for `text`: a normalised bag of concepts (lowercased words, synonyms
+/// mapped to their group's first word, short function words dropped), each hashed (FNV-1a)
+/// to one of [`EMBEDDING_DIM`] dimensions. Texts with no concept in common are orthogonal.
+pub fn embedding(text: &str) -> Vec<f32> {
+    let mut v = vec![0.0_f32; EMBEDDING_DIM];
+    for word in text
+        .split(|c: char| !c.is_alphanumeric())
+        .map(str::to_lowercase)
+        .filter(|w| w.len() > 3 || w.chars().any(|c| c.is_ascii_digit()))
+    {
+        let concept = SYNONYMS
+            .iter()
+            .find(|group| group.contains(&word.as_str()))
+            .map_or(word.as_str(), |group| group[0]);
+        let hash = concept.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        v[(hash % EMBEDDING_DIM as u64) as usize] += 1.0;
+    }
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+    v
+}
+
+/// The OpenAI-shaped answer for an embeddings request (`input`: one string or a list).
+fn embeddings_answer(body: &Value) -> Response {
+    let inputs: Vec<String> = match &body["input"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().unwrap_or_default().to_string())
+            .collect(),
+        _ => return (StatusCode::BAD_REQUEST, "input must be text").into_response(),
+    };
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": embedding(t)}))
+        .collect();
+    Json(json!({
+        "object": "list",
+        "model": body["model"].as_str().unwrap_or("fake-gte"),
+        "data": data,
+        "usage": {"prompt_tokens": inputs.len(), "total_tokens": inputs.len()},
+    }))
+    .into_response()
 }
 
 /// Pause helper for tests that must let a cooldown elapse.
