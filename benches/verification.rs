@@ -470,7 +470,7 @@ fn flagged(c: &dra::citations::verify::VerifiedClaim) -> bool {
     c.claim.verification_verdict != Some(Verdict::Supported)
         && matches!(
             c.treatment,
-            Treatment::Unsupported(_) | Treatment::Disputed { .. }
+            Treatment::Unsupported(_) | Treatment::Disputed { .. } | Treatment::Rewritten(_)
         )
 }
 
@@ -481,6 +481,7 @@ fn treatment_name(t: &Treatment) -> &'static str {
         Treatment::Disputed { .. } => "disputed",
         Treatment::Unsupported(_) => "unsupported",
         Treatment::Abstained => "abstained",
+        Treatment::Rewritten(_) => "rewritten",
     }
 }
 

@@ -615,3 +615,85 @@ async fn a_slow_decomposition_times_out_into_one_fact() {
     );
     assert_eq!(r.outcome, Outcome::AllVerified);
 }
+
+/// Stage 7 inside report verification: a claim its cited source only partly supports is
+/// re-verified fact by fact; the page found for the missing fact is registered, the
+/// sentence cites it, the verdict becomes supported and the References list names it.
+#[tokio::test(flavor = "multi_thread")]
+async fn verification_hands_partial_claims_to_stage_7_and_the_report_cites_the_new_page() {
+    use dra::citations::config::CitationVerification;
+    use dra::citations::provenance::Verdict;
+    use dra::citations::verify::{Treatment, Verifier};
+
+    let s = Setup::start().await;
+    s.decompose_into(&[TURBINES, OUTPUT]);
+    s.entail_when(&[("120 turbines", "120 turbines"), ("1.2 TWh", "1.2 TWh")]);
+    s.search_fake.serve_pages(&s.pages, &["/helios-output"]);
+    // Stage 4: the pool states the turbines, not the output.
+    for tier in ["ep-simple", "ep-analytical"] {
+        s.llm.always(
+            tier,
+            say(json!({"reasoning": "only the turbines are stated", "verdict": "partial", "evidence_index": 1})),
+        );
+    }
+    let settings = CitationVerification {
+        enable_verification_retrieval: true,
+        verification_retrieval: s.settings.clone(),
+        ..CitationVerification::default()
+    };
+    let retriever = s.retriever();
+    let report = format!(
+        "# Helios\n\n{TWO_FACTS}\n\n## References\n\n1. [Pool](https://pool.example/helios)\n"
+    );
+    let verified = Verifier::new(&s.router, &s.registry, &settings)
+        .with_retriever(&retriever)
+        .verify(&report)
+        .await;
+
+    let claim = &verified.claims[0];
+    assert_eq!(claim.claim.verification_verdict, Some(Verdict::Supported));
+    assert!(matches!(claim.treatment, Treatment::Rewritten(_)));
+    assert_eq!(
+        claim.claim.citation_keys,
+        Some(vec!["1".into(), "2".into()])
+    );
+    // Each verified fact's quote is a citation, with exact offsets into its source.
+    let quotes: Vec<&str> = claim
+        .claim
+        .citations
+        .iter()
+        .map(|c| c.evidence_span.quote_text.as_str())
+        .collect();
+    assert!(
+        quotes.iter().any(|q| q.contains("120 turbines")),
+        "{quotes:?}"
+    );
+    assert!(quotes.iter().any(|q| q.contains("1.2 TWh")), "{quotes:?}");
+    for c in &claim.claim.citations {
+        let url = c
+            .evidence_span
+            .source
+            .as_ref()
+            .and_then(|m| m.url.clone())
+            .unwrap();
+        let number = s.registry.number_of(&url).expect("a registered source");
+        let text = s.registry.text(number).unwrap();
+        let start = c.evidence_span.start_offset.unwrap() as usize;
+        let end = c.evidence_span.end_offset.unwrap() as usize;
+        let quoted: String = text.chars().skip(start).take(end - start).collect();
+        assert_eq!(quoted, c.evidence_span.quote_text);
+    }
+    assert!(
+        verified
+            .markdown
+            .contains("produced 1.2 TWh of electricity in 2023 [1][2]."),
+        "{}",
+        verified.markdown
+    );
+    assert!(
+        verified.markdown.contains("/helios-output"),
+        "the References list names the page stage 7 found: {}",
+        verified.markdown
+    );
+    assert_eq!(verified.summary.supported_count, 1);
+}

@@ -16,7 +16,7 @@ use regex::Regex;
 
 use super::claims;
 use super::config::EvidencePreselection;
-use super::evidence::{self, EvidenceSpan, Limits, SourceText};
+use super::evidence::{EvidenceSpan, Limits, Selector, SourceText};
 use crate::research::sources::SourceRegistry;
 
 /// Quotes offered to the writer over all sources: enough for a long report, few enough to
@@ -36,8 +36,10 @@ pub struct EvidencePool {
 }
 
 impl EvidencePool {
-    /// The best quotes of `sources` for the outline (question, step titles, note lines).
-    pub fn select(
+    /// The best quotes of `sources` for the outline (question, step titles, note lines),
+    /// ranked by `selector`.
+    pub async fn select(
+        selector: &Selector,
         sources: &[SourceText],
         outline: &[&str],
         settings: &EvidencePreselection,
@@ -58,7 +60,7 @@ impl EvidencePool {
             .take(MAX_OUTLINE_QUERIES)
             .collect();
         EvidencePool {
-            spans: evidence::select(sources, &queries, &limits),
+            spans: selector.select(sources, &queries, &limits).await,
         }
     }
 
@@ -259,7 +261,7 @@ mod tests {
         registry
     }
 
-    fn pool() -> (SourceRegistry, Arc<EvidencePool>) {
+    async fn pool() -> (SourceRegistry, Arc<EvidencePool>) {
         let registry = registry(&[
             (
                 "https://a.example/",
@@ -272,10 +274,12 @@ mod tests {
         ]);
         let sources = SourceText::from_registry(&registry);
         let pool = EvidencePool::select(
+            &Selector::keyword(),
             &sources,
             &["rice farmland share", "saltwater inland dry season"],
             &EvidencePreselection::default(),
-        );
+        )
+        .await;
         (registry, Arc::new(pool))
     }
 
@@ -285,9 +289,9 @@ mod tests {
             .expect("the pool quotes it")
     }
 
-    #[test]
-    fn the_prompt_names_each_quote_with_its_source() {
-        let (registry, pool) = pool();
+    #[tokio::test]
+    async fn the_prompt_names_each_quote_with_its_source() {
+        let (registry, pool) = pool().await;
         let prompt = pool.prompt(&registry);
         let rice = id_of(&pool, "Rice paddies");
         assert!(
@@ -299,9 +303,9 @@ mod tests {
         assert!(prompt.contains("\"Rice paddies cover about 60 percent"));
     }
 
-    #[test]
-    fn ids_become_source_markers_and_claims_keep_their_quotes() {
-        let (_, pool) = pool();
+    #[tokio::test]
+    async fn ids_become_source_markers_and_claims_keep_their_quotes() {
+        let (_, pool) = pool().await;
         let rice = id_of(&pool, "Rice paddies");
         let salt = id_of(&pool, "Saltwater");
         let text = format!(
@@ -326,9 +330,9 @@ mod tests {
         assert_eq!(written.unknown_ids, 0);
     }
 
-    #[test]
-    fn unknown_ids_are_dropped_and_counted_and_plain_markers_pass() {
-        let (_, pool) = pool();
+    #[tokio::test]
+    async fn unknown_ids_are_dropped_and_counted_and_plain_markers_pass() {
+        let (_, pool) = pool().await;
         let rice = id_of(&pool, "Rice paddies");
         let text = format!("A made-up fact [E99]. Mixed [E{rice}, E0] and notes [2].");
         let written = render(&text, pool);
@@ -345,7 +349,7 @@ mod tests {
             "The first fact about rivers is here. The second fact about rivers is there.",
         )]);
         let sources = SourceText::from_registry(&registry);
-        let spans = evidence::select(
+        let spans = crate::citations::evidence::select(
             &sources,
             &["first fact rivers", "second fact rivers"],
             &Limits {

@@ -27,7 +27,6 @@
 //! contradicts)". A claim the model could not judge (the call failed) is abstained and
 //! always marked, never removed: a transient error should not delete text.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
@@ -38,7 +37,7 @@ use uuid::Uuid;
 use super::claims::{self, ReportClaim};
 use super::confidence::{self, Route};
 use super::config::{CitationVerification, UnsupportedClaims};
-use super::evidence::{self, Limits, SourceText};
+use super::evidence::{self, Limits, Selector, SourceText};
 use super::interleaved::ClaimEvidence;
 use super::numeric::{self, NumericMatch, NumericQa};
 use super::provenance::{
@@ -47,6 +46,7 @@ use super::provenance::{
     SourceMetadata, Verdict, VerificationSummary,
 };
 use super::quote;
+use super::retrieval::{self, Outcome as RetrievalOutcome, Retriever};
 use crate::llm::{LlmRouter, Message};
 use crate::research::event::ResearchEvent;
 use crate::research::sources::SourceRegistry;
@@ -109,6 +109,8 @@ pub enum Treatment {
     },
     /// Handled per [`UnsupportedClaims`].
     Unsupported(UnsupportedClaims),
+    /// Replaced by stage 7's reconstruction: verified facts cited, the rest softened.
+    Rewritten(String),
     /// The model could not judge it; kept and marked.
     Abstained,
 }
@@ -228,6 +230,8 @@ pub struct Verifier<'a> {
     message_id: Option<Uuid>,
     concurrency: usize,
     on_claim: Option<ClaimCallback<'a>>,
+    retriever: Option<&'a Retriever<'a>>,
+    selector: Option<&'a Selector>,
 }
 
 impl<'a> Verifier<'a> {
@@ -244,7 +248,24 @@ impl<'a> Verifier<'a> {
             message_id: None,
             concurrency: CONCURRENT_CLAIMS,
             on_claim: None,
+            retriever: None,
+            selector: None,
         }
+    }
+
+    /// How evidence is ranked (keyword, hybrid or semantic with an embeddings endpoint);
+    /// keywords alone by default.
+    pub fn with_selector(mut self, selector: &'a Selector) -> Self {
+        self.selector = Some(selector);
+        self
+    }
+
+    /// Stage 7: claims still unsupported or partial (per `trigger_on_verdicts`) after
+    /// correction are split into facts, looked for again (in the run's sources and, if
+    /// the retriever has the web, by new searches) and rewritten from what was found.
+    pub fn with_retriever(mut self, retriever: &'a Retriever<'a>) -> Self {
+        self.retriever = Some(retriever);
+        self
     }
 
     /// The quotes the report's writer named for its claims (stage 2): each such claim is
@@ -275,10 +296,7 @@ impl<'a> Verifier<'a> {
 
     pub async fn verify(&self, report: &str) -> VerifiedReport {
         let sources = SourceText::from_registry(self.registry);
-        let source_ids: HashMap<u32, SourceId> = sources
-            .iter()
-            .map(|s| (s.number, SourceId(Uuid::new_v4())))
-            .collect();
+        let keyword = Selector::keyword();
         let router = self.router;
         let available = |tier: &'a str| router.tiers().contains(&tier).then_some(tier);
         let isolated = &self.settings.isolated_verification;
@@ -288,7 +306,11 @@ impl<'a> Verifier<'a> {
             registry: self.registry,
             settings: self.settings,
             sources: &sources,
-            source_ids: &source_ids,
+            // Source ids are derived from the run and the source number, so a source
+            // stage 7 registers mid-verification has one too.
+            source_namespace: self.message_id.unwrap_or_else(Uuid::new_v4),
+            retriever: self.retriever,
+            selector: self.selector.unwrap_or(&keyword),
             written: self.written,
             message_id: self.message_id,
             full_tier,
@@ -380,7 +402,9 @@ struct Context<'a> {
     registry: &'a SourceRegistry,
     settings: &'a CitationVerification,
     sources: &'a [SourceText],
-    source_ids: &'a HashMap<u32, SourceId>,
+    source_namespace: Uuid,
+    retriever: Option<&'a Retriever<'a>>,
+    selector: &'a Selector,
     written: Option<&'a ClaimEvidence>,
     message_id: Option<Uuid>,
     /// Full verification's tier; `None` is the router's default.
@@ -464,10 +488,105 @@ impl Quote {
 impl Context<'_> {
     async fn verify(&self, rc: &ReportClaim) -> Outcome {
         let mut outcome = self.check(rc).await;
+        if let Some(retriever) = self.retriever {
+            if self.needs_retrieval(&outcome) {
+                outcome = self.retrieve(retriever, rc, outcome).await;
+            }
+        }
         if let Some(level) = outcome.classified {
             outcome.claim.claim.confidence_level = Some(level);
         }
         outcome
+    }
+
+    /// Whether stage 7 should look again: the verdict is one `trigger_on_verdicts` names
+    /// and neither a correction nor a disagreement between sources settled the claim.
+    fn needs_retrieval(&self, outcome: &Outcome) -> bool {
+        let settings = &self.settings.verification_retrieval;
+        let triggered = outcome
+            .claim
+            .claim
+            .verification_verdict
+            .is_some_and(|v| retrieval::triggered_by(settings, v));
+        triggered
+            && matches!(
+                outcome.claim.treatment,
+                Treatment::Kept | Treatment::Unsupported(_)
+            )
+    }
+
+    /// Stage 7 for one claim: what its facts' re-verification found replaces the verdict,
+    /// the evidence and the sentence.
+    async fn retrieve(
+        &self,
+        retriever: &Retriever<'_>,
+        rc: &ReportClaim,
+        mut outcome: Outcome,
+    ) -> Outcome {
+        let found = retriever.reverify(&rc.text, &rc.cited).await;
+        outcome.model_calls += found.model_calls;
+        let quotes: Vec<Quote> = found
+            .facts
+            .iter()
+            .filter(|f| f.verified)
+            .filter_map(|f| {
+                let e = f.evidence.as_ref()?;
+                Some(Quote {
+                    source: e.source,
+                    char_start: e.chars.start,
+                    char_end: e.chars.end,
+                    text: e.quote.clone(),
+                    section_heading: None,
+                    score: f.entailment.unwrap_or(0.0),
+                })
+            })
+            .collect();
+        let verified = found.facts.iter().filter(|f| f.verified).count();
+        let mut note = format!(
+            "re-verified fact by fact: {verified} of {} facts found in the sources",
+            found.facts.len()
+        );
+        if !found.new_sources.is_empty() {
+            note.push_str(&format!(
+                " ({} found by a new search)",
+                markers(&found.new_sources)
+            ));
+        }
+        let claim = &mut outcome.claim.claim;
+        let previous = claim.verification_reasoning.take().unwrap_or_default();
+        claim.verification_reasoning = Some(format!("{previous} [{note}]").trim().to_string());
+        match found.outcome {
+            RetrievalOutcome::AllVerified | RetrievalOutcome::Mixed => {
+                let all = found.outcome == RetrievalOutcome::AllVerified;
+                claim.verification_verdict = Some(if all {
+                    Verdict::Supported
+                } else {
+                    Verdict::Partial
+                });
+                let keys: Vec<String> = found.cited.iter().map(u32::to_string).collect();
+                claim.citation_key = keys.first().cloned();
+                claim.citation_keys = Some(keys);
+                self.set_evidence(claim, &quotes, Some(0));
+                outcome.claim.treatment = Treatment::Rewritten(found.sentence);
+            }
+            // Nothing verified: the claim stays unsupported; the sentence is softened the
+            // way stage 7 softens unless the policy is to remove or mark it.
+            RetrievalOutcome::NoneVerified => {
+                if self.settings.unsupported_claims == UnsupportedClaims::Soften
+                    || outcome.claim.treatment == Treatment::Kept
+                {
+                    outcome.claim.treatment = Treatment::Rewritten(found.sentence);
+                }
+            }
+        }
+        outcome
+    }
+
+    fn source_id(&self, number: u32) -> SourceId {
+        SourceId(Uuid::new_v5(
+            &self.source_namespace,
+            format!("source:{number}").as_bytes(),
+        ))
     }
 
     /// A claim's id: derived from the message and the claim's position when the message
@@ -551,7 +670,7 @@ impl Context<'_> {
             }
         }
 
-        let quotes = self.evidence_for(rc, &cited);
+        let quotes = self.evidence_for(rc, &cited).await;
         if quotes.is_empty() {
             self.settle(
                 &mut outcome,
@@ -707,7 +826,10 @@ impl Context<'_> {
         let (quote, reasoning) = match verbatim_quote {
             Some(q) => (q, "the claim is quoted from this source".to_string()),
             None => {
-                let spans = evidence::select(&others, &[&rc.text], &self.limits(1));
+                let spans = self
+                    .selector
+                    .select(&others, &[&rc.text], &self.limits(1))
+                    .await;
                 let threshold = self.settings.citation_correction.correction_threshold;
                 let Some(best) = spans
                     .iter()
@@ -780,7 +902,7 @@ impl Context<'_> {
 
     /// The claim's evidence: the quotes its writer named, then the best spans of the
     /// sources it cites that do not overlap them.
-    fn evidence_for(&self, rc: &ReportClaim, cited: &[SourceText]) -> Vec<Quote> {
+    async fn evidence_for(&self, rc: &ReportClaim, cited: &[SourceText]) -> Vec<Quote> {
         let mut quotes: Vec<Quote> = self
             .written
             .map(|w| {
@@ -791,7 +913,10 @@ impl Context<'_> {
                     .collect()
             })
             .unwrap_or_default();
-        let selected = evidence::select(cited, &[&rc.text], &self.limits(cited.len()));
+        let selected = self
+            .selector
+            .select(cited, &[&rc.text], &self.limits(cited.len()))
+            .await;
         for span in &selected {
             let q = Quote::from_span(span);
             if !quotes.iter().any(|n| n.overlaps(&q)) {
@@ -861,11 +986,7 @@ impl Context<'_> {
     }
 
     fn span(&self, q: &Quote) -> EvidenceSpan {
-        let source_id = self
-            .source_ids
-            .get(&q.source)
-            .copied()
-            .unwrap_or(SourceId(Uuid::nil()));
+        let source_id = self.source_id(q.source);
         let meta = self.registry.get(q.source);
         EvidenceSpan {
             id: EvidenceSpanId(Uuid::new_v4()),
@@ -939,6 +1060,7 @@ fn rewrite(
                     markers(contradicts)
                 ));
             }
+            Treatment::Rewritten(sentence) => out.push_str(sentence),
             Treatment::Abstained | Treatment::Unsupported(UnsupportedClaims::Mark) => {
                 out.push_str(raw);
                 out.push_str(UNVERIFIED_MARK);

@@ -28,8 +28,9 @@ use super::sink::EventBus;
 use super::sources::{Source, SourceRegistry};
 use super::spans;
 use crate::citations::config::{CitationVerification, GenerationMode, SynthesisMode};
-use crate::citations::evidence::SourceText;
+use crate::citations::evidence::{Selector, SourceText};
 use crate::citations::interleaved::EvidencePool;
+use crate::citations::retrieval::{Retriever, Web};
 use crate::citations::verify::{VerifiedClaim, Verifier};
 use crate::config::AppConfig;
 use crate::llm::{LlmRequest, LlmRouter, Message, StreamEvent};
@@ -339,7 +340,8 @@ async fn run_traced(
         )
     } else {
         let settings = verification_settings(req, cfg, mode, profile);
-        let pool = evidence_pool(req, &done, &sources, &settings);
+        let selector = Selector::from_config(cfg, s.llm);
+        let pool = evidence_pool(req, &done, &sources, &settings, &selector).await;
         let written = tokio::select! {
             r = timed(bus, s.llm, Agent::Synthesizer, synthesize(req, s, bus, &done, &sources, profile, pool)) => Ok(r?),
             reason = watch.report_stopped() => Err(reason),
@@ -358,8 +360,12 @@ async fn run_traced(
                     None => report,
                 };
                 if verifies(&settings) {
+                    let checking = Checking {
+                        settings: &settings,
+                        selector: &selector,
+                    };
                     let (report, found) =
-                        verify(req, s, bus, &watch, report, &sources, &settings).await;
+                        verify(req, s, bus, &watch, report, &sources, &checking).await;
                     verification = found;
                     report
                 } else {
@@ -445,11 +451,12 @@ fn verifies(settings: &CitationVerification) -> bool {
 
 /// Stage 2's evidence pool for the synthesizer, when the run verifies and interleaved
 /// generation is on: the fetched text's best quotes for the question and the notes.
-fn evidence_pool(
+async fn evidence_pool(
     req: &RunRequest,
     done: &[(PlanStep, String)],
     sources: &SourceRegistry,
     settings: &CitationVerification,
+    selector: &Selector,
 ) -> Option<Arc<EvidencePool>> {
     let interleaved = verifies(settings)
         && settings.enable_evidence_preselection
@@ -465,7 +472,8 @@ fn evidence_pool(
     let outline = crate::citations::interleaved::outline(&req.query, &steps);
     let outline: Vec<&str> = outline.iter().map(String::as_str).collect();
     let texts = SourceText::from_registry(sources);
-    let pool = EvidencePool::select(&texts, &outline, &settings.evidence_preselection);
+    let pool =
+        EvidencePool::select(selector, &texts, &outline, &settings.evidence_preselection).await;
     (!pool.is_empty()).then(|| Arc::new(pool))
 }
 
@@ -496,6 +504,14 @@ fn announce_claims(bus: &EventBus, report: &synthesizer::Report, settings: &Cita
     }
 }
 
+/// How a run's report is verified: its settings and the evidence ranking shared with
+/// the synthesizer's evidence pool (so windows are embedded once).
+#[derive(Clone, Copy)]
+struct Checking<'a> {
+    settings: &'a CitationVerification,
+    selector: &'a Selector,
+}
+
 /// Verify the report's claims (inside what is left of the time budget), emit the
 /// verification events (each claim's as it is settled) and return the report as
 /// verification rewrote it.
@@ -506,8 +522,9 @@ async fn verify(
     watch: &Watch,
     report: synthesizer::Report,
     sources: &SourceRegistry,
-    settings: &CitationVerification,
+    checking: &Checking<'_>,
 ) -> (synthesizer::Report, Option<Verification>) {
+    let Checking { settings, selector } = *checking;
     announce_claims(bus, &report, settings);
     let live = |claim: &VerifiedClaim| {
         for event in claim.events() {
@@ -516,9 +533,20 @@ async fn verify(
     };
     let mut verifier = Verifier::new(s.llm, sources, settings)
         .for_message(req.message_id)
+        .with_selector(selector)
         .on_claim(&live);
     if let Some(evidence) = &report.evidence {
         verifier = verifier.with_claim_evidence(evidence);
+    }
+    let retriever = settings.enable_verification_retrieval.then(|| {
+        Retriever::new(s.llm, sources, &settings.verification_retrieval).with_web(Web {
+            search: s.search,
+            search_config: &s.config.search,
+            fetcher: s.fetcher,
+        })
+    });
+    if let Some(retriever) = &retriever {
+        verifier = verifier.with_retriever(retriever);
     }
     let verified = tokio::select! {
         v = verifier.verify(&report.markdown) => v,
