@@ -28,7 +28,7 @@ use dra::citations::provenance::Verdict;
 use dra::citations::verify::{verify_report, Treatment, VerifiedReport};
 use dra::config::AppConfig;
 use dra::research::sources::SourceRegistry;
-use dra::web::{ContentKind, FetchedPage};
+use dra::web::FetchedPage;
 use serde_json::{json, Value};
 use support::llm::{add_tiers, router, FakeLlm, Reply};
 use support::world::last_user_message;
@@ -318,19 +318,11 @@ fn report(labels: &[Label]) -> String {
 
 fn page(source: &Source) -> FetchedPage {
     let text = format!("{}\n\n{}", source.title, source.paragraphs.join("\n\n"));
-    FetchedPage {
-        url: Url::parse(source.url).unwrap(),
-        final_url: Url::parse(source.url).unwrap(),
-        canonical_url: None,
-        title: Some(source.title.into()),
-        published: None,
-        content_type: "text/html".into(),
-        kind: ContentKind::Html,
-        charset: None,
-        bytes: text.len() as u64,
-        word_count: text.split_whitespace().count(),
+    FetchedPage::from_text(
+        Url::parse(source.url).unwrap(),
+        Some(source.title.into()),
         text,
-    }
+    )
 }
 
 fn registry() -> anyhow::Result<SourceRegistry> {

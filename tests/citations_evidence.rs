@@ -10,7 +10,7 @@ use dra::citations::evidence::{
 };
 use dra::research::agents::SnippetNote;
 use dra::research::sources::SourceRegistry;
-use dra::web::{ContentKind, FetchedPage};
+use dra::web::FetchedPage;
 use proptest::prelude::*;
 use url::Url;
 
@@ -22,19 +22,7 @@ fn source(number: u32, text: &str) -> SourceText {
 }
 
 fn page(url: &str, text: &str) -> FetchedPage {
-    FetchedPage {
-        url: Url::parse(url).unwrap(),
-        final_url: Url::parse(url).unwrap(),
-        canonical_url: None,
-        title: Some("T".into()),
-        published: None,
-        content_type: "text/html".into(),
-        kind: ContentKind::Html,
-        charset: None,
-        bytes: text.len() as u64,
-        word_count: text.split_whitespace().count(),
-        text: text.into(),
-    }
+    FetchedPage::from_text(Url::parse(url).unwrap(), Some("T".into()), text)
 }
 
 /// Texts mixing ASCII, multibyte letters, emoji, odd whitespace, headings and figures.

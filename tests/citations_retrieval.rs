@@ -15,7 +15,7 @@ use dra::config::AppConfig;
 use dra::llm::LlmRouter;
 use dra::research::sources::SourceRegistry;
 use dra::search::{self, SearchProvider};
-use dra::web::{ContentKind, FetchedPage, Fetcher, WebConfig};
+use dra::web::{FetchedPage, Fetcher, WebConfig};
 use serde_json::{json, Value};
 use support::llm::{FakeLlm, Reply};
 use support::world::last_user_message;
@@ -159,19 +159,7 @@ fn no_hits() -> Value {
 }
 
 fn page(url: &str, text: &str) -> FetchedPage {
-    FetchedPage {
-        url: Url::parse(url).unwrap(),
-        final_url: Url::parse(url).unwrap(),
-        canonical_url: None,
-        title: Some("Pool".into()),
-        published: None,
-        content_type: "text/plain".into(),
-        kind: ContentKind::PlainText,
-        charset: None,
-        bytes: text.len() as u64,
-        word_count: text.split_whitespace().count(),
-        text: text.into(),
-    }
+    FetchedPage::from_text(Url::parse(url).unwrap(), Some("Pool".into()), text)
 }
 
 /// The first line after `heading` in a prompt.

@@ -9,7 +9,7 @@ use dra::citations::verify::{verify_report, Treatment, VerifiedClaim, VerifiedRe
 use dra::config::AppConfig;
 use dra::llm::LlmRouter;
 use dra::research::sources::SourceRegistry;
-use dra::web::{ContentKind, FetchedPage};
+use dra::web::FetchedPage;
 use serde_json::{json, Value};
 use support::llm::{FakeLlm, Reply};
 use support::world::last_user_message;
@@ -37,19 +37,7 @@ fn report() -> String {
 }
 
 fn page(url: &str, text: &str) -> FetchedPage {
-    FetchedPage {
-        url: Url::parse(url).unwrap(),
-        final_url: Url::parse(url).unwrap(),
-        canonical_url: None,
-        title: Some(url.into()),
-        published: None,
-        content_type: "text/html".into(),
-        kind: ContentKind::Html,
-        charset: None,
-        bytes: text.len() as u64,
-        word_count: text.split_whitespace().count(),
-        text: text.into(),
-    }
+    FetchedPage::from_text(Url::parse(url).unwrap(), Some(url.into()), text)
 }
 
 fn registry() -> SourceRegistry {

@@ -322,18 +322,28 @@ fn the_shipped_config_runs_stage_7_at_every_depth_with_its_budget() {
     let text = std::fs::read_to_string(path).unwrap();
     let loaded = load_str(&text, Path::new(path), &Env::new()).unwrap();
     let cv = &loaded.config.citation_verification;
-    assert!(!cv.enable_verification_retrieval, "off unless a depth says so");
+    assert!(
+        !cv.enable_verification_retrieval,
+        "off unless a depth says so"
+    );
     let types = &loaded.config.research_types;
     let at = |over: Option<&dra::citations::config::DepthOverride>| cv.for_depth(over);
     let light = at(types.light.citation_verification.as_ref());
     let medium = at(types.medium.citation_verification.as_ref());
     let extended = at(types.extended.citation_verification.as_ref());
-    for (depth, s) in [("light", &light), ("medium", &medium), ("extended", &extended)] {
+    for (depth, s) in [
+        ("light", &light),
+        ("medium", &medium),
+        ("extended", &extended),
+    ] {
         assert!(s.enable_verification_retrieval, "{depth}");
     }
     assert_eq!(light.verification_retrieval.max_atomic_facts_per_claim, 3);
     assert_eq!(light.verification_retrieval.max_searches_per_fact, 1);
     assert_eq!(medium.verification_retrieval.max_searches_per_fact, 1);
-    assert_eq!(extended.verification_retrieval.max_atomic_facts_per_claim, 7);
+    assert_eq!(
+        extended.verification_retrieval.max_atomic_facts_per_claim,
+        7
+    );
     assert_eq!(extended.verification_retrieval.max_searches_per_fact, 2);
 }

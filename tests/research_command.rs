@@ -321,6 +321,14 @@ async fn verify_writes_the_provenance_next_to_the_report_and_no_verify_skips_it(
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("usage.json")).unwrap())
             .unwrap();
     assert_eq!(usage["verification"]["claims"], 1);
+    let v = &usage["verification"];
+    assert!(v["modelCalls"].as_u64().unwrap() >= 1, "{usage:#}");
+    assert!(
+        v["promptTokens"].as_u64().unwrap() > 0 && v["completionTokens"].as_u64().unwrap() > 0,
+        "verification's tokens are counted: {usage:#}"
+    );
+    assert!(v["promptTokens"].as_u64() < usage["promptTokens"].as_u64());
+    assert_eq!(v["searches"], 0);
 
     w.script_one_step_run("Deltas");
     let dir = tempfile::tempdir().unwrap();

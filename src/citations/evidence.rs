@@ -375,16 +375,7 @@ impl Selector {
         let vectors = self
             .vectors(embedder, queries.iter().chain(docs).copied())
             .await?;
-        let (query_vectors, doc_vectors) = vectors.split_at(queries.len());
-        Ok(query_vectors
-            .iter()
-            .map(|q| {
-                doc_vectors
-                    .iter()
-                    .map(|d| cosine(q, d).clamp(0.0, 1.0))
-                    .collect()
-            })
-            .collect())
+        Ok(similarities(&vectors, queries.len()))
     }
 
     /// One vector per text, in order, from the cache or the embedder.
@@ -649,16 +640,22 @@ async fn semantic_relevance(
             got: vectors.len(),
         });
     }
-    let (query_vectors, doc_vectors) = vectors.split_at(queries.len());
-    Ok(query_vectors
+    Ok(similarities(&vectors, queries.len()))
+}
+
+/// `out[q][d]`: cosine similarity of query `q` and document `d`, clamped to 0.0..=1.0,
+/// where `vectors` holds the query vectors first, then the documents'.
+fn similarities<V: AsRef<[f32]>>(vectors: &[V], queries: usize) -> Vec<Vec<f32>> {
+    let (query_vectors, doc_vectors) = vectors.split_at(queries.min(vectors.len()));
+    query_vectors
         .iter()
         .map(|q| {
             doc_vectors
                 .iter()
-                .map(|d| cosine(q, d).clamp(0.0, 1.0))
+                .map(|d| cosine(q.as_ref(), d.as_ref()).clamp(0.0, 1.0))
                 .collect()
         })
-        .collect())
+        .collect()
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {

@@ -239,24 +239,16 @@ fn one_line(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::research::sources::SourceRegistry;
-    use crate::web::{ContentKind, FetchedPage};
+    use crate::web::FetchedPage;
 
     fn registry(pages: &[(&str, &str)]) -> SourceRegistry {
         let registry = SourceRegistry::default();
         for (url, text) in pages {
-            registry.register(&FetchedPage {
-                url: url::Url::parse(url).expect("url"),
-                final_url: url::Url::parse(url).expect("url"),
-                canonical_url: None,
-                title: Some(format!("Title of {url}")),
-                published: None,
-                content_type: "text/html".into(),
-                kind: ContentKind::Html,
-                charset: None,
-                bytes: text.len() as u64,
-                word_count: text.split_whitespace().count(),
-                text: (*text).to_string(),
-            });
+            registry.register(&FetchedPage::from_text(
+                url::Url::parse(url).expect("url"),
+                Some(format!("Title of {url}")),
+                *text,
+            ));
         }
         registry
     }

@@ -469,6 +469,22 @@ impl Job<'_> {
         }
     }
 
+    /// A free-text rewriting call (softening or reconstruction) on `tier_name`, counted.
+    async fn rewrite_call(
+        &self,
+        step: &str,
+        tier_name: &str,
+        messages: Vec<Message>,
+    ) -> Result<crate::llm::LlmResponse, String> {
+        let tier = self.r.tier(tier_name);
+        let request = LlmRequest {
+            messages,
+            ..LlmRequest::default()
+        };
+        self.model(step, None, self.r.router.complete(tier, request))
+            .await
+    }
+
     /// 7a: the claim's atomic facts; the claim itself when it is short, when one fact is
     /// all the settings allow, or when the model gave nothing usable.
     async fn decompose(&self, claim: &str) -> Vec<String> {
@@ -799,19 +815,8 @@ impl Job<'_> {
             self.softening.name()
         );
         let messages = vec![Message::system(SOFTEN_SYSTEM), Message::user(user)];
-        let tier = self.r.tier(&self.settings().softening_tier);
         let answer = self
-            .model(
-                "softening",
-                None,
-                self.r.router.complete(
-                    tier,
-                    LlmRequest {
-                        messages,
-                        ..LlmRequest::default()
-                    },
-                ),
-            )
+            .rewrite_call("softening", &self.settings().softening_tier, messages)
             .await;
         let checked = answer.and_then(|a| accept_rewrite(claim, &a.content, &BTreeSet::new()));
         match checked {
@@ -835,18 +840,11 @@ impl Job<'_> {
             Message::system(RECONSTRUCT_SYSTEM),
             Message::user(reconstruction_prompt(claim, facts, self.softening)),
         ];
-        let tier = self.r.tier(&self.settings().reconstruction_tier);
         let answer = self
-            .model(
+            .rewrite_call(
                 "reconstruction",
-                None,
-                self.r.router.complete(
-                    tier,
-                    LlmRequest {
-                        messages,
-                        ..LlmRequest::default()
-                    },
-                ),
+                &self.settings().reconstruction_tier,
+                messages,
             )
             .await;
         match answer.and_then(|a| accept_rewrite(claim, &a.content, &required)) {

@@ -373,7 +373,10 @@ fn write_out_dir(
         "verification": report.verification.as_ref().map(|v| json!({
             "claims": v.claims.len(),
             "modelCalls": v.model_calls,
+            "promptTokens": v.prompt_tokens,
+            "completionTokens": v.completion_tokens,
             "corrections": v.corrections,
+            "searches": v.searches,
         })),
         "byTierAndEndpoint": usage,
     });

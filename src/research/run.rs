@@ -139,6 +139,13 @@ pub struct Verification {
     pub model_calls: u32,
     /// Citations re-pointed to a source that supports the claim.
     pub corrections: u32,
+    /// Prompt and completion tokens the verification calls used (read off the router's
+    /// ledger around verification, so in a process running several runs at once it
+    /// includes theirs).
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// Web searches stage 7 made.
+    pub searches: u32,
 }
 
 /// Why a run failed.
@@ -504,6 +511,13 @@ fn announce_claims(bus: &EventBus, report: &synthesizer::Report, settings: &Cita
     }
 }
 
+/// Prompt and completion tokens the router has counted so far.
+fn token_totals(router: &LlmRouter) -> (u64, u64) {
+    router.usage().iter().fold((0, 0), |(p, c), u| {
+        (p + u.prompt_tokens, c + u.completion_tokens)
+    })
+}
+
 /// How a run's report is verified: its settings and the evidence ranking shared with
 /// the synthesizer's evidence pool (so windows are embedded once).
 #[derive(Clone, Copy)]
@@ -548,6 +562,8 @@ async fn verify(
     if let Some(retriever) = &retriever {
         verifier = verifier.with_retriever(retriever);
     }
+    let searches_before = retriever.as_ref().map_or(0, Retriever::searches_left);
+    let tokens_before = token_totals(s.llm);
     let verified = tokio::select! {
         v = verifier.verify(&report.markdown) => v,
         reason = watch.report_stopped() => {
@@ -560,11 +576,16 @@ async fn verify(
         }
     };
     bus.emit(verified.summary_event(req.message_id));
+    let tokens_after = token_totals(s.llm);
     let found = Verification {
         claims: verified.provenance_claims(),
         summary: verified.summary.clone(),
         model_calls: verified.model_calls,
         corrections: verified.corrections,
+        prompt_tokens: tokens_after.0.saturating_sub(tokens_before.0),
+        completion_tokens: tokens_after.1.saturating_sub(tokens_before.1),
+        searches: searches_before
+            .saturating_sub(retriever.as_ref().map_or(0, Retriever::searches_left)),
     };
     let cited = sources.cited(&verified.markdown);
     (

@@ -62,3 +62,24 @@ pub struct FetchedPage {
     /// The main text: paragraphs separated by blank lines.
     pub text: String,
 }
+
+impl FetchedPage {
+    /// A page whose text is already known: fetched from `url` without a redirect, read as
+    /// plain text. For documents handed over whole and for fixtures.
+    pub fn from_text(url: Url, title: Option<String>, text: impl Into<String>) -> FetchedPage {
+        let text = text.into();
+        FetchedPage {
+            final_url: url.clone(),
+            url,
+            canonical_url: None,
+            title,
+            published: None,
+            content_type: "text/plain".into(),
+            kind: ContentKind::PlainText,
+            charset: None,
+            bytes: text.len() as u64,
+            word_count: text.split_whitespace().count(),
+            text,
+        }
+    }
+}
