@@ -470,6 +470,7 @@ fn treatment_name(t: &Treatment) -> &'static str {
     match t {
         Treatment::Kept => "kept",
         Treatment::Recited { .. } => "recited",
+        Treatment::Added { .. } => "added",
         Treatment::Disputed { .. } => "disputed",
         Treatment::Unsupported(_) => "unsupported",
         Treatment::Abstained => "abstained",

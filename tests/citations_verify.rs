@@ -4,10 +4,11 @@
 mod support;
 
 use dra::citations::config::{CitationVerification, UnsupportedClaims};
-use dra::citations::provenance::Verdict;
+use dra::citations::provenance::{CorrectionType, Verdict};
 use dra::citations::verify::{verify_report, Treatment, VerifiedClaim, VerifiedReport};
 use dra::config::AppConfig;
 use dra::llm::LlmRouter;
+use dra::research::event::ResearchEvent;
 use dra::research::sources::SourceRegistry;
 use dra::web::FetchedPage;
 use serde_json::{json, Value};
@@ -259,6 +260,81 @@ async fn soften_drops_markers_and_says_unverified() {
     assert!(v.markdown.contains(&format!("- {UNKNOWN} (unverified).")));
     assert!(!v.markdown.contains("[9]"));
     assert!(v.markdown.contains(&format!("{PARAPHRASE} [1].")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_citation_is_recorded_as_a_remove_correction() {
+    let (v, _fake) = verify(UnsupportedClaims::Soften).await;
+    let unrelated = claim(&v, UNRELATED);
+    let kinds: Vec<CorrectionType> = unrelated
+        .claim
+        .corrections
+        .iter()
+        .map(|c| c.correction_type)
+        .collect();
+    assert_eq!(kinds, [CorrectionType::Remove]);
+    assert!(unrelated.claim.corrections[0].corrected_evidence.is_none());
+    let events = unrelated.events();
+    assert!(events.iter().any(|e| matches!(
+        e,
+        ResearchEvent::CitationCorrected { correction_type, .. } if correction_type == "remove"
+    )));
+    // Kept and re-pointed claims record no removal.
+    assert!(claim(&v, VERBATIM).claim.corrections.is_empty());
+    let miscited: Vec<CorrectionType> = claim(&v, MISCITED)
+        .claim
+        .corrections
+        .iter()
+        .map(|c| c.correction_type)
+        .collect();
+    assert_eq!(miscited, [CorrectionType::Replace]);
+}
+
+/// Stage 5's third action: a claim its own source supports only in part keeps that
+/// citation and gains one to a fetched source that supports all of it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partly_supported_claim_gains_an_alternate_citation() {
+    let fake = FakeLlm::start().await;
+    for tier in ["ep-simple", "ep-analytical"] {
+        fake.respond(tier, |body| {
+            let user = last_user_message(body);
+            let evidence = user.split("## Evidence").nth(1).unwrap_or_default().to_string();
+            say_json(if evidence.contains("Sodium") {
+                json!({"reasoning": "all of it", "verdict": "supported", "evidence_index": 1})
+            } else {
+                json!({"reasoning": "only the demand part", "verdict": "partial", "evidence_index": 1})
+            })
+        });
+    }
+    let claim_text = "Sodium cells did well in laboratory tests while widget demand in Asia grew";
+    let report =
+        format!("{claim_text} [1].\n\n## References\n\n1. [Market](https://a.example/market)\n");
+    let v = verify_report(
+        &router(&fake),
+        &report,
+        &registry(),
+        &CitationVerification::default(),
+    )
+    .await;
+    let c = claim(&v, "Sodium cells did well");
+    assert_eq!(c.claim.verification_verdict, Some(Verdict::Supported));
+    assert_eq!(c.treatment, Treatment::Added { to: 4 });
+    assert_eq!(c.claim.corrections.len(), 1);
+    assert_eq!(
+        c.claim.corrections[0].correction_type,
+        CorrectionType::AddAlternate
+    );
+    assert_eq!(c.claim.citation_keys, Some(vec!["1".into(), "4".into()]));
+    let primary = c.claim.citations.iter().find(|c| c.is_primary).unwrap();
+    assert!(primary.evidence_span.quote_text.contains("Sodium"));
+    assert!(c.claim.citations.len() >= 2, "the original evidence stays");
+    assert!(
+        v.markdown.contains(&format!("{claim_text} [1][4].")),
+        "{}",
+        v.markdown
+    );
+    assert!(v.markdown.contains("](https://d.example/batteries)"));
+    assert_eq!(v.corrections, 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -80,7 +80,8 @@ pub struct VerifiedReport {
     pub summary: VerificationSummary,
     /// Verification calls made to the model.
     pub model_calls: u32,
-    /// Citations re-pointed to a better source.
+    /// Citations re-pointed to a better source or joined by one that supports the whole
+    /// claim.
     pub corrections: u32,
 }
 
@@ -102,6 +103,8 @@ pub enum Treatment {
     Kept,
     /// Its citation now points at `to` instead of `from`.
     Recited { from: Vec<u32>, to: u32 },
+    /// Partly supported by its own citations, it also cites `to`, which supports all of it.
+    Added { to: u32 },
     /// Kept with a note naming the sources that support and contradict it.
     Disputed {
         supports: Vec<u32>,
@@ -170,7 +173,7 @@ impl VerifiedClaim {
             for c in &claim.corrections {
                 events.push(ResearchEvent::CitationCorrected {
                     claim_id: claim.id.0,
-                    correction_type: "replace".into(),
+                    correction_type: c.correction_type.as_str().into(),
                     reasoning: c.reasoning.clone(),
                 });
             }
@@ -338,7 +341,12 @@ impl<'a> Verifier<'a> {
         let model_calls = outcomes.iter().map(|o| o.model_calls).sum();
         let corrections = outcomes
             .iter()
-            .filter(|o| matches!(o.claim.treatment, Treatment::Recited { .. }))
+            .filter(|o| {
+                matches!(
+                    o.claim.treatment,
+                    Treatment::Recited { .. } | Treatment::Added { .. }
+                )
+            })
             .count();
         let claims: Vec<VerifiedClaim> = outcomes.into_iter().map(|o| o.claim).collect();
         let provenance: Vec<Claim> = claims.iter().map(|c| c.claim.clone()).collect();
@@ -492,6 +500,23 @@ impl Context<'_> {
             if self.needs_retrieval(&outcome) {
                 outcome = self.retrieve(retriever, rc, outcome).await;
             }
+        }
+        if matches!(
+            outcome.claim.treatment,
+            Treatment::Unsupported(UnsupportedClaims::Soften | UnsupportedClaims::Remove)
+        ) {
+            let claim = &mut outcome.claim.claim;
+            let original = primary_span(claim);
+            claim.corrections.push(CitationCorrection {
+                id: CorrectionId(Uuid::new_v4()),
+                correction_type: CorrectionType::Remove,
+                original_evidence: original,
+                corrected_evidence: None,
+                reasoning: Some(format!(
+                    "no fetched source supports the claim; {} dropped",
+                    markers(&rc.cited)
+                )),
+            });
         }
         if let Some(level) = outcome.classified {
             outcome.claim.claim.confidence_level = Some(level);
@@ -794,10 +819,55 @@ impl Context<'_> {
                 if !numeric_ok {
                     outcome.claim.treatment =
                         Treatment::Unsupported(self.settings.unsupported_claims);
+                } else if verdict == Verdict::Partial {
+                    return self.add_alternate(rc, outcome).await;
                 }
                 outcome
             }
         }
+    }
+
+    /// A partly supported claim keeps its citation and gains one to another fetched
+    /// source that supports all of it, when there is one.
+    async fn add_alternate(&self, rc: &ReportClaim, mut outcome: Outcome) -> Outcome {
+        let found = self.find_alternative(rc).await;
+        outcome.model_calls += found.model_calls;
+        let Some((quote, reasoning, numeric)) = found.supported else {
+            return outcome;
+        };
+        let original = primary_span(&outcome.claim.claim);
+        let alternate = self.span(&quote);
+        let claim = &mut outcome.claim.claim;
+        claim.corrections.push(CitationCorrection {
+            id: CorrectionId(Uuid::new_v4()),
+            correction_type: CorrectionType::AddAlternate,
+            original_evidence: original,
+            corrected_evidence: Some(alternate.clone()),
+            reasoning: Some(format!(
+                "{} supports part of the claim; [{}] supports all of it: {reasoning}",
+                markers(&rc.cited),
+                quote.source
+            )),
+        });
+        for c in &mut claim.citations {
+            c.is_primary = false;
+        }
+        claim.citations.insert(
+            0,
+            Citation {
+                evidence_span: alternate,
+                confidence_score: Some(quote.score.clamp(0.0, 1.0)),
+                is_primary: true,
+            },
+        );
+        claim.verification_verdict = Some(Verdict::Supported);
+        claim.verification_reasoning = Some(reasoning);
+        let mut keys = claim.citation_keys.take().unwrap_or_default();
+        keys.push(quote.source.to_string());
+        claim.citation_keys = Some(keys);
+        outcome.claim.numeric = numeric;
+        outcome.claim.treatment = Treatment::Added { to: quote.source };
+        outcome
     }
 
     /// Looks for the claim in the sources it does not cite; re-points the citation when
@@ -866,13 +936,7 @@ impl Context<'_> {
         let Some((quote, reasoning, numeric)) = found.supported else {
             return outcome;
         };
-        let original = outcome
-            .claim
-            .claim
-            .citations
-            .iter()
-            .find(|c| c.is_primary)
-            .map(|c| c.evidence_span.clone());
+        let original = primary_span(&outcome.claim.claim);
         let corrected = self.span(&quote);
         let claim = &mut outcome.claim.claim;
         claim.corrections.push(CitationCorrection {
@@ -1026,6 +1090,15 @@ fn verbatim(source: &SourceText, claim: &str) -> Option<Quote> {
         .map(|m| Quote::verbatim(source, &m))
 }
 
+/// The evidence of a claim's primary citation.
+fn primary_span(claim: &Claim) -> Option<EvidenceSpan> {
+    claim
+        .citations
+        .iter()
+        .find(|c| c.is_primary)
+        .map(|c| c.evidence_span.clone())
+}
+
 fn markers(numbers: &[u32]) -> String {
     numbers.iter().map(|n| format!("[{n}]")).collect()
 }
@@ -1061,6 +1134,14 @@ fn rewrite(
                 ));
             }
             Treatment::Rewritten(sentence) => out.push_str(sentence),
+            Treatment::Added { to } => {
+                let mut cited = rc.cited.clone();
+                cited.push(*to);
+                out.push_str(&with_before_stop(
+                    &rc.text,
+                    &format!(" {}", markers(&cited)),
+                ))
+            }
             Treatment::Abstained | Treatment::Unsupported(UnsupportedClaims::Mark) => {
                 out.push_str(raw);
                 out.push_str(UNVERIFIED_MARK);

@@ -97,6 +97,18 @@ pub enum CorrectionType {
     AddAlternate,
 }
 
+impl CorrectionType {
+    /// The wire name: `keep`, `replace`, `remove`, `add_alternate`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CorrectionType::Keep => "keep",
+            CorrectionType::Replace => "replace",
+            CorrectionType::Remove => "remove",
+            CorrectionType::AddAlternate => "add_alternate",
+        }
+    }
+}
+
 /// How a numeric claim's value was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
