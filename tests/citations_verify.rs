@@ -146,9 +146,11 @@ async fn planted_defects_are_caught_and_faithful_claims_supported() {
     assert!(claim(&v, UNKNOWN).claim.citations.is_empty());
 
     assert_eq!(verdict(&v, DISPUTED), Some(Verdict::Contradicted));
+    // The note quotes what the disagreeing source says.
     assert!(
-        v.markdown
-            .contains("(sources disagree: [1] supports, [3] contradicts)"),
+        v.markdown.contains(
+            "(sources disagree: [3] says \"Factories in Vietnam cut their output of widgets by half, according to the ministry.\")"
+        ),
         "{}",
         v.markdown
     );

@@ -32,6 +32,7 @@ use std::sync::Arc;
 use futures::stream::{self, StreamExt};
 use schemars::JsonSchema;
 use serde::Deserialize;
+use unicode_segmentation::UnicodeSegmentation;
 use uuid::Uuid;
 
 use super::claims::{self, ReportClaim};
@@ -109,6 +110,8 @@ pub enum Treatment {
     Disputed {
         supports: Vec<u32>,
         contradicts: Vec<u32>,
+        /// What the first contradicting source says: its sentence closest to the claim.
+        dissent: Option<String>,
     },
     /// Handled per [`UnsupportedClaims`].
     Unsupported(UnsupportedClaims),
@@ -786,9 +789,15 @@ impl Context<'_> {
                     claim.verification_verdict = Some(Verdict::Contradicted);
                     claim.verification_reasoning = Some(reasoning);
                     claim.confidence_level = Some(ConfidenceLevel::Low);
+                    let dissent = contradicting
+                        .iter()
+                        .filter_map(|i| quotes.get(*i))
+                        .find(|q| against.contains(&q.source))
+                        .map(|q| closest_sentence(&q.text, &rc.text));
                     outcome.claim.treatment = Treatment::Disputed {
                         supports,
                         contradicts: against,
+                        dissent,
                     };
                     return outcome;
                 }
@@ -1090,6 +1099,43 @@ fn verbatim(source: &SourceText, claim: &str) -> Option<Quote> {
         .map(|m| Quote::verbatim(source, &m))
 }
 
+/// The sentence of `quote` that shares the most words with `claim`, clipped at a word to
+/// [`DISSENT_CHARS`]: what a disagreeing source says, short enough to quote inline.
+fn closest_sentence(quote: &str, claim: &str) -> String {
+    let words = |t: &str| -> Vec<String> {
+        t.unicode_words()
+            .filter(|w| w.chars().count() >= 4)
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let claim_words = words(claim);
+    let best = quote
+        .split_sentence_bounds()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .max_by_key(|s| words(s).iter().filter(|w| claim_words.contains(w)).count())
+        .unwrap_or(quote.trim());
+    let one_line = best.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= DISSENT_CHARS {
+        return one_line;
+    }
+    let mut clipped = String::new();
+    for word in one_line.split(' ') {
+        if clipped.chars().count() + word.chars().count() + 1 > DISSENT_CHARS {
+            break;
+        }
+        if !clipped.is_empty() {
+            clipped.push(' ');
+        }
+        clipped.push_str(word);
+    }
+    clipped.push('…');
+    clipped
+}
+
+/// The longest quotation of a disagreeing source put into the report.
+const DISSENT_CHARS: usize = 200;
+
 /// The evidence of a claim's primary citation.
 fn primary_span(claim: &Claim) -> Option<EvidenceSpan> {
     claim
@@ -1125,13 +1171,20 @@ fn rewrite(
             Treatment::Disputed {
                 supports,
                 contradicts,
+                dissent,
             } => {
                 out.push_str(raw);
-                out.push_str(&format!(
-                    " (sources disagree: {} supports, {} contradicts)",
-                    markers(supports),
-                    markers(contradicts)
-                ));
+                out.push_str(&match dissent {
+                    Some(said) => format!(
+                        " (sources disagree: {} says \"{said}\")",
+                        markers(&contradicts[..1])
+                    ),
+                    None => format!(
+                        " (sources disagree: {} supports, {} contradicts)",
+                        markers(supports),
+                        markers(contradicts)
+                    ),
+                });
             }
             Treatment::Rewritten(sentence) => out.push_str(sentence),
             Treatment::Added { to } => {
@@ -1204,5 +1257,34 @@ fn with_before_stop(text: &str, insert: &str) -> String {
             format!("{}{insert}{}", &text[..i], &text[i..])
         }
         _ => format!("{text}{insert}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dissent_is_the_quote_sentence_closest_to_the_claim() {
+        let quote = "Survey results. Factories in Vietnam cut their output of widgets by half. \
+                     The ministry published it.";
+        assert_eq!(
+            closest_sentence(quote, "Factories in Vietnam doubled their widget output."),
+            "Factories in Vietnam cut their output of widgets by half."
+        );
+    }
+
+    #[test]
+    fn a_long_dissent_is_clipped_at_a_word() {
+        let long = format!("Widgets {}", "abundant ".repeat(60));
+        let said = closest_sentence(&long, "widgets");
+        assert!(said.chars().count() <= DISSENT_CHARS + 1, "{said}");
+        assert!(said.ends_with("abundant…"), "{said}");
+    }
+
+    #[test]
+    fn a_marker_goes_before_the_final_stop() {
+        assert_eq!(with_before_stop("Sales grew.", " [2]"), "Sales grew [2].");
+        assert_eq!(with_before_stop("Sales grew", " [2]"), "Sales grew [2]");
     }
 }
