@@ -94,6 +94,13 @@ pub enum Command {
     )]
     Research(ResearchArgs),
 
+    /// Serve the REST API (`/api/v1`, as the original's frontend expects) as a
+    /// Databricks App or locally.
+    #[command(
+        after_help = "Examples:\n  dra serve\n  DATABASE_URL=postgres://postgres@localhost/deep_research dra serve --port 8080\n  APP_ENV=production dra serve\n\nIdentity: behind the Databricks Apps proxy, each request's user comes from its\nX-Forwarded-Email (or X-Forwarded-Preferred-Username, X-Forwarded-User) header. In\nproduction (APP_ENV=production or --production) a request without one gets 401; in\ndevelopment it acts as --local-user (default: the CLI's user).\n\nSIGTERM or Ctrl-C stops accepting connections and lets requests in flight finish (30 s)."
+    )]
+    Serve(ServeArgs),
+
     /// Search the web and print the hits the research engine would see.
     #[command(
         after_help = "Examples:\n  dra search \"lakebase pricing\"\n  dra search \"rust async runtimes\" --count 5 --freshness pw --json\n  SEARXNG_URL=http://localhost:8888 dra search --provider searxng \"databricks apps\""
@@ -251,6 +258,25 @@ pub struct SearchArgs {
     /// Print the hits as JSON (for scripts) instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub host: String,
+
+    /// Port to listen on (Databricks Apps set DATABRICKS_APP_PORT).
+    #[arg(long, env = "DATABRICKS_APP_PORT", default_value_t = 8000)]
+    pub port: u16,
+
+    /// Refuse requests without the proxy's identity headers (also APP_ENV=production).
+    #[arg(long)]
+    pub production: bool,
+
+    /// In development, who requests without identity headers act as.
+    #[arg(long, env = "DRA_USER", value_name = "EMAIL")]
+    pub local_user: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -10,5 +10,6 @@ pub mod progress;
 pub mod redact;
 pub mod research;
 pub mod search;
+pub mod serve;
 pub mod telemetry;
 pub mod web;

@@ -11,6 +11,7 @@ mod migrate;
 mod models;
 mod research;
 mod search;
+mod serve;
 mod wait_lakebase;
 
 use std::path::PathBuf;
@@ -60,6 +61,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Search(args) => search::run(&ctx, args).await,
         Command::Models(args) => models::run(&ctx, args).await,
         Command::Research(args) => research::run(&ctx, args).await,
+        Command::Serve(args) => serve::run(&ctx, &args).await,
         Command::Config(_) | Command::Completions { .. } => Ok(ExitCode::SUCCESS),
     }
 }

@@ -73,7 +73,7 @@ pub async fn start(pool: &PgPool, run: &RunStart<'_>) -> Result<SavedRun, DbErro
             }
             None => {
                 let title = chats::title_for(run.query);
-                chats::create(conn, saved.chat_id, run.user_id, &title).await?;
+                chats::create(conn, saved.chat_id, run.user_id, Some(&title)).await?;
             }
         }
         messages::insert(

@@ -483,3 +483,17 @@ fn object(value: serde_json::Value) -> Option<serde_json::Map<String, serde_json
         _ => None,
     }
 }
+
+/// The message a claim belongs to, if the claim exists.
+pub async fn message_of(
+    conn: &mut AsyncPgConnection,
+    claim: Uuid,
+) -> QueryResult<Option<MessageId>> {
+    claims::table
+        .filter(claims::id.eq(claim))
+        .select(claims::message_id)
+        .first::<Uuid>(conn)
+        .await
+        .optional()
+        .map(|m| m.map(MessageId))
+}

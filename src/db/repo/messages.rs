@@ -68,6 +68,25 @@ pub struct NewMessage<'a> {
     pub created_at: DateTime<Utc>,
 }
 
+/// The message `id` if it is in one of `user_id`'s chats that is not deleted. Another
+/// user's message is `None` too, so callers cannot tell it exists.
+pub async fn find_for_user(
+    conn: &mut AsyncPgConnection,
+    id: MessageId,
+    user_id: &str,
+) -> QueryResult<Option<Message>> {
+    use crate::db::schema::chats;
+    messages::table
+        .inner_join(chats::table.on(chats::id.eq(messages::chat_id)))
+        .filter(messages::id.eq(id.0))
+        .filter(chats::user_id.eq(user_id.to_string()))
+        .filter(chats::deleted_at.is_null())
+        .select(Message::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
 /// Insert one message.
 pub async fn insert(conn: &mut AsyncPgConnection, m: &NewMessage<'_>) -> QueryResult<()> {
     diesel::insert_into(messages::table)

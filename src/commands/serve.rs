@@ -1,0 +1,54 @@
+//! `dra serve`: the REST API as a Databricks App, or locally for development.
+
+use std::process::ExitCode;
+
+use dra::db::build_pool;
+use dra::db::target::Backend;
+use dra::serve::{AppState, IdentityMode, Listen};
+
+use super::{Context, DatabaseTarget};
+use crate::cli::ServeArgs;
+
+pub async fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let production = args.production
+        || ctx
+            .env
+            .get("APP_ENV")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("production"));
+    let identity = if production {
+        IdentityMode::Production
+    } else {
+        IdentityMode::Development {
+            local_user: match &args.local_user {
+                Some(user) => user.trim().to_string(),
+                None => super::identity::cli_user(ctx, None).await?,
+            },
+        }
+    };
+    let pool = if Backend::from_config(&ctx.config).is_ok() {
+        let base = ctx.target(&DatabaseTarget { instance: None }).await?;
+        let target = base.with_database(&ctx.database_name(None, &base, false));
+        // The pool connects lazily: a database that is down now makes `/health` say so
+        // and data routes answer 503 until it is back, rather than the app not starting.
+        Some(build_pool(target, &ctx.config.database.pool).await?)
+    } else {
+        eprintln!("warning: no database configured (DATABASE_URL or Lakebase): chats cannot be stored; data routes answer 503");
+        None
+    };
+    let listen = Listen {
+        host: args.host.clone(),
+        port: args.port,
+    };
+    match &identity {
+        IdentityMode::Production => eprintln!(
+            "dra serve on http://{}:{} (production: users from the Databricks Apps proxy headers)",
+            listen.host, listen.port
+        ),
+        IdentityMode::Development { local_user } => eprintln!(
+            "dra serve on http://{}:{} (development: requests without proxy headers act as {local_user})",
+            listen.host, listen.port
+        ),
+    }
+    dra::serve::run(AppState { pool, identity }, &listen).await?;
+    Ok(ExitCode::SUCCESS)
+}

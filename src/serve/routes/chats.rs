@@ -1,0 +1,220 @@
+//! `/api/v1/chats`: list (paginated, searchable), create, get, rename or archive, soft
+//! delete, restore. Another user's chat is 404, exactly like an unknown one.
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::db::repo::chats::{self, ChatQuery, ChatStatus, ChatSummary};
+use crate::db::repo::ChatId;
+use crate::serve::{ApiError, AppState, User};
+
+/// The original's title limit.
+const MAX_TITLE: usize = 200;
+
+pub(super) fn mount(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/chats")
+            .route(web::get().to(list))
+            .route(web::post().to(create)),
+    )
+    .service(
+        web::resource("/chats/{chat_id}")
+            .route(web::get().to(get))
+            .route(web::patch().to(update))
+            .route(web::delete().to(delete)),
+    )
+    .route("/chats/{chat_id}/restore", web::post().to(restore));
+}
+
+/// `ChatResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ChatResponse {
+    id: Uuid,
+    title: Option<String>,
+    status: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    message_count: i64,
+}
+
+impl From<ChatSummary> for ChatResponse {
+    fn from(s: ChatSummary) -> ChatResponse {
+        ChatResponse {
+            id: s.chat.id.0,
+            title: s.chat.title,
+            status: s.chat.status,
+            created_at: s.chat.created_at,
+            updated_at: s.chat.updated_at,
+            message_count: s.message_count,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ListParams {
+    status: Option<String>,
+    search: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChatCreate {
+    title: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChatUpdate {
+    title: Option<String>,
+    status: Option<String>,
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    user: User,
+    params: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = params.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(unprocessable("query", "limit", "must be between 1 and 100"));
+    }
+    let offset = params.offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(unprocessable("query", "offset", "must be 0 or more"));
+    }
+    let status = params
+        .status
+        .as_deref()
+        .map(|s| {
+            ChatStatus::parse(s).ok_or_else(|| {
+                unprocessable("query", "status", "must be active, archived or deleted")
+            })
+        })
+        .transpose()?;
+    let query = ChatQuery {
+        status,
+        search: params.search.as_deref(),
+        limit,
+        offset,
+    };
+    let mut conn = state.conn().await?;
+    let (items, total) = chats::list(&mut conn, &user.id, &query).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "items": items.into_iter().map(ChatResponse::from).collect::<Vec<_>>(),
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+    })))
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    user: User,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    // The body is optional (the original accepts none), but a body that is there must be
+    // a valid one.
+    let request: ChatCreate = if body.iter().all(u8::is_ascii_whitespace) {
+        ChatCreate::default()
+    } else {
+        super::parse_json(&body)?
+    };
+    let title = checked_title(request.title.as_deref())?.filter(|t| !t.is_empty());
+    let id = ChatId::new();
+    let mut conn = state.conn().await?;
+    chats::create(&mut conn, id, &user.id, title).await?;
+    let chat = chats::get_for_user(&mut conn, id, &user.id, false)
+        .await?
+        .ok_or_else(|| ApiError::Internal("a created chat could not be read back".into()))?;
+    Ok(HttpResponse::Created().json(ChatResponse::from(chat)))
+}
+
+async fn get(
+    state: web::Data<AppState>,
+    user: User,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let id = ChatId(path.into_inner());
+    let mut conn = state.conn().await?;
+    let chat = chats::get_for_user(&mut conn, id, &user.id, false)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Chat", id))?;
+    Ok(HttpResponse::Ok().json(ChatResponse::from(chat)))
+}
+
+async fn update(
+    state: web::Data<AppState>,
+    user: User,
+    path: web::Path<Uuid>,
+    body: web::Json<ChatUpdate>,
+) -> Result<HttpResponse, ApiError> {
+    let id = ChatId(path.into_inner());
+    let body = body.into_inner();
+    let title = checked_title(body.title.as_deref())?;
+    // Deleting goes through DELETE, so it can be undone with restore.
+    let status = match body.status.as_deref() {
+        None => None,
+        Some("deleted") => return Err(ApiError::invalid("status", "use DELETE to delete a chat")),
+        Some(s) => Some(
+            ChatStatus::parse(s)
+                .ok_or_else(|| unprocessable("body", "status", "must be active or archived"))?,
+        ),
+    };
+    let mut conn = state.conn().await?;
+    let chat = chats::update(&mut conn, id, &user.id, title, status)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Chat", id))?;
+    Ok(HttpResponse::Ok().json(ChatResponse::from(chat)))
+}
+
+async fn delete(
+    state: web::Data<AppState>,
+    user: User,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let id = ChatId(path.into_inner());
+    let mut conn = state.conn().await?;
+    if chats::soft_delete(&mut conn, id, &user.id).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::not_found("Chat", id))
+    }
+}
+
+async fn restore(
+    state: web::Data<AppState>,
+    user: User,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let id = ChatId(path.into_inner());
+    let mut conn = state.conn().await?;
+    let chat = chats::restore(&mut conn, id, &user.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Chat", id))?;
+    Ok(HttpResponse::Ok().json(ChatResponse::from(chat)))
+}
+
+/// A title the schema can hold: trimmed, at most [`MAX_TITLE`] characters.
+fn checked_title(title: Option<&str>) -> Result<Option<&str>, ApiError> {
+    match title.map(str::trim) {
+        Some(t) if t.chars().count() > MAX_TITLE => Err(unprocessable(
+            "body",
+            "title",
+            "must be at most 200 characters",
+        )),
+        other => Ok(other),
+    }
+}
+
+fn unprocessable(location: &'static str, name: &'static str, message: &str) -> ApiError {
+    ApiError::Unprocessable {
+        location,
+        name,
+        message: message.into(),
+    }
+}

@@ -1,0 +1,82 @@
+//! The routes, one module per resource, and the handlers for malformed input.
+
+mod chats;
+mod health;
+mod provenance;
+
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use serde_json::json;
+
+use super::ApiError;
+
+pub(super) fn mount(cfg: &mut web::ServiceConfig) {
+    health::mount(cfg);
+    cfg.service(
+        web::scope("/api/v1")
+            .configure(health::mount_api)
+            .configure(chats::mount)
+            .configure(provenance::mount),
+    );
+}
+
+/// A body that is not JSON (400), too large (413), or the wrong shape (422 naming the
+/// field, as FastAPI's validation errors do).
+pub(super) fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let response = match &err {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            HttpResponse::PayloadTooLarge().json(json!({
+                "code": "PAYLOAD_TOO_LARGE",
+                "message": format!("the request body is larger than {} bytes", super::MAX_JSON_BODY),
+            }))
+        }
+        JsonPayloadError::Deserialize(e) if e.is_data() => validation(&e.to_string(), "body"),
+        JsonPayloadError::ContentType => ApiError::Invalid {
+            message: "the request body must be JSON (Content-Type: application/json)".into(),
+            field: None,
+        }
+        .error_response(),
+        other => ApiError::Invalid {
+            message: format!("malformed JSON: {other}"),
+            field: None,
+        }
+        .error_response(),
+    };
+    actix_web::error::InternalError::from_response(err, response).into()
+}
+
+pub(super) fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let response = validation(&err.to_string(), "query");
+    actix_web::error::InternalError::from_response(err, response).into()
+}
+
+pub(super) fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
+    let response = validation(&err.to_string(), "path");
+    actix_web::error::InternalError::from_response(err, response).into()
+}
+
+/// FastAPI's 422 body: `{"detail": [{"loc", "msg", "type"}]}`.
+fn validation(message: &str, location: &str) -> HttpResponse {
+    HttpResponse::UnprocessableEntity().json(json!({
+        "detail": [{"loc": [location], "msg": message, "type": "value_error"}],
+    }))
+}
+
+/// A JSON body read by hand (where the body is optional): malformed is 400, the wrong
+/// shape 422, like the `Json` extractor's errors.
+pub(super) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            ApiError::Unprocessable {
+                location: "body",
+                name: "body",
+                message: e.to_string(),
+            }
+        } else {
+            ApiError::Invalid {
+                message: format!("malformed JSON: {e}"),
+                field: None,
+            }
+        }
+    })
+}

@@ -1,0 +1,500 @@
+//! `dra serve`'s API over a real PostgreSQL: chats (lifecycle, pagination, search, per-user
+//! isolation), identity in production and development, malformed input, health, and a
+//! verified run's provenance read back through the original's routes.
+
+mod support;
+
+use std::sync::Arc;
+
+use actix_web::body::to_bytes;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::test::{self, TestRequest};
+use actix_web::App;
+use dra::config::{AppConfig, DatabaseUrl};
+use dra::db::{build_pool, ConnectionTarget, PgPool};
+use dra::serve::{configure, AppState, IdentityMode};
+use serde_json::{json, Value};
+use support::world::Fakes;
+use support::{Dra, TestDb};
+
+const ALICE: &str = "alice@example.com";
+const BOB: &str = "bob@example.com";
+
+async fn migrated_pool(db: &TestDb) -> PgPool {
+    let migrated = Dra::new(["migrate"])
+        .env("DATABASE_URL", db.url())
+        .run()
+        .await;
+    assert!(migrated.ok(), "{migrated:?}");
+    pool_for(&db.url()).await
+}
+
+async fn pool_for(url: &str) -> PgPool {
+    let config = AppConfig::default();
+    let target = ConnectionTarget::from_url(&DatabaseUrl::parse(url).unwrap(), &config).unwrap();
+    build_pool(target, &config.database.pool).await.unwrap()
+}
+
+/// The app as `dra serve` mounts it.
+async fn app(
+    pool: Option<PgPool>,
+    identity: IdentityMode,
+) -> impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error> {
+    let state = Arc::new(AppState { pool, identity });
+    test::init_service(App::new().configure(configure(state))).await
+}
+
+/// Sends `req` as `user` (through the proxy header) and returns status and JSON body.
+async fn call<S>(service: &S, req: TestRequest, user: Option<&str>) -> (StatusCode, Value)
+where
+    S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+{
+    let req = match user {
+        Some(u) => req.insert_header(("X-Forwarded-Email", u)),
+        None => req,
+    };
+    let response = test::call_service(service, req.to_request()).await;
+    let status = response.status();
+    let bytes = to_bytes(response.into_body()).await.unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    (status, body)
+}
+
+#[actix_web::test]
+async fn a_chat_lives_is_renamed_deleted_and_restored_and_lists_page_and_search() {
+    let db = TestDb::new().await;
+    let s = app(Some(migrated_pool(&db).await), IdentityMode::Production).await;
+
+    let (status, created) = call(
+        &s,
+        TestRequest::post()
+            .uri("/api/v1/chats")
+            .set_json(json!({"title": "Delta wetlands"})),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["title"], "Delta wetlands");
+    assert_eq!(created["status"], "active");
+    assert_eq!(created["messageCount"], 0);
+    let id = created["id"].as_str().unwrap().to_string();
+    for title in ["Sodium batteries", "Glacier melt", "River deltas in Asia"] {
+        let (status, _) = call(
+            &s,
+            TestRequest::post()
+                .uri("/api/v1/chats")
+                .set_json(json!({"title": title})),
+            Some(ALICE),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    // No body at all is a chat without a title, as in the original.
+    let (status, untitled) = call(&s, TestRequest::post().uri("/api/v1/chats"), Some(ALICE)).await;
+    assert_eq!(status, StatusCode::CREATED, "{untitled}");
+
+    let (status, page) = call(
+        &s,
+        TestRequest::get().uri("/api/v1/chats?limit=2&offset=1"),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["total"], 5);
+    assert_eq!(page["limit"], 2);
+    assert_eq!(page["offset"], 1);
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+
+    let (_, found) = call(
+        &s,
+        TestRequest::get().uri("/api/v1/chats?search=DELTA"),
+        Some(ALICE),
+    )
+    .await;
+    let titles: Vec<&str> = found["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles.len(), 2, "{found}");
+    assert!(titles.contains(&"Delta wetlands") && titles.contains(&"River deltas in Asia"));
+    // LIKE wildcards in a search are literal.
+    let (_, none) = call(
+        &s,
+        TestRequest::get().uri("/api/v1/chats?search=%25"),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(none["total"], 0, "{none}");
+
+    let uri = format!("/api/v1/chats/{id}");
+    let (status, renamed) = call(
+        &s,
+        TestRequest::patch()
+            .uri(&uri)
+            .set_json(json!({"title": "Wetland loss"})),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{renamed}");
+    assert_eq!(renamed["title"], "Wetland loss");
+    let (_, archived) = call(
+        &s,
+        TestRequest::patch()
+            .uri(&uri)
+            .set_json(json!({"status": "archived"})),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(archived["status"], "archived");
+
+    let (status, body) = call(&s, TestRequest::delete().uri(&uri), Some(ALICE)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, gone) = call(&s, TestRequest::get().uri(&uri), Some(ALICE)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(gone["code"], "NOT_FOUND");
+    assert_eq!(gone["details"]["resource"], "Chat");
+    let (_, live) = call(&s, TestRequest::get().uri("/api/v1/chats"), Some(ALICE)).await;
+    assert_eq!(live["total"], 4);
+    let (_, deleted) = call(
+        &s,
+        TestRequest::get().uri("/api/v1/chats?status=deleted"),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(deleted["total"], 1);
+    assert_eq!(deleted["items"][0]["id"], id.as_str());
+    // Deleting twice is a 404: there is no live chat to delete.
+    let (status, _) = call(&s, TestRequest::delete().uri(&uri), Some(ALICE)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, restored) = call(
+        &s,
+        TestRequest::post().uri(&format!("{uri}/restore")),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{restored}");
+    assert_eq!(restored["status"], "active");
+    assert_eq!(restored["title"], "Wetland loss");
+    let (status, _) = call(&s, TestRequest::get().uri(&uri), Some(ALICE)).await;
+    assert_eq!(status, StatusCode::OK);
+    // A live chat cannot be restored.
+    let (status, _) = call(
+        &s,
+        TestRequest::post().uri(&format!("{uri}/restore")),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[actix_web::test]
+async fn another_users_chat_is_not_found_whatever_they_try() {
+    let db = TestDb::new().await;
+    let s = app(Some(migrated_pool(&db).await), IdentityMode::Production).await;
+    let (_, created) = call(
+        &s,
+        TestRequest::post()
+            .uri("/api/v1/chats")
+            .set_json(json!({"title": "Private"})),
+        Some(ALICE),
+    )
+    .await;
+    let uri = format!("/api/v1/chats/{}", created["id"].as_str().unwrap());
+
+    for req in [
+        TestRequest::get().uri(&uri),
+        TestRequest::patch()
+            .uri(&uri)
+            .set_json(json!({"title": "Mine now"})),
+        TestRequest::delete().uri(&uri),
+        TestRequest::post().uri(&format!("{uri}/restore")),
+    ] {
+        let (status, body) = call(&s, req, Some(BOB)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert!(!body.to_string().contains(ALICE), "no leak: {body}");
+    }
+    let (_, bobs) = call(&s, TestRequest::get().uri("/api/v1/chats"), Some(BOB)).await;
+    assert_eq!(bobs["total"], 0);
+    // Alice's chat is untouched.
+    let (status, mine) = call(&s, TestRequest::get().uri(&uri), Some(ALICE)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(mine["title"], "Private");
+}
+
+#[actix_web::test]
+async fn production_needs_the_proxy_identity_and_development_has_a_local_one() {
+    let db = TestDb::new().await;
+    let pool = migrated_pool(&db).await;
+    let prod = app(Some(pool.clone()), IdentityMode::Production).await;
+    let response =
+        test::call_service(&prod, TestRequest::get().uri("/api/v1/chats").to_request()).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.headers().get("WWW-Authenticate").unwrap(),
+        "Bearer"
+    );
+
+    let dev = app(
+        Some(pool),
+        IdentityMode::Development {
+            local_user: "dev@localhost".into(),
+        },
+    )
+    .await;
+    let (status, _) = call(
+        &dev,
+        TestRequest::post()
+            .uri("/api/v1/chats")
+            .set_json(json!({"title": "Local"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, local) = call(&dev, TestRequest::get().uri("/api/v1/chats"), None).await;
+    assert_eq!(local["total"], 1);
+    // The proxy header still wins in development.
+    let (_, alices) = call(&dev, TestRequest::get().uri("/api/v1/chats"), Some(ALICE)).await;
+    assert_eq!(alices["total"], 0);
+}
+
+#[actix_web::test]
+async fn bad_input_gets_the_status_and_field_it_deserves() {
+    let db = TestDb::new().await;
+    let s = app(Some(migrated_pool(&db).await), IdentityMode::Production).await;
+
+    let (status, body) = call(
+        &s,
+        TestRequest::get().uri("/api/v1/chats?limit=0"),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["detail"][0]["loc"], json!(["query", "limit"]));
+    let (status, body) = call(
+        &s,
+        TestRequest::get().uri("/api/v1/chats?status=lost"),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["detail"][0]["loc"], json!(["query", "status"]));
+    let (status, _) = call(
+        &s,
+        TestRequest::get().uri("/api/v1/chats?limit=ten"),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let (status, body) = call(
+        &s,
+        TestRequest::get().uri("/api/v1/chats/not-a-uuid"),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+
+    let malformed = TestRequest::post()
+        .uri("/api/v1/chats")
+        .insert_header(("Content-Type", "application/json"))
+        .set_payload("{\"title\": ");
+    let (status, body) = call(&s, malformed, Some(ALICE)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    let (status, body) = call(
+        &s,
+        TestRequest::post()
+            .uri("/api/v1/chats")
+            .set_json(json!({"title": "x".repeat(201)})),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["detail"][0]["loc"], json!(["body", "title"]));
+
+    let (status, body) = call(
+        &s,
+        TestRequest::post()
+            .uri("/api/v1/chats")
+            .set_json(json!({"name": "typo"})),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+
+    let huge = json!({"title": "x".repeat(dra::serve::MAX_JSON_BODY)});
+    let (status, _) = call(
+        &s,
+        TestRequest::post().uri("/api/v1/chats").set_json(huge),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    let (_, list) = call(&s, TestRequest::get().uri("/api/v1/chats"), Some(ALICE)).await;
+    assert_eq!(list["total"], 0, "no bad request created a chat");
+}
+
+#[actix_web::test]
+async fn health_checks_the_database_rather_than_assuming_it() {
+    let db = TestDb::new().await;
+    let up = app(Some(migrated_pool(&db).await), IdentityMode::Production).await;
+    for path in ["/health", "/api/v1/health"] {
+        let (status, body) = call(&up, TestRequest::get().uri(path), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "healthy");
+        assert_eq!(body["database"], "connected");
+        assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    }
+
+    // A database nobody listens on: health says so with 503, data routes too.
+    let down = app(
+        Some(pool_for("postgres://postgres@127.0.0.1:1/nothing").await),
+        IdentityMode::Production,
+    )
+    .await;
+    let (status, body) = call(&down, TestRequest::get().uri("/api/v1/health"), None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["status"], "unhealthy");
+    let (status, body) = call(&down, TestRequest::get().uri("/api/v1/chats"), Some(ALICE)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(!body.to_string().contains("postgres://"), "{body}");
+
+    let none = app(None, IdentityMode::Production).await;
+    let (status, body) = call(&none, TestRequest::get().uri("/health"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["database"], "not_configured");
+    let (status, _) = call(&none, TestRequest::get().uri("/api/v1/chats"), Some(ALICE)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[actix_web::test]
+async fn a_verified_runs_provenance_is_served_to_its_owner_only() {
+    let fakes = Fakes::start().await;
+    let db = TestDb::new().await;
+    let pool = migrated_pool(&db).await;
+    fakes.script_one_step_run("Deltas");
+    fakes.verifier_says_supported();
+    let out_dir = tempfile::tempdir().unwrap();
+    let run = fakes
+        .dra([
+            "research",
+            "-q",
+            "--verify",
+            "--out",
+            out_dir.path().to_str().unwrap(),
+            "How fast are deltas losing wetlands?",
+        ])
+        .env("DATABASE_URL", db.url())
+        .env("DRA_USER", ALICE)
+        .run()
+        .await;
+    assert!(run.ok(), "{run:?}");
+    let exported: Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.path().join("provenance.json")).unwrap(),
+    )
+    .unwrap();
+    let message = exported["messageId"].as_str().unwrap().to_string();
+    let s = app(Some(pool), IdentityMode::Production).await;
+
+    let (status, claims) = call(
+        &s,
+        TestRequest::get().uri(&format!(
+            "/api/v1/messages/{message}/claims?include_corrections=true"
+        )),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{claims}");
+    assert_eq!(claims["messageId"], message.as_str());
+    let claim_list = claims["claims"].as_array().unwrap();
+    assert_eq!(
+        claim_list.len(),
+        exported["claims"].as_array().unwrap().len()
+    );
+    let claim_id = claim_list[0]["id"].as_str().unwrap().to_string();
+
+    let (status, summary) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/messages/{message}/verification-summary")),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(summary, exported["summary"]);
+
+    let (status, export) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/messages/{message}/provenance")),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(export["claims"], exported["claims"]);
+    let (status, markdown) = call(
+        &s,
+        TestRequest::get().uri(&format!(
+            "/api/v1/messages/{message}/provenance?format=markdown"
+        )),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        markdown.as_str().unwrap().contains("Verification Report"),
+        "{markdown}"
+    );
+    let (status, _) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/messages/{message}/provenance?format=pdf")),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let (status, one) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/claims/{claim_id}")),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    assert_eq!(one["id"], claim_id.as_str());
+    let (status, evidence) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/claims/{claim_id}/evidence")),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{evidence}");
+    assert_eq!(evidence["claimId"], claim_id.as_str());
+
+    // Bob sees none of it, and cannot tell it exists.
+    for uri in [
+        format!("/api/v1/messages/{message}/claims"),
+        format!("/api/v1/messages/{message}/verification-summary"),
+        format!("/api/v1/messages/{message}/provenance"),
+        format!("/api/v1/claims/{claim_id}"),
+        format!("/api/v1/claims/{claim_id}/evidence"),
+    ] {
+        let (status, body) = call(&s, TestRequest::get().uri(&uri), Some(BOB)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}: {body}");
+    }
+    let unknown = uuid::Uuid::new_v4();
+    let (status, _) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/claims/{unknown}")),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
