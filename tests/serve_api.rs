@@ -497,4 +497,68 @@ async fn a_verified_runs_provenance_is_served_to_its_owner_only() {
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // The run's chat holds the question and the report.
+    let (_, chats) = call(&s, TestRequest::get().uri("/api/v1/chats"), Some(ALICE)).await;
+    assert_eq!(chats["total"], 1);
+    assert_eq!(chats["items"][0]["messageCount"], 2);
+    let chat = chats["items"][0]["id"].as_str().unwrap().to_string();
+    let (status, page) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/chats/{chat}/messages")),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["total"], 2);
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items[0]["role"], "user");
+    assert_eq!(items[0]["content"], "How fast are deltas losing wetlands?");
+    assert_eq!(items[1]["role"], "agent");
+    assert_eq!(items[1]["id"], message.as_str());
+    assert!(items[1]["content"]
+        .as_str()
+        .unwrap()
+        .starts_with("# Deltas"));
+    let (_, second) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/chats/{chat}/messages?limit=1&offset=1")),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(second["items"][0]["id"], message.as_str());
+    let (status, one) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/chats/{chat}/messages/{message}")),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(one["chatId"], chat.as_str());
+    assert_eq!(one["isEdited"], false);
+    let (_, copied) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/chats/{chat}/messages/{message}/copy")),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(copied["content"], items[1]["content"]);
+    // Through another chat of Alice's, or as Bob, the message does not exist.
+    let (_, other) = call(
+        &s,
+        TestRequest::post()
+            .uri("/api/v1/chats")
+            .set_json(json!({"title": "Other"})),
+        Some(ALICE),
+    )
+    .await;
+    let other = other["id"].as_str().unwrap();
+    for (user, uri) in [
+        (ALICE, format!("/api/v1/chats/{other}/messages/{message}")),
+        (BOB, format!("/api/v1/chats/{chat}/messages/{message}")),
+        (BOB, format!("/api/v1/chats/{chat}/messages")),
+        (BOB, format!("/api/v1/chats/{chat}/messages/{message}/copy")),
+    ] {
+        let (status, body) = call(&s, TestRequest::get().uri(&uri), Some(user)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{user} {uri}: {body}");
+    }
 }

@@ -52,6 +52,7 @@ pub struct Message {
     /// `None` while the agent's answer is being produced, or when its run failed.
     pub content: Option<String>,
     pub research_session_id: Option<uuid::Uuid>,
+    pub is_edited: bool,
     pub metadata: serde_json::Value,
     pub created_at: DateTime<Utc>,
 }
@@ -152,4 +153,28 @@ pub async fn history(
         .await?;
     rows.reverse();
     Ok(rows)
+}
+
+/// A page of chat `chat`'s messages, oldest first, and how many it has in all. The caller
+/// checks the chat is the user's.
+pub async fn page(
+    conn: &mut AsyncPgConnection,
+    chat: ChatId,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<(Vec<Message>, i64)> {
+    let total: i64 = messages::table
+        .filter(messages::chat_id.eq(chat.0))
+        .count()
+        .get_result(conn)
+        .await?;
+    let rows = messages::table
+        .filter(messages::chat_id.eq(chat.0))
+        .order((messages::created_at.asc(), messages::id.asc()))
+        .limit(limit)
+        .offset(offset)
+        .select(Message::as_select())
+        .load(conn)
+        .await?;
+    Ok((rows, total))
 }

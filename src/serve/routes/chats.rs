@@ -79,14 +79,7 @@ async fn list(
     user: User,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = params.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(unprocessable("query", "limit", "must be between 1 and 100"));
-    }
-    let offset = params.offset.unwrap_or(0);
-    if offset < 0 {
-        return Err(unprocessable("query", "offset", "must be 0 or more"));
-    }
+    let (limit, offset) = super::page(params.limit, params.offset)?;
     let status = params
         .status
         .as_deref()

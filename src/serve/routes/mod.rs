@@ -2,6 +2,7 @@
 
 mod chats;
 mod health;
+mod messages;
 mod provenance;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
@@ -16,6 +17,7 @@ pub(super) fn mount(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v1")
             .configure(health::mount_api)
             .configure(chats::mount)
+            .configure(messages::mount)
             .configure(provenance::mount),
     );
 }
@@ -79,4 +81,25 @@ pub(super) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<
             }
         }
     })
+}
+
+/// `limit` (1–100, default 20) and `offset` (≥ 0, default 0) of a paginated list.
+pub(super) fn page(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), ApiError> {
+    let limit = limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::Unprocessable {
+            location: "query",
+            name: "limit",
+            message: "must be between 1 and 100".into(),
+        });
+    }
+    let offset = offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ApiError::Unprocessable {
+            location: "query",
+            name: "offset",
+            message: "must be 0 or more".into(),
+        });
+    }
+    Ok((limit, offset))
 }

@@ -1,0 +1,121 @@
+//! `/api/v1/chats/{chat_id}/messages`: a chat's messages, one message, and a message's
+//! text to copy. Messages are reached through their chat, so another user's chat or a
+//! message of another chat is a 404.
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::db::repo::messages::{self, Message, Role};
+use crate::db::repo::{chats, ChatId, MessageId};
+use crate::serve::{ApiError, AppState, User};
+
+pub(super) fn mount(cfg: &mut web::ServiceConfig) {
+    cfg.route("/chats/{chat_id}/messages", web::get().to(list))
+        .route("/chats/{chat_id}/messages/{message_id}", web::get().to(get))
+        .route(
+            "/chats/{chat_id}/messages/{message_id}/copy",
+            web::get().to(copy),
+        );
+}
+
+/// `MessageResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MessageResponse {
+    id: Uuid,
+    chat_id: Uuid,
+    role: &'static str,
+    content: String,
+    created_at: DateTime<Utc>,
+    is_edited: bool,
+    research_session: Option<serde_json::Value>,
+}
+
+impl From<Message> for MessageResponse {
+    fn from(m: Message) -> MessageResponse {
+        MessageResponse {
+            id: m.id.0,
+            chat_id: m.chat_id.0,
+            // The original's wire role for its answers is `agent`.
+            role: Role::parse(&m.role).unwrap_or(Role::Agent).as_str(),
+            content: m.content.unwrap_or_default(),
+            created_at: m.created_at,
+            is_edited: m.is_edited,
+            research_session: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct PageParams {
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// The chat, if it is the user's and not deleted.
+async fn owned_chat(
+    conn: &mut diesel_async::AsyncPgConnection,
+    chat: ChatId,
+    user: &User,
+) -> Result<(), ApiError> {
+    chats::find_for_user(conn, chat, &user.id)
+        .await?
+        .map(|_| ())
+        .ok_or_else(|| ApiError::not_found("Chat", chat))
+}
+
+/// Message `message` of chat `chat`, which must be the user's.
+async fn owned_message(
+    state: &AppState,
+    user: &User,
+    chat: ChatId,
+    message: MessageId,
+) -> Result<Message, ApiError> {
+    let mut conn = state.conn().await?;
+    owned_chat(&mut conn, chat, user).await?;
+    messages::find_for_user(&mut conn, message, &user.id)
+        .await?
+        .filter(|m| m.chat_id == chat)
+        .ok_or_else(|| ApiError::not_found("Message", message))
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    user: User,
+    path: web::Path<Uuid>,
+    params: web::Query<PageParams>,
+) -> Result<HttpResponse, ApiError> {
+    let chat = ChatId(path.into_inner());
+    let (limit, offset) = super::page(params.limit, params.offset)?;
+    let mut conn = state.conn().await?;
+    owned_chat(&mut conn, chat, &user).await?;
+    let (rows, total) = messages::page(&mut conn, chat, limit, offset).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "items": rows.into_iter().map(MessageResponse::from).collect::<Vec<_>>(),
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+    })))
+}
+
+async fn get(
+    state: web::Data<AppState>,
+    user: User,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let (chat, message) = path.into_inner();
+    let m = owned_message(&state, &user, ChatId(chat), MessageId(message)).await?;
+    Ok(HttpResponse::Ok().json(MessageResponse::from(m)))
+}
+
+async fn copy(
+    state: web::Data<AppState>,
+    user: User,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let (chat, message) = path.into_inner();
+    let m = owned_message(&state, &user, ChatId(chat), MessageId(message)).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"content": m.content.unwrap_or_default()})))
+}
