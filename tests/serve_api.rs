@@ -562,3 +562,138 @@ async fn a_verified_runs_provenance_is_served_to_its_owner_only() {
         assert_eq!(status, StatusCode::NOT_FOUND, "{user} {uri}: {body}");
     }
 }
+
+#[actix_web::test]
+async fn preferences_start_at_the_defaults_and_keep_what_each_user_sets() {
+    let db = TestDb::new().await;
+    let s = app(Some(migrated_pool(&db).await), IdentityMode::Production).await;
+    let (status, prefs) = call(
+        &s,
+        TestRequest::get().uri("/api/v1/preferences"),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{prefs}");
+    assert_eq!(prefs["defaultResearchDepth"], "auto");
+    assert_eq!(prefs["defaultQueryMode"], "simple");
+    assert_eq!(prefs["theme"], "system");
+    assert_eq!(prefs["notificationsEnabled"], true);
+    assert!(prefs["systemInstructions"].is_null());
+
+    let (status, updated) = call(
+        &s,
+        TestRequest::put()
+            .uri("/api/v1/preferences")
+            .set_json(json!({"defaultResearchDepth": "extended", "theme": "dark"})),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["defaultResearchDepth"], "extended");
+    assert_eq!(updated["theme"], "dark");
+    assert_eq!(
+        updated["defaultQueryMode"], "simple",
+        "untouched fields stay"
+    );
+    let (_, again) = call(
+        &s,
+        TestRequest::put()
+            .uri("/api/v1/preferences")
+            .set_json(json!({"systemInstructions": "Cite primary sources."})),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(again["theme"], "dark");
+    assert_eq!(again["systemInstructions"], "Cite primary sources.");
+
+    let (status, body) = call(
+        &s,
+        TestRequest::put()
+            .uri("/api/v1/preferences")
+            .set_json(json!({"defaultResearchDepth": "bottomless"})),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        body["detail"][0]["loc"],
+        json!(["body", "defaultResearchDepth"])
+    );
+
+    let (_, bobs) = call(&s, TestRequest::get().uri("/api/v1/preferences"), Some(BOB)).await;
+    assert_eq!(bobs["theme"], "system", "each user has their own");
+}
+
+#[actix_web::test]
+async fn feedback_is_recorded_on_the_owners_message_only() {
+    use dra::db::repo::messages::{self, NewMessage, Role};
+    use dra::db::repo::{ChatId, MessageId};
+
+    let db = TestDb::new().await;
+    let pool = migrated_pool(&db).await;
+    let s = app(Some(pool.clone()), IdentityMode::Production).await;
+    let (_, chat) = call(
+        &s,
+        TestRequest::post()
+            .uri("/api/v1/chats")
+            .set_json(json!({"title": "Rated"})),
+        Some(ALICE),
+    )
+    .await;
+    let chat_id: uuid::Uuid = chat["id"].as_str().unwrap().parse().unwrap();
+    let message = MessageId::new();
+    {
+        let mut conn = pool.get().await.unwrap();
+        messages::insert(
+            &mut conn,
+            &NewMessage {
+                id: message,
+                chat_id: ChatId(chat_id),
+                role: Role::Agent,
+                content: Some("# Report"),
+                created_at: chrono::Utc::now(),
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let uri = format!("/api/v1/chats/{chat_id}/messages/{message}/feedback");
+    let (status, saved) = call(
+        &s,
+        TestRequest::post()
+            .uri(&uri)
+            .set_json(json!({"rating": "positive", "feedbackText": "Clear and well cited"})),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{saved}");
+    assert_eq!(saved["rating"], "positive");
+    assert_eq!(saved["messageId"], message.to_string());
+    assert_eq!(saved["feedbackText"], "Clear and well cited");
+
+    let (status, _) = call(
+        &s,
+        TestRequest::post()
+            .uri(&uri)
+            .set_json(json!({"rating": "meh"})),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = call(
+        &s,
+        TestRequest::post()
+            .uri(&uri)
+            .set_json(json!({"rating": "negative"})),
+        Some(BOB),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let c = db.client().await;
+    let stored: i64 = c
+        .query_one("SELECT count(*) FROM message_feedback", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 1, "only Alice's valid rating is stored");
+}

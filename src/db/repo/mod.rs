@@ -8,7 +8,9 @@
 pub mod chats;
 pub mod claims;
 pub mod events;
+pub mod feedback;
 pub mod messages;
+pub mod preferences;
 pub mod sessions;
 pub mod sources;
 

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::db::repo::feedback as ratings;
 use crate::db::repo::messages::{self, Message, Role};
 use crate::db::repo::{chats, ChatId, MessageId};
 use crate::serve::{ApiError, AppState, User};
@@ -17,6 +18,10 @@ pub(super) fn mount(cfg: &mut web::ServiceConfig) {
         .route(
             "/chats/{chat_id}/messages/{message_id}/copy",
             web::get().to(copy),
+        )
+        .route(
+            "/chats/{chat_id}/messages/{message_id}/feedback",
+            web::post().to(feedback),
         );
 }
 
@@ -118,4 +123,51 @@ async fn copy(
     let (chat, message) = path.into_inner();
     let m = owned_message(&state, &user, ChatId(chat), MessageId(message)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"content": m.content.unwrap_or_default()})))
+}
+
+/// `FeedbackRequest`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FeedbackRequest {
+    rating: String,
+    feedback_text: Option<String>,
+    feedback_category: Option<String>,
+}
+
+async fn feedback(
+    state: web::Data<AppState>,
+    user: User,
+    path: web::Path<(Uuid, Uuid)>,
+    body: web::Json<FeedbackRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let (chat, message) = path.into_inner();
+    let body = body.into_inner();
+    if !matches!(body.rating.as_str(), "positive" | "negative") {
+        return Err(ApiError::Unprocessable {
+            location: "body",
+            name: "rating",
+            message: "must be positive or negative".into(),
+        });
+    }
+    super::preferences::at_most("feedbackText", body.feedback_text.as_deref(), 5000)?;
+    super::preferences::at_most("feedbackCategory", body.feedback_category.as_deref(), 50)?;
+    let m = owned_message(&state, &user, ChatId(chat), MessageId(message)).await?;
+    let mut conn = state.conn().await?;
+    let saved = ratings::insert(
+        &mut conn,
+        m.id,
+        &user.id,
+        &body.rating,
+        body.feedback_text.as_deref(),
+        body.feedback_category.as_deref(),
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(serde_json::json!({
+        "id": saved.id,
+        "messageId": saved.message_id,
+        "rating": saved.rating,
+        "feedbackText": saved.feedback_text,
+        "feedbackCategory": saved.feedback_category,
+        "createdAt": saved.created_at,
+    })))
 }

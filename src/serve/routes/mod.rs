@@ -3,6 +3,7 @@
 mod chats;
 mod health;
 mod messages;
+mod preferences;
 mod provenance;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
@@ -18,6 +19,7 @@ pub(super) fn mount(cfg: &mut web::ServiceConfig) {
             .configure(health::mount_api)
             .configure(chats::mount)
             .configure(messages::mount)
+            .configure(preferences::mount)
             .configure(provenance::mount),
     );
 }

@@ -1,0 +1,107 @@
+//! `/api/v1/preferences`: the user's defaults (depth, mode, theme, system instructions).
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::db::repo::preferences::{self, Preferences, PreferencesUpdate};
+use crate::serve::{ApiError, AppState, User};
+
+const DEPTHS: [&str; 4] = ["auto", "light", "medium", "extended"];
+const MODES: [&str; 3] = ["simple", "web_search", "deep_research"];
+
+pub(super) fn mount(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/preferences")
+            .route(web::get().to(get))
+            .route(web::put().to(put)),
+    );
+}
+
+/// `UpdatePreferencesRequest`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Update {
+    system_instructions: Option<String>,
+    default_research_depth: Option<String>,
+    default_query_mode: Option<String>,
+    theme: Option<String>,
+    notifications_enabled: Option<bool>,
+}
+
+fn response(p: Preferences) -> serde_json::Value {
+    json!({
+        "systemInstructions": p.system_instructions,
+        "defaultResearchDepth": p.default_research_depth,
+        "defaultQueryMode": p.default_query_mode,
+        "theme": p.theme,
+        "notificationsEnabled": p.notifications_enabled,
+        "updatedAt": p.updated_at,
+    })
+}
+
+async fn get(state: web::Data<AppState>, user: User) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.conn().await?;
+    let prefs = preferences::get_or_create(&mut conn, &user.id).await?;
+    Ok(HttpResponse::Ok().json(response(prefs)))
+}
+
+async fn put(
+    state: web::Data<AppState>,
+    user: User,
+    body: web::Json<Update>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    one_of(
+        "defaultResearchDepth",
+        body.default_research_depth.as_deref(),
+        &DEPTHS,
+    )?;
+    one_of(
+        "defaultQueryMode",
+        body.default_query_mode.as_deref(),
+        &MODES,
+    )?;
+    at_most("theme", body.theme.as_deref(), 20)?;
+    at_most(
+        "systemInstructions",
+        body.system_instructions.as_deref(),
+        10_000,
+    )?;
+    let update = PreferencesUpdate {
+        system_instructions: body.system_instructions.as_deref(),
+        default_research_depth: body.default_research_depth.as_deref(),
+        default_query_mode: body.default_query_mode.as_deref(),
+        theme: body.theme.as_deref(),
+        notifications_enabled: body.notifications_enabled,
+    };
+    let mut conn = state.conn().await?;
+    let prefs = preferences::update(&mut conn, &user.id, &update).await?;
+    Ok(HttpResponse::Ok().json(response(prefs)))
+}
+
+fn one_of(name: &'static str, value: Option<&str>, allowed: &[&str]) -> Result<(), ApiError> {
+    match value {
+        Some(v) if !allowed.contains(&v) => Err(ApiError::Unprocessable {
+            location: "body",
+            name,
+            message: format!("must be one of {}", allowed.join(", ")),
+        }),
+        _ => Ok(()),
+    }
+}
+
+pub(super) fn at_most(
+    name: &'static str,
+    value: Option<&str>,
+    chars: usize,
+) -> Result<(), ApiError> {
+    match value {
+        Some(v) if v.chars().count() > chars => Err(ApiError::Unprocessable {
+            location: "body",
+            name,
+            message: format!("must be at most {chars} characters"),
+        }),
+        _ => Ok(()),
+    }
+}
