@@ -6,14 +6,13 @@ mod support;
 
 use std::sync::Arc;
 
-use actix_web::body::to_bytes;
+use actix_web::body::{to_bytes, MessageBody};
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::test::{self, TestRequest};
-use actix_web::App;
 use dra::config::{AppConfig, DatabaseUrl};
 use dra::db::{build_pool, ConnectionTarget, PgPool};
-use dra::serve::{configure, AppState, IdentityMode};
+use dra::serve::{AppState, IdentityMode};
 use serde_json::{json, Value};
 use support::world::Fakes;
 use support::{Dra, TestDb};
@@ -40,15 +39,24 @@ async fn pool_for(url: &str) -> PgPool {
 async fn app(
     pool: Option<PgPool>,
     identity: IdentityMode,
-) -> impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error> {
-    let state = Arc::new(AppState { pool, identity });
-    test::init_service(App::new().configure(configure(state))).await
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
+    // Limits off: these tests make many requests as one user; the limits have their own.
+    let state = Arc::new(AppState {
+        limits: None,
+        ..AppState::new(pool, identity)
+    });
+    test::init_service(dra::serve::app(state)).await
 }
 
 /// Sends `req` as `user` (through the proxy header) and returns status and JSON body.
-async fn call<S>(service: &S, req: TestRequest, user: Option<&str>) -> (StatusCode, Value)
+async fn call<S, B>(service: &S, req: TestRequest, user: Option<&str>) -> (StatusCode, Value)
 where
-    S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
 {
     let req = match user {
         Some(u) => req.insert_header(("X-Forwarded-Email", u)),
@@ -56,7 +64,9 @@ where
     };
     let response = test::call_service(service, req.to_request()).await;
     let status = response.status();
-    let bytes = to_bytes(response.into_body()).await.unwrap();
+    let Ok(bytes) = to_bytes(response.into_body()).await else {
+        panic!("the response body could not be read");
+    };
     let body = if bytes.is_empty() {
         Value::Null
     } else {
@@ -696,4 +706,81 @@ async fn feedback_is_recorded_on_the_owners_message_only() {
         .unwrap()
         .get(0);
     assert_eq!(stored, 1, "only Alice's valid rating is stored");
+}
+
+#[actix_web::test]
+async fn each_user_is_rate_limited_on_their_own_with_retry_after() {
+    let db = TestDb::new().await;
+    let state = Arc::new(AppState {
+        limits: Some(Arc::new(dra::serve::RateLimits::new(dra::serve::Rates {
+            research_per_minute: 1,
+            other_per_minute: 3,
+        }))),
+        ..AppState::new(Some(migrated_pool(&db).await), IdentityMode::Production)
+    });
+    let s = test::init_service(dra::serve::app(state)).await;
+    for _ in 0..3 {
+        let (status, _) = call(&s, TestRequest::get().uri("/api/v1/chats"), Some(ALICE)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let response = test::call_service(
+        &s,
+        TestRequest::get()
+            .uri("/api/v1/chats")
+            .insert_header(("X-Forwarded-Email", ALICE))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = response
+        .headers()
+        .get("Retry-After")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    let (_, body) = call(&s, TestRequest::get().uri("/api/v1/chats"), Some(ALICE)).await;
+    assert_eq!(body["code"], "RATE_LIMITED");
+    // Bob has his own budget; health checks are never limited.
+    let (status, _) = call(&s, TestRequest::get().uri("/api/v1/chats"), Some(BOB)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(&s, TestRequest::get().uri("/health"), Some(ALICE)).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn every_response_carries_a_request_id() {
+    let s = app(None, IdentityMode::Production).await;
+    let fresh = test::call_service(&s, TestRequest::get().uri("/health").to_request()).await;
+    let id = fresh
+        .headers()
+        .get("X-Request-Id")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+    let echoed = test::call_service(
+        &s,
+        TestRequest::get()
+            .uri("/health")
+            .insert_header(("X-Request-Id", "proxy-abc-123"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(
+        echoed.headers().get("X-Request-Id").unwrap(),
+        "proxy-abc-123"
+    );
+    // A header that could forge log lines is replaced.
+    let forged = test::call_service(
+        &s,
+        TestRequest::get()
+            .uri("/health")
+            .insert_header(("X-Request-Id", "a b\tc"))
+            .to_request(),
+    )
+    .await;
+    assert_ne!(forged.headers().get("X-Request-Id").unwrap(), "a b\tc");
 }

@@ -49,6 +49,6 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             listen.host, listen.port
         ),
     }
-    dra::serve::run(AppState { pool, identity }, &listen).await?;
+    dra::serve::run(AppState::new(pool, identity), &listen).await?;
     Ok(ExitCode::SUCCESS)
 }

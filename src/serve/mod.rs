@@ -9,15 +9,20 @@
 
 pub mod error;
 pub mod identity;
+pub mod limits;
 mod routes;
 
 use std::sync::Arc;
 
-use actix_web::middleware::{Compress, Logger};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{from_fn, Compress, Logger, Next};
 use actix_web::{web, App, HttpServer};
 
 pub use error::ApiError;
 pub use identity::{IdentityMode, User};
+pub use limits::{RateLimits, Rates};
 
 use crate::db::PgPool;
 
@@ -30,9 +35,20 @@ pub struct AppState {
     /// `None` when no database is configured: data routes answer 503.
     pub pool: Option<PgPool>,
     pub identity: IdentityMode,
+    /// Per-user request limits; `None` turns them off.
+    pub limits: Option<Arc<RateLimits>>,
 }
 
 impl AppState {
+    /// State with the default per-user limits.
+    pub fn new(pool: Option<PgPool>, identity: IdentityMode) -> AppState {
+        AppState {
+            pool,
+            identity,
+            limits: Some(Arc::new(RateLimits::new(Rates::default()))),
+        }
+    }
+
     /// A connection from the pool, or 503 when there is no database.
     pub(crate) async fn conn(
         &self,
@@ -72,18 +88,59 @@ pub fn configure(state: Arc<AppState>) -> impl Fn(&mut web::ServiceConfig) + Clo
     }
 }
 
+/// The whole app: routes plus request ids, access log, gzip and rate limits. The server
+/// builds one per worker; tests build one with `actix_web::test::init_service`.
+pub fn app(
+    state: Arc<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .configure(configure(state))
+        .wrap(from_fn(limits::limit))
+        .wrap(Compress::default())
+        .wrap(Logger::new(r#"%{X-Request-Id}o %a "%r" %s %b %Dms"#))
+        .wrap(from_fn(request_id))
+}
+
 /// Serves until SIGTERM or Ctrl-C; in-flight requests get `shutdown_timeout` to finish.
 pub async fn run(state: AppState, listen: &Listen) -> std::io::Result<()> {
     let state = Arc::new(state);
-    let routes = configure(state);
-    let server = HttpServer::new(move || {
-        App::new()
-            .wrap(Compress::default())
-            .wrap(Logger::new(r#"%a "%r" %s %b %Dms"#))
-            .configure(routes.clone())
-    })
-    .shutdown_timeout(30)
-    .bind((listen.host.as_str(), listen.port))?;
+    let server = HttpServer::new(move || app(Arc::clone(&state)))
+        .shutdown_timeout(30)
+        .bind((listen.host.as_str(), listen.port))?;
     tracing::info!(host = %listen.host, port = listen.port, "dra serve listening");
     server.run().await
+}
+
+/// Every response carries an `X-Request-Id`: the caller's (the proxy's) when it sent a
+/// sane one, else a fresh one, so a log line and a user's report can be matched.
+pub async fn request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    const HEADER: HeaderName = HeaderName::from_static("x-request-id");
+    let id = req
+        .headers()
+        .get(&HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let mut response = next.call(req).await?;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(HEADER, value);
+    }
+    Ok(response)
 }
