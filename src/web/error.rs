@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use url::Url;
 
+use super::BlockReason;
+
 /// A failed fetch. Cheap to clone, so one outcome can be shared by every task that asked
 /// for the same page.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -35,6 +37,10 @@ pub enum FetchError {
     /// DNS, connection, TLS or protocol failure.
     #[error("{url}: cannot fetch: {message}")]
     Network { url: Url, message: String },
+    /// The address guard refused the URL, a redirect hop or the address a host resolves
+    /// to (see `web.allowed_hosts`). Never retried.
+    #[error("{url}: blocked: {reason}")]
+    Blocked { url: Url, reason: BlockReason },
     /// The body could not be decoded (a broken PDF, an unreadable document).
     #[error("{url}: cannot read the content: {message}")]
     Decode { url: Url, message: String },
