@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use reqwest::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::redirect::Policy;
 use tokio::sync::{OnceCell, Semaphore};
 use url::Url;
@@ -173,6 +173,9 @@ impl Fetcher {
             .await
             .map_err(|e| classify(url, &e, cfg))?;
         let status = resp.status();
+        if let Some(refused) = unfollowed_redirect(&resp, &self.inner.guard) {
+            return Err(refused.into());
+        }
         if !status.is_success() {
             return Err(AttemptError {
                 error: FetchError::HttpStatus {
@@ -240,6 +243,22 @@ impl Fetcher {
             .or_insert_with(|| Arc::new(Semaphore::new(per_host)))
             .clone()
     }
+}
+
+/// A redirect the client did not follow because its target is not an http(s) URL (the
+/// client hands such responses back instead of asking the redirect policy), as the
+/// refusal it is rather than a bare "HTTP 302".
+fn unfollowed_redirect(resp: &reqwest::Response, guard: &AddressGuard) -> Option<FetchError> {
+    if !resp.status().is_redirection() {
+        return None;
+    }
+    let location = resp.headers().get(LOCATION)?.to_str().ok()?;
+    let target = resp.url().join(location).ok()?;
+    let reason = guard.check_url(&target).err()?;
+    Some(FetchError::Blocked {
+        url: without_credentials(&target),
+        reason,
+    })
 }
 
 /// Follow at most `max` redirects, each to a URL the guard allows.
