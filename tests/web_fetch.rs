@@ -424,14 +424,11 @@ async fn literal_non_public_addresses_are_blocked_by_default() {
     let err = f.fetch(&server.url("/article")).await.unwrap_err();
     assert!(
         matches!(
-            &err,
-            FetchError::Blocked {
-                reason: BlockReason::Address {
-                    class: AddressClass::Loopback,
-                    ..
-                },
+            err.block_reason(),
+            Some(BlockReason::Address {
+                class: AddressClass::Loopback,
                 ..
-            }
+            })
         ),
         "{err:?}"
     );
@@ -466,7 +463,7 @@ async fn literal_non_public_addresses_are_blocked_by_default() {
     ] {
         let err = f.fetch(&url).await.unwrap_err();
         assert!(
-            matches!(&err, FetchError::Blocked { reason: BlockReason::Address { class: c, .. }, .. } if *c == class),
+            matches!(err.block_reason(), Some(BlockReason::Address { class: c, .. }) if *c == class),
             "{url}: {err:?}"
         );
         assert!(!err.is_transient());
@@ -479,11 +476,7 @@ async fn a_name_resolving_to_loopback_is_blocked_by_default() {
     let server = PageServer::start().await;
     let url = format!("http://localhost:{}/article", port(&server));
     let err = fetcher(guarded(&[])).fetch(&url).await.unwrap_err();
-    let FetchError::Blocked {
-        reason: BlockReason::Resolved { host, class, ip },
-        ..
-    } = &err
-    else {
+    let Some(BlockReason::Resolved { host, class, ip }) = err.block_reason() else {
         panic!("{err:?}");
     };
     assert_eq!(host, "localhost");
@@ -537,14 +530,11 @@ async fn allow_private_addresses_reaches_loopback_but_not_metadata() {
         .unwrap_err();
     assert!(
         matches!(
-            &err,
-            FetchError::Blocked {
-                reason: BlockReason::Address {
-                    class: AddressClass::CloudMetadata,
-                    ..
-                },
+            err.block_reason(),
+            Some(BlockReason::Address {
+                class: AddressClass::CloudMetadata,
                 ..
-            }
+            })
         ),
         "{err:?}"
     );
@@ -568,7 +558,7 @@ async fn a_redirect_to_a_host_not_allowed_is_blocked() {
     assert_eq!(url.as_str(), target, "the hop that was refused");
     assert!(
         matches!(
-            reason,
+            **reason,
             BlockReason::Address {
                 class: AddressClass::Loopback,
                 ..
@@ -582,7 +572,7 @@ async fn a_redirect_to_a_host_not_allowed_is_blocked() {
     let via = allowed.url(&format!("/redirect-to?url={by_name}"));
     let err = f.fetch(&via).await.unwrap_err();
     assert!(
-        matches!(&err, FetchError::Blocked { reason: BlockReason::Resolved { host, .. }, .. } if host == "localhost"),
+        matches!(err.block_reason(), Some(BlockReason::Resolved { host, .. }) if host == "localhost"),
         "{err:?}"
     );
     assert!(!err.is_transient(), "not retried");
@@ -599,7 +589,7 @@ async fn redirects_to_other_schemes_or_with_credentials_are_blocked() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, FetchError::Blocked { reason: BlockReason::Scheme(s), .. } if s == "file"),
+        matches!(err.block_reason(), Some(BlockReason::Scheme(s)) if s == "file"),
         "{err:?}"
     );
     let with_password = server
@@ -610,13 +600,7 @@ async fn redirects_to_other_schemes_or_with_credentials_are_blocked() {
         .await
         .unwrap_err();
     assert!(
-        matches!(
-            &err,
-            FetchError::Blocked {
-                reason: BlockReason::Credentials,
-                ..
-            }
-        ),
+        matches!(err.block_reason(), Some(BlockReason::Credentials)),
         "{err:?}"
     );
     assert!(!err.to_string().contains("s3cret"), "{err}");
@@ -632,13 +616,7 @@ async fn urls_with_credentials_or_other_schemes_are_refused_without_a_request() 
         .replace("http://", "http://me:s3cret@");
     let err = f.fetch(&with_password).await.unwrap_err();
     assert!(
-        matches!(
-            &err,
-            FetchError::Blocked {
-                reason: BlockReason::Credentials,
-                ..
-            }
-        ),
+        matches!(err.block_reason(), Some(BlockReason::Credentials)),
         "{err:?}"
     );
     assert!(!err.to_string().contains("s3cret"), "{err}");

@@ -40,13 +40,21 @@ pub enum FetchError {
     /// The address guard refused the URL, a redirect hop or the address a host resolves
     /// to (see `web.allowed_hosts`). Never retried.
     #[error("{url}: blocked: {reason}")]
-    Blocked { url: Url, reason: BlockReason },
+    Blocked { url: Url, reason: Box<BlockReason> },
     /// The body could not be decoded (a broken PDF, an unreadable document).
     #[error("{url}: cannot read the content: {message}")]
     Decode { url: Url, message: String },
 }
 
 impl FetchError {
+    /// Why the address guard refused the fetch, when it did.
+    pub fn block_reason(&self) -> Option<&BlockReason> {
+        match self {
+            FetchError::Blocked { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
     /// Whether trying the same request again may succeed: connection failures, timeouts,
     /// and HTTP 429/500/502/503/504. (500 is included because overloaded sites and CDNs
     /// often return it for a moment; 501 and other 5xx are final.)

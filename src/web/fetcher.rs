@@ -111,7 +111,7 @@ impl Fetcher {
         if let Err(reason) = self.inner.guard.check_url(&url) {
             return Err(FetchError::Blocked {
                 url: without_credentials(&url),
-                reason,
+                reason: Box::new(reason),
             });
         }
         let key = normalize(&url);
@@ -257,7 +257,7 @@ fn unfollowed_redirect(resp: &reqwest::Response, guard: &AddressGuard) -> Option
     let reason = guard.check_url(&target).err()?;
     Some(FetchError::Blocked {
         url: without_credentials(&target),
-        reason,
+        reason: Box::new(reason),
     })
 }
 
@@ -427,7 +427,7 @@ fn classify(url: &Url, e: &reqwest::Error, cfg: &WebConfig) -> AttemptError {
         let at = refused.url.clone().or_else(|| e.url().cloned());
         return FetchError::Blocked {
             url: without_credentials(at.as_ref().unwrap_or(url)),
-            reason: refused.reason.clone(),
+            reason: Box::new(refused.reason.clone()),
         }
         .into();
     }
