@@ -1,6 +1,7 @@
 //! A web-page server on loopback for fetcher tests: articles wrapped in boilerplate,
-//! redirect chains, error statuses, flaky and slow pages, oversize bodies, legacy charsets,
-//! a PDF, a JavaScript-only app, binary files and redirects to other hosts. Every request is counted by path.
+//! redirect chains (also to other hosts), error statuses, flaky and slow pages, oversize
+//! bodies, legacy charsets, a PDF, a JavaScript-only app and binary files. Every request is
+//! counted by path.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
