@@ -183,6 +183,7 @@ async fn sample(schedule: Schedule) -> anyhow::Result<Sample> {
     let web = WebConfig {
         request_timeout: Duration::from_secs(5),
         retries: 0,
+        allowed_hosts: support::pages::loopback_hosts(),
         ..WebConfig::default()
     };
     // Every fake page shares one loopback host; real pages are spread over many.

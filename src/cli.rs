@@ -17,7 +17,8 @@ Exit codes:
   5  database error (cannot connect, query or migration failed)
   6  gave up waiting (`dra wait-lakebase`)
   7  not found (Lakebase instance, app, role, chat)
-  8  fetching a page failed (network, HTTP status, timeout, too large, unreadable)
+  8  fetching a page failed (network, HTTP status, timeout, too large, unreadable,
+     blocked private address)
   9  search provider error (no key or URL, key refused, rate limited, unreachable)
   10 LLM endpoint error (`dra models --check`, every endpoint of a tier failed)
   11 the question needs clarification (`dra research`; questions printed)

@@ -74,6 +74,7 @@ impl Setup {
         let fetcher = Fetcher::new(&WebConfig {
             request_timeout: Duration::from_secs(5),
             retries: 0,
+            allowed_hosts: support::pages::loopback_hosts(),
             ..WebConfig::default()
         })
         .unwrap();

@@ -61,6 +61,33 @@ fn web_limits_are_checked() {
 }
 
 #[test]
+fn web_address_guard_keys_parse_and_bad_entries_name_the_key() {
+    let defaults = load_str("", Path::new("app.yaml"), &Env::new()).unwrap();
+    assert!(!defaults.config.web.allow_private_addresses);
+    assert!(defaults.config.web.allowed_hosts.is_empty());
+    let loaded = load_str(
+        "web:\n  allow_private_addresses: true\n  allowed_hosts: [wiki.corp, \"127.0.0.1:8080\", 10.0.0.0/8]\n",
+        Path::new("app.yaml"),
+        &Env::new(),
+    )
+    .unwrap();
+    assert!(loaded.config.web.allow_private_addresses);
+    let hosts: Vec<String> = loaded
+        .config
+        .web
+        .allowed_hosts
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(hosts, ["wiki.corp", "127.0.0.1:8080", "10.0.0.0/8"]);
+    let msg = error("web:\n  allowed_hosts: [\"wiki.corp:8080\"]\n", &Env::new());
+    assert!(
+        msg.contains("web.allowed_hosts") && msg.contains("only an IP address takes a port"),
+        "{msg}"
+    );
+}
+
+#[test]
 fn database_url_errors_mask_the_password() {
     let msg = error("database:\n  url: mysql://root:hunter2@db/x\n", &Env::new());
     assert!(

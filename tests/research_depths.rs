@@ -167,6 +167,7 @@ async fn a_run_through_rate_limits_server_errors_broken_json_and_broken_pages_st
     w.fetcher = dra::web::Fetcher::new(&dra::web::WebConfig {
         request_timeout: Duration::from_secs(3),
         retries: 0,
+        allowed_hosts: support::pages::loopback_hosts(),
         ..dra::web::WebConfig::default()
     })
     .unwrap();

@@ -1,11 +1,12 @@
 //! The page fetcher against a loopback page server: extraction, redirects, statuses and
-//! retries, limits, charsets, PDF, unreadable pages, the single-flight cache, `dra fetch`.
+//! retries, limits, charsets, PDF, unreadable pages, the single-flight cache, `dra fetch`,
+//! the address guard.
 
 mod support;
 
 use std::time::Duration;
 
-use dra::web::{ContentKind, FetchError, Fetcher, WebConfig};
+use dra::web::{AddressClass, BlockReason, ContentKind, FetchError, Fetcher, WebConfig};
 use support::pages::{self, PageServer};
 use support::Dra;
 
@@ -19,6 +20,7 @@ fn fast() -> WebConfig {
         retries: 2,
         retry_min_delay: Duration::from_millis(5),
         retry_max_delay: Duration::from_millis(20),
+        allowed_hosts: pages::loopback_hosts(),
         ..WebConfig::default()
     }
 }
@@ -386,4 +388,257 @@ async fn dra_fetch_json_shape_is_stable() {
     insta::with_settings!({filters => vec![(r"http://127\.0\.0\.1:\d+", "[server]")]}, {
         insta::assert_snapshot!("fetch_json_plain_text", out.stdout);
     });
+}
+
+// The address guard: URLs, redirect hops and resolved names that reach loopback, private
+// networks or cloud metadata are refused unless `web.allowed_hosts` lists them.
+
+/// `fast()` without the loopback allowance the page servers need.
+fn guarded(allowed: &[String]) -> WebConfig {
+    WebConfig {
+        allowed_hosts: allowed
+            .iter()
+            .map(|h| h.parse().expect("allowed host"))
+            .collect(),
+        ..fast()
+    }
+}
+
+/// `127.0.0.1:PORT` of a page server: an allowlist entry for exactly that server.
+fn host_port(server: &PageServer) -> String {
+    server.base.trim_start_matches("http://").to_string()
+}
+
+fn port(server: &PageServer) -> String {
+    host_port(server)
+        .rsplit_once(':')
+        .expect("port")
+        .1
+        .to_string()
+}
+
+#[tokio::test]
+async fn literal_non_public_addresses_are_blocked_by_default() {
+    let server = PageServer::start().await;
+    let f = fetcher(guarded(&[]));
+    let err = f.fetch(&server.url("/article")).await.unwrap_err();
+    assert!(
+        matches!(
+            err.block_reason(),
+            Some(BlockReason::Address {
+                class: AddressClass::Loopback,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(server.hits("/article"), 0);
+    let p = port(&server);
+    for (url, class) in [
+        (format!("http://[::1]:{p}/article"), AddressClass::Loopback),
+        (
+            format!("http://[::ffff:127.0.0.1]:{p}/article"),
+            AddressClass::Loopback,
+        ),
+        (
+            format!("http://2130706433:{p}/article"),
+            AddressClass::Loopback,
+        ),
+        ("http://10.0.0.5/".into(), AddressClass::Private),
+        ("http://192.168.1.1/".into(), AddressClass::Private),
+        ("http://[fd00::1]/".into(), AddressClass::Private),
+        ("http://100.64.0.1/".into(), AddressClass::SharedCgnat),
+        ("http://[fe80::1]/".into(), AddressClass::LinkLocal),
+        (
+            "http://169.254.169.254/latest/meta-data/".into(),
+            AddressClass::CloudMetadata,
+        ),
+        (
+            "http://[2002:a9fe:a9fe::]/".into(),
+            AddressClass::CloudMetadata,
+        ),
+        ("http://0.0.0.0/".into(), AddressClass::Unspecified),
+        ("http://224.0.0.1/".into(), AddressClass::Multicast),
+        ("http://255.255.255.255/".into(), AddressClass::Broadcast),
+    ] {
+        let err = f.fetch(&url).await.unwrap_err();
+        assert!(
+            matches!(err.block_reason(), Some(BlockReason::Address { class: c, .. }) if *c == class),
+            "{url}: {err:?}"
+        );
+        assert!(!err.is_transient());
+    }
+    assert_eq!(server.hits("/article"), 0);
+}
+
+#[tokio::test]
+async fn a_name_resolving_to_loopback_is_blocked_by_default() {
+    let server = PageServer::start().await;
+    let url = format!("http://localhost:{}/article", port(&server));
+    let err = fetcher(guarded(&[])).fetch(&url).await.unwrap_err();
+    let Some(BlockReason::Resolved { host, class, ip }) = err.block_reason() else {
+        panic!("{err:?}");
+    };
+    assert_eq!(host, "localhost");
+    assert_eq!(*class, AddressClass::Loopback);
+    assert!(ip.is_loopback(), "{ip}");
+    assert!(
+        err.to_string()
+            .contains("localhost resolves to a loopback address"),
+        "{err}"
+    );
+    assert_eq!(server.hits("/article"), 0);
+}
+
+#[tokio::test]
+async fn allowed_hosts_let_exactly_the_listed_hosts_through() {
+    let server = PageServer::start().await;
+    let url = format!("http://localhost:{}/article", port(&server));
+    fetcher(guarded(&["localhost".into()]))
+        .fetch(&url)
+        .await
+        .expect("listed name");
+    fetcher(guarded(&[host_port(&server)]))
+        .fetch(&server.url("/plain.txt"))
+        .await
+        .expect("listed address and port");
+    fetcher(guarded(&["127.0.0.0/8".into()]))
+        .fetch(&server.url("/js-only"))
+        .await
+        .expect_err("empty page, but fetched");
+    assert_eq!(server.hits("/js-only"), 1);
+    let other_port = format!("127.0.0.1:{}", port(&server).parse::<u16>().unwrap() ^ 1);
+    let err = fetcher(guarded(&[other_port]))
+        .fetch(&server.url("/latin1"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::Blocked { .. }), "{err:?}");
+    assert_eq!(server.hits("/latin1"), 0);
+}
+
+#[tokio::test]
+async fn allow_private_addresses_reaches_loopback_but_not_metadata() {
+    let server = PageServer::start().await;
+    let f = fetcher(WebConfig {
+        allow_private_addresses: true,
+        ..guarded(&[])
+    });
+    f.fetch(&server.url("/article")).await.expect("loopback");
+    let err = f
+        .fetch("http://169.254.169.254/latest/meta-data/")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err.block_reason(),
+            Some(BlockReason::Address {
+                class: AddressClass::CloudMetadata,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_to_a_host_not_allowed_is_blocked() {
+    let allowed = PageServer::start().await;
+    let other = PageServer::start().await;
+    let f = fetcher(guarded(&[host_port(&allowed)]));
+    f.fetch(&allowed.url("/article"))
+        .await
+        .expect("the allowed server");
+
+    let target = other.url("/article");
+    let via = allowed.url(&format!("/redirect-to?url={target}"));
+    let err = f.fetch(&via).await.unwrap_err();
+    let FetchError::Blocked { url, reason } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(url.as_str(), target, "the hop that was refused");
+    assert!(
+        matches!(
+            **reason,
+            BlockReason::Address {
+                class: AddressClass::Loopback,
+                ..
+            }
+        ),
+        "{reason:?}"
+    );
+
+    // The same server by name: refused when the name resolves, before connecting.
+    let by_name = format!("http://localhost:{}/article", port(&other));
+    let via = allowed.url(&format!("/redirect-to?url={by_name}"));
+    let err = f.fetch(&via).await.unwrap_err();
+    assert!(
+        matches!(err.block_reason(), Some(BlockReason::Resolved { host, .. }) if host == "localhost"),
+        "{err:?}"
+    );
+    assert!(!err.is_transient(), "not retried");
+    assert_eq!(allowed.hits("/redirect-to"), 2, "one attempt each");
+    assert_eq!(other.hits("/article"), 0);
+}
+
+#[tokio::test]
+async fn redirects_to_other_schemes_or_with_credentials_are_blocked() {
+    let server = PageServer::start().await;
+    let f = fetcher(fast());
+    let err = f
+        .fetch(&server.url("/redirect-to?url=file:///etc/passwd"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.block_reason(), Some(BlockReason::Scheme(s)) if s == "file"),
+        "{err:?}"
+    );
+    let with_password = server
+        .url("/article")
+        .replace("http://", "http://me:s3cret@");
+    let err = f
+        .fetch(&server.url(&format!("/redirect-to?url={with_password}")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.block_reason(), Some(BlockReason::Credentials)),
+        "{err:?}"
+    );
+    assert!(!err.to_string().contains("s3cret"), "{err}");
+    assert_eq!(server.hits("/article"), 0);
+}
+
+#[tokio::test]
+async fn urls_with_credentials_or_other_schemes_are_refused_without_a_request() {
+    let server = PageServer::start().await;
+    let f = fetcher(fast());
+    let with_password = server
+        .url("/article")
+        .replace("http://", "http://me:s3cret@");
+    let err = f.fetch(&with_password).await.unwrap_err();
+    assert!(
+        matches!(err.block_reason(), Some(BlockReason::Credentials)),
+        "{err:?}"
+    );
+    assert!(!err.to_string().contains("s3cret"), "{err}");
+    let err = f.fetch("file:///etc/passwd").await.unwrap_err();
+    assert!(matches!(err, FetchError::InvalidUrl { .. }), "{err:?}");
+    assert_eq!(server.hits("/article"), 0);
+}
+
+#[tokio::test]
+async fn dra_fetch_reports_a_blocked_address_with_exit_code_8() {
+    for (url, expected) in [
+        (
+            "http://169.254.169.254/latest/meta-data/",
+            "blocked: 169.254.169.254 is a cloud metadata address",
+        ),
+        (
+            "http://10.0.0.5/admin",
+            "blocked: 10.0.0.5 is a private address (to allow it, list it in web.allowed_hosts)",
+        ),
+    ] {
+        let out = Dra::new(["fetch", url]).run().await;
+        assert_eq!(out.code, 8, "{out:?}");
+        assert!(out.stderr.contains(expected), "{}", out.stderr);
+    }
 }

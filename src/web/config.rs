@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::AllowedHost;
+
 /// A realistic browser-like User-Agent that still names dra, so sites that block unknown
 /// clients serve the page and site owners can tell who fetched it.
 pub const DEFAULT_USER_AGENT: &str = concat!(
@@ -44,6 +46,13 @@ pub struct WebConfig {
     pub retry_max_delay: Duration,
     /// The User-Agent header sent with every request.
     pub user_agent: String,
+    /// Connect to loopback, private, link-local and other non-public addresses. Off by
+    /// default: URLs come from the model and from redirects. Cloud metadata addresses still
+    /// need an `allowed_hosts` entry.
+    pub allow_private_addresses: bool,
+    /// Hosts, addresses (`127.0.0.1:8080` for one port) and networks (`10.0.0.0/8`) the
+    /// fetcher may reach even though they are not public.
+    pub allowed_hosts: Vec<AllowedHost>,
 }
 
 impl Default for WebConfig {
@@ -60,6 +69,8 @@ impl Default for WebConfig {
             retry_min_delay: Duration::from_millis(500),
             retry_max_delay: Duration::from_secs(10),
             user_agent: DEFAULT_USER_AGENT.to_string(),
+            allow_private_addresses: false,
+            allowed_hosts: Vec::new(),
         }
     }
 }

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use url::Url;
 
+use super::BlockReason;
+
 /// A failed fetch. Cheap to clone, so one outcome can be shared by every task that asked
 /// for the same page.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -35,12 +37,24 @@ pub enum FetchError {
     /// DNS, connection, TLS or protocol failure.
     #[error("{url}: cannot fetch: {message}")]
     Network { url: Url, message: String },
+    /// The address guard refused the URL, a redirect hop or the address a host resolves
+    /// to (see `web.allowed_hosts`). Never retried.
+    #[error("{url}: blocked: {reason}")]
+    Blocked { url: Url, reason: Box<BlockReason> },
     /// The body could not be decoded (a broken PDF, an unreadable document).
     #[error("{url}: cannot read the content: {message}")]
     Decode { url: Url, message: String },
 }
 
 impl FetchError {
+    /// Why the address guard refused the fetch, when it did.
+    pub fn block_reason(&self) -> Option<&BlockReason> {
+        match self {
+            FetchError::Blocked { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
     /// Whether trying the same request again may succeed: connection failures, timeouts,
     /// and HTTP 429/500/502/503/504. (500 is included because overloaded sites and CDNs
     /// often return it for a moment; 501 and other 5xx are final.)

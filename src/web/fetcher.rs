@@ -6,13 +6,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use reqwest::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::redirect::Policy;
 use tokio::sync::{OnceCell, Semaphore};
 use url::Url;
 
 use super::charset;
 use super::extract::{extract_html, word_count};
+use super::guard::{without_credentials, AddressGuard, GuardedResolver, Refused};
 use super::pdf::{looks_like_pdf, pdf_to_text};
 use super::url_norm::{normalize, parse_http_url};
 use super::{ClientError, ContentKind, FetchError, FetchedPage, WebConfig};
@@ -30,6 +31,7 @@ pub struct Fetcher {
 struct Inner {
     http: reqwest::Client,
     config: WebConfig,
+    guard: Arc<AddressGuard>,
     global: Semaphore,
     per_host: Mutex<HashMap<String, Arc<Semaphore>>>,
     cache: Mutex<HashMap<Url, Arc<OnceCell<Outcome>>>>,
@@ -66,14 +68,20 @@ impl std::fmt::Debug for Fetcher {
 }
 
 impl Fetcher {
-    /// A fetcher with `config`'s limits. Proxies come from `HTTP_PROXY`, `HTTPS_PROXY`,
-    /// `ALL_PROXY` and `NO_PROXY`, as reqwest reads them by default.
+    /// A fetcher with `config`'s limits and address guard. Proxies come from `HTTP_PROXY`,
+    /// `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY`, as reqwest reads them by default; through
+    /// a proxy, the proxy resolves host names, so only literal addresses are checked.
     pub fn new(config: &WebConfig) -> Result<Fetcher, ClientError> {
+        let guard = Arc::new(AddressGuard::new(config));
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .read_timeout(config.read_timeout)
             .timeout(config.request_timeout)
-            .redirect(Policy::limited(config.max_redirects as usize))
+            .redirect(redirect_policy(guard.clone(), config.max_redirects))
+            // Host names are checked as they resolve, on the addresses then connected to.
+            .dns_resolver(Arc::new(GuardedResolver {
+                guard: guard.clone(),
+            }))
             .user_agent(config.user_agent.clone())
             .build()
             .map_err(|e| ClientError(error_text(&e)))?;
@@ -81,6 +89,7 @@ impl Fetcher {
             inner: Arc::new(Inner {
                 http,
                 config: config.clone(),
+                guard,
                 global: Semaphore::new(config.max_concurrent.max(1) as usize),
                 per_host: Mutex::new(HashMap::new()),
                 cache: Mutex::new(HashMap::new()),
@@ -99,6 +108,12 @@ impl Fetcher {
     /// the first caller used).
     pub async fn fetch(&self, url: &str) -> Result<Arc<FetchedPage>, FetchError> {
         let url = parse_http_url(url)?;
+        if let Err(reason) = self.inner.guard.check_url(&url) {
+            return Err(FetchError::Blocked {
+                url: without_credentials(&url),
+                reason: Box::new(reason),
+            });
+        }
         let key = normalize(&url);
         let cell = {
             let mut cache = lock(&self.inner.cache);
@@ -158,6 +173,9 @@ impl Fetcher {
             .await
             .map_err(|e| classify(url, &e, cfg))?;
         let status = resp.status();
+        if let Some(refused) = unfollowed_redirect(&resp, &self.inner.guard) {
+            return Err(refused.into());
+        }
         if !status.is_success() {
             return Err(AttemptError {
                 error: FetchError::HttpStatus {
@@ -226,6 +244,44 @@ impl Fetcher {
             .clone()
     }
 }
+
+/// A redirect the client did not follow because its target is not an http(s) URL (the
+/// client hands such responses back instead of asking the redirect policy), as the
+/// refusal it is rather than a bare "HTTP 302".
+fn unfollowed_redirect(resp: &reqwest::Response, guard: &AddressGuard) -> Option<FetchError> {
+    if !resp.status().is_redirection() {
+        return None;
+    }
+    let location = resp.headers().get(LOCATION)?.to_str().ok()?;
+    let target = resp.url().join(location).ok()?;
+    let reason = guard.check_url(&target).err()?;
+    Some(FetchError::Blocked {
+        url: without_credentials(&target),
+        reason: Box::new(reason),
+    })
+}
+
+/// Follow at most `max` redirects, each to a URL the guard allows.
+fn redirect_policy(guard: Arc<AddressGuard>, max: u32) -> Policy {
+    Policy::custom(move |attempt| {
+        // `previous` starts with the requested URL, which is not a redirect.
+        if attempt.previous().len() > max as usize {
+            return attempt.error(RedirectLimit);
+        }
+        match guard.check_url(attempt.url()) {
+            Ok(()) => attempt.follow(),
+            Err(reason) => {
+                let url = Some(without_credentials(attempt.url()));
+                attempt.error(Refused { url, reason })
+            }
+        }
+    })
+}
+
+/// The redirect limit was hit; `classify` reports it as `TooManyRedirects`.
+#[derive(Debug, thiserror::Error)]
+#[error("too many redirects")]
+struct RedirectLimit;
 
 /// Decide what the body is and turn it into a page. CPU-bound: runs on a blocking thread.
 fn read_body(url: Url, d: Download) -> Result<FetchedPage, FetchError> {
@@ -365,6 +421,16 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 fn classify(url: &Url, e: &reqwest::Error, cfg: &WebConfig) -> AttemptError {
+    if let Some(refused) = find_cause::<Refused>(e) {
+        // A resolver refusal names the host; reqwest reports it against the requested URL
+        // even when it happened on a redirect hop.
+        let at = refused.url.clone().or_else(|| e.url().cloned());
+        return FetchError::Blocked {
+            url: without_credentials(at.as_ref().unwrap_or(url)),
+            reason: Box::new(refused.reason.clone()),
+        }
+        .into();
+    }
     let error = if e.is_redirect() {
         FetchError::TooManyRedirects {
             url: url.clone(),
@@ -392,6 +458,18 @@ fn classify(url: &Url, e: &reqwest::Error, cfg: &WebConfig) -> AttemptError {
         }
     };
     error.into()
+}
+
+/// The first cause of type `T` in `e`'s chain.
+fn find_cause<T: std::error::Error + 'static>(e: &reqwest::Error) -> Option<&T> {
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if let Some(t) = c.downcast_ref::<T>() {
+            return Some(t);
+        }
+        cause = c.source();
+    }
+    None
 }
 
 /// reqwest's message plus its causes ("error sending request" alone says little).

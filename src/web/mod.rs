@@ -1,5 +1,7 @@
 //! Reading the web: fetch a page within limits (timeouts, size cap, redirects, concurrency,
 //! retries), decode its charset, and extract the main text from HTML, plain text or PDF.
+//! Every URL, redirect hop and resolved address passes the [`AddressGuard`] first, so
+//! model-chosen URLs cannot reach loopback, private networks or cloud metadata.
 //!
 //! [`Fetcher`] is the entry point; build one per research run so its cache (keyed by the
 //! [normalized](normalize) URL) makes every page a single download.
@@ -9,6 +11,7 @@ mod config;
 mod error;
 mod extract;
 mod fetcher;
+mod guard;
 mod pdf;
 mod url_norm;
 
@@ -20,6 +23,7 @@ pub use config::{WebConfig, DEFAULT_USER_AGENT};
 pub use error::{ClientError, FetchError};
 pub use extract::{extract_html, word_count, Extracted};
 pub use fetcher::Fetcher;
+pub use guard::{address_class, AddressClass, AddressGuard, AllowedHost, BlockReason};
 pub use pdf::pdf_to_text;
 pub use url_norm::{normalize, parse_http_url};
 

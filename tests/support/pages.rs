@@ -1,6 +1,7 @@
 //! A web-page server on loopback for fetcher tests: articles wrapped in boilerplate,
-//! redirect chains, error statuses, flaky and slow pages, oversize bodies, legacy charsets,
-//! a PDF, a JavaScript-only app and binary files. Every request is counted by path.
+//! redirect chains (also to other hosts), error statuses, flaky and slow pages, oversize
+//! bodies, legacy charsets, a PDF, a JavaScript-only app and binary files. Every request is
+//! counted by path.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -65,6 +66,15 @@ pub const JS_ONLY: &str = r#"<!DOCTYPE html><html><head><title>Dashboard</title>
 <noscript>You need to enable JavaScript to run this app.</noscript>
 <script>window.__INITIAL_STATE__ = {"user": null, "items": []};</script>
 </body></html>"#;
+
+/// `web.allowed_hosts` entries that let a fetcher reach page servers on loopback, which
+/// the default address guard refuses. Tests that fetch from a [`PageServer`] add these.
+pub fn loopback_hosts() -> Vec<dra::web::AllowedHost> {
+    ["127.0.0.1", "::1", "localhost"]
+        .iter()
+        .map(|h| h.parse().expect("allowed host"))
+        .collect()
+}
 
 /// Text in the generated PDF.
 pub const PDF_TEXT: &str = "Quarterly sediment report for the delta basin";
@@ -163,6 +173,14 @@ async fn page(State(inner): State<Arc<Inner>>, uri: Uri) -> Response {
             } else {
                 format!("/redirect/{}", n - 1)
             };
+            (StatusCode::FOUND, [(header::LOCATION, to)]).into_response()
+        }
+        // /redirect-to?url=U redirects to U (any host), for the address guard's tests.
+        ["redirect-to"] => {
+            let to = url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+                .find(|(k, _)| k == "url")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_else(|| "/article".into());
             (StatusCode::FOUND, [(header::LOCATION, to)]).into_response()
         }
         ["status", code] => {

@@ -92,6 +92,7 @@ impl StepWorld {
             read_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(5),
             retries: 0,
+            allowed_hosts: super::pages::loopback_hosts(),
             ..WebConfig::default()
         })
         .expect("fetcher");

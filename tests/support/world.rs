@@ -52,6 +52,7 @@ impl World {
         let fetcher = Fetcher::new(&WebConfig {
             request_timeout: Duration::from_secs(5),
             retries: 0,
+            allowed_hosts: super::pages::loopback_hosts(),
             ..WebConfig::default()
         })
         .unwrap();
