@@ -591,7 +591,11 @@ async fn a_usage_scope_counts_its_own_calls_and_enclosing_scopes_count_them_too(
     let rows = run.usage();
     assert_eq!(rows.len(), 1);
     assert_eq!(
-        (rows[0].tier.as_str(), rows[0].endpoint.as_str(), rows[0].calls),
+        (
+            rows[0].tier.as_str(),
+            rows[0].endpoint.as_str(),
+            rows[0].calls
+        ),
         ("analytical", "a", 5)
     );
     // The process-wide ledger still has every call, scoped or not.
