@@ -12,7 +12,8 @@ use crate::llm::UsageScope;
 /// Limits a caller puts on one run (beyond the depth's own step and call limits).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Budget {
-    /// Prompt plus completion tokens, across every tier and endpoint.
+    /// Prompt plus completion tokens of this run's own calls, across every tier and
+    /// endpoint (other runs on the same router are not counted).
     pub max_tokens: Option<u64>,
     /// Wall time from the start of the run to the finished report.
     pub timeout: Option<Duration>,
