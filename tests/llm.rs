@@ -10,7 +10,7 @@ use dra::config::{AppConfig, Secret};
 use dra::databricks::{AuthOptions, DatabricksAuth};
 use dra::llm::{
     EndpointConfig, LlmError, LlmRequest, LlmRouter, Message, ModelRole, ServingApi, StreamEvent,
-    ToolCall, ToolSpec,
+    ToolCall, ToolSpec, UsageScope, UsageTotals,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -546,6 +546,89 @@ async fn usage_is_recorded_per_tier_and_endpoint_and_unknown_tiers_are_errors() 
     );
     let empty = LlmRouter::from_config(&AppConfig::default(), || unreachable!()).unwrap_err();
     assert!(matches!(empty, LlmError::NotConfigured(_)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_usage_scope_counts_its_own_calls_and_enclosing_scopes_count_them_too() {
+    let fake = FakeLlm::start().await;
+    let r = router(&config(&fake));
+    let (run, verification, other, composed) = (
+        UsageScope::new(),
+        UsageScope::new(),
+        UsageScope::new(),
+        UsageScope::new(),
+    );
+    // Two "runs" interleaved in one task on one router; the first has a sub-scope.
+    let first = run.enter(async {
+        r.complete(None, ask("run")).await.unwrap();
+        verification
+            .enter(async {
+                r.complete(None, ask("verify 1")).await.unwrap();
+                r.complete(None, ask("verify 2")).await.unwrap();
+            })
+            .await;
+        // Entering a scope already in effect does not count its calls twice.
+        run.enter(r.complete(None, ask("again"))).await.unwrap();
+    });
+    let second = other.enter(r.complete(None, ask("other")));
+    let (_, answer) = tokio::join!(first, second);
+    answer.unwrap();
+    // A scope built inside-out still nests: the inner one is set up when first polled.
+    run.enter(composed.enter(r.complete(None, ask("composed"))))
+        .await
+        .unwrap();
+
+    let each = |calls: u64| UsageTotals {
+        calls,
+        prompt_tokens: 11 * calls,
+        completion_tokens: 7 * calls,
+    };
+    assert_eq!(run.totals(), each(5));
+    assert_eq!(verification.totals(), each(2));
+    assert_eq!(other.totals(), each(1));
+    assert_eq!(composed.totals(), each(1));
+    assert_eq!(run.tokens(), 5 * 18);
+    let rows = run.usage();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (
+            rows[0].tier.as_str(),
+            rows[0].endpoint.as_str(),
+            rows[0].calls
+        ),
+        ("analytical", "a", 5)
+    );
+    // The process-wide ledger still has every call, scoped or not.
+    r.complete(None, ask("unscoped")).await.unwrap();
+    assert_eq!(r.tokens_used(), 7 * 18);
+    assert_eq!(fake.calls().len(), 7);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spawned_task_counts_in_a_scope_only_when_it_carries_the_scope() {
+    let fake = FakeLlm::start().await;
+    let r = Arc::new(router(&config(&fake)));
+    let scope = UsageScope::new();
+    scope
+        .enter(async {
+            let carried = {
+                let r = Arc::clone(&r);
+                tokio::spawn(UsageScope::carry(async move {
+                    r.complete(None, ask("carried")).await
+                }))
+            };
+            // tokio::spawn does not inherit task-locals: this call is outside the scope.
+            let bare = {
+                let r = Arc::clone(&r);
+                tokio::spawn(async move { r.complete(None, ask("bare")).await })
+            };
+            carried.await.unwrap().unwrap();
+            bare.await.unwrap().unwrap();
+        })
+        .await;
+    assert_eq!(scope.totals().calls, 1);
+    assert_eq!(scope.tokens(), 18);
+    assert_eq!(r.tokens_used(), 36);
 }
 
 #[tokio::test(flavor = "multi_thread")]

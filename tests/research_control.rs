@@ -12,7 +12,7 @@ use dra::research::run::{Outcome, ResearchReport, RunRequest};
 use dra::research::sink::EventSink;
 use serde_json::{json, Value};
 use support::llm::Reply;
-use support::world::{researcher, say, step_id, OnEvent, World};
+use support::world::{last_user_message, researcher, say, step_id, OnEvent, World};
 
 /// A world whose planner plans `steps`, whose researcher answers any step and whose
 /// reflector always says continue.
@@ -359,4 +359,181 @@ async fn an_adjusting_reflection_replaces_the_rest_of_the_plan() {
             .contains("Look at sediment instead."),
         "the planner saw the reflector's feedback"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_sharing_a_router_each_count_and_budget_only_their_own_tokens() {
+    const A: &str = "How do river deltas change?";
+    const B: &str = "Why do glaciers retreat?";
+    let about = |body: &Value, query: &str| body.to_string().contains(query);
+    let mut w = World::start().await;
+    w.config.research_types.light.researcher.mode = ResearcherMode::Classic;
+    w.config.research_types.medium.researcher.mode = ResearcherMode::Classic;
+    // A plans three steps and its every answer takes 300 ms; B plans four and answers at
+    // once, so B spends all its tokens while A is still on its first step.
+    let slow_for_a = move |body: &Value, reply: Reply| match about(body, A) {
+        true => Reply::Delayed(Duration::from_millis(300), Box::new(reply)),
+        false => reply,
+    };
+    w.llm.respond("ep-analytical", move |body| {
+        let reply = match (step_id(body), about(body, A)) {
+            (Some(_), _) => researcher(body),
+            (None, true) => say(json!({"title": "A", "thought": "t", "steps": [
+                step("step-1", &[]), step("step-2", &[]), step("step-3", &[])
+            ]})),
+            (None, false) => say(json!({"title": "B", "thought": "t", "steps": [
+                step("step-1", &[]), step("step-2", &[]), step("step-3", &[]), step("step-4", &[])
+            ]})),
+        };
+        slow_for_a(body, reply)
+    });
+    w.llm.respond("ep-simple", move |body| {
+        slow_for_a(
+            body,
+            say(json!({"decision": "continue", "reasoning": "More to learn."})),
+        )
+    });
+    w.llm.always(
+        "ep-complex",
+        Reply::Stream(vec!["# Report\n\nSynthesized from the notes [1].".into()]),
+    );
+    let budgeted = RunRequest {
+        budget: Budget {
+            max_tokens: Some(4_060),
+            timeout: None,
+        },
+        ..RunRequest {
+            query: A.into(),
+            ..request(Depth::Light)
+        }
+    };
+    let unbudgeted = RunRequest {
+        query: B.into(),
+        ..request(Depth::Medium)
+    };
+
+    let router = w.router();
+    let ((a, a_events), (b, b_events)) = tokio::join!(
+        w.run_on(&router, &budgeted, Vec::new()),
+        w.run_on(&router, &unbudgeted, Vec::new())
+    );
+    let (a, b) = (report(a, &a_events), report(b, &b_events));
+
+    // A stops on its own spending, exactly as when it runs alone: planner, step 1's two
+    // calls and the reflection make 72, and with the report's 4000 kept back that is over.
+    assert_eq!(
+        a.partial,
+        Some(StopReason::Tokens {
+            used: 72,
+            limit: 4_060
+        })
+    );
+    assert_eq!((a.steps_executed, a.steps_skipped), (1, 2));
+    assert_eq!((b.partial, b.steps_executed), (None, 4));
+
+    // B really spent in the meantime: more than A's budget leaves for research, all of it
+    // before A's reflection, the call that tipped A over.
+    let calls = w.llm.calls();
+    let (a_calls, b_calls): (Vec<_>, Vec<_>) = calls.iter().partition(|c| about(&c.body, A));
+    assert!(
+        b_calls.iter().all(|c| about(&c.body, B)),
+        "every model call belongs to one run"
+    );
+    assert!(b.tokens_used > 4_060 - 4_000, "{}", b.tokens_used);
+    let a_reflection = a_calls
+        .iter()
+        .find(|c| c.model == "ep-simple")
+        .expect("A reflected");
+    assert!(b_calls.iter().all(|c| c.at < a_reflection.at));
+
+    // Each run's count is the fake's count of that run's calls; the ledger has both.
+    let tokens = |calls: &[&support::llm::Call]| calls.iter().map(|c| c.tokens).sum::<u64>();
+    assert_eq!(a.tokens_used, tokens(&a_calls));
+    assert_eq!(b.tokens_used, tokens(&b_calls));
+    assert_eq!(router.tokens_used(), a.tokens_used + b.tokens_used);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verification_counts_only_its_own_tokens_while_another_run_spends() {
+    const A: &str = "How do river deltas change?";
+    const B: &str = "Why do glaciers retreat?";
+    let about = |body: &Value, query: &str| body.to_string().contains(query);
+    let verifying = |body: &Value| last_user_message(body).contains("## Claim\n");
+    let mut w = World::start().await;
+    w.config.research_types.light.researcher.mode = ResearcherMode::Classic;
+    w.config.research_types.medium.researcher.mode = ResearcherMode::Classic;
+    // A (verified) answers at once except its verification, which takes 300 ms; B answers
+    // every call after 100 ms, so B's calls finish while A's claims are being verified.
+    let answer = move |body: &Value, reply: Reply| {
+        if verifying(body) {
+            let verdict = say(json!({"verdict": "supported", "reasoning": "In the evidence."}));
+            return Reply::Delayed(Duration::from_millis(300), Box::new(verdict));
+        }
+        match about(body, B) {
+            true => Reply::Delayed(Duration::from_millis(100), Box::new(reply)),
+            false => reply,
+        }
+    };
+    w.llm.respond("ep-analytical", move |body| {
+        let reply = match (step_id(body), about(body, A)) {
+            (Some(_), _) => researcher(body),
+            (None, true) => {
+                say(json!({"title": "A", "thought": "t", "steps": [step("step-1", &[])]}))
+            }
+            (None, false) => say(json!({"title": "B", "thought": "t", "steps": [
+                step("step-1", &[]), step("step-2", &[]), step("step-3", &[]), step("step-4", &[])
+            ]})),
+        };
+        answer(body, reply)
+    });
+    w.llm.respond("ep-simple", move |body| {
+        answer(
+            body,
+            say(json!({"decision": "continue", "reasoning": "More to learn."})),
+        )
+    });
+    w.llm.respond("ep-complex", move |body| {
+        let text = match about(body, A) {
+            true => "# Report\n\nDeltas lost a fifth of their wetlands [1].",
+            false => "# Report\n\nSynthesized from the notes [1].",
+        };
+        answer(body, Reply::Stream(vec![text.into()]))
+    });
+    let verified = RunRequest {
+        query: A.into(),
+        verify: Some(true),
+        ..request(Depth::Light)
+    };
+    let unverified = RunRequest {
+        query: B.into(),
+        verify: Some(false),
+        ..request(Depth::Medium)
+    };
+
+    let router = w.router();
+    let ((a, a_events), (b, b_events)) = tokio::join!(
+        w.run_on(&router, &verified, Vec::new()),
+        w.run_on(&router, &unverified, Vec::new())
+    );
+    let (a, b) = (report(a, &a_events), report(b, &b_events));
+    let v = a.verification.expect("A was verified");
+    assert!(b.verification.is_none());
+
+    let calls = w.llm.calls();
+    let checks: Vec<_> = calls.iter().filter(|c| verifying(&c.body)).collect();
+    assert!(!checks.is_empty(), "a claim was checked by the model");
+    assert_eq!(u64::from(v.model_calls), checks.len() as u64);
+    let first_check = checks.iter().map(|c| c.at).min().unwrap();
+    assert!(
+        calls
+            .iter()
+            .any(|c| about(&c.body, B) && c.at > first_check),
+        "B was still calling the model while A's claims were verified"
+    );
+    let n = checks.len() as u64;
+    assert_eq!((v.prompt_tokens, v.completion_tokens), (11 * n, 7 * n));
+    let (b_calls, a_calls): (Vec<_>, Vec<_>) = calls.iter().partition(|c| about(&c.body, B));
+    let tokens = |calls: &[&support::llm::Call]| calls.iter().map(|c| c.tokens).sum::<u64>();
+    assert_eq!(a.tokens_used, tokens(&a_calls));
+    assert_eq!(b.tokens_used, tokens(&b_calls));
 }

@@ -17,7 +17,7 @@ use dra::db::repo::{MessageId, SessionId};
 use dra::db::runs::{self, Finish, RunStart, SavedRun};
 use dra::db::target::Backend;
 use dra::db::{build_pool, DbError, PgPool};
-use dra::llm::{LlmRouter, Message};
+use dra::llm::{LlmRouter, Message, UsageRow, UsageScope};
 use dra::progress::{LineProgress, TerminalProgress, TokenCounter};
 use dra::research::agents::{Agent, QueryMode};
 use dra::research::budget::{Budget, StopReason};
@@ -64,10 +64,13 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
         prepare_out_dir(dir, args.yes, interactive)?;
     }
 
+    // Every model call of this command, clarification rounds included: the numbers shown
+    // and written are this scope's, not the router's process-wide ledger.
+    let usage = UsageScope::new();
     let mut sinks: Vec<Box<dyn EventSink>> = Vec::new();
     let terminal = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
-        let router = Arc::clone(&router);
-        let tokens: TokenCounter = Arc::new(move || router.tokens_used());
+        let usage = usage.clone();
+        let tokens: TokenCounter = Arc::new(move || usage.tokens());
         Arc::new(TerminalProgress::new(Some(tokens)))
     });
     match &terminal {
@@ -130,7 +133,7 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
     };
     let started = Instant::now();
     let outcome = loop {
-        let outcome = run_research(&request, &services, &bus).await;
+        let outcome = usage.enter(run_research(&request, &services, &bus)).await;
         match outcome {
             Ok(Outcome::Clarify { questions }) if interactive => {
                 let answers = match &terminal {
@@ -191,9 +194,9 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
             Ok(ExitCode::SUCCESS)
         }
         Outcome::Report(report) => {
-            print_report(&report, &router, args.format, &ids)?;
+            print_report(&report, &usage.usage(), args.format, &ids)?;
             if let Some(dir) = &args.out {
-                write_out_dir(dir, &report, &router, started, request.message_id)?;
+                write_out_dir(dir, &report, &usage.usage(), started, request.message_id)?;
                 eprintln!("wrote {}", dir.display());
             }
             match report.partial {
@@ -308,7 +311,7 @@ fn clarify(request: &mut RunRequest, questions: &[String], answers: &[String]) {
 
 fn print_report(
     report: &ResearchReport,
-    router: &LlmRouter,
+    usage: &[UsageRow],
     format: OutputFormat,
     ids: &Option<serde_json::Value>,
 ) -> anyhow::Result<()> {
@@ -328,7 +331,7 @@ fn print_report(
                     "partial": report.partial.map(|r| r.to_string()),
                     "tokensUsed": report.tokens_used,
                     "verification": report.verification.as_ref().map(|v| &v.summary),
-                    "usage": router.usage(),
+                    "usage": usage,
                 }),
                 ids
             ))?
@@ -341,11 +344,10 @@ fn print_report(
 fn write_out_dir(
     dir: &Path,
     report: &ResearchReport,
-    router: &LlmRouter,
+    usage: &[UsageRow],
     started: Instant,
     message_id: uuid::Uuid,
 ) -> anyhow::Result<()> {
-    let usage = router.usage();
     if let Some(v) = &report.verification {
         let provenance = Provenance::new(message_id, v.claims.clone());
         let now = chrono::Utc::now();

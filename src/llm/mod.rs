@@ -21,7 +21,7 @@ pub use config::{
 pub use embeddings::{EmbeddingsClient, EmbeddingsError};
 pub use router::{EndpointFailure, JsonSchemaSpec, LlmRequest, LlmResponse, LlmRouter};
 pub use structured::Structured;
-pub use usage::UsageRow;
+pub use usage::{UsageRow, UsageScope, UsageTotals};
 pub use wire::{FunctionCall, Message, Role, ToolCall, ToolSpec, Usage};
 
 /// Failures of the LLM layer.

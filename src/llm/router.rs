@@ -18,7 +18,7 @@ use super::config::{BackoffStrategy, EndpointConfig, ModelRole, RateLimiting, Se
 use super::embeddings::EmbeddingsClient;
 use super::limiter::TpmLimiter;
 use super::tokens;
-use super::usage::{UsageLedger, UsageRow};
+use super::usage::{record_in_scopes, UsageLedger, UsageRow};
 use super::wire::{ChatRequest, Message, Role, ToolCall, ToolSpec, Usage};
 use super::LlmError;
 use crate::config::AppConfig;
@@ -292,12 +292,14 @@ impl LlmRouter {
         EmbeddingsClient::new(config, &self.connection)
     }
 
-    /// Token usage so far, per tier and endpoint.
+    /// Token usage so far of every call in this process, per tier and endpoint. One run's
+    /// own usage is its [`UsageScope`](super::UsageScope)'s.
     pub fn usage(&self) -> Vec<UsageRow> {
         self.usage.snapshot()
     }
 
-    /// Prompt plus completion tokens of every call so far, all tiers and endpoints.
+    /// Prompt plus completion tokens of every call so far in this process, all tiers and
+    /// endpoints.
     pub fn tokens_used(&self) -> u64 {
         self.usage()
             .iter()
@@ -474,6 +476,7 @@ impl LlmRouter {
                         ),
                     };
                     self.usage.record(tier, id, usage, estimated);
+                    record_in_scopes(tier, id, usage, estimated);
                     // Recorded once: a field recorded twice is exported twice.
                     let span = Span::current();
                     span.record("llm.endpoint", id.as_str());

@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::llm::LlmRouter;
+use crate::llm::UsageScope;
 
 /// Limits a caller puts on one run (beyond the depth's own step and call limits).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Budget {
-    /// Prompt plus completion tokens, across every tier and endpoint.
+    /// Prompt plus completion tokens of this run's own calls, across every tier and
+    /// endpoint (other runs on the same router are not counted).
     pub max_tokens: Option<u64>,
     /// Wall time from the start of the run to the finished report.
     pub timeout: Option<Duration>,
@@ -71,26 +72,27 @@ pub struct Watch {
     cancel: CancellationToken,
     budget: Budget,
     started: Instant,
-    /// Tokens the router had counted before this run began (its ledger is process-wide).
-    tokens_before: u64,
+    /// The run's own usage: other runs in the process spend from the same router.
+    usage: UsageScope,
     /// Tokens kept back for the report.
     report_tokens: u64,
 }
 
 impl Watch {
-    /// Start watching now. `report_tokens` is the report's token allowance, kept back from
-    /// the token budget so the synthesizer can still write.
+    /// Start watching now, counting the tokens of `usage` (the scope the run is entered
+    /// in). `report_tokens` is the report's token allowance, kept back from the token
+    /// budget so the synthesizer can still write.
     pub fn start(
         cancel: CancellationToken,
         budget: Budget,
-        router: &LlmRouter,
+        usage: UsageScope,
         report_tokens: u64,
     ) -> Watch {
         Watch {
             cancel,
             budget,
             started: Instant::now(),
-            tokens_before: router.tokens_used(),
+            usage,
             report_tokens: report_tokens.max(MIN_REPORT_TOKENS),
         }
     }
@@ -101,17 +103,17 @@ impl Watch {
     }
 
     /// Tokens this run has used so far.
-    pub fn tokens(&self, router: &LlmRouter) -> u64 {
-        router.tokens_used().saturating_sub(self.tokens_before)
+    pub fn tokens(&self) -> u64 {
+        self.usage.tokens()
     }
 
     /// Whether research must stop now (cancellation, or a budget down to its reserve).
-    pub fn research_stop(&self, router: &LlmRouter) -> Option<StopReason> {
+    pub fn research_stop(&self) -> Option<StopReason> {
         if self.cancel.is_cancelled() {
             return Some(StopReason::Cancelled);
         }
         if let Some(limit) = self.budget.max_tokens {
-            let used = self.tokens(router);
+            let used = self.tokens();
             if used.saturating_add(self.report_tokens) >= limit {
                 return Some(StopReason::Tokens { used, limit });
             }
@@ -125,10 +127,10 @@ impl Watch {
     }
 
     /// Resolves when research must stop; polls token use while waiting.
-    pub async fn research_stopped(&self, router: &LlmRouter) -> StopReason {
+    pub async fn research_stopped(&self) -> StopReason {
         let deadline = self.research_deadline();
         loop {
-            if let Some(reason) = self.research_stop(router) {
+            if let Some(reason) = self.research_stop() {
                 return reason;
             }
             let tick = tokio::time::sleep(TOKEN_POLL);

@@ -33,7 +33,7 @@ use crate::citations::interleaved::EvidencePool;
 use crate::citations::retrieval::{Retriever, Web};
 use crate::citations::verify::{VerifiedClaim, Verifier};
 use crate::config::AppConfig;
-use crate::llm::{LlmRequest, LlmRouter, Message, StreamEvent};
+use crate::llm::{LlmRequest, LlmRouter, Message, StreamEvent, UsageScope};
 use crate::search::SearchProvider;
 use crate::web::Fetcher;
 
@@ -139,9 +139,8 @@ pub struct Verification {
     pub model_calls: u32,
     /// Citations re-pointed to a source that supports the claim.
     pub corrections: u32,
-    /// Prompt and completion tokens the verification calls used (read off the router's
-    /// ledger around verification, so in a process running several runs at once it
-    /// includes theirs).
+    /// Prompt and completion tokens the verification calls used (its own usage scope,
+    /// so other runs in the process are not counted).
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     /// Web searches stage 7 made.
@@ -168,7 +167,11 @@ pub async fn run(
     s: &Services<'_>,
     bus: &Arc<EventBus>,
 ) -> Result<Outcome, RunError> {
-    run_traced(req, s, bus)
+    // The run's own usage scope: its budget and `tokens_used` count only its calls, even
+    // with other runs on the same router (and the caller's enclosing scope counts them too).
+    let usage = UsageScope::new();
+    usage
+        .enter(run_traced(req, s, bus, &usage))
         .instrument(spans::orchestration(req))
         .await
 }
@@ -177,10 +180,11 @@ async fn run_traced(
     req: &RunRequest,
     s: &Services<'_>,
     bus: &Arc<EventBus>,
+    usage: &UsageScope,
 ) -> Result<Outcome, RunError> {
     let started = Instant::now();
     let cfg = s.config;
-    let mut watch = Watch::start(req.cancel.clone(), req.budget, s.llm, 0);
+    let mut watch = Watch::start(req.cancel.clone(), req.budget, usage.clone(), 0);
     bus.emit(ResearchEvent::ResearchStarted {
         message_id: req.message_id.to_string(),
         research_session_id: Some(req.session_id.to_string()),
@@ -202,7 +206,6 @@ async fn run_traced(
             };
             let c = or_stop(
                 &watch,
-                s.llm,
                 bus,
                 timed(
                     bus,
@@ -259,7 +262,7 @@ async fn run_traced(
         let background = timed(bus, s.llm, Agent::Background, async {
             background::investigate(s.search, &req.query, &cfg.agents.background, &cfg.search).await
         });
-        let context = or_stop(&watch, s.llm, bus, background)
+        let context = or_stop(&watch, bus, background)
             .await?
             .map(|b| b.context)
             .unwrap_or_else(|e| {
@@ -268,7 +271,6 @@ async fn run_traced(
             });
         let planned = or_stop(
             &watch,
-            s.llm,
             bus,
             timed(
                 bus,
@@ -419,7 +421,7 @@ async fn run_traced(
         citations_dropped: dropped + report.audit.dropped,
         citations_repointed: repointed + report.audit.repointed,
         partial: stop,
-        tokens_used: watch.tokens(s.llm),
+        tokens_used: watch.tokens(),
         verification,
         source_texts: sources
             .all()
@@ -511,13 +513,6 @@ fn announce_claims(bus: &EventBus, report: &synthesizer::Report, settings: &Cita
     }
 }
 
-/// Prompt and completion tokens the router has counted so far.
-fn token_totals(router: &LlmRouter) -> (u64, u64) {
-    router.usage().iter().fold((0, 0), |(p, c), u| {
-        (p + u.prompt_tokens, c + u.completion_tokens)
-    })
-}
-
 /// How a run's report is verified: its settings and the evidence ranking shared with
 /// the synthesizer's evidence pool (so windows are embedded once).
 #[derive(Clone, Copy)]
@@ -563,9 +558,9 @@ async fn verify(
         verifier = verifier.with_retriever(retriever);
     }
     let searches_before = retriever.as_ref().map_or(0, Retriever::searches_left);
-    let tokens_before = token_totals(s.llm);
+    let verifying = UsageScope::new();
     let verified = tokio::select! {
-        v = verifier.verify(&report.markdown) => v,
+        v = verifying.enter(verifier.verify(&report.markdown)) => v,
         reason = watch.report_stopped() => {
             recoverable(
                 bus,
@@ -576,14 +571,14 @@ async fn verify(
         }
     };
     bus.emit(verified.summary_event(req.message_id));
-    let tokens_after = token_totals(s.llm);
+    let tokens = verifying.totals();
     let found = Verification {
         claims: verified.provenance_claims(),
         summary: verified.summary.clone(),
         model_calls: verified.model_calls,
         corrections: verified.corrections,
-        prompt_tokens: tokens_after.0.saturating_sub(tokens_before.0),
-        completion_tokens: tokens_after.1.saturating_sub(tokens_before.1),
+        prompt_tokens: tokens.prompt_tokens,
+        completion_tokens: tokens.completion_tokens,
         searches: searches_before
             .saturating_sub(retriever.as_ref().map_or(0, Retriever::searches_left)),
     };
@@ -701,7 +696,7 @@ impl StepLoop<'_, '_> {
         loop {
             // Checked before anything new starts, so a spent budget starts nothing.
             let mut stop_now = match g.stopped {
-                None => self.watch.research_stop(self.s.llm),
+                None => self.watch.research_stop(),
                 Some(_) => None,
             };
             if stop_now.is_some() {
@@ -763,7 +758,7 @@ impl StepLoop<'_, '_> {
                       reflecting = None;
                       self.apply(&mut g, &mut queue, &running, reflection, revised);
                   }
-                  reason = self.watch.research_stopped(self.s.llm), if g.stopped.is_none() => {
+                  reason = self.watch.research_stopped(), if g.stopped.is_none() => {
                       stop_now = Some(reason);
                   }
                 }
@@ -955,13 +950,12 @@ fn take_ready(queue: &mut VecDeque<PlanStep>, running: &[String]) -> Option<Plan
 /// `f`, unless research must stop first (the stop is announced).
 async fn or_stop<T>(
     watch: &Watch,
-    router: &LlmRouter,
     bus: &EventBus,
     f: impl Future<Output = T>,
 ) -> Result<T, RunError> {
     tokio::select! {
         out = f => Ok(out),
-        reason = watch.research_stopped(router) => {
+        reason = watch.research_stopped() => {
             announce_stop(bus, reason, &format!("{reason} before any research was done"));
             Err(RunError::Stopped(reason))
         }

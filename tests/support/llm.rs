@@ -37,6 +37,16 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// Prompt plus completion tokens the fake reports with this reply.
+    pub fn tokens(&self) -> u64 {
+        match self {
+            Reply::Text(_) | Reply::ToolCalls(_) => 11 + 7,
+            Reply::Stream(pieces) => 5 + pieces.len() as u64,
+            Reply::Delayed(_, reply) => reply.tokens(),
+            Reply::Status(..) | Reply::StreamCut(_) | Reply::Json(_) | Reply::Embeddings => 0,
+        }
+    }
+
     /// A tool-calling answer with well-formed arguments.
     pub fn tools(calls: &[(&str, Value)]) -> Reply {
         Reply::ToolCalls(
@@ -61,6 +71,9 @@ pub struct Call {
     pub model: String,
     pub authorization: Option<String>,
     pub body: Value,
+    /// Prompt plus completion tokens the fake reported for this call (0 when it reported
+    /// none: errors, cut streams, embeddings).
+    pub tokens: u64,
 }
 
 #[derive(Default)]
@@ -195,16 +208,21 @@ async fn answer(
     body: Value,
     default: Reply,
 ) -> Response {
-    s.calls.lock().unwrap().push(Call {
-        at: Instant::now(),
-        path: path.to_string(),
-        model: model.clone(),
-        authorization: headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-        body: body.clone(),
-    });
+    let index = {
+        let mut calls = s.calls.lock().unwrap();
+        calls.push(Call {
+            at: Instant::now(),
+            path: path.to_string(),
+            model: model.clone(),
+            authorization: headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            body: body.clone(),
+            tokens: 0,
+        });
+        calls.len() - 1
+    };
     let reply = s
         .queues
         .lock()
@@ -217,6 +235,7 @@ async fn answer(
         })
         .or_else(|| s.fallback.lock().unwrap().get(&model).cloned())
         .unwrap_or(default);
+    s.calls.lock().unwrap()[index].tokens = reply.tokens();
     let latency = s.latency.lock().unwrap().get(&model).copied();
     if let Some(d) = latency {
         tokio::time::sleep(d).await;

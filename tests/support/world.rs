@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dra::config::AppConfig;
+use dra::llm::LlmRouter;
 use dra::research::event::EventEnvelope;
 use dra::research::run::{run, Outcome, RunError, RunRequest, Services};
 use dra::research::sink::{EventBus, EventSink};
@@ -75,14 +76,28 @@ impl World {
     pub async fn run_with(
         &self,
         req: &RunRequest,
+        sinks: Vec<Box<dyn EventSink>>,
+    ) -> (Result<Outcome, RunError>, Vec<Value>) {
+        self.run_on(&self.router(), req, sinks).await
+    }
+
+    /// A router on the fake model server, for runs that share one (as in `dra serve`).
+    pub fn router(&self) -> LlmRouter {
+        super::llm::router(&self.config)
+    }
+
+    /// Run `req` on `router` with extra sinks.
+    pub async fn run_on(
+        &self,
+        router: &LlmRouter,
+        req: &RunRequest,
         mut sinks: Vec<Box<dyn EventSink>>,
     ) -> (Result<Outcome, RunError>, Vec<Value>) {
-        let router = super::llm::router(&self.config);
         let recorder = Arc::new(Recorder::default());
         sinks.insert(0, Box::new(recorder.clone()));
         let bus = Arc::new(EventBus::new(sinks));
         let services = Services {
-            llm: &router,
+            llm: router,
             search: self.search.as_ref(),
             fetcher: &self.fetcher,
             config: &self.config,
