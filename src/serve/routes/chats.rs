@@ -134,10 +134,10 @@ async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let id = ChatId(path.into_inner());
     let mut conn = state.conn().await?;
-    let chat = chats::get_for_user(&mut conn, id, &user.id, false)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Chat", id))?;
-    Ok(HttpResponse::Ok().json(ChatResponse::from(chat)))
+    found(
+        chats::get_for_user(&mut conn, id, &user.id, false).await?,
+        id,
+    )
 }
 
 async fn update(
@@ -159,10 +159,10 @@ async fn update(
         ),
     };
     let mut conn = state.conn().await?;
-    let chat = chats::update(&mut conn, id, &user.id, title, status)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Chat", id))?;
-    Ok(HttpResponse::Ok().json(ChatResponse::from(chat)))
+    found(
+        chats::update(&mut conn, id, &user.id, title, status).await?,
+        id,
+    )
 }
 
 async fn delete(
@@ -186,10 +186,13 @@ async fn restore(
 ) -> Result<HttpResponse, ApiError> {
     let id = ChatId(path.into_inner());
     let mut conn = state.conn().await?;
-    let chat = chats::restore(&mut conn, id, &user.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Chat", id))?;
-    Ok(HttpResponse::Ok().json(ChatResponse::from(chat)))
+    found(chats::restore(&mut conn, id, &user.id).await?, id)
+}
+
+/// The chat as the answer, or 404 when there was none to act on.
+fn found(chat: Option<ChatSummary>, id: ChatId) -> Result<HttpResponse, ApiError> {
+    chat.map(|c| HttpResponse::Ok().json(ChatResponse::from(c)))
+        .ok_or_else(|| ApiError::not_found("Chat", id))
 }
 
 /// A title the schema can hold: trimmed, at most [`MAX_TITLE`] characters.
