@@ -784,3 +784,101 @@ async fn every_response_carries_a_request_id() {
     .await;
     assert_ne!(forged.headers().get("X-Request-Id").unwrap(), "a b\tc");
 }
+
+/// The docs' older `/v1` surface: thin aliases over the same data and the same owner checks.
+#[actix_web::test]
+async fn the_v1_aliases_answer_in_the_docs_shapes() {
+    use dra::db::repo::messages::{self, NewMessage, Role};
+    use dra::db::repo::{ChatId, MessageId};
+
+    let db = TestDb::new().await;
+    let pool = migrated_pool(&db).await;
+    let s = app(Some(pool.clone()), IdentityMode::Production).await;
+    let (status, chat) = call(
+        &s,
+        TestRequest::post()
+            .uri("/v1/chats")
+            .set_json(json!({"title": "Old clients"})),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{chat}");
+    let id = chat["id"].as_str().unwrap().to_string();
+    let message = MessageId::new();
+    {
+        let mut conn = pool.get().await.unwrap();
+        messages::insert(
+            &mut conn,
+            &NewMessage {
+                id: message,
+                chat_id: ChatId(id.parse().unwrap()),
+                role: Role::User,
+                content: Some("What changed?"),
+                created_at: chrono::Utc::now(),
+            },
+        )
+        .await
+        .unwrap();
+    }
+
+    let (_, list) = call(&s, TestRequest::get().uri("/v1/chats"), Some(ALICE)).await;
+    assert_eq!(list["chats"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["chats"][0]["title"], "Old clients");
+    let (status, one) = call(
+        &s,
+        TestRequest::get().uri(&format!("/v1/chats/{id}")),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(one["messages"][0]["content"], "What changed?");
+    assert_eq!(one["messages"][0]["role"], "user");
+    let (status, _) = call(
+        &s,
+        TestRequest::get().uri(&format!("/v1/chats/{id}")),
+        Some(BOB),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, rated) = call(
+        &s,
+        TestRequest::post()
+            .uri(&format!("/v1/messages/{message}/feedback"))
+            .set_json(json!({"rating": "negative", "feedbackText": "Too short"})),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{rated}");
+    assert_eq!(rated["messageId"], message.to_string());
+    let (status, _) = call(
+        &s,
+        TestRequest::post()
+            .uri(&format!("/v1/messages/{message}/feedback"))
+            .set_json(json!({"rating": "negative"})),
+        Some(BOB),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, prefs) = call(&s, TestRequest::get().uri("/v1/preferences"), Some(ALICE)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(prefs["defaultQueryMode"], "simple");
+    let (status, _) = call(
+        &s,
+        TestRequest::get().uri(&format!("/v1/messages/{message}/provenance")),
+        Some(BOB),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, _) = call(
+        &s,
+        TestRequest::delete().uri(&format!("/v1/chats/{id}")),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, after) = call(&s, TestRequest::get().uri("/v1/chats"), Some(ALICE)).await;
+    assert_eq!(after["chats"].as_array().unwrap().len(), 0);
+}

@@ -28,6 +28,21 @@ pub(super) fn mount(cfg: &mut web::ServiceConfig) {
     .route("/chats/{chat_id}/restore", web::post().to(restore));
 }
 
+/// The docs' older `/v1` chat routes: the same chats, their list as `{"chats": [...]}`
+/// and one chat with its messages.
+pub(super) fn mount_v1(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/chats")
+            .route(web::get().to(list_v1))
+            .route(web::post().to(create)),
+    )
+    .service(
+        web::resource("/chats/{chat_id}")
+            .route(web::get().to(get_v1))
+            .route(web::delete().to(delete)),
+    );
+}
+
 /// `ChatResponse`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -213,4 +228,47 @@ fn unprocessable(location: &'static str, name: &'static str, message: &str) -> A
         name,
         message: message.into(),
     }
+}
+
+/// `GET /v1/chats`: every live chat of the user, most recent first.
+async fn list_v1(state: web::Data<AppState>, user: User) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.conn().await?;
+    let query = ChatQuery {
+        limit: 100,
+        ..ChatQuery::default()
+    };
+    let (items, _) = chats::list(&mut conn, &user.id, &query).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "chats": items.into_iter().map(ChatResponse::from).collect::<Vec<_>>(),
+    })))
+}
+
+/// `GET /v1/chats/{id}`: the chat with its messages, oldest first.
+async fn get_v1(
+    state: web::Data<AppState>,
+    user: User,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let id = ChatId(path.into_inner());
+    let mut conn = state.conn().await?;
+    let chat = chats::get_for_user(&mut conn, id, &user.id, false)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Chat", id))?;
+    let (messages, _) = crate::db::repo::messages::page(&mut conn, id, i64::MAX, 0).await?;
+    let mut body = serde_json::to_value(ChatResponse::from(chat))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    body["messages"] = messages
+        .into_iter()
+        .map(|m| {
+            serde_json::json!({
+                "id": m.id,
+                "role": crate::db::repo::messages::Role::parse(&m.role)
+                    .unwrap_or(crate::db::repo::messages::Role::Agent)
+                    .as_str(),
+                "content": m.content.unwrap_or_default(),
+                "createdAt": m.created_at,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(body))
 }

@@ -25,6 +25,14 @@ pub(super) fn mount(cfg: &mut web::ServiceConfig) {
         );
 }
 
+/// The docs' older `/v1` route: feedback by message id alone.
+pub(super) fn mount_v1(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/messages/{message_id}/feedback",
+        web::post().to(feedback_v1),
+    );
+}
+
 /// `MessageResponse`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -142,6 +150,30 @@ async fn feedback(
 ) -> Result<HttpResponse, ApiError> {
     let (chat, message) = path.into_inner();
     let body = body.into_inner();
+    check_feedback(&body)?;
+    let m = owned_message(&state, &user, ChatId(chat), MessageId(message)).await?;
+    record_feedback(&state, &user, &m, &body).await
+}
+
+async fn feedback_v1(
+    state: web::Data<AppState>,
+    user: User,
+    path: web::Path<Uuid>,
+    body: web::Json<FeedbackRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let message = MessageId(path.into_inner());
+    let body = body.into_inner();
+    check_feedback(&body)?;
+    let m = {
+        let mut conn = state.conn().await?;
+        messages::find_for_user(&mut conn, message, &user.id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("Message", message))?
+    };
+    record_feedback(&state, &user, &m, &body).await
+}
+
+fn check_feedback(body: &FeedbackRequest) -> Result<(), ApiError> {
     if !matches!(body.rating.as_str(), "positive" | "negative") {
         return Err(ApiError::Unprocessable {
             location: "body",
@@ -151,7 +183,15 @@ async fn feedback(
     }
     super::preferences::at_most("feedbackText", body.feedback_text.as_deref(), 5000)?;
     super::preferences::at_most("feedbackCategory", body.feedback_category.as_deref(), 50)?;
-    let m = owned_message(&state, &user, ChatId(chat), MessageId(message)).await?;
+    Ok(())
+}
+
+async fn record_feedback(
+    state: &AppState,
+    user: &User,
+    m: &Message,
+    body: &FeedbackRequest,
+) -> Result<HttpResponse, ApiError> {
     let mut conn = state.conn().await?;
     let saved = ratings::insert(
         &mut conn,

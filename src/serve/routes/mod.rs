@@ -22,6 +22,14 @@ pub(super) fn mount(cfg: &mut web::ServiceConfig) {
             .configure(preferences::mount)
             .configure(provenance::mount),
     );
+    // The older surface of the original's docs/api.md, as thin aliases.
+    cfg.service(
+        web::scope("/v1")
+            .configure(chats::mount_v1)
+            .configure(messages::mount_v1)
+            .configure(preferences::mount)
+            .configure(provenance::mount_v1),
+    );
 }
 
 /// A body that is not JSON (400), too large (413), or the wrong shape (422 naming the

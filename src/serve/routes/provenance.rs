@@ -24,6 +24,11 @@ pub(super) fn mount(cfg: &mut web::ServiceConfig) {
     .route("/claims/{claim_id}/evidence", web::get().to(evidence));
 }
 
+/// The docs' older `/v1` route: the provenance export.
+pub(super) fn mount_v1(cfg: &mut web::ServiceConfig) {
+    cfg.route("/messages/{message_id}/provenance", web::get().to(export));
+}
+
 #[derive(Debug, Deserialize)]
 struct ClaimsParams {
     #[serde(default)]
