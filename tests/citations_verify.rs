@@ -13,7 +13,7 @@ use dra::research::sources::SourceRegistry;
 use dra::web::FetchedPage;
 use serde_json::{json, Value};
 use support::llm::{FakeLlm, Reply};
-use support::world::last_user_message;
+use support::world::{claim_of, last_user_message};
 use url::Url;
 
 const MARKET: &str = "Market report 2024.\n\nThe global widget market grew 40% in 2024, driven by demand in Asia. Analysts at Widgetco expect growth to slow next year. Factories in Vietnam doubled their output of widgets.";
@@ -78,12 +78,7 @@ fn quotes(user: &str) -> Vec<(u32, String)> {
 /// gate is what must catch the wrong figure.
 fn verifier(body: &Value) -> Reply {
     let user = last_user_message(body);
-    let claim = user
-        .split("## Claim\n")
-        .nth(1)
-        .and_then(|r| r.lines().next())
-        .unwrap_or_default()
-        .to_string();
+    let claim = claim_of(&user);
     let answer = if claim.contains("slowdown") || claim.contains("14%") {
         json!({"reasoning": "the evidence says so", "verdict": "supported", "evidence_index": 1})
     } else if claim.contains("Vietnam") {

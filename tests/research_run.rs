@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 use support::llm::Reply;
-use support::world::{last_user_message, say, shape, World};
+use support::world::{claim_of, last_user_message, say, shape, World};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deep_research_run_follows_the_originals_event_sequence_and_cites_only_fetched_pages() {
@@ -423,12 +423,7 @@ async fn the_synthesizer_writes_from_quote_ids_and_each_claim_is_judged_on_its_q
     let seen = Arc::clone(&shown);
     w.llm.respond("ep-analytical", move |body| {
         let user = last_user_message(body);
-        let claim = user
-            .split("## Claim\n")
-            .nth(1)
-            .and_then(|r| r.lines().next())
-            .unwrap_or_default()
-            .to_string();
+        let claim = claim_of(&user);
         let first = user
             .split("## Evidence\n")
             .nth(1)

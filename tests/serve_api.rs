@@ -636,8 +636,7 @@ async fn preferences_start_at_the_defaults_and_keep_what_each_user_sets() {
 
 #[actix_web::test]
 async fn feedback_is_recorded_on_the_owners_message_only() {
-    use dra::db::repo::messages::{self, NewMessage, Role};
-    use dra::db::repo::{ChatId, MessageId};
+    use dra::db::repo::messages::Role;
 
     let db = TestDb::new().await;
     let pool = migrated_pool(&db).await;
@@ -651,22 +650,7 @@ async fn feedback_is_recorded_on_the_owners_message_only() {
     )
     .await;
     let chat_id: uuid::Uuid = chat["id"].as_str().unwrap().parse().unwrap();
-    let message = MessageId::new();
-    {
-        let mut conn = pool.get().await.unwrap();
-        messages::insert(
-            &mut conn,
-            &NewMessage {
-                id: message,
-                chat_id: ChatId(chat_id),
-                role: Role::Agent,
-                content: Some("# Report"),
-                created_at: chrono::Utc::now(),
-            },
-        )
-        .await
-        .unwrap();
-    }
+    let message = insert_message(&pool, chat_id, Role::Agent, "# Report").await;
     let uri = format!("/api/v1/chats/{chat_id}/messages/{message}/feedback");
     let (status, saved) = call(
         &s,
@@ -788,8 +772,7 @@ async fn every_response_carries_a_request_id() {
 /// The docs' older `/v1` surface: thin aliases over the same data and the same owner checks.
 #[actix_web::test]
 async fn the_v1_aliases_answer_in_the_docs_shapes() {
-    use dra::db::repo::messages::{self, NewMessage, Role};
-    use dra::db::repo::{ChatId, MessageId};
+    use dra::db::repo::messages::Role;
 
     let db = TestDb::new().await;
     let pool = migrated_pool(&db).await;
@@ -804,22 +787,7 @@ async fn the_v1_aliases_answer_in_the_docs_shapes() {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{chat}");
     let id = chat["id"].as_str().unwrap().to_string();
-    let message = MessageId::new();
-    {
-        let mut conn = pool.get().await.unwrap();
-        messages::insert(
-            &mut conn,
-            &NewMessage {
-                id: message,
-                chat_id: ChatId(id.parse().unwrap()),
-                role: Role::User,
-                content: Some("What changed?"),
-                created_at: chrono::Utc::now(),
-            },
-        )
-        .await
-        .unwrap();
-    }
+    let message = insert_message(&pool, id.parse().unwrap(), Role::User, "What changed?").await;
 
     let (_, list) = call(&s, TestRequest::get().uri("/v1/chats"), Some(ALICE)).await;
     assert_eq!(list["chats"].as_array().unwrap().len(), 1, "{list}");
@@ -881,4 +849,30 @@ async fn the_v1_aliases_answer_in_the_docs_shapes() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, after) = call(&s, TestRequest::get().uri("/v1/chats"), Some(ALICE)).await;
     assert_eq!(after["chats"].as_array().unwrap().len(), 0);
+}
+
+/// A message stored straight in the database, as a run would leave it.
+async fn insert_message(
+    pool: &PgPool,
+    chat: uuid::Uuid,
+    role: dra::db::repo::messages::Role,
+    content: &str,
+) -> dra::db::repo::MessageId {
+    use dra::db::repo::messages::{self, NewMessage};
+    use dra::db::repo::{ChatId, MessageId};
+    let id = MessageId::new();
+    let mut conn = pool.get().await.unwrap();
+    messages::insert(
+        &mut conn,
+        &NewMessage {
+            id,
+            chat_id: ChatId(chat),
+            role,
+            content: Some(content),
+            created_at: chrono::Utc::now(),
+        },
+    )
+    .await
+    .unwrap();
+    id
 }

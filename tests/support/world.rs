@@ -144,6 +144,16 @@ pub fn step_id(body: &Value) -> Option<String> {
 }
 
 /// The text of the request's last user message.
+/// The claim a verification request asks about: the line after `## Claim`.
+pub fn claim_of(user_message: &str) -> String {
+    user_message
+        .split("## Claim\n")
+        .nth(1)
+        .and_then(|r| r.lines().next())
+        .unwrap_or_default()
+        .to_string()
+}
+
 pub fn last_user_message(body: &Value) -> String {
     body["messages"]
         .as_array()
