@@ -876,3 +876,49 @@ async fn insert_message(
     .unwrap();
     id
 }
+
+#[actix_web::test]
+async fn v1_health_checks_the_model_endpoints_and_caches_the_answer() {
+    use support::llm::{add_tiers, router, FakeLlm, Reply};
+
+    let fake = FakeLlm::start().await;
+    fake.always("ep-simple", Reply::Text("ok".into()));
+    let mut config = AppConfig::default();
+    add_tiers(&mut config, &fake, &["simple"]);
+    let check = Arc::new(dra::serve::LlmCheck::new(Arc::new(router(&config))));
+    let state = Arc::new(AppState {
+        llm: Some(check),
+        ..AppState::new(None, IdentityMode::Production)
+    });
+    let s = test::init_service(dra::serve::app(state)).await;
+    let (status, body) = call(&s, TestRequest::get().uri("/v1/health"), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["llm"], "available");
+    assert_eq!(body["database"], "not_configured");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    let probes = fake.calls_to("ep-simple").len();
+    assert_eq!(probes, 1);
+    let (_, again) = call(&s, TestRequest::get().uri("/v1/health"), None).await;
+    assert_eq!(again["llm"], "available");
+    assert_eq!(fake.calls_to("ep-simple").len(), 1, "the answer is cached");
+
+    // An endpoint that errors is reported, and the app stays healthy without a model.
+    let broken = FakeLlm::start().await;
+    broken.always("ep-simple", Reply::Status(500, None));
+    let mut config = AppConfig::default();
+    add_tiers(&mut config, &broken, &["simple"]);
+    let state = Arc::new(AppState {
+        llm: Some(Arc::new(dra::serve::LlmCheck::new(Arc::new(router(
+            &config,
+        ))))),
+        ..AppState::new(None, IdentityMode::Production)
+    });
+    let s = test::init_service(dra::serve::app(state)).await;
+    let (status, body) = call(&s, TestRequest::get().uri("/v1/health"), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["llm"], "unavailable");
+
+    let none = app(None, IdentityMode::Production).await;
+    let (_, body) = call(&none, TestRequest::get().uri("/v1/health"), None).await;
+    assert_eq!(body["llm"], "not_configured");
+}

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use dra::db::build_pool;
 use dra::db::target::Backend;
-use dra::serve::{AppState, IdentityMode, Listen};
+use dra::serve::{AppState, IdentityMode, Listen, LlmCheck};
 
 use super::{Context, DatabaseTarget};
 use crate::cli::ServeArgs;
@@ -49,6 +49,23 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             listen.host, listen.port
         ),
     }
-    dra::serve::run(AppState::new(pool, identity), &listen).await?;
+    let llm = match dra::llm::LlmRouter::from_config(&ctx.config, || {
+        dra::databricks::DatabricksAuth::resolve(&ctx.auth, &ctx.env).map(std::sync::Arc::new)
+    }) {
+        Ok(router) => Some(std::sync::Arc::new(LlmCheck::new(std::sync::Arc::new(
+            router,
+        )))),
+        Err(e) => {
+            eprintln!(
+                "warning: no model endpoint is usable ({e}); /v1/health reports llm not_configured"
+            );
+            None
+        }
+    };
+    let state = AppState {
+        llm,
+        ..AppState::new(pool, identity)
+    };
+    dra::serve::run(state, &listen).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -10,6 +10,7 @@
 pub mod error;
 pub mod identity;
 pub mod limits;
+pub mod llm_check;
 mod routes;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use actix_web::{web, App, HttpServer};
 pub use error::ApiError;
 pub use identity::{IdentityMode, User};
 pub use limits::{RateLimits, Rates};
+pub use llm_check::LlmCheck;
 
 use crate::db::PgPool;
 
@@ -37,6 +39,8 @@ pub struct AppState {
     pub identity: IdentityMode,
     /// Per-user request limits; `None` turns them off.
     pub limits: Option<Arc<RateLimits>>,
+    /// The model endpoints, for `/v1/health`; `None` when no model is configured.
+    pub llm: Option<Arc<LlmCheck>>,
 }
 
 impl AppState {
@@ -46,6 +50,7 @@ impl AppState {
             pool,
             identity,
             limits: Some(Arc::new(RateLimits::new(Rates::default()))),
+            llm: None,
         }
     }
 

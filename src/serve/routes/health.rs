@@ -11,12 +11,38 @@ pub(super) fn mount(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health));
 }
 
+pub(super) fn mount_v1(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health", web::get().to(health_v1));
+}
+
 pub(super) fn mount_api(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health));
 }
 
-async fn health(state: web::Data<AppState>) -> HttpResponse {
-    let database = match &state.pool {
+/// `GET /v1/health`: the docs' shape, with the model endpoints checked too. Only the
+/// database decides the status code: the app can still serve stored chats without a model.
+pub(super) async fn health_v1(state: web::Data<AppState>) -> HttpResponse {
+    let database = database_status(&state).await;
+    let llm = match &state.llm {
+        Some(check) => check.status().await,
+        None => "not_configured",
+    };
+    let healthy = matches!(database, "connected" | "not_configured");
+    let body = json!({
+        "status": if healthy { "healthy" } else { "unhealthy" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "database": database,
+        "llm": llm,
+    });
+    if healthy {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+async fn database_status(state: &AppState) -> &'static str {
+    match &state.pool {
         None => "not_configured",
         Some(pool) => match pool.get().await {
             Ok(mut conn) => match diesel::sql_query("SELECT 1").execute(&mut conn).await {
@@ -25,7 +51,11 @@ async fn health(state: web::Data<AppState>) -> HttpResponse {
             },
             Err(_) => "unreachable",
         },
-    };
+    }
+}
+
+async fn health(state: web::Data<AppState>) -> HttpResponse {
+    let database = database_status(&state).await;
     let healthy = matches!(database, "connected" | "not_configured");
     let body = json!({
         "status": if healthy { "healthy" } else { "unhealthy" },

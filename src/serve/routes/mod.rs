@@ -25,6 +25,7 @@ pub(super) fn mount(cfg: &mut web::ServiceConfig) {
     // The older surface of the original's docs/api.md, as thin aliases.
     cfg.service(
         web::scope("/v1")
+            .configure(health::mount_v1)
             .configure(chats::mount_v1)
             .configure(messages::mount_v1)
             .configure(preferences::mount)
