@@ -459,6 +459,30 @@ async fn a_verified_runs_provenance_is_served_to_its_owner_only() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
+    let (status, report) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/messages/{message}/report")),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let report = report.as_str().unwrap().to_string();
+    assert!(report.starts_with("# Deltas"), "{report}");
+    assert!(report.contains("## References"), "{report}");
+    let (status, _) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/messages/{message}/report")),
+        Some(BOB),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(
+        &s,
+        TestRequest::get().uri(&format!("/v1/messages/{message}/report")),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
     assert!(
         markdown.as_str().unwrap().contains("Verification Report"),
         "{markdown}"

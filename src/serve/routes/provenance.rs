@@ -20,13 +20,15 @@ pub(super) fn mount(cfg: &mut web::ServiceConfig) {
         web::get().to(summary),
     )
     .route("/messages/{message_id}/provenance", web::get().to(export))
+    .route("/messages/{message_id}/report", web::get().to(report))
     .route("/claims/{claim_id}", web::get().to(claim))
     .route("/claims/{claim_id}/evidence", web::get().to(evidence));
 }
 
-/// The docs' older `/v1` route: the provenance export.
+/// The docs' older `/v1` routes: the provenance export and the report download.
 pub(super) fn mount_v1(cfg: &mut web::ServiceConfig) {
-    cfg.route("/messages/{message_id}/provenance", web::get().to(export));
+    cfg.route("/messages/{message_id}/provenance", web::get().to(export))
+        .route("/messages/{message_id}/report", web::get().to(report));
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,6 +121,13 @@ async fn export(
     Ok(if markdown {
         HttpResponse::Ok()
             .content_type("text/markdown; charset=utf-8")
+            .insert_header((
+                "Content-Disposition",
+                format!(
+                    "attachment; filename=\"verification-{}.md\"",
+                    provenance.message_id
+                ),
+            ))
             .body(provenance.verification_report(now))
     } else {
         HttpResponse::Ok().json(provenance.export(now))
@@ -149,4 +158,30 @@ async fn evidence(
         .claim_evidence(ClaimId(id))
         .map_err(|_| ApiError::not_found("Claim", id))?;
     Ok(HttpResponse::Ok().json(evidence))
+}
+
+/// `GET /messages/{id}/report`: the report as a markdown download, its References list
+/// included, as the run stored it.
+async fn report(
+    state: web::Data<AppState>,
+    user: User,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let id = MessageId(path.into_inner());
+    let mut conn = state.conn().await?;
+    let message = messages::find_for_user(&mut conn, id, &user.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Message", id))?;
+    // A question, or an answer still being written, is no report.
+    let content = message
+        .content
+        .filter(|c| message.role != "user" && !c.trim().is_empty())
+        .ok_or_else(|| ApiError::not_found("Message", id))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/markdown; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"report-{id}.md\""),
+        ))
+        .body(content))
 }
