@@ -22,18 +22,29 @@ pub(super) fn mount_api(cfg: &mut web::ServiceConfig) {
 /// `GET /v1/health`: the docs' shape, with the model endpoints checked too. Only the
 /// database decides the status code: the app can still serve stored chats without a model.
 pub(super) async fn health_v1(state: web::Data<AppState>) -> HttpResponse {
-    let database = database_status(&state).await;
     let llm = match &state.llm {
         Some(check) => check.status().await,
         None => "not_configured",
     };
+    answer(&state, Some(llm)).await
+}
+
+async fn health(state: web::Data<AppState>) -> HttpResponse {
+    answer(&state, None).await
+}
+
+/// The health body (with `llm` when given), 503 when the database does not answer.
+async fn answer(state: &AppState, llm: Option<&str>) -> HttpResponse {
+    let database = database_status(state).await;
     let healthy = matches!(database, "connected" | "not_configured");
-    let body = json!({
+    let mut body = json!({
         "status": if healthy { "healthy" } else { "unhealthy" },
-        "version": env!("CARGO_PKG_VERSION"),
         "database": database,
-        "llm": llm,
+        "version": env!("CARGO_PKG_VERSION"),
     });
+    if let Some(llm) = llm {
+        body["llm"] = json!(llm);
+    }
     if healthy {
         HttpResponse::Ok().json(body)
     } else {
@@ -51,20 +62,5 @@ async fn database_status(state: &AppState) -> &'static str {
             },
             Err(_) => "unreachable",
         },
-    }
-}
-
-async fn health(state: web::Data<AppState>) -> HttpResponse {
-    let database = database_status(&state).await;
-    let healthy = matches!(database, "connected" | "not_configured");
-    let body = json!({
-        "status": if healthy { "healthy" } else { "unhealthy" },
-        "database": database,
-        "version": env!("CARGO_PKG_VERSION"),
-    });
-    if healthy {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable().json(body)
     }
 }
