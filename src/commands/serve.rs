@@ -62,6 +62,10 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             None
         }
     };
+    if let Some(pool) = &pool {
+        // Lives as long as the server: the runtime ends both.
+        dra::serve::purge::spawn(pool.clone(), ctx.config.retention.clone());
+    }
     let state = AppState {
         llm,
         ..AppState::new(pool, identity)

@@ -39,6 +39,8 @@ pub struct AppConfig {
     pub embeddings: crate::llm::EmbeddingsSection,
     /// Span export over OTLP.
     pub tracing: TracingSection,
+    /// How long `dra serve` keeps soft-deleted chats before purging them.
+    pub retention: RetentionSection,
     /// The seven-stage citation verification (the original's `citation_verification`).
     pub citation_verification: crate::citations::config::CitationVerification,
 }
@@ -75,6 +77,7 @@ impl Default for AppConfig {
             query_modes: crate::research::config::QueryModes::default(),
             truncation: crate::research::config::Truncation::default(),
             tracing: TracingSection::default(),
+            retention: RetentionSection::default(),
             citation_verification: Default::default(),
         }
     }
@@ -138,6 +141,27 @@ impl Default for TracingSection {
         TracingSection {
             enabled: true,
             otlp_endpoint: None,
+        }
+    }
+}
+
+/// Retention of soft-deleted data. A deleted chat can be restored until it is purged.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RetentionSection {
+    /// A chat deleted longer ago than this is removed for good, with its messages.
+    #[serde(with = "humantime_serde")]
+    pub deleted_chats: Duration,
+    /// How often `dra serve` looks for chats to purge (also once at start).
+    #[serde(with = "humantime_serde")]
+    pub purge_interval: Duration,
+}
+
+impl Default for RetentionSection {
+    fn default() -> Self {
+        RetentionSection {
+            deleted_chats: Duration::from_secs(30 * 24 * 60 * 60),
+            purge_interval: Duration::from_secs(60 * 60),
         }
     }
 }

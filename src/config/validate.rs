@@ -161,6 +161,21 @@ pub fn validate(c: &AppConfig) -> Vec<Problem> {
             "must be greater than 0 and at most 100".into(),
         );
     }
+    let retention = &c.retention;
+    if retention.deleted_chats < Duration::from_secs(60 * 60) {
+        bad(
+            "retention.deleted_chats",
+            human(retention.deleted_chats),
+            "must be at least 1h, so a deleted chat can still be restored, e.g. 30days".into(),
+        );
+    }
+    if retention.purge_interval < Duration::from_secs(60) {
+        bad(
+            "retention.purge_interval",
+            human(retention.purge_interval),
+            "must be at least 1m, e.g. 1h".into(),
+        );
+    }
     if let Some(endpoint) = &c.tracing.otlp_endpoint {
         if !is_http_url(endpoint) {
             bad(

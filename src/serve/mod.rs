@@ -7,10 +7,12 @@
 //! - [`error`]: the original's error bodies and status codes;
 //! - `routes/`: one module per resource.
 
+pub mod audit;
 pub mod error;
 pub mod identity;
 pub mod limits;
 pub mod llm_check;
+pub mod purge;
 mod routes;
 
 use std::sync::Arc;
@@ -93,7 +95,7 @@ pub fn configure(state: Arc<AppState>) -> impl Fn(&mut web::ServiceConfig) + Clo
     }
 }
 
-/// The whole app: routes plus request ids, access log, gzip and rate limits. The server
+/// The whole app: routes plus request ids, access log, gzip, rate limits and the audit log. The server
 /// builds one per worker; tests build one with `actix_web::test::init_service`.
 pub fn app(
     state: Arc<AppState>,
@@ -108,6 +110,7 @@ pub fn app(
 > {
     App::new()
         .configure(configure(state))
+        .wrap(from_fn(audit::record))
         .wrap(from_fn(limits::limit))
         .wrap(Compress::default())
         .wrap(Logger::new(r#"%{X-Request-Id}o %a "%r" %s %b %Dms"#))

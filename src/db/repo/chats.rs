@@ -263,6 +263,38 @@ pub async fn restore(
     get_for_user(conn, id, user_id, false).await
 }
 
+/// Removes for good every chat soft-deleted more than `older_than` ago, with everything
+/// under it (messages, feedback, research sessions, sources, claims, jobs: their foreign
+/// keys cascade); how many chats went.
+///
+/// Deletes in batches so one purge after a long outage never holds a huge transaction
+/// (and its locks) open; the cutoff is the database's clock, the one `soft_delete` used.
+pub async fn purge_deleted(
+    conn: &mut AsyncPgConnection,
+    older_than: chrono::Duration,
+) -> QueryResult<usize> {
+    const BATCH: i64 = 500;
+    let seconds = older_than.num_milliseconds() as f64 / 1000.0;
+    let mut purged = 0;
+    loop {
+        let n = diesel::sql_query(
+            "DELETE FROM chats WHERE id IN (\
+                SELECT id FROM chats \
+                WHERE deleted_at IS NOT NULL \
+                  AND deleted_at < now() - make_interval(secs => $1) \
+                LIMIT $2)",
+        )
+        .bind::<diesel::sql_types::Double, _>(seconds)
+        .bind::<diesel::sql_types::BigInt, _>(BATCH)
+        .execute(conn)
+        .await?;
+        purged += n;
+        if n < BATCH as usize {
+            return Ok(purged);
+        }
+    }
+}
+
 async fn message_counts(
     conn: &mut AsyncPgConnection,
     chat_ids: &[uuid::Uuid],

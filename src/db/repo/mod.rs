@@ -5,6 +5,7 @@
 //! Values stored in varchar columns (roles, statuses) are closed enums here, spelled the
 //! way the Python original writes them, so its rows and ours read the same.
 
+pub mod audit;
 pub mod chats;
 pub mod claims;
 pub mod events;

@@ -115,3 +115,23 @@ pub async fn for_session(
         .load(conn)
         .await
 }
+
+/// The sources of the research sessions that answered `messages`, as
+/// `(message id, url, title)`, in fetch order: the reading list under each answer of an
+/// exported chat, in one query however many answers there are.
+pub async fn for_messages(
+    conn: &mut AsyncPgConnection,
+    messages: &[uuid::Uuid],
+) -> QueryResult<Vec<(uuid::Uuid, String, Option<String>)>> {
+    use crate::db::schema::research_sessions;
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
+    sources::table
+        .inner_join(research_sessions::table)
+        .filter(research_sessions::message_id.eq_any(messages))
+        .order((sources::fetched_at.asc(), sources::url.asc()))
+        .select((research_sessions::message_id, sources::url, sources::title))
+        .load(conn)
+        .await
+}

@@ -1,6 +1,7 @@
 //! The routes, one module per resource, and the handlers for malformed input.
 
 mod chats;
+mod export;
 mod health;
 mod messages;
 mod preferences;
@@ -18,6 +19,7 @@ pub(super) fn mount(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v1")
             .configure(health::mount_api)
             .configure(chats::mount)
+            .configure(export::mount)
             .configure(messages::mount)
             .configure(preferences::mount)
             .configure(provenance::mount),

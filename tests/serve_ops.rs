@@ -1,0 +1,539 @@
+//! `dra serve`'s operations features over a real PostgreSQL: the audit log written by a
+//! middleware for every successful mutation, the purge of chats deleted past retention,
+//! and the chat export as markdown or JSON.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::body::{to_bytes, MessageBody};
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::header::HeaderMap;
+use actix_web::http::StatusCode;
+use actix_web::test::{self, TestRequest};
+use dra::config::{AppConfig, DatabaseUrl};
+use dra::db::repo::audit::{self, AuditEntry};
+use dra::db::repo::messages::Role;
+use dra::db::{build_pool, ConnectionTarget, PgPool};
+use dra::serve::{AppState, IdentityMode};
+use serde_json::{json, Value};
+use support::{Dra, TestDb};
+
+const ALICE: &str = "alice@example.com";
+const BOB: &str = "bob@example.com";
+
+async fn migrated_pool(db: &TestDb) -> PgPool {
+    let migrated = Dra::new(["migrate"])
+        .env("DATABASE_URL", db.url())
+        .run()
+        .await;
+    assert!(migrated.ok(), "{migrated:?}");
+    let config = AppConfig::default();
+    let url = DatabaseUrl::parse(&db.url()).unwrap();
+    let target = ConnectionTarget::from_url(&url, &config).unwrap();
+    build_pool(target, &config.database.pool).await.unwrap()
+}
+
+/// The app as `dra serve` mounts it, limits off.
+async fn app(
+    pool: &PgPool,
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
+    let state = Arc::new(AppState {
+        limits: None,
+        ..AppState::new(Some(pool.clone()), IdentityMode::Production)
+    });
+    test::init_service(dra::serve::app(state)).await
+}
+
+/// Sends `req` as `user`; status, headers and the raw body.
+async fn send<S, B>(service: &S, req: TestRequest, user: &str) -> (StatusCode, HeaderMap, String)
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let req = req.insert_header(("X-Forwarded-Email", user));
+    let response = test::call_service(service, req.to_request()).await;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let Ok(bytes) = to_bytes(response.into_body()).await else {
+        panic!("the response body could not be read");
+    };
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+/// Like [`send`], the body as JSON (`Null` when empty).
+async fn call<S, B>(service: &S, req: TestRequest, user: &str) -> (StatusCode, Value)
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let (status, _, body) = send(service, req, user).await;
+    let body = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&body).unwrap_or(Value::String(body))
+    };
+    (status, body)
+}
+
+async fn create_chat<S, B>(service: &S, user: &str, title: &str) -> uuid::Uuid
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let (status, chat) = call(
+        service,
+        TestRequest::post()
+            .uri("/api/v1/chats")
+            .set_json(json!({"title": title})),
+        user,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{chat}");
+    chat["id"].as_str().unwrap().parse().unwrap()
+}
+
+/// A message stored straight in the database, `seconds` after a fixed start so turns
+/// keep their order.
+async fn insert_message(
+    pool: &PgPool,
+    chat: uuid::Uuid,
+    role: Role,
+    content: &str,
+    seconds: i64,
+) -> uuid::Uuid {
+    use dra::db::repo::messages::{self, NewMessage};
+    use dra::db::repo::{ChatId, MessageId};
+    let id = MessageId::new();
+    let start = "2026-11-25T10:00:00Z"
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .unwrap();
+    let mut conn = pool.get().await.unwrap();
+    messages::insert(
+        &mut conn,
+        &NewMessage {
+            id,
+            chat_id: ChatId(chat),
+            role,
+            content: Some(content),
+            created_at: start + chrono::Duration::seconds(seconds),
+        },
+    )
+    .await
+    .unwrap();
+    id.0
+}
+
+/// `user`'s audit rows once there are at least `expected` (the middleware writes them on
+/// a task of its own), oldest first; gives up after a bound.
+async fn audit_rows(pool: &PgPool, user: &str, expected: usize) -> Vec<AuditEntry> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut conn = pool.get().await.unwrap();
+        let mut rows = audit::recent_for_user(&mut conn, user, 100).await.unwrap();
+        drop(conn);
+        if rows.len() >= expected || Instant::now() > deadline {
+            rows.reverse();
+            return rows;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[actix_web::test]
+async fn each_successful_mutation_leaves_one_audit_row_naming_action_resource_and_user() {
+    let db = TestDb::new().await;
+    let pool = migrated_pool(&db).await;
+    let s = app(&pool).await;
+
+    let chat = create_chat(&s, ALICE, "Delta wetlands").await;
+    let audit_rows_now = audit_rows(&pool, ALICE, 1).await;
+    assert_eq!(audit_rows_now.len(), 1);
+    let (status, _) = call(
+        &s,
+        TestRequest::patch()
+            .uri(&format!("/api/v1/chats/{chat}"))
+            .insert_header(("User-Agent", "dra-tests/1"))
+            .insert_header(("X-Forwarded-For", "203.0.113.7, 10.0.0.1"))
+            .set_json(json!({"title": "Wetland loss"})),
+        ALICE,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let message = insert_message(&pool, chat, Role::Agent, "# Report", 0).await;
+    let (status, _) = call(
+        &s,
+        TestRequest::post()
+            .uri(&format!("/api/v1/chats/{chat}/messages/{message}/feedback"))
+            .set_json(json!({"rating": "positive", "feedbackText": "private words"})),
+        ALICE,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = call(
+        &s,
+        TestRequest::delete().uri(&format!("/v1/chats/{chat}")),
+        ALICE,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let rows = audit_rows(&pool, ALICE, 4).await;
+    let mut seen: Vec<(&str, &str, Option<&str>)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.action.as_str(),
+                r.resource_type.as_str(),
+                r.resource_id.as_deref(),
+            )
+        })
+        .collect();
+    // Rows are written concurrently; their order is not the requests' order.
+    seen.sort();
+    let (chat_id, message_id) = (chat.to_string(), message.to_string());
+    assert_eq!(
+        seen,
+        vec![
+            ("chat.create", "chat", None),
+            ("chat.delete", "chat", Some(chat_id.as_str())),
+            ("chat.update", "chat", Some(chat_id.as_str())),
+            ("message.feedback", "message", Some(message_id.as_str())),
+        ]
+    );
+    assert!(rows.iter().all(|r| r.user_id == ALICE));
+    let update = rows.iter().find(|r| r.action == "chat.update").unwrap();
+    assert_eq!(
+        update.details,
+        Some(json!({"method": "PATCH", "path": format!("/api/v1/chats/{chat}"), "status": 200}))
+    );
+    assert_eq!(update.ip_address.as_deref(), Some("203.0.113.7"));
+    assert_eq!(update.user_agent.as_deref(), Some("dra-tests/1"));
+    let feedback = rows
+        .iter()
+        .find(|r| r.action == "message.feedback")
+        .unwrap();
+    assert!(
+        !feedback
+            .details
+            .as_ref()
+            .unwrap()
+            .to_string()
+            .contains("private"),
+        "request bodies never reach the audit log"
+    );
+    let delete = rows.iter().find(|r| r.action == "chat.delete").unwrap();
+    assert_eq!(delete.details.as_ref().unwrap()["status"], 204);
+    assert!(audit_rows(&pool, BOB, 0).await.is_empty());
+}
+
+#[actix_web::test]
+async fn reads_and_refused_mutations_leave_no_audit_row() {
+    let db = TestDb::new().await;
+    let pool = migrated_pool(&db).await;
+    let s = app(&pool).await;
+    let missing = uuid::Uuid::new_v4();
+
+    let (status, _) = call(&s, TestRequest::get().uri("/api/v1/chats"), ALICE).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(&s, TestRequest::get().uri("/api/v1/preferences"), ALICE).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(
+        &s,
+        TestRequest::delete().uri(&format!("/api/v1/chats/{missing}")),
+        ALICE,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(
+        &s,
+        TestRequest::put()
+            .uri("/api/v1/preferences")
+            .set_json(json!({"theme": "x".repeat(50)})),
+        ALICE,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    // One audited change afterwards: once its row is there, any row the requests above
+    // had wrongly caused would have been written too.
+    let (status, _) = call(
+        &s,
+        TestRequest::put()
+            .uri("/api/v1/preferences")
+            .set_json(json!({"theme": "dark"})),
+        ALICE,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let rows = audit_rows(&pool, ALICE, 1).await;
+    let actions: Vec<&str> = rows.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(actions, ["preferences.update"]);
+    assert_eq!(rows[0].resource_type, "preferences");
+}
+
+#[actix_web::test]
+async fn chats_deleted_past_retention_are_purged_with_everything_under_them() {
+    use dra::db::repo::chats;
+    let db = TestDb::new().await;
+    let pool = migrated_pool(&db).await;
+    let s = app(&pool).await;
+    let old = create_chat(&s, ALICE, "Deleted long ago").await;
+    let recent = create_chat(&s, ALICE, "Deleted yesterday").await;
+    let live = create_chat(&s, ALICE, "Still here").await;
+    let mut answers = Vec::new();
+    for chat in [old, recent, live] {
+        insert_message(&pool, chat, Role::User, "question", 0).await;
+        answers.push(insert_message(&pool, chat, Role::Agent, "answer", 1).await);
+    }
+    let c = db.client().await;
+    // A research session with a source and a rating under the old chat's answer, so the
+    // cascade is tested through more than one level.
+    c.execute(
+        "INSERT INTO research_sessions (id, message_id, query, user_id, chat_id) \
+         VALUES ($1::text::uuid, $2::text::uuid, 'q', $3, $4::text::uuid)",
+        &[
+            &uuid::Uuid::new_v4().to_string(),
+            &answers[0].to_string(),
+            &ALICE,
+            &old.to_string(),
+        ],
+    )
+    .await
+    .unwrap();
+    c.execute(
+        "INSERT INTO sources (research_session_id, url, chat_id) \
+         SELECT id, 'https://a.example/', chat_id FROM research_sessions",
+        &[],
+    )
+    .await
+    .unwrap();
+    c.execute(
+        "INSERT INTO message_feedback (message_id, user_id, rating) \
+         VALUES ($1::text::uuid, $2, 'positive')",
+        &[&answers[0].to_string(), &ALICE],
+    )
+    .await
+    .unwrap();
+    for (chat, days) in [(old, 31_i32), (recent, 1)] {
+        let (status, _) = call(
+            &s,
+            TestRequest::delete().uri(&format!("/api/v1/chats/{chat}")),
+            ALICE,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        c.execute(
+            "UPDATE chats SET deleted_at = now() - make_interval(days => $2) \
+             WHERE id = $1::text::uuid",
+            &[&chat.to_string(), &days],
+        )
+        .await
+        .unwrap();
+    }
+
+    let purged = dra::serve::purge::purge_once(&pool, Duration::from_secs(30 * 24 * 3600))
+        .await
+        .unwrap();
+    assert_eq!(purged, 1);
+    let count = |sql: &'static str| {
+        let c = &c;
+        async move { c.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) }
+    };
+    let remaining: Vec<String> = c
+        .query("SELECT id::text FROM chats ORDER BY title", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(remaining, vec![recent.to_string(), live.to_string()]);
+    assert_eq!(count("SELECT count(*) FROM messages").await, 4);
+    assert_eq!(count("SELECT count(*) FROM research_sessions").await, 0);
+    assert_eq!(count("SELECT count(*) FROM sources").await, 0);
+    assert_eq!(count("SELECT count(*) FROM message_feedback").await, 0);
+    // A second pass finds nothing; yesterday's chat can still be restored.
+    let mut conn = pool.get().await.unwrap();
+    let again = chats::purge_deleted(&mut conn, chrono::Duration::days(30))
+        .await
+        .unwrap();
+    assert_eq!(again, 0);
+    drop(conn);
+    let (status, _) = call(
+        &s,
+        TestRequest::post().uri(&format!("/api/v1/chats/{recent}/restore")),
+        ALICE,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// A chat of Alice's with a question, an answer with one source, and a follow-up.
+async fn chat_to_export<S, B>(s: &S, pool: &PgPool, db: &TestDb) -> uuid::Uuid
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let chat = create_chat(s, ALICE, "Delta wetlands").await;
+    insert_message(pool, chat, Role::User, "Why do deltas sink?", 0).await;
+    let answer = insert_message(pool, chat, Role::Agent, "Mostly subsidence [1].", 1).await;
+    insert_message(pool, chat, Role::User, "And sea level?", 2).await;
+    let c = db.client().await;
+    let session = uuid::Uuid::new_v4();
+    c.execute(
+        "INSERT INTO research_sessions (id, message_id, query, user_id, chat_id) \
+         VALUES ($1::text::uuid, $2::text::uuid, 'q', $3, $4::text::uuid)",
+        &[
+            &session.to_string(),
+            &answer.to_string(),
+            &ALICE,
+            &chat.to_string(),
+        ],
+    )
+    .await
+    .unwrap();
+    c.execute(
+        "INSERT INTO sources (research_session_id, url, title) \
+         VALUES ($1::text::uuid, 'https://a.example/sinking', 'Sinking deltas')",
+        &[&session.to_string()],
+    )
+    .await
+    .unwrap();
+    chat
+}
+
+#[actix_web::test]
+async fn a_chat_exports_as_markdown_with_each_turn_in_order_and_its_sources() {
+    let db = TestDb::new().await;
+    let pool = migrated_pool(&db).await;
+    let s = app(&pool).await;
+    let chat = chat_to_export(&s, &pool, &db).await;
+
+    let (status, headers, body) = send(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/chats/{chat}/export?format=markdown")),
+        ALICE,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        headers.get("content-disposition").unwrap(),
+        &format!("attachment; filename=\"chat-{chat}.md\"")
+    );
+    assert!(headers
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("text/markdown"));
+    assert!(
+        body.starts_with("# Delta wetlands\n\n**Exported**: "),
+        "{body}"
+    );
+    let turns: Vec<(usize, &str)> = [
+        "### **You**\n\nWhy do deltas sink?\n",
+        "### **Agent**\n\nMostly subsidence [1].\n\n#### Sources\n\n- [Sinking deltas](https://a.example/sinking)\n",
+        "### **You**\n\nAnd sea level?\n",
+    ]
+    .iter()
+    .map(|turn| (body.find(turn).unwrap_or_else(|| panic!("{turn:?} in {body}")), *turn))
+    .collect();
+    assert!(turns.windows(2).all(|w| w[0].0 < w[1].0), "{body}");
+}
+
+#[actix_web::test]
+async fn a_chat_exports_as_json_with_its_messages() {
+    let db = TestDb::new().await;
+    let pool = migrated_pool(&db).await;
+    let s = app(&pool).await;
+    let chat = chat_to_export(&s, &pool, &db).await;
+
+    let (status, headers, body) = send(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/chats/{chat}/export?format=json")),
+        ALICE,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        headers.get("content-disposition").unwrap(),
+        &format!("attachment; filename=\"chat-{chat}.json\"")
+    );
+    let exported: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(exported["id"], chat.to_string());
+    assert_eq!(exported["title"], "Delta wetlands");
+    assert_eq!(exported["status"], "active");
+    assert_eq!(exported["message_count"], 3);
+    let turns: Vec<(&str, &str)> = exported["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        turns,
+        [
+            ("user", "Why do deltas sink?"),
+            ("agent", "Mostly subsidence [1]."),
+            ("user", "And sea level?"),
+        ]
+    );
+    assert_eq!(exported["messages"][0]["is_edited"], false);
+}
+
+#[actix_web::test]
+async fn an_export_needs_a_known_format_and_the_owners_live_chat() {
+    let db = TestDb::new().await;
+    let pool = migrated_pool(&db).await;
+    let s = app(&pool).await;
+    let chat = chat_to_export(&s, &pool, &db).await;
+
+    for query in ["?format=pdf", "", "?format=Markdown"] {
+        let (status, body) = call(
+            &s,
+            TestRequest::get().uri(&format!("/api/v1/chats/{chat}/export{query}")),
+            ALICE,
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {body}");
+        assert_eq!(
+            body["detail"][0]["loc"],
+            json!(["query", "format"]),
+            "{body}"
+        );
+    }
+    let (status, body) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/chats/{chat}/export?format=json")),
+        BOB,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["details"]["resource"], "Chat");
+    let (status, _) = call(
+        &s,
+        TestRequest::delete().uri(&format!("/api/v1/chats/{chat}")),
+        ALICE,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/chats/{chat}/export?format=markdown")),
+        ALICE,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a deleted chat is not exported"
+    );
+}
