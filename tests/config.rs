@@ -374,3 +374,31 @@ fn the_shipped_config_runs_stage_7_at_every_depth_with_its_budget() {
     );
     assert_eq!(extended.verification_retrieval.max_searches_per_fact, 2);
 }
+
+#[test]
+fn retention_defaults_to_thirty_days_and_refuses_a_window_too_short_to_restore() {
+    let defaults = load_str("", Path::new("app.yaml"), &Env::new()).unwrap();
+    assert_eq!(
+        defaults.config.retention.deleted_chats.as_secs(),
+        30 * 24 * 3600
+    );
+    assert_eq!(defaults.config.retention.purge_interval.as_secs(), 3600);
+    let loaded = load_str(
+        "retention:\n  deleted_chats: 7days\n  purge_interval: 15m\n",
+        Path::new("app.yaml"),
+        &Env::new(),
+    )
+    .unwrap();
+    assert_eq!(
+        loaded.config.retention.deleted_chats.as_secs(),
+        7 * 24 * 3600
+    );
+    assert_eq!(loaded.config.retention.purge_interval.as_secs(), 15 * 60);
+
+    let msg = error(
+        "retention:\n  deleted_chats: 0s\n  purge_interval: 1s\n",
+        &Env::new(),
+    );
+    assert!(msg.contains("retention.deleted_chats"), "{msg}");
+    assert!(msg.contains("retention.purge_interval"), "{msg}");
+}
