@@ -537,3 +537,47 @@ async fn an_export_needs_a_known_format_and_the_owners_live_chat() {
         "a deleted chat is not exported"
     );
 }
+
+#[actix_web::test]
+async fn the_purge_task_runs_once_at_start() {
+    let db = TestDb::new().await;
+    let pool = migrated_pool(&db).await;
+    let s = app(&pool).await;
+    let chat = create_chat(&s, ALICE, "Deleted long ago").await;
+    let (status, _) = call(
+        &s,
+        TestRequest::delete().uri(&format!("/api/v1/chats/{chat}")),
+        ALICE,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let c = db.client().await;
+    c.execute(
+        "UPDATE chats SET deleted_at = now() - interval '2 hours'",
+        &[],
+    )
+    .await
+    .unwrap();
+
+    let task = dra::serve::purge::spawn(
+        pool.clone(),
+        dra::config::RetentionSection {
+            deleted_chats: Duration::from_secs(3600),
+            purge_interval: Duration::from_secs(3600),
+        },
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let gone = loop {
+        let left: i64 = c
+            .query_one("SELECT count(*) FROM chats", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if left == 0 || Instant::now() > deadline {
+            break left == 0;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    task.abort();
+    assert!(gone, "the first pass runs when the task starts, not an interval later");
+}

@@ -14,6 +14,9 @@ use crate::config::RetentionSection;
 use crate::db::repo::chats;
 use crate::db::{DbError, PgPool};
 
+/// The shortest pause between passes, whatever the configuration says.
+const MIN_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Why one purge pass failed; the next pass tries again.
 #[derive(Debug, thiserror::Error)]
 pub enum PurgeError {
@@ -36,7 +39,9 @@ pub async fn purge_once(pool: &PgPool, older_than: Duration) -> Result<usize, Pu
 /// pass is logged and the task carries on; it ends only with the runtime.
 pub fn spawn(pool: PgPool, retention: RetentionSection) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(retention.purge_interval);
+        // `interval` panics on zero; validation refuses less than a minute, and this keeps
+        // a hand-built config from taking the server down.
+        let mut ticks = tokio::time::interval(retention.purge_interval.max(MIN_INTERVAL));
         // After a long pause (a suspended host), one pass is enough, not a burst.
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
