@@ -579,5 +579,8 @@ async fn the_purge_task_runs_once_at_start() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     task.abort();
-    assert!(gone, "the first pass runs when the task starts, not an interval later");
+    assert!(
+        gone,
+        "the first pass runs when the task starts, not an interval later"
+    );
 }
