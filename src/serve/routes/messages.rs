@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::db::repo::feedback as ratings;
-use crate::db::repo::messages::{self, Message, Role};
 use crate::db::repo::jobs::JobRequest;
+use crate::db::repo::messages::{self, Message, Role};
 use crate::db::repo::{chats, ChatId, MessageId};
 use crate::jobs::submit;
 use crate::serve::{ApiError, AppState, User};
@@ -67,7 +67,9 @@ impl From<Message> for MessageResponse {
             content: m.content.unwrap_or_default(),
             created_at: m.created_at,
             is_edited: m.is_edited,
-            research_session: m.research_session_id.map(|id| serde_json::json!({"id": id})),
+            research_session: m
+                .research_session_id
+                .map(|id| serde_json::json!({"id": id})),
         }
     }
 }
@@ -280,23 +282,47 @@ async fn send(
     })))
 }
 
-/// A question edited: the messages after it are removed and it is researched again.
+/// `EditMessageRequest` (plus, ours, an optional new mode and depth).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EditMessage {
+    content: String,
+    research_depth: Option<String>,
+    query_mode: Option<String>,
+}
+
+/// A question edited: the messages after it are removed and it is researched again,
+/// as it was last time unless the body says otherwise.
 async fn edit(
     state: web::Data<AppState>,
     user: User,
     path: web::Path<(Uuid, Uuid)>,
-    body: web::Json<SendMessage>,
+    body: web::Json<EditMessage>,
 ) -> Result<HttpResponse, ApiError> {
     let jobs = state.research()?;
     let (chat, message) = path.into_inner();
-    let request = body.into_inner().request()?;
+    let body = body.into_inner();
+    // Validated as a full request; the defaults only stand in for absent fields.
+    super::research::job_request(
+        body.content.clone(),
+        body.query_mode.clone().unwrap_or_else(deep_research),
+        body.research_depth.clone().unwrap_or_else(auto),
+        true,
+        ["content", "queryMode", "researchDepth"],
+    )?;
+    let change = submit::Edit {
+        content: body.content,
+        query_mode: body.query_mode,
+        research_depth: body.research_depth,
+    };
     let (edited, removed, submitted) = submit::edit(
         &jobs.pool,
         &jobs.config,
         &user.id,
         ChatId(chat),
         MessageId(message),
-        &request,
+        &change,
+        &default_request(),
     )
     .await
     .map_err(|e| match e {
@@ -311,6 +337,16 @@ async fn edit(
     })))
 }
 
+/// What a question is researched with when nothing says otherwise.
+fn default_request() -> JobRequest {
+    JobRequest {
+        query: String::new(),
+        query_mode: deep_research(),
+        research_depth: auto(),
+        verify_sources: true,
+    }
+}
+
 /// A fresh answer to the question before agent message `message_id`.
 async fn regenerate(
     state: web::Data<AppState>,
@@ -319,19 +355,13 @@ async fn regenerate(
 ) -> Result<HttpResponse, ApiError> {
     let jobs = state.research()?;
     let (chat, message) = path.into_inner();
-    let defaults = JobRequest {
-        query: String::new(),
-        query_mode: deep_research(),
-        research_depth: auto(),
-        verify_sources: true,
-    };
     let submitted = submit::regenerate(
         &jobs.pool,
         &jobs.config,
         &user.id,
         ChatId(chat),
         MessageId(message),
-        &defaults,
+        &default_request(),
     )
     .await
     .map_err(|e| match e {
