@@ -715,3 +715,134 @@ async fn a_process_shutting_down_hands_its_run_back_and_another_finishes_it() {
     );
     second.jobs.shutdown().await;
 }
+
+#[actix_web::test]
+async fn the_agent_query_answers_in_json_or_streams_and_v1_research_streams_events() {
+    let w = World::start().await;
+    answer_every_run(&w, Duration::ZERO);
+    let db = TestDb::new().await;
+    let pool = migrated_pool(&db).await;
+    let server = Server::start(&pool, &w, "one", quick());
+    let s = server.app().await;
+
+    // JSON: the answer once the run is done, with the sources it fetched.
+    let (status, answer) = call(
+        &s,
+        TestRequest::post()
+            .uri("/api/v1/agent/query")
+            .set_json(json!({
+                "query": "How fast are river deltas losing wetlands?",
+                "researchDepth": "light",
+                "messages": [
+                    {"role": "user", "content": "I study the Mekong."},
+                    {"role": "agent", "content": "Noted."}
+                ],
+            })),
+        ALICE,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(
+        answer["response"]
+            .as_str()
+            .unwrap()
+            .contains("Deltas lost a fifth of their wetlands"),
+        "{answer}"
+    );
+    assert!(answer["sources"][0]["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://127.0.0.1"));
+    let session = answer["researchSessionId"].as_str().map(str::to_string);
+    // The context messages became the conversation the coordinator saw.
+    // (A fixed depth skips the coordinator; the planner plans in the conversation.)
+    let asked = w.llm.calls_to("ep-analytical");
+    assert!(
+        asked
+            .iter()
+            .any(|c| c.body.to_string().contains("I study the Mekong.")),
+        "the planner saw the context messages"
+    );
+
+    // With a fixed mode through /v1/research: `event:` lines and the job's end.
+    let response = test::call_service(
+        &s,
+        TestRequest::post()
+            .uri("/v1/research")
+            .insert_header(("X-Forwarded-Email", ALICE))
+            .set_json(json!({
+                "query": "How fast are river deltas losing wetlands?",
+                "query_mode": "web_search",
+                "research_depth": "light",
+                "verify_sources": false,
+            }))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let chat = response
+        .headers()
+        .get("x-chat-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body = to_bytes(response.into_body()).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&body);
+    assert!(
+        text.starts_with("id: 1\nevent: research_started\ndata: {"),
+        "{text}"
+    );
+    assert!(text.contains("event: research_completed\n"), "{text}");
+    assert!(
+        text.trim_end().ends_with(
+            r#"event: job_completed
+data: {"eventType":"job_completed","status":"completed"}"#
+        ),
+        "{text}"
+    );
+    let (status, _) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/chats/{chat}")),
+        ALICE,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "the run's chat is Alice's");
+
+    // Streaming agent query: the job's stream from its first event.
+    let response = test::call_service(
+        &s,
+        TestRequest::post()
+            .uri("/api/v1/agent/query")
+            .insert_header(("X-Forwarded-Email", ALICE))
+            .insert_header(("Accept", "text/event-stream"))
+            .set_json(json!({"query": "q", "conversationId": chat}))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let streamed = response
+        .headers()
+        .get("x-research-session-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(Some(streamed.clone()), session);
+    let bytes = to_bytes(response.into_body()).await.unwrap_or_default();
+    let frames = parse_frames(&String::from_utf8_lossy(&bytes));
+    assert_eq!(frames[0].data["eventType"], "research_started");
+    assert_eq!(frames.last().unwrap().data["eventType"], "job_completed");
+
+    // Bob cannot continue Alice's conversation.
+    let (status, _) = call(
+        &s,
+        TestRequest::post()
+            .uri("/api/v1/agent/query")
+            .set_json(json!({"query": "q", "conversationId": chat})),
+        BOB,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    server.jobs.shutdown().await;
+}

@@ -1,5 +1,6 @@
 //! The routes, one module per resource, and the handlers for malformed input.
 
+mod agent;
 mod chats;
 mod health;
 mod messages;
@@ -22,7 +23,8 @@ pub(super) fn mount(cfg: &mut web::ServiceConfig) {
             .configure(messages::mount)
             .configure(preferences::mount)
             .configure(provenance::mount)
-            .configure(research::mount),
+            .configure(research::mount)
+            .configure(agent::mount),
     );
     // The older surface of the original's docs/api.md, as thin aliases.
     cfg.service(
@@ -31,7 +33,8 @@ pub(super) fn mount(cfg: &mut web::ServiceConfig) {
             .configure(chats::mount_v1)
             .configure(messages::mount_v1)
             .configure(preferences::mount)
-            .configure(provenance::mount_v1),
+            .configure(provenance::mount_v1)
+            .configure(agent::mount_v1),
     );
 }
 
