@@ -11,6 +11,7 @@ pub mod error;
 pub mod identity;
 pub mod limits;
 pub mod llm_check;
+pub mod openapi;
 mod routes;
 pub mod sse;
 
@@ -26,6 +27,7 @@ pub use error::ApiError;
 pub use identity::{IdentityMode, User};
 pub use limits::{RateLimits, Rates};
 pub use llm_check::LlmCheck;
+pub use routes::endpoints;
 
 use crate::db::PgPool;
 

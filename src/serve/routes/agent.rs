@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::Routes;
 use crate::db::repo::messages::{self, NewMessage, Role};
 use crate::db::repo::{chats, sessions, sources, ChatId, MessageId, SessionId};
 use crate::jobs::stream::FollowOptions;
@@ -17,12 +18,12 @@ use crate::jobs::{follow, submit, Frame, Jobs, Submitted};
 use crate::serve::sse::{self, Format};
 use crate::serve::{ApiError, AppState, User};
 
-pub(super) fn mount(cfg: &mut web::ServiceConfig) {
-    cfg.route("/agent/query", web::post().to(query));
+pub(super) fn mount(r: &mut Routes) {
+    r.post("/agent/query", query);
 }
 
-pub(super) fn mount_v1(cfg: &mut web::ServiceConfig) {
-    cfg.route("/research", web::post().to(research_v1));
+pub(super) fn mount_v1(r: &mut Routes) {
+    r.post("/research", research_v1);
 }
 
 /// `ContextMessage`.

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::Routes;
 use crate::db::repo::feedback as ratings;
 use crate::db::repo::jobs::JobRequest;
 use crate::db::repo::messages::{self, Message, Role};
@@ -14,34 +15,22 @@ use crate::db::repo::{chats, ChatId, MessageId};
 use crate::jobs::submit;
 use crate::serve::{ApiError, AppState, User};
 
-pub(super) fn mount(cfg: &mut web::ServiceConfig) {
-    cfg.route("/chats/{chat_id}/messages", web::get().to(list))
-        .route("/chats/{chat_id}/messages", web::post().to(send))
-        .route("/chats/{chat_id}/messages/{message_id}", web::get().to(get))
-        .route(
-            "/chats/{chat_id}/messages/{message_id}",
-            web::patch().to(edit),
-        )
-        .route(
+pub(super) fn mount(r: &mut Routes) {
+    r.get("/chats/{chat_id}/messages", list)
+        .post("/chats/{chat_id}/messages", send)
+        .get("/chats/{chat_id}/messages/{message_id}", get)
+        .patch("/chats/{chat_id}/messages/{message_id}", edit)
+        .post(
             "/chats/{chat_id}/messages/{message_id}/regenerate",
-            web::post().to(regenerate),
+            regenerate,
         )
-        .route(
-            "/chats/{chat_id}/messages/{message_id}/copy",
-            web::get().to(copy),
-        )
-        .route(
-            "/chats/{chat_id}/messages/{message_id}/feedback",
-            web::post().to(feedback),
-        );
+        .get("/chats/{chat_id}/messages/{message_id}/copy", copy)
+        .post("/chats/{chat_id}/messages/{message_id}/feedback", feedback);
 }
 
 /// The docs' older `/v1` route: feedback by message id alone.
-pub(super) fn mount_v1(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/messages/{message_id}/feedback",
-        web::post().to(feedback_v1),
-    );
+pub(super) fn mount_v1(r: &mut Routes) {
+    r.post("/messages/{message_id}/feedback", feedback_v1);
 }
 
 /// `MessageResponse`.
