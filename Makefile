@@ -34,7 +34,8 @@ bench: ## Benchmarks; results as JSON in bench-results/
 	  $(CARGO) bench --locked --bench llm_router && \
 	  $(CARGO) bench --locked --bench extraction && \
 	  $(CARGO) bench --locked --bench research_run && \
-	  $(CARGO) bench --locked --bench verification
+	  $(CARGO) bench --locked --bench verification && \
+	  $(CARGO) bench --locked --bench sse
 
 db-migrate: ## Apply migrations to DATABASE_URL (or the configured Lakebase)
 	$(CARGO) run --quiet --locked -- migrate
