@@ -846,3 +846,55 @@ data: {"eventType":"job_completed","status":"completed"}"#
     assert_eq!(status, StatusCode::NOT_FOUND);
     server.jobs.shutdown().await;
 }
+
+#[actix_web::test]
+async fn a_process_runs_at_most_its_configured_number_of_jobs_at_once() {
+    let w = World::start().await;
+    answer_every_run(&w, Duration::from_secs(3));
+    let db = TestDb::new().await;
+    let pool = migrated_pool(&db).await;
+    let server = Server::start(
+        &pool,
+        &w,
+        "one",
+        JobsConfig {
+            max_concurrent_runs: 1,
+            ..quick()
+        },
+    );
+    let s = server.app().await;
+    let mut sessions = Vec::new();
+    for _ in 0..2 {
+        let chat = new_chat(&s).await;
+        let (status, job) = submit(&s, &chat).await;
+        assert_eq!(status, StatusCode::OK, "{job}");
+        sessions.push(job["sessionId"].as_str().unwrap().to_string());
+    }
+    let statuses = || async {
+        let c = db.client().await;
+        c.query("SELECT status FROM research_jobs ORDER BY created_at", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect::<Vec<_>>()
+    };
+    // While the first is writing its report, the second waits in the queue.
+    let mut seen = Vec::new();
+    for _ in 0..40 {
+        seen = statuses().await;
+        if seen == ["running", "queued"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, ["running", "queued"]);
+    assert_eq!(server.jobs.worker.as_ref().unwrap().running(), 1);
+    // Then it runs too, and both finish.
+    for session in &sessions {
+        let frames = read_stream(&s, session, None).await;
+        assert_eq!(frames.last().unwrap().data["status"], "completed");
+    }
+    assert_eq!(statuses().await, ["completed", "completed"]);
+    server.jobs.shutdown().await;
+}
