@@ -35,6 +35,7 @@ bench: ## Benchmarks; results as JSON in bench-results/
 	  $(CARGO) bench --locked --bench extraction && \
 	  $(CARGO) bench --locked --bench research_run && \
 	  $(CARGO) bench --locked --bench verification && \
+	  $(CARGO) bench --locked --bench sse && \
 	  $(CARGO) bench --locked --bench serve
 
 db-migrate: ## Apply migrations to DATABASE_URL (or the configured Lakebase)

@@ -43,6 +43,8 @@ pub struct AppConfig {
     pub retention: RetentionSection,
     /// The seven-stage citation verification (the original's `citation_verification`).
     pub citation_verification: crate::citations::config::CitationVerification,
+    /// Durable research jobs of `dra serve` (the original's `jobs`).
+    pub jobs: crate::jobs::JobsConfig,
 }
 
 impl AppConfig {
@@ -79,6 +81,7 @@ impl Default for AppConfig {
             tracing: TracingSection::default(),
             retention: RetentionSection::default(),
             citation_verification: Default::default(),
+            jobs: Default::default(),
         }
     }
 }

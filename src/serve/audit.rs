@@ -81,22 +81,25 @@ pub fn classify(
         ("POST", "/chats/{chat_id}/restore") => action("chat.restore", "chat", Some("chat_id")),
         // Sending a message is what starts a research run in the original.
         ("POST", "/chats/{chat_id}/messages") => action("research.submit", "chat", Some("chat_id")),
+        // Editing a question reruns its research.
         ("PATCH", "/chats/{chat_id}/messages/{message_id}") => {
             action("message.update", "message", Some("message_id"))
+        }
+        ("POST", "/chats/{chat_id}/messages/{message_id}/regenerate") => {
+            action("research.regenerate", "message", Some("message_id"))
         }
         ("POST", "/chats/{chat_id}/messages/{message_id}/feedback")
         | ("POST", "/messages/{message_id}/feedback") => {
             action("message.feedback", "message", Some("message_id"))
         }
         ("PUT", "/preferences") => action("preferences.update", "preferences", None),
-        ("POST", "/research/jobs") => action("research.submit", "research_job", None),
-        ("DELETE", "/research/jobs/{session_id}") => {
+        ("POST", "/research/jobs") | ("POST", "/research") => {
+            action("research.submit", "research_session", None)
+        }
+        ("DELETE", "/research/jobs/{session_id}") | ("POST", "/chats/{session_id}/cancel") => {
             action("research.cancel", "research_session", Some("session_id"))
         }
-        ("POST", "/chats/{chat_id}/research/{session_id}/cancel") => {
-            action("research.cancel", "research_session", Some("session_id"))
-        }
-        ("POST", "/agent/query") => action("agent.query", "agent", None),
+        ("POST", "/agent/query") => action("research.query", "research_session", None),
         _ => generic(method, route, &param),
     })
 }
@@ -212,6 +215,12 @@ mod tests {
         let v1 = classify(&Method::POST, "/v1/messages/{message_id}/feedback", params).unwrap();
         assert_eq!(v1.action, "message.feedback");
         assert_eq!(v1.resource_id.as_deref(), Some("<message_id>"));
+        let cancel = classify(&Method::POST, "/api/v1/chats/{session_id}/cancel", params).unwrap();
+        assert_eq!(cancel.action, "research.cancel");
+        assert_eq!(cancel.resource_type, "research_session");
+        assert_eq!(cancel.resource_id.as_deref(), Some("<session_id>"));
+        let submit = classify(&Method::POST, "/v1/research", params).unwrap();
+        assert_eq!(submit.action, "research.submit");
         let prefs = classify(&Method::PUT, "/api/v1/preferences", params).unwrap();
         assert_eq!(prefs.action, "preferences.update");
         assert_eq!(prefs.resource_id, None);
@@ -228,11 +237,11 @@ mod tests {
     fn an_unknown_route_is_still_audited_by_its_shape() {
         let a = classify(
             &Method::POST,
-            "/api/v1/chats/{chat_id}/messages/{message_id}/regenerate",
+            "/api/v1/chats/{chat_id}/messages/{message_id}/pins",
             params,
         )
         .unwrap();
-        assert_eq!(a.action, "regenerate.create");
+        assert_eq!(a.action, "pin.create");
         assert_eq!(a.resource_id.as_deref(), Some("<message_id>"));
         let d = classify(&Method::DELETE, "/api/v1/exports/{export_id}", params).unwrap();
         assert_eq!(d.action, "export.delete");

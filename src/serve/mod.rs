@@ -12,8 +12,10 @@ pub mod error;
 pub mod identity;
 pub mod limits;
 pub mod llm_check;
+pub mod openapi;
 pub mod purge;
 mod routes;
+pub mod sse;
 
 use std::sync::Arc;
 
@@ -27,6 +29,7 @@ pub use error::ApiError;
 pub use identity::{IdentityMode, User};
 pub use limits::{RateLimits, Rates};
 pub use llm_check::LlmCheck;
+pub use routes::endpoints;
 
 use crate::db::PgPool;
 
@@ -43,6 +46,8 @@ pub struct AppState {
     pub limits: Option<Arc<RateLimits>>,
     /// The model endpoints, for `/v1/health`; `None` when no model is configured.
     pub llm: Option<Arc<LlmCheck>>,
+    /// Research jobs and their event streams; `None` without a database.
+    pub jobs: Option<Arc<crate::jobs::Jobs>>,
 }
 
 impl AppState {
@@ -53,6 +58,7 @@ impl AppState {
             identity,
             limits: Some(Arc::new(RateLimits::new(Rates::default()))),
             llm: None,
+            jobs: None,
         }
     }
 
@@ -69,6 +75,27 @@ impl AppState {
                 "no database is configured (DATABASE_URL or Lakebase)".into(),
             )),
         }
+    }
+}
+
+impl AppState {
+    /// The jobs service, or 503 when this server has no database.
+    pub(crate) fn jobs(&self) -> Result<&Arc<crate::jobs::Jobs>, ApiError> {
+        self.jobs.as_ref().ok_or_else(|| {
+            ApiError::Unavailable("no database is configured (DATABASE_URL or Lakebase)".into())
+        })
+    }
+
+    /// The jobs service of a server that can run research (a model is configured here or
+    /// in another process sharing the database; a queued job waits for a worker).
+    pub(crate) fn research(&self) -> Result<&Arc<crate::jobs::Jobs>, ApiError> {
+        let jobs = self.jobs()?;
+        if jobs.worker.is_none() {
+            return Err(ApiError::Unavailable(
+                "research cannot run on this server: no model endpoint is configured".into(),
+            ));
+        }
+        Ok(jobs)
     }
 }
 

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::Routes;
 use crate::db::repo::chats::{self, ChatSummary};
 use crate::db::repo::messages::{self, Message, Role};
 use crate::db::repo::{sources, ChatId};
@@ -18,8 +19,8 @@ use crate::serve::{ApiError, AppState, User};
 /// The original exports at most this many messages of a chat.
 const MAX_MESSAGES: i64 = 1000;
 
-pub(super) fn mount(cfg: &mut web::ServiceConfig) {
-    cfg.route("/chats/{chat_id}/export", web::get().to(export));
+pub(super) fn mount(r: &mut Routes) {
+    r.get("/chats/{chat_id}/export", export);
 }
 
 /// The two formats; the query parameter is required.
