@@ -86,12 +86,11 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         jobs: jobs.clone(),
         ..AppState::new(pool, identity)
     };
-    let served = dra::serve::run(state, &listen).await;
-    // The server has stopped accepting; running research goes back to the queue for
-    // another process (or this one's next start).
+    // On SIGTERM, `run` hands running research back to the queue for another process (or
+    // this one's next start).
+    dra::serve::run(state, &listen).await?;
     if let Some(jobs) = jobs {
         jobs.shutdown().await;
     }
-    served?;
     Ok(ExitCode::SUCCESS)
 }

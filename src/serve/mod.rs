@@ -141,14 +141,57 @@ pub fn app(
         .wrap(from_fn(request_id))
 }
 
-/// Serves until SIGTERM or Ctrl-C; in-flight requests get `shutdown_timeout` to finish.
+/// Serves until SIGTERM or Ctrl-C. Then, at once, running research goes back to the job
+/// table and open event streams end (their clients resume on another process), while the
+/// server stops accepting and gives in-flight requests `shutdown_timeout` to finish.
 pub async fn run(state: AppState, listen: &Listen) -> std::io::Result<()> {
+    let jobs = state.jobs.clone();
     let state = Arc::new(state);
     let server = HttpServer::new(move || app(Arc::clone(&state)))
         .shutdown_timeout(30)
-        .bind((listen.host.as_str(), listen.port))?;
+        .disable_signals()
+        .bind((listen.host.as_str(), listen.port))?
+        .run();
     tracing::info!(host = %listen.host, port = listen.port, "dra serve listening");
-    server.run().await
+    let handle = server.handle();
+    let stopper = tokio::spawn(async move {
+        stop_signal().await;
+        tracing::info!("stopping: handing running research back to the queue");
+        let (_, ()) = tokio::join!(
+            async {
+                if let Some(jobs) = &jobs {
+                    jobs.shutdown().await;
+                }
+            },
+            handle.stop(true)
+        );
+    });
+    let served = server.await;
+    stopper.abort();
+    served
+}
+
+/// SIGTERM (what Databricks Apps and `kill` send) or Ctrl-C.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Every response carries an `X-Request-Id`: the caller's (the proxy's) when it sent a
