@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use dra::db::build_pool;
 use dra::db::target::Backend;
-use dra::serve::{AppState, IdentityMode, Listen, LlmCheck};
+use dra::serve::{AppState, IdentityMode, Listen, LlmCheck, StaticUi};
 
 use super::{Context, DatabaseTarget};
 use crate::cli::ServeArgs;
@@ -62,10 +62,37 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             None
         }
     };
+    let ui = static_ui(ctx, args)?;
     let state = AppState {
         llm,
+        ui,
         ..AppState::new(pool, identity)
     };
     dra::serve::run(state, &listen).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The UI to serve: `--static-dir`, else the built-in one unless `SERVE_STATIC` says no.
+fn static_ui(ctx: &Context, args: &ServeArgs) -> anyhow::Result<StaticUi> {
+    if let Some(dir) = &args.static_dir {
+        if !dir.join("index.html").is_file() {
+            anyhow::bail!(
+                "--static-dir {}: no index.html there; give the folder of a built UI",
+                dir.display()
+            );
+        }
+        eprintln!("UI from {}", dir.display());
+        return Ok(StaticUi::Dir(dir.clone()));
+    }
+    let off = ctx.env.get("SERVE_STATIC").is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "false" | "0" | "no" | "off"
+        )
+    });
+    Ok(if off {
+        StaticUi::Off
+    } else {
+        StaticUi::Embedded
+    })
 }

@@ -5,13 +5,15 @@
 //!
 //! - [`identity`]: the user a request acts for (proxy headers, or a development identity);
 //! - [`error`]: the original's error bodies and status codes;
-//! - `routes/`: one module per resource.
+//! - `routes/`: one module per resource;
+//! - [`static_files`]: the browser UI at `/` (embedded, or a directory).
 
 pub mod error;
 pub mod identity;
 pub mod limits;
 pub mod llm_check;
 mod routes;
+pub mod static_files;
 
 use std::sync::Arc;
 
@@ -25,6 +27,7 @@ pub use error::ApiError;
 pub use identity::{IdentityMode, User};
 pub use limits::{RateLimits, Rates};
 pub use llm_check::LlmCheck;
+pub use static_files::StaticUi;
 
 use crate::db::PgPool;
 
@@ -41,6 +44,8 @@ pub struct AppState {
     pub limits: Option<Arc<RateLimits>>,
     /// The model endpoints, for `/v1/health`; `None` when no model is configured.
     pub llm: Option<Arc<LlmCheck>>,
+    /// The browser UI at `/`; [`StaticUi::Off`] unless the server turns it on.
+    pub ui: StaticUi,
 }
 
 impl AppState {
@@ -51,6 +56,7 @@ impl AppState {
             identity,
             limits: Some(Arc::new(RateLimits::new(Rates::default()))),
             llm: None,
+            ui: StaticUi::Off,
         }
     }
 
@@ -89,7 +95,9 @@ pub fn configure(state: Arc<AppState>) -> impl Fn(&mut web::ServiceConfig) + Clo
             .app_data(web::PayloadConfig::new(MAX_JSON_BODY))
             .app_data(web::QueryConfig::default().error_handler(routes::query_error))
             .app_data(web::PathConfig::default().error_handler(routes::path_error))
-            .configure(routes::mount);
+            .configure(routes::mount)
+            // Last: the UI answers only what no route matched.
+            .configure(static_files::mount(state.ui.clone()));
     }
 }
 
