@@ -5,6 +5,7 @@ pub mod citations;
 pub mod config;
 pub mod databricks;
 pub mod db;
+pub mod jobs;
 pub mod llm;
 pub mod progress;
 pub mod redact;

@@ -501,6 +501,8 @@ async fn started_session(pool: &PgPool) -> SessionId {
             research_depth: "auto",
             agent_message_id: MessageId::new(),
             session_id: session,
+            user_message: None,
+            verify_sources: true,
         },
     )
     .await

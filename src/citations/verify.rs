@@ -323,9 +323,12 @@ impl<'a> Verifier<'a> {
             quick_tier: available(isolated.quick_verification_tier.as_str()).or(full_tier),
         };
         let extracted = claims::extract(report);
-        let mut indexed: Vec<(usize, Outcome)> = stream::iter(extracted.iter().enumerate())
-            .map(|(i, c)| {
+        // Indices rather than `&ReportClaim` items: a closure over borrowed items made the
+        // future unprovably `Send` (a higher-ranked lifetime limitation of rustc).
+        let mut indexed: Vec<(usize, Outcome)> = stream::iter(0..extracted.len())
+            .map(|i| {
                 let ctx = &ctx;
+                let c = &extracted[i];
                 async move {
                     let outcome = ctx.verify(c).await;
                     if let Some(callback) = self.on_claim {

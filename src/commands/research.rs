@@ -460,6 +460,8 @@ async fn start_saving(
         research_depth: request.depth.as_str(),
         agent_message_id: MessageId(request.message_id),
         session_id: SessionId(request.session_id),
+        user_message: None,
+        verify_sources: request.verify != Some(false),
     };
     match runs::start(&db.pool, &start).await {
         Ok(run) => Ok(Some(Saving {

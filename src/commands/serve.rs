@@ -4,7 +4,15 @@ use std::process::ExitCode;
 
 use dra::db::build_pool;
 use dra::db::target::Backend;
+<<<<<<< HEAD
 use dra::serve::{AppState, IdentityMode, Listen, LlmCheck, StaticUi};
+=======
+use std::sync::Arc;
+
+use dra::jobs::{Engine, Jobs};
+use dra::serve::{AppState, IdentityMode, Listen, LlmCheck};
+use dra::web::Fetcher;
+>>>>>>> main
 
 use super::{Context, DatabaseTarget};
 use crate::cli::ServeArgs;
@@ -49,26 +57,48 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             listen.host, listen.port
         ),
     }
-    let llm = match dra::llm::LlmRouter::from_config(&ctx.config, || {
-        dra::databricks::DatabricksAuth::resolve(&ctx.auth, &ctx.env).map(std::sync::Arc::new)
+    let router = match dra::llm::LlmRouter::from_config(&ctx.config, || {
+        dra::databricks::DatabricksAuth::resolve(&ctx.auth, &ctx.env).map(Arc::new)
     }) {
-        Ok(router) => Some(std::sync::Arc::new(LlmCheck::new(std::sync::Arc::new(
-            router,
-        )))),
+        Ok(router) => Some(Arc::new(router)),
         Err(e) => {
             eprintln!(
-                "warning: no model endpoint is usable ({e}); /v1/health reports llm not_configured"
+                "warning: no model endpoint is usable ({e}); research jobs are not run here and /v1/health reports llm not_configured"
             );
             None
         }
     };
     let ui = static_ui(ctx, args)?;
+    let engine = match &router {
+        Some(router) => Some(Arc::new(Engine {
+            llm: router.clone(),
+            search: dra::search::from_config(&ctx.config, &ctx.env)?,
+            fetcher: Arc::new(Fetcher::new(&ctx.config.web)?),
+            config: Arc::new(ctx.config.clone()),
+        })),
+        None => None,
+    };
+    let jobs = pool.as_ref().map(|pool| {
+        Arc::new(Jobs::start(
+            pool.clone(),
+            ctx.config.jobs.clone(),
+            engine,
+            dra::jobs::worker_id(),
+        ))
+    });
     let state = AppState {
-        llm,
+        llm: router.map(|r| Arc::new(LlmCheck::new(r))),
+        jobs: jobs.clone(),
         ui,
         ..AppState::new(pool, identity)
     };
-    dra::serve::run(state, &listen).await?;
+    let served = dra::serve::run(state, &listen).await;
+    // The server has stopped accepting; running research goes back to the queue for
+    // another process (or this one's next start).
+    if let Some(jobs) = jobs {
+        jobs.shutdown().await;
+    }
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -41,6 +41,8 @@ pub struct AppConfig {
     pub tracing: TracingSection,
     /// The seven-stage citation verification (the original's `citation_verification`).
     pub citation_verification: crate::citations::config::CitationVerification,
+    /// Durable research jobs of `dra serve` (the original's `jobs`).
+    pub jobs: crate::jobs::JobsConfig,
 }
 
 impl AppConfig {
@@ -76,6 +78,7 @@ impl Default for AppConfig {
             truncation: crate::research::config::Truncation::default(),
             tracing: TracingSection::default(),
             citation_verification: Default::default(),
+            jobs: Default::default(),
         }
     }
 }

@@ -39,6 +39,11 @@ pub struct RunStart<'a> {
     /// that exist.
     pub agent_message_id: MessageId,
     pub session_id: SessionId,
+    /// Stored with the session (the CLI's `--no-verify` / the API's `verify_sources`).
+    pub verify_sources: bool,
+    /// The question's message when it is already stored (regenerating an answer, or
+    /// re-running an edited question); `None` stores `query` as a new user message.
+    pub user_message: Option<MessageId>,
 }
 
 /// The rows a run is stored under.
@@ -56,14 +61,24 @@ pub struct SavedRun {
 /// writes nothing.
 pub async fn start(pool: &PgPool, run: &RunStart<'_>) -> Result<SavedRun, DbError> {
     let mut conn = pool.get().await?;
+    conn.transaction::<_, DbError, _>(async |conn| start_in(conn, run).await)
+        .await
+}
+
+/// [`start`] on a connection the caller holds (in its own transaction, with the job that
+/// will run it, say).
+pub async fn start_in(
+    conn: &mut diesel_async::AsyncPgConnection,
+    run: &RunStart<'_>,
+) -> Result<SavedRun, DbError> {
     let saved = SavedRun {
         chat_id: run.chat.unwrap_or_default(),
-        user_message_id: MessageId::new(),
+        user_message_id: run.user_message.unwrap_or_default(),
         agent_message_id: run.agent_message_id,
         session_id: run.session_id,
     };
     let asked_at = chrono::Utc::now();
-    conn.transaction::<_, DbError, _>(async |conn| {
+    {
         match run.chat {
             Some(id) => {
                 if chats::find_for_user(conn, id, run.user_id).await?.is_none() {
@@ -76,17 +91,19 @@ pub async fn start(pool: &PgPool, run: &RunStart<'_>) -> Result<SavedRun, DbErro
                 chats::create(conn, saved.chat_id, run.user_id, Some(&title)).await?;
             }
         }
-        messages::insert(
-            conn,
-            &NewMessage {
-                id: saved.user_message_id,
-                chat_id: saved.chat_id,
-                role: Role::User,
-                content: Some(run.query),
-                created_at: asked_at,
-            },
-        )
-        .await?;
+        if run.user_message.is_none() {
+            messages::insert(
+                conn,
+                &NewMessage {
+                    id: saved.user_message_id,
+                    chat_id: saved.chat_id,
+                    role: Role::User,
+                    content: Some(run.query),
+                    created_at: asked_at,
+                },
+            )
+            .await?;
+        }
         messages::insert(
             conn,
             &NewMessage {
@@ -108,13 +125,12 @@ pub async fn start(pool: &PgPool, run: &RunStart<'_>) -> Result<SavedRun, DbErro
                 query: run.query,
                 query_mode: run.query_mode,
                 research_depth: run.research_depth,
+                verify_sources: run.verify_sources,
             },
         )
         .await?;
         messages::link_session(conn, saved.agent_message_id, saved.session_id).await?;
-        Ok(())
-    })
-    .await?;
+    }
     Ok(saved)
 }
 
@@ -285,8 +301,12 @@ pub async fn history(pool: &PgPool, chat: ChatId, user_id: &str) -> Result<Vec<M
         return Err(DbError::ChatNotFound(chat));
     }
     let rows = messages::history(&mut conn, chat, HISTORY_LIMIT).await?;
-    Ok(rows
-        .into_iter()
+    Ok(conversation(rows))
+}
+
+/// Stored messages as model messages, oldest first.
+pub fn conversation(rows: Vec<messages::Message>) -> Vec<Message> {
+    rows.into_iter()
         .filter_map(|m| {
             let content = m.content?;
             match Role::parse(&m.role)? {
@@ -296,7 +316,7 @@ pub async fn history(pool: &PgPool, chat: ChatId, user_id: &str) -> Result<Vec<M
                 Role::System => None,
             }
         })
-        .collect())
+        .collect()
 }
 
 /// At most `max` characters (varchar limits count characters).

@@ -211,8 +211,9 @@ async fn run_traced(
                     bus,
                     s.llm,
                     Agent::Coordinator,
-                    classify(s.llm, &req.query, &req.history, rounds, &coordinator),
-                ),
+                    classify(s.llm, &req.query, &req.history, rounds, &coordinator).boxed(),
+                )
+                .boxed(),
             )
             .await??;
             if let Some(event) = c.clarification_event(rounds + 1) {
@@ -259,10 +260,17 @@ async fn run_traced(
         // The original's web_search mode: a synthetic one-step plan, no planner or reflector.
         (Plan::fallback(&req.query, 1), &web_limits)
     } else {
-        let background = timed(bus, s.llm, Agent::Background, async {
-            background::investigate(s.search, &req.query, &cfg.agents.background, &cfg.search).await
-        });
-        let context = or_stop(&watch, bus, background)
+        let background = timed(
+            bus,
+            s.llm,
+            Agent::Background,
+            async {
+                background::investigate(s.search, &req.query, &cfg.agents.background, &cfg.search)
+                    .await
+            }
+            .boxed(),
+        );
+        let context = or_stop(&watch, bus, background.boxed())
             .await?
             .map(|b| b.context)
             .unwrap_or_else(|e| {
@@ -276,8 +284,10 @@ async fn run_traced(
                 bus,
                 s.llm,
                 Agent::Planner,
-                plan_in_conversation(s.llm, &req.query, &req.history, &context, profile, None),
-            ),
+                plan_in_conversation(s.llm, &req.query, &req.history, &context, profile, None)
+                    .boxed(),
+            )
+            .boxed(),
         )
         .await?;
         let p = planned.unwrap_or_else(|e| {
@@ -352,7 +362,7 @@ async fn run_traced(
         let selector = Selector::from_config(cfg, s.llm);
         let pool = evidence_pool(req, &done, &sources, &settings, &selector).await;
         let written = tokio::select! {
-            r = timed(bus, s.llm, Agent::Synthesizer, synthesize(req, s, bus, &done, &sources, profile, pool)) => Ok(r?),
+            r = timed(bus, s.llm, Agent::Synthesizer, synthesize(req, s, bus, &done, &sources, profile, pool).boxed()) => Ok(r?),
             reason = watch.report_stopped() => Err(reason),
         };
         match written {
@@ -815,7 +825,7 @@ impl StepLoop<'_, '_> {
                 self.bus,
                 self.s.llm,
                 Agent::Researcher,
-                run_step(&ctx, &step),
+                run_step(&ctx, &step).boxed(),
             )
             .await;
             (index, step, result)
@@ -850,7 +860,8 @@ impl StepLoop<'_, '_> {
                     &completed,
                     &remaining,
                     self.profile.steps.min,
-                ),
+                )
+                .boxed(),
             )
             .await;
             let reflection = match reflection {
@@ -877,7 +888,8 @@ impl StepLoop<'_, '_> {
                     "",
                     self.profile,
                     Some((&plan, &feedback)),
-                ),
+                )
+                .boxed(),
             )
             .await;
             (Ok(reflection), Some(revised))
@@ -948,11 +960,10 @@ fn take_ready(queue: &mut VecDeque<PlanStep>, running: &[String]) -> Option<Plan
 }
 
 /// `f`, unless research must stop first (the stop is announced).
-async fn or_stop<T>(
-    watch: &Watch,
-    bus: &EventBus,
-    f: impl Future<Output = T>,
-) -> Result<T, RunError> {
+// The helpers below take boxed futures: a generic `impl Future` argument holding
+// references made rustc unable to prove the whole run `Send` (a known higher-ranked
+// lifetime limitation), and `dra serve` spawns runs.
+async fn or_stop<T>(watch: &Watch, bus: &EventBus, f: BoxFuture<'_, T>) -> Result<T, RunError> {
     tokio::select! {
         out = f => Ok(out),
         reason = watch.research_stopped() => {
@@ -1029,12 +1040,7 @@ fn fatal(bus: &EventBus, e: &RunError) {
 }
 
 /// Run `f` in the agent's span, between `agent_started` and `agent_completed` events.
-async fn timed<T>(
-    bus: &EventBus,
-    router: &LlmRouter,
-    agent: Agent,
-    f: impl Future<Output = T>,
-) -> T {
+async fn timed<T>(bus: &EventBus, router: &LlmRouter, agent: Agent, f: BoxFuture<'_, T>) -> T {
     timed_in(spans::agent(agent), bus, router, agent, f).await
 }
 
@@ -1044,7 +1050,7 @@ async fn timed_in<T>(
     bus: &EventBus,
     router: &LlmRouter,
     agent: Agent,
-    f: impl Future<Output = T>,
+    f: BoxFuture<'_, T>,
 ) -> T {
     bus.emit(ResearchEvent::AgentStarted {
         agent: agent.as_str().into(),

@@ -20,8 +20,14 @@ pub struct EventBus {
 
 impl EventBus {
     pub fn new(sinks: Vec<Box<dyn EventSink>>) -> EventBus {
+        EventBus::starting_at(1, sinks)
+    }
+
+    /// Numbering from `first`: a run taken over from a dead process continues after the
+    /// events its first attempt stored.
+    pub fn starting_at(first: i64, sinks: Vec<Box<dyn EventSink>>) -> EventBus {
         EventBus {
-            next: AtomicI64::new(1),
+            next: AtomicI64::new(first),
             sinks,
         }
     }

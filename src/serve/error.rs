@@ -28,6 +28,12 @@ pub enum ApiError {
         name: &'static str,
         message: String,
     },
+    /// The request conflicts with the resource's state (research already running).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// A per-user quota (running research jobs) is used up.
+    #[error("{0}")]
+    TooMany(String),
     /// No database configured, or it cannot be reached.
     #[error("the database is unavailable")]
     Unavailable(String),
@@ -55,6 +61,8 @@ impl ApiError {
             ApiError::NotFound { .. } => "NOT_FOUND",
             ApiError::Unauthenticated => "AUTHENTICATION_ERROR",
             ApiError::Invalid { .. } | ApiError::Unprocessable { .. } => "VALIDATION_ERROR",
+            ApiError::Conflict { code, .. } => code,
+            ApiError::TooMany(_) => "RATE_LIMITED",
             ApiError::Unavailable(_) => "SERVICE_UNAVAILABLE",
             ApiError::Internal(_) => "INTERNAL_ERROR",
         }
@@ -78,6 +86,8 @@ impl ResponseError for ApiError {
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::Invalid { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -121,5 +131,21 @@ impl From<DbError> for ApiError {
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> ApiError {
         ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<crate::jobs::SubmitError> for ApiError {
+    fn from(e: crate::jobs::SubmitError) -> ApiError {
+        use crate::jobs::SubmitError;
+        match e {
+            SubmitError::NotFound => ApiError::not_found("Chat", "requested"),
+            SubmitError::TooManyJobs { .. } => ApiError::TooMany(e.to_string()),
+            SubmitError::InProgress(_) => ApiError::Conflict {
+                code: "research_in_progress",
+                message: e.to_string(),
+            },
+            SubmitError::NotAQuestion => ApiError::invalid("message_id", e.to_string()),
+            SubmitError::Db(db) => db.into(),
+        }
     }
 }

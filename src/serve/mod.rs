@@ -13,6 +13,7 @@ pub mod identity;
 pub mod limits;
 pub mod llm_check;
 mod routes;
+pub mod sse;
 pub mod static_files;
 
 use std::sync::Arc;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub limits: Option<Arc<RateLimits>>,
     /// The model endpoints, for `/v1/health`; `None` when no model is configured.
     pub llm: Option<Arc<LlmCheck>>,
+    /// Research jobs and their event streams; `None` without a database.
+    pub jobs: Option<Arc<crate::jobs::Jobs>>,
     /// The browser UI at `/`; [`StaticUi::Off`] unless the server turns it on.
     pub ui: StaticUi,
 }
@@ -56,6 +59,7 @@ impl AppState {
             identity,
             limits: Some(Arc::new(RateLimits::new(Rates::default()))),
             llm: None,
+            jobs: None,
             ui: StaticUi::Off,
         }
     }
@@ -73,6 +77,27 @@ impl AppState {
                 "no database is configured (DATABASE_URL or Lakebase)".into(),
             )),
         }
+    }
+}
+
+impl AppState {
+    /// The jobs service, or 503 when this server has no database.
+    pub(crate) fn jobs(&self) -> Result<&Arc<crate::jobs::Jobs>, ApiError> {
+        self.jobs.as_ref().ok_or_else(|| {
+            ApiError::Unavailable("no database is configured (DATABASE_URL or Lakebase)".into())
+        })
+    }
+
+    /// The jobs service of a server that can run research (a model is configured here or
+    /// in another process sharing the database; a queued job waits for a worker).
+    pub(crate) fn research(&self) -> Result<&Arc<crate::jobs::Jobs>, ApiError> {
+        let jobs = self.jobs()?;
+        if jobs.worker.is_none() {
+            return Err(ApiError::Unavailable(
+                "research cannot run on this server: no model endpoint is configured".into(),
+            ));
+        }
+        Ok(jobs)
     }
 }
 

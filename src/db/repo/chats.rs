@@ -86,6 +86,14 @@ pub async fn find_for_user(
         .optional()
 }
 
+/// Whether any chat (anyone's, even deleted) has id `id`: a client-chosen id must not
+/// take over someone else's.
+pub async fn exists(conn: &mut AsyncPgConnection, id: ChatId) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(chats::table.filter(chats::id.eq(id.0))))
+        .get_result(conn)
+        .await
+}
+
 /// Mark new activity, so the chat sorts first in its user's list.
 pub async fn touch(conn: &mut AsyncPgConnection, id: ChatId) -> QueryResult<()> {
     diesel::update(chats::table.filter(chats::id.eq(id.0)))

@@ -50,3 +50,44 @@ pub async fn after(
         .load(conn)
         .await
 }
+
+/// At most `limit` of a session's events after sequence number `after`, in order.
+pub async fn page_after(
+    conn: &mut AsyncPgConnection,
+    session: SessionId,
+    after: i32,
+    limit: i64,
+) -> QueryResult<Vec<EventRow>> {
+    research_events::table
+        .filter(research_events::research_session_id.eq(session.0))
+        .filter(research_events::sequence_number.gt(after))
+        .order(research_events::sequence_number.asc())
+        .limit(limit)
+        .select(EventRow::as_select())
+        .load(conn)
+        .await
+}
+
+/// The highest sequence number stored for a session (0 when none).
+pub async fn last_sequence(conn: &mut AsyncPgConnection, session: SessionId) -> QueryResult<i32> {
+    research_events::table
+        .filter(research_events::research_session_id.eq(session.0))
+        .select(diesel::dsl::max(research_events::sequence_number))
+        .first::<Option<i32>>(conn)
+        .await
+        .map(|n| n.unwrap_or(0))
+}
+
+impl EventRow {
+    /// The envelope as the original streams and lists it:
+    /// `{id, eventType, timestamp, sequenceNumber, payload}`.
+    pub fn envelope(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "eventType": self.event_type,
+            "timestamp": self.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Micros, false),
+            "sequenceNumber": self.sequence_number,
+            "payload": self.payload,
+        })
+    }
+}

@@ -178,3 +178,57 @@ pub async fn page(
         .await?;
     Ok((rows, total))
 }
+
+/// Like [`history`], but only messages written before `before`: the context of a question
+/// that is already stored (a queued job's), without the question itself.
+pub async fn history_before(
+    conn: &mut AsyncPgConnection,
+    chat: ChatId,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<Vec<Message>> {
+    let mut rows: Vec<Message> = messages::table
+        .filter(messages::chat_id.eq(chat.0))
+        .filter(messages::content.is_not_null())
+        .filter(messages::created_at.lt(before))
+        .order((messages::created_at.desc(), messages::id.desc()))
+        .limit(limit)
+        .select(Message::as_select())
+        .load(conn)
+        .await?;
+    rows.reverse();
+    Ok(rows)
+}
+
+/// Delete the messages of `chat` written after `after` (their sessions, sources and claims
+/// go with them); returns how many.
+pub async fn delete_after(
+    conn: &mut AsyncPgConnection,
+    chat: ChatId,
+    after: DateTime<Utc>,
+) -> QueryResult<usize> {
+    diesel::delete(
+        messages::table
+            .filter(messages::chat_id.eq(chat.0))
+            .filter(messages::created_at.gt(after)),
+    )
+    .execute(conn)
+    .await
+}
+
+/// Replace a message's text, marking it edited.
+pub async fn edit_content(
+    conn: &mut AsyncPgConnection,
+    id: MessageId,
+    content: &str,
+) -> QueryResult<()> {
+    diesel::update(messages::table.filter(messages::id.eq(id.0)))
+        .set((
+            messages::content.eq(content),
+            messages::is_edited.eq(true),
+            messages::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}

@@ -9,6 +9,7 @@ pub mod chats;
 pub mod claims;
 pub mod events;
 pub mod feedback;
+pub mod jobs;
 pub mod messages;
 pub mod preferences;
 pub mod sessions;

@@ -50,8 +50,22 @@ pub struct Session {
     pub current_step_index: Option<i32>,
     pub execution_state: Option<serde_json::Value>,
     pub error_message: Option<String>,
+    pub verify_sources: bool,
     pub started_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
+}
+
+impl Session {
+    /// Still running (or queued): not completed, failed or cancelled.
+    pub fn is_active(&self) -> bool {
+        matches!(self.status.as_str(), "pending" | "in_progress")
+    }
+
+    /// Steps in the stored plan, when there is one.
+    pub fn total_steps(&self) -> Option<i32> {
+        let steps = self.plan.as_ref()?.get("steps")?.as_array()?;
+        i32::try_from(steps.len()).ok()
+    }
 }
 
 /// A session to start, `in_progress`.
@@ -68,6 +82,7 @@ pub struct NewSession<'a> {
     pub query_mode: &'a str,
     /// auto, light, medium, extended.
     pub research_depth: &'a str,
+    pub verify_sources: bool,
 }
 
 /// Insert a session in `in_progress`.
@@ -82,6 +97,7 @@ pub async fn insert(conn: &mut AsyncPgConnection, s: &NewSession<'_>) -> QueryRe
             research_sessions::status.eq(SessionStatus::InProgress.as_str()),
             research_sessions::query_mode.eq(s.query_mode),
             research_sessions::research_depth.eq(s.research_depth),
+            research_sessions::verify_sources.eq(s.verify_sources),
         ))
         .execute(conn)
         .await
@@ -166,6 +182,64 @@ pub async fn finish(
 pub async fn get(conn: &mut AsyncPgConnection, id: SessionId) -> QueryResult<Option<Session>> {
     research_sessions::table
         .filter(research_sessions::id.eq(id.0))
+        .select(Session::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Session `id` if it is `user_id`'s and its chat is not deleted; another user's is
+/// `None` too.
+pub async fn get_for_user(
+    conn: &mut AsyncPgConnection,
+    id: SessionId,
+    user_id: &str,
+) -> QueryResult<Option<Session>> {
+    use crate::db::schema::chats;
+    research_sessions::table
+        .inner_join(chats::table.on(chats::id.eq(research_sessions::chat_id)))
+        .filter(research_sessions::id.eq(id.0))
+        .filter(research_sessions::user_id.eq(user_id.to_string()))
+        .filter(chats::deleted_at.is_null())
+        .select(Session::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// `user_id`'s sessions, newest first, optionally only those with `status`.
+pub async fn list_for_user(
+    conn: &mut AsyncPgConnection,
+    user_id: &str,
+    status: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<Session>> {
+    let mut query = research_sessions::table
+        .filter(research_sessions::user_id.eq(user_id.to_string()))
+        .into_boxed();
+    if let Some(status) = status {
+        query = query.filter(research_sessions::status.eq(status.to_string()));
+    }
+    query
+        .order((
+            research_sessions::created_at.desc(),
+            research_sessions::id.desc(),
+        ))
+        .limit(limit)
+        .select(Session::as_select())
+        .load(conn)
+        .await
+}
+
+/// The newest session of `chat` still running, if any (the caller checked the chat).
+pub async fn active_for_chat(
+    conn: &mut AsyncPgConnection,
+    chat: ChatId,
+) -> QueryResult<Option<Session>> {
+    research_sessions::table
+        .filter(research_sessions::chat_id.eq(chat.0))
+        .filter(research_sessions::status.eq_any(["pending", "in_progress"]))
+        .order(research_sessions::created_at.desc())
         .select(Session::as_select())
         .first(conn)
         .await

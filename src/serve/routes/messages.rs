@@ -9,12 +9,23 @@ use uuid::Uuid;
 
 use crate::db::repo::feedback as ratings;
 use crate::db::repo::messages::{self, Message, Role};
+use crate::db::repo::jobs::JobRequest;
 use crate::db::repo::{chats, ChatId, MessageId};
+use crate::jobs::submit;
 use crate::serve::{ApiError, AppState, User};
 
 pub(super) fn mount(cfg: &mut web::ServiceConfig) {
     cfg.route("/chats/{chat_id}/messages", web::get().to(list))
+        .route("/chats/{chat_id}/messages", web::post().to(send))
         .route("/chats/{chat_id}/messages/{message_id}", web::get().to(get))
+        .route(
+            "/chats/{chat_id}/messages/{message_id}",
+            web::patch().to(edit),
+        )
+        .route(
+            "/chats/{chat_id}/messages/{message_id}/regenerate",
+            web::post().to(regenerate),
+        )
         .route(
             "/chats/{chat_id}/messages/{message_id}/copy",
             web::get().to(copy),
@@ -56,7 +67,7 @@ impl From<Message> for MessageResponse {
             content: m.content.unwrap_or_default(),
             created_at: m.created_at,
             is_edited: m.is_edited,
-            research_session: None,
+            research_session: m.research_session_id.map(|id| serde_json::json!({"id": id})),
         }
     }
 }
@@ -209,5 +220,126 @@ async fn record_feedback(
         "feedbackText": saved.feedback_text,
         "feedbackCategory": saved.feedback_category,
         "createdAt": saved.created_at,
+    })))
+}
+
+/// `SendMessageRequest` / `EditMessageRequest`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SendMessage {
+    content: String,
+    #[serde(default = "auto")]
+    research_depth: String,
+    /// Ours: the original sends every chat message as deep research with the coordinator
+    /// free to choose.
+    #[serde(default = "deep_research")]
+    query_mode: String,
+}
+
+fn auto() -> String {
+    "auto".into()
+}
+
+fn deep_research() -> String {
+    "deep_research".into()
+}
+
+impl SendMessage {
+    fn request(self) -> Result<JobRequest, ApiError> {
+        super::research::job_request(
+            self.content,
+            self.query_mode,
+            self.research_depth,
+            true,
+            ["content", "queryMode", "researchDepth"],
+        )
+    }
+}
+
+/// A question in the chat: stored, and researched by a job whose events stream from
+/// `/research/jobs/{researchSessionId}/stream`.
+async fn send(
+    state: web::Data<AppState>,
+    user: User,
+    path: web::Path<Uuid>,
+    body: web::Json<SendMessage>,
+) -> Result<HttpResponse, ApiError> {
+    let jobs = state.research()?;
+    let chat = ChatId(path.into_inner());
+    let request = body.into_inner().request()?;
+    {
+        let mut conn = state.conn().await?;
+        owned_chat(&mut conn, chat, &user).await?;
+    }
+    let submitted = submit::question(&jobs.pool, &jobs.config, &user.id, chat, &request).await?;
+    let question = owned_message(&state, &user, chat, submitted.user_message_id).await?;
+    Ok(HttpResponse::Created().json(serde_json::json!({
+        "userMessage": MessageResponse::from(question),
+        "agentMessageId": submitted.agent_message_id,
+        "researchSessionId": submitted.session_id,
+    })))
+}
+
+/// A question edited: the messages after it are removed and it is researched again.
+async fn edit(
+    state: web::Data<AppState>,
+    user: User,
+    path: web::Path<(Uuid, Uuid)>,
+    body: web::Json<SendMessage>,
+) -> Result<HttpResponse, ApiError> {
+    let jobs = state.research()?;
+    let (chat, message) = path.into_inner();
+    let request = body.into_inner().request()?;
+    let (edited, removed, submitted) = submit::edit(
+        &jobs.pool,
+        &jobs.config,
+        &user.id,
+        ChatId(chat),
+        MessageId(message),
+        &request,
+    )
+    .await
+    .map_err(|e| match e {
+        submit::SubmitError::NotFound => ApiError::not_found("Message", message),
+        other => other.into(),
+    })?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "message": MessageResponse::from(edited),
+        "removedMessageCount": removed,
+        "agentMessageId": submitted.agent_message_id,
+        "researchSessionId": submitted.session_id,
+    })))
+}
+
+/// A fresh answer to the question before agent message `message_id`.
+async fn regenerate(
+    state: web::Data<AppState>,
+    user: User,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let jobs = state.research()?;
+    let (chat, message) = path.into_inner();
+    let defaults = JobRequest {
+        query: String::new(),
+        query_mode: deep_research(),
+        research_depth: auto(),
+        verify_sources: true,
+    };
+    let submitted = submit::regenerate(
+        &jobs.pool,
+        &jobs.config,
+        &user.id,
+        ChatId(chat),
+        MessageId(message),
+        &defaults,
+    )
+    .await
+    .map_err(|e| match e {
+        submit::SubmitError::NotFound => ApiError::not_found("Message", message),
+        other => other.into(),
+    })?;
+    Ok(HttpResponse::Created().json(serde_json::json!({
+        "newMessageId": submitted.agent_message_id,
+        "researchSessionId": submitted.session_id,
     })))
 }

@@ -5,6 +5,7 @@ mod health;
 mod messages;
 mod preferences;
 mod provenance;
+mod research;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
@@ -20,7 +21,8 @@ pub(super) fn mount(cfg: &mut web::ServiceConfig) {
             .configure(chats::mount)
             .configure(messages::mount)
             .configure(preferences::mount)
-            .configure(provenance::mount),
+            .configure(provenance::mount)
+            .configure(research::mount),
     );
     // The older surface of the original's docs/api.md, as thin aliases.
     cfg.service(

@@ -1,0 +1,489 @@
+//! [`Worker`]: runs queued research jobs in this process, at most
+//! `jobs.max_concurrent_runs` at once.
+//!
+//! - Claiming: woken by the hub when a job is queued, else every `poll_interval`.
+//! - While running: a heartbeat every `heartbeat_interval` keeps the job ours, carries the
+//!   run's progress to its session row, and reads the cancel flag (a cancel notification
+//!   usually arrives first). A heartbeat that finds the job no longer ours stops the run
+//!   without writing anything: another process has taken it over.
+//! - Every worker also sweeps jobs whose heartbeat went stale (their process died): they
+//!   are queued again, or failed once out of attempts.
+//! - On shutdown, running jobs are handed back to the queue for another process (or this
+//!   one's next start) to run from the beginning; their stored events stay, and the next
+//!   attempt numbers its events after them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::hub::Hub;
+use super::JobsConfig;
+use crate::config::AppConfig;
+use crate::db::event_log::{EventLog, DEFAULT_CAPACITY};
+use crate::db::repo::jobs::{self, Job, JobRequest, JobStatus, Progress};
+use crate::db::repo::{events, messages, sessions, MessageId, SessionId};
+use crate::db::runs::{self, Finish, SavedRun, HISTORY_LIMIT};
+use crate::db::{DbError, PgPool};
+use crate::llm::LlmRouter;
+use crate::research::agents::QueryMode;
+use crate::research::config::Depth;
+use crate::research::event::{EventEnvelope, ResearchEvent};
+use crate::research::run::{run as run_research, RunRequest, Services};
+use crate::research::sink::{EventBus, EventSink};
+use crate::search::SearchProvider;
+use crate::web::Fetcher;
+
+/// What runs research: the same services `dra research` uses.
+pub struct Engine {
+    pub llm: Arc<LlmRouter>,
+    pub search: Arc<dyn SearchProvider>,
+    pub fetcher: Arc<Fetcher>,
+    pub config: Arc<AppConfig>,
+}
+
+/// See the module documentation.
+pub struct Worker {
+    id: String,
+    pool: PgPool,
+    hub: Arc<Hub>,
+    engine: Arc<Engine>,
+    config: JobsConfig,
+    permits: Arc<Semaphore>,
+    stopping: CancellationToken,
+    /// Cancel tokens of the runs in progress, by session.
+    running: Mutex<HashMap<Uuid, CancellationToken>>,
+    idle: tokio::sync::Notify,
+}
+
+impl Worker {
+    /// Start claiming, sweeping and listening for cancellations.
+    pub fn start(
+        pool: PgPool,
+        hub: Arc<Hub>,
+        engine: Arc<Engine>,
+        config: JobsConfig,
+        id: String,
+    ) -> Arc<Worker> {
+        let worker = Arc::new(Worker {
+            id,
+            pool,
+            hub,
+            engine,
+            permits: Arc::new(Semaphore::new(config.max_concurrent_runs.max(1) as usize)),
+            config,
+            stopping: CancellationToken::new(),
+            running: Mutex::new(HashMap::new()),
+            idle: tokio::sync::Notify::new(),
+        });
+        tokio::spawn(worker.clone().claim_loop());
+        tokio::spawn(worker.clone().sweep_loop());
+        tokio::spawn(worker.clone().cancel_loop());
+        worker
+    }
+
+    /// This worker's id, as written to the jobs it claims.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Sessions running here now.
+    pub fn running(&self) -> usize {
+        self.running.lock().map(|r| r.len()).unwrap_or(0)
+    }
+
+    /// Stop claiming and hand every running job back to the queue; waits (at most 15 s)
+    /// until they are handed back.
+    pub async fn shutdown(&self) {
+        self.stopping.cancel();
+        let wait = async {
+            while self.running() > 0 {
+                let idle = self.idle.notified();
+                if self.running() == 0 {
+                    break;
+                }
+                idle.await;
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(15), wait)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                running = self.running(),
+                "research runs did not stop in time; their jobs are taken over once their heartbeat goes stale"
+            );
+        }
+    }
+
+    async fn claim_loop(self: Arc<Worker>) {
+        loop {
+            let permit = tokio::select! {
+                _ = self.stopping.cancelled() => return,
+                permit = self.permits.clone().acquire_owned() => match permit {
+                    Ok(p) => p,
+                    Err(_) => return,
+                },
+            };
+            let claimed = match self.pool.get().await {
+                Ok(mut conn) => jobs::claim(&mut conn, &self.id)
+                    .await
+                    .map_err(DbError::from),
+                Err(e) => Err(e),
+            };
+            match claimed {
+                Ok(Some(job)) => {
+                    let worker = self.clone();
+                    tokio::spawn(async move {
+                        worker.run_job(job).await;
+                        drop(permit);
+                    });
+                }
+                Ok(None) => {
+                    drop(permit);
+                    tokio::select! {
+                        _ = self.stopping.cancelled() => return,
+                        _ = self.hub.job_queued() => {}
+                        _ = tokio::time::sleep(self.config.poll_interval()) => {}
+                    }
+                }
+                Err(e) => {
+                    drop(permit);
+                    tracing::warn!(error = %e, "cannot claim research jobs");
+                    tokio::select! {
+                        _ = self.stopping.cancelled() => return,
+                        _ = tokio::time::sleep(self.config.poll_interval()) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn sweep_loop(self: Arc<Worker>) {
+        let mut tick = tokio::time::interval(self.config.heartbeat_interval());
+        loop {
+            tokio::select! {
+                _ = self.stopping.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let swept = match self.pool.get().await {
+                Ok(mut conn) => jobs::sweep_stale(
+                    &mut conn,
+                    self.config.zombie_threshold(),
+                    i32::try_from(self.config.max_attempts.max(1)).unwrap_or(i32::MAX),
+                )
+                .await
+                .map_err(DbError::from),
+                Err(e) => Err(e),
+            };
+            match swept {
+                Ok(swept) => {
+                    for s in swept {
+                        tracing::warn!(job = %s.id, session = %s.research_session_id, now = %s.status,
+                            "research job's process stopped responding");
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "stale-job sweep failed"),
+            }
+        }
+    }
+
+    async fn cancel_loop(self: Arc<Worker>) {
+        let mut cancels = self.hub.cancels();
+        loop {
+            let session = tokio::select! {
+                _ = self.stopping.cancelled() => return,
+                next = cancels.recv() => match next {
+                    Ok(s) => s,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return,
+                },
+            };
+            if let Ok(running) = self.running.lock() {
+                if let Some(token) = running.get(&session) {
+                    token.cancel();
+                }
+            }
+        }
+    }
+
+    async fn run_job(self: Arc<Worker>, job: Job) {
+        let session = job.research_session_id;
+        let cancel = CancellationToken::new();
+        if let Ok(mut running) = self.running.lock() {
+            running.insert(session.0, cancel.clone());
+        }
+        let result = self.execute(&job, cancel).await;
+        if let Err(e) = result {
+            tracing::error!(job = %job.id, session = %session, error = %e, "research job failed");
+            if let Ok(mut conn) = self.pool.get().await {
+                let _ = runs_fail(&mut conn, session, &e.to_string()).await;
+                let _ = jobs::finish(
+                    &mut conn,
+                    job.id,
+                    &self.id,
+                    JobStatus::Failed,
+                    Some(&e.to_string()),
+                )
+                .await;
+            }
+        }
+        if let Ok(mut running) = self.running.lock() {
+            running.remove(&session.0);
+        }
+        self.idle.notify_waiters();
+    }
+
+    /// Run one claimed job to its end (or until it is no longer ours).
+    async fn execute(&self, job: &Job, cancel: CancellationToken) -> Result<(), DbError> {
+        let session_id = job.research_session_id;
+        let Some(request) = job.request() else {
+            return Err(DbError::Pool(
+                "the job's stored request is unreadable".into(),
+            ));
+        };
+        let (session, history, first_sequence) = {
+            let mut conn = self.pool.get().await?;
+            let Some(session) = sessions::get(&mut conn, session_id).await? else {
+                // Deleted with its chat while queued: nothing to do.
+                jobs::finish(
+                    &mut conn,
+                    job.id,
+                    &self.id,
+                    JobStatus::Cancelled,
+                    Some("deleted"),
+                )
+                .await?;
+                return Ok(());
+            };
+            let answer = messages::find_for_user(&mut conn, session.message_id, &job.user_id)
+                .await?
+                .ok_or_else(|| DbError::Pool("the chat of this research was deleted".into()))?;
+            let mut earlier = messages::history_before(
+                &mut conn,
+                session.chat_id,
+                answer.created_at,
+                HISTORY_LIMIT + 1,
+            )
+            .await?;
+            // The question itself is the request, not history.
+            if earlier
+                .last()
+                .is_some_and(|m| messages::Role::parse(&m.role) == Some(messages::Role::User))
+            {
+                earlier.pop();
+            }
+            let first = events::last_sequence(&mut conn, session_id).await? + 1;
+            (session, runs::conversation(earlier), first)
+        };
+
+        let log = Arc::new(EventLog::start(
+            self.pool.clone(),
+            session_id,
+            DEFAULT_CAPACITY,
+        ));
+        let tracker = Arc::new(Tracker::default());
+        let sinks: Vec<Box<dyn EventSink>> = vec![Box::new(log.clone()), Box::new(tracker.clone())];
+        let bus = Arc::new(EventBus::starting_at(i64::from(first_sequence), sinks));
+        let held = history
+            .iter()
+            .filter(|m| m.role == crate::llm::Role::Assistant)
+            .count();
+        let run = RunRequest {
+            query: request.query.clone(),
+            mode: parse_mode(&request),
+            depth: parse_depth(&request),
+            clarification_rounds: Some(u32::try_from(held).unwrap_or(u32::MAX)),
+            history,
+            message_id: session.message_id.0,
+            session_id: session_id.0,
+            cancel: cancel.clone(),
+            verify: Some(request.verify_sources),
+            user: Some(job.user_id.clone()),
+            ..RunRequest::new(request.query.clone())
+        };
+
+        let lost = CancellationToken::new();
+        let heartbeat = tokio::spawn(heartbeat(
+            self.pool.clone(),
+            job.id,
+            self.id.clone(),
+            self.config.heartbeat_interval(),
+            tracker.clone(),
+            cancel.clone(),
+            lost.clone(),
+        ));
+        let engine = &self.engine;
+        let services = Services {
+            llm: engine.llm.as_ref(),
+            search: engine.search.as_ref(),
+            fetcher: engine.fetcher.as_ref(),
+            config: engine.config.as_ref(),
+        };
+        // Boxed so the run's future is checked for `Send` with concrete lifetimes (the
+        // worker spawns it).
+        let research: futures::future::BoxFuture<'_, _> =
+            Box::pin(run_research(&run, &services, &bus));
+        let outcome = tokio::select! {
+            outcome = research => Some(outcome),
+            _ = lost.cancelled() => None,
+            _ = self.stopping.cancelled() => None,
+        };
+        heartbeat.abort();
+        drop(bus);
+        if let Err(e) = tokio::time::timeout(Duration::from_secs(10), log.close())
+            .await
+            .unwrap_or_else(|_| {
+                Err(crate::db::event_log::EventLogError {
+                    total: 0,
+                    unsaved: 0,
+                    cause: "timed out writing the last events".into(),
+                })
+            })
+        {
+            tracing::warn!(session = %session_id, error = %e, "some research events were not stored");
+        }
+        let mut conn = self.pool.get().await?;
+        let Some(outcome) = outcome else {
+            if !lost.is_cancelled() && jobs::release(&mut conn, job.id, &self.id).await? {
+                tracing::info!(job = %job.id, session = %session_id, "research handed back to the queue");
+            }
+            return Ok(());
+        };
+        drop(conn);
+        let finish = Finish::from_outcome(&outcome);
+        let saved = SavedRun {
+            chat_id: session.chat_id,
+            user_message_id: MessageId::default(),
+            agent_message_id: session.message_id,
+            session_id,
+        };
+        runs::finish(&self.pool, &saved, &finish).await?;
+        let status = match finish.session.status {
+            sessions::SessionStatus::Completed => JobStatus::Completed,
+            sessions::SessionStatus::Cancelled => JobStatus::Cancelled,
+            _ => JobStatus::Failed,
+        };
+        let mut conn = self.pool.get().await?;
+        jobs::finish(
+            &mut conn,
+            job.id,
+            &self.id,
+            status,
+            finish.session.error_message.as_deref(),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// A session this worker could not finish normally: failed, with why.
+async fn runs_fail(
+    conn: &mut diesel_async::AsyncPgConnection,
+    session: SessionId,
+    message: &str,
+) -> Result<(), DbError> {
+    let mut end = sessions::SessionEnd::new(sessions::SessionStatus::Failed);
+    end.error_message = Some(message.to_string());
+    sessions::finish(conn, session, &end).await?;
+    Ok(())
+}
+
+/// Keep the job ours: heartbeat, progress, cancel flag. Cancels `lost` when the job is no
+/// longer this worker's.
+async fn heartbeat(
+    pool: PgPool,
+    job: Uuid,
+    worker: String,
+    every: Duration,
+    tracker: Arc<Tracker>,
+    cancel: CancellationToken,
+    lost: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let progress = tracker.progress();
+        let beat = match pool.get().await {
+            Ok(mut conn) => jobs::heartbeat(&mut conn, job, &worker, &progress)
+                .await
+                .map_err(DbError::from),
+            Err(e) => Err(e),
+        };
+        match beat {
+            Ok(Some(true)) => cancel.cancel(),
+            Ok(Some(false)) => {}
+            Ok(None) => {
+                tracing::warn!(%job, "research job was taken over by another process; stopping this run");
+                lost.cancel();
+                return;
+            }
+            // A database blip: the next beat tries again; a long outage makes the job
+            // stale and another process (or this one) takes it over.
+            Err(e) => tracing::warn!(%job, error = %e, "research heartbeat failed"),
+        }
+    }
+}
+
+/// Follows a run's events for its heartbeat: the plan and the current step.
+#[derive(Default)]
+struct Tracker {
+    progress: Mutex<Progress>,
+}
+
+impl Tracker {
+    fn progress(&self) -> Progress {
+        self.progress.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+}
+
+impl EventSink for Tracker {
+    fn emit(&self, envelope: &EventEnvelope) {
+        let Ok(mut progress) = self.progress.lock() else {
+            return;
+        };
+        match &envelope.payload.event {
+            ResearchEvent::PlanCreated {
+                title,
+                thought,
+                steps,
+                plan_id,
+                iteration,
+            } => {
+                progress.plan = Some(serde_json::json!({
+                    "id": plan_id,
+                    "title": title,
+                    "thought": thought,
+                    "steps": steps,
+                    "iteration": iteration,
+                }));
+            }
+            ResearchEvent::StepStarted { step_index, .. } => {
+                progress.current_step = i32::try_from(*step_index).ok();
+            }
+            _ => {}
+        }
+    }
+}
+
+fn parse_mode(request: &JobRequest) -> Option<QueryMode> {
+    match request.query_mode.as_str() {
+        "simple" => Some(QueryMode::Simple),
+        "web_search" => Some(QueryMode::WebSearch),
+        "deep_research" => Some(QueryMode::DeepResearch),
+        _ => None,
+    }
+}
+
+fn parse_depth(request: &JobRequest) -> Depth {
+    match request.research_depth.as_str() {
+        "light" => Depth::Light,
+        "medium" => Depth::Medium,
+        "extended" => Depth::Extended,
+        _ => Depth::Auto,
+    }
+}
