@@ -4,15 +4,11 @@ use std::process::ExitCode;
 
 use dra::db::build_pool;
 use dra::db::target::Backend;
-<<<<<<< HEAD
-use dra::serve::{AppState, IdentityMode, Listen, LlmCheck, StaticUi};
-=======
 use std::sync::Arc;
 
 use dra::jobs::{Engine, Jobs};
-use dra::serve::{AppState, IdentityMode, Listen, LlmCheck};
+use dra::serve::{AppState, IdentityMode, Listen, LlmCheck, StaticUi};
 use dra::web::Fetcher;
->>>>>>> main
 
 use super::{Context, DatabaseTarget};
 use crate::cli::ServeArgs;

@@ -73,15 +73,18 @@ pub fn stream_response(
     frames: impl Stream<Item = Frame> + 'static,
     format: Format,
 ) -> HttpResponse {
-    let body = frames
-        .map(move |frame| Ok::<_, actix_web::Error>(Bytes::from(encode(&frame, format))));
+    let body =
+        frames.map(move |frame| Ok::<_, actix_web::Error>(Bytes::from(encode(&frame, format))));
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/event-stream"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         // Proxies (nginx, the Databricks Apps front end) must pass each frame on at once.
         .insert_header(("X-Accel-Buffering", "no"))
         // Keeps the gzip middleware from buffering frames.
-        .insert_header((header::CONTENT_ENCODING, HeaderValue::from_static("identity")))
+        .insert_header((
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static("identity"),
+        ))
         .streaming(body)
 }
 

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::db::repo::feedback as ratings;
-use crate::db::repo::messages::{self, Message, Role};
 use crate::db::repo::jobs::JobRequest;
+use crate::db::repo::messages::{self, Message, Role};
 use crate::db::repo::{chats, ChatId, MessageId};
 use crate::jobs::submit;
 use crate::serve::{ApiError, AppState, User};
@@ -67,7 +67,9 @@ impl From<Message> for MessageResponse {
             content: m.content.unwrap_or_default(),
             created_at: m.created_at,
             is_edited: m.is_edited,
-            research_session: m.research_session_id.map(|id| serde_json::json!({"id": id})),
+            research_session: m
+                .research_session_id
+                .map(|id| serde_json::json!({"id": id})),
         }
     }
 }

@@ -25,8 +25,14 @@ pub(super) fn mount(cfg: &mut web::ServiceConfig) {
         .route("/research/jobs/{session_id}", web::get().to(get_job))
         .route("/research/jobs/{session_id}", web::delete().to(cancel_job))
         .route("/research/jobs/{session_id}/stream", web::get().to(stream))
-        .route("/research/jobs/{session_id}/events", web::get().to(job_events))
-        .route("/chats/{session_id}/cancel", web::post().to(cancel_research))
+        .route(
+            "/research/jobs/{session_id}/events",
+            web::get().to(job_events),
+        )
+        .route(
+            "/chats/{session_id}/cancel",
+            web::post().to(cancel_research),
+        )
         .route(
             "/chats/{chat_id}/research/active",
             web::get().to(active_research),
