@@ -449,6 +449,17 @@ async fn a_research_runs_from_the_question_box_with_live_progress() {
 
     let b = Browser::start("research").await;
     b.open(&server.url).await;
+    // The coordinator picks the depth (the script's first answer).
+    b.find("#mode")
+        .await
+        .select_by_value("deep_research")
+        .await
+        .unwrap();
+    b.find("#depth")
+        .await
+        .select_by_value("auto")
+        .await
+        .unwrap();
     b.type_into("#query", "How fast are deltas losing wetlands?")
         .await;
     b.press(keys::ENTER).await;
@@ -487,7 +498,8 @@ async fn a_research_runs_from_the_question_box_with_live_progress() {
     );
     wait_sidebar(&b, &[chats["items"][0]["title"].as_str().unwrap()]).await;
 
-    b.click(".message.agent .cite[data-cite='1']").await;
+    // Verification may re-point the citation to the source that supports it best.
+    b.click(".message.agent .report .cite").await;
     b.wait_js(
         "the evidence panel",
         "const p = document.getElementById('citation-panel'); return !p.hidden && /supported/.test(p.textContent)",

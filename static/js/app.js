@@ -187,11 +187,27 @@ function chatItem(chat) {
 
   const rename = iconButton("✎", `Rename ${chatTitle(chat)}`, "chat-rename");
   rename.addEventListener("click", () => startRename(li, chat));
-  const remove = iconButton("🗑", `Delete ${chatTitle(chat)}`, "chat-delete");
+  const remove = iconButton("", `Delete ${chatTitle(chat)}`, "chat-delete");
+  remove.append(trashIcon());
   remove.addEventListener("click", () => deleteChat(chat));
 
   li.append(open, rename, remove);
   return li;
+}
+
+/** A small trash-can icon (SVG, so it needs no emoji font). */
+function trashIcon() {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("width", "14");
+  svg.setAttribute("height", "14");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("class", "icon");
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", "M2 4h12M6 4V2h4v2M4 4l1 10h6l1-10M7 7v5M9 7v5");
+  svg.append(path);
+  return svg;
 }
 
 function iconButton(text, label, className) {
@@ -376,8 +392,8 @@ function messageActions(m) {
     }, "export-chat");
     chatExport.hidden = state.chatExport === false;
   }
-  const up = button("👍", "Good answer", () => sendFeedback(m, "positive", up, down), "feedback-up");
-  const down = button("👎", "Bad answer", () => sendFeedback(m, "negative", down, up), "feedback-down");
+  const up = button("Helpful", "This answer was helpful", () => sendFeedback(m, "positive", up, down), "feedback-up");
+  const down = button("Not helpful", "This answer was not helpful", () => sendFeedback(m, "negative", down, up), "feedback-down");
   up.setAttribute("aria-pressed", "false");
   down.setAttribute("aria-pressed", "false");
   return bar;

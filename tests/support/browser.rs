@@ -309,12 +309,27 @@ impl Browser {
 
     /// The element matching `css`, waiting for it to appear.
     pub async fn find(&self, css: &str) -> fantoccini::elements::Element {
-        self.client
+        match self
+            .client
             .wait()
             .at_most(PATIENCE)
             .for_element(Locator::Css(css))
             .await
-            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+        {
+            Ok(element) => element,
+            Err(e) => {
+                let shot = self.screenshot(&format!("missing-{}", slug(css))).await;
+                let html = self
+                    .client
+                    .execute("return document.querySelector('main').innerHTML", vec![])
+                    .await
+                    .unwrap_or_default();
+                panic!(
+                    "no element {css} ({e}); screenshot {}; main: {html}",
+                    shot.display()
+                )
+            }
+        }
     }
 
     /// Clicks the element matching `css`.
