@@ -95,8 +95,8 @@ pub enum Command {
     )]
     Research(ResearchArgs),
 
-    /// Serve the REST API (`/api/v1`, as the original's frontend expects) as a
-    /// Databricks App or locally.
+    /// Serve the browser UI and the REST API (`/api/v1`, as the original's frontend
+    /// expects) as a Databricks App or locally.
     #[command(
         after_help = "Examples:\n  dra serve\n  DATABASE_URL=postgres://postgres@localhost/deep_research dra serve --port 8080\n  APP_ENV=production dra serve\n\nIdentity: behind the Databricks Apps proxy, each request's user comes from its\nX-Forwarded-Email (or X-Forwarded-Preferred-Username, X-Forwarded-User) header. In\nproduction (APP_ENV=production or --production) a request without one gets 401; in\ndevelopment it acts as --local-user (default: the CLI's user).\n\nUI: the browser UI built into the binary is served at / (SERVE_STATIC=false turns it off);\n--static-dir serves another one, e.g. a built React app, from disk.\n\nSIGTERM or Ctrl-C stops accepting connections and lets requests in flight finish (30 s)."
     )]
