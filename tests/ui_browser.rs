@@ -12,7 +12,7 @@ mod browser;
 
 use std::time::Duration;
 
-use browser::{keys, until, Browser, UiServer};
+use browser::{keys, until, Browser, CutProxy, UiServer};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -55,10 +55,13 @@ async fn chats_are_created_renamed_found_deleted_and_restored_from_the_sidebar()
 
     b.click("#new-chat").await;
     wait_sidebar(&b, &["Untitled chat"]).await;
-    let path = b.js("return location.pathname").await;
     let (_, chats) = server.api(Method::GET, "/api/v1/chats", None).await;
     let id = chats["items"][0]["id"].as_str().unwrap().to_string();
-    assert_eq!(path, json!(format!("/c/{id}")), "the chat's address");
+    b.wait_js(
+        "the chat's address",
+        &format!("return location.pathname === '/c/{id}'"),
+    )
+    .await;
     // The question box has the focus, ready to type.
     assert_eq!(b.js("return document.activeElement.id").await, "query");
 
@@ -302,8 +305,9 @@ async fn a_verified_report_shows_its_citations_evidence_sources_and_exports() {
     .await;
     b.screenshot("report").await;
 
-    // A citation opens its evidence: verdict, the quote and the page it came from.
-    b.click(".message.agent .cite[data-cite='1']").await;
+    // A citation opens its evidence: verdict, the quote and the page it came from. (Which
+    // number the source gets depends on which page was fetched first.)
+    b.click(".message.agent .report .cite").await;
     b.wait_js(
         "the evidence panel",
         "const p = document.getElementById('citation-panel'); return !p.hidden && !!p.querySelector('.evidence')",
@@ -439,48 +443,23 @@ async fn a_hostile_report_is_shown_as_text_never_run() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_research_runs_from_the_question_box_with_live_progress() {
     let server = UiServer::start().await;
-    server.fakes.script_one_step_run("Deltas");
-    server.fakes.verifier_says_supported();
-    // A slow writer, so the finished plan is on screen while the report is written.
-    server
-        .fakes
-        .llm
-        .latency("test-strong", Duration::from_millis(2500));
-
+    script_slow_run(&server);
     let b = Browser::start("research").await;
     b.open(&server.url).await;
     // The coordinator picks the depth (the script's first answer).
-    b.find("#mode")
-        .await
-        .select_by_value("deep_research")
-        .await
-        .unwrap();
-    b.find("#depth")
-        .await
-        .select_by_value("auto")
-        .await
-        .unwrap();
-    b.type_into("#query", "How fast are deltas losing wetlands?")
-        .await;
-    b.press(keys::ENTER).await;
-
-    b.wait_js(
-        "the plan's step to be done while the report is written",
-        "const p = document.getElementById('progress'); \
-         const step = p.querySelector('#plan-steps li[data-state=completed]'); \
-         return !p.hidden && !!step && step.textContent.includes('Loss rates') \
-           && document.getElementById('stat-searches').textContent !== '0'",
-    )
-    .await;
+    ask(&b, "deep_research", "auto").await;
+    wait_for_finished_plan(&b).await;
     b.screenshot("progress").await;
     let activity = b.text("#progress-activity").await;
     assert!(!activity.is_empty());
+    assert_eq!(b.text("#search-list li").await, "", "collapsed");
+    assert_eq!(
+        b.js("return document.querySelector('#search-list li').textContent")
+            .await,
+        "delta wetland loss"
+    );
 
-    b.wait_js(
-        "the report",
-        "const h = document.querySelector('.message.agent .report h1'); return !!h && h.textContent === 'Deltas'",
-    )
-    .await;
+    wait_for_report(&b).await;
     assert!(
         b.js("return document.getElementById('progress').hidden")
             .await
@@ -514,6 +493,179 @@ async fn a_research_runs_from_the_question_box_with_live_progress() {
     let report = downloaded(&b, &format!("report-{}.md", agent.as_str().unwrap())).await;
     assert!(report.starts_with("# Deltas"), "{report}");
 
+    b.assert_no_console_errors().await;
+    b.close().await;
+    server.stop().await;
+}
+
+/// Asks the question of the scripted runs from the question box (Enter sends).
+async fn ask(b: &Browser, mode: &str, depth: &str) {
+    b.find("#mode").await.select_by_value(mode).await.unwrap();
+    b.find("#depth").await.select_by_value(depth).await.unwrap();
+    b.type_into("#query", "How fast are deltas losing wetlands?")
+        .await;
+    b.press(keys::ENTER).await;
+}
+
+/// Waits until the progress card shows the plan's step done and one search made.
+async fn wait_for_finished_plan(b: &Browser) {
+    b.wait_js(
+        "the plan's step to be done while the report is written",
+        "const p = document.getElementById('progress'); \
+         const step = p.querySelector('#plan-steps li[data-state=completed]'); \
+         return !p.hidden && !!step && step.textContent.includes('Loss rates') \
+           && document.getElementById('stat-searches').textContent === '1'",
+    )
+    .await;
+}
+
+async fn wait_for_report(b: &Browser) {
+    b.wait_js(
+        "the report",
+        "const h = document.querySelector('.message.agent .report h1'); return !!h && h.textContent === 'Deltas'",
+    )
+    .await;
+}
+
+/// A scripted run (the coordinator choosing a light depth) whose report takes 3 s to
+/// write, so the finished plan is on screen meanwhile; every claim is judged supported.
+fn script_slow_run(server: &UiServer) {
+    server.fakes.script_one_step_run("Deltas");
+    server.fakes.verifier_says_supported();
+    server
+        .fakes
+        .llm
+        .latency("test-strong", Duration::from_millis(3000));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_stream_reconnects_and_resumes_after_the_last_event() {
+    let server = UiServer::start().await;
+    script_slow_run(&server);
+    let proxy = CutProxy::start(&server.url).await;
+    let b = Browser::start("reconnect").await;
+    b.open(&proxy.url).await;
+    ask(&b, "deep_research", "auto").await;
+    wait_for_finished_plan(&b).await;
+
+    proxy.cut();
+    wait_for_report(&b).await;
+    let resumed: Vec<u64> = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("GET /api/v1/research/jobs/") && r.contains("/stream"))
+        .filter_map(|r| {
+            r.lines().find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                if name.eq_ignore_ascii_case("last-event-id") {
+                    value.trim().parse().ok()
+                } else {
+                    None
+                }
+            })
+        })
+        .collect();
+    assert!(
+        resumed.iter().any(|&seq| seq > 0),
+        "the browser reconnected with Last-Event-ID: {:#?}",
+        proxy.requests()
+    );
+    // Resumed, not replayed: each event was applied once.
+    assert_eq!(
+        b.js("return document.querySelectorAll('#search-list li').length")
+            .await,
+        1
+    );
+    assert_eq!(
+        b.js("return document.querySelectorAll('#plan-steps li').length")
+            .await,
+        1
+    );
+    assert_eq!(
+        b.js("return document.getElementById('progress').dataset.state")
+            .await,
+        "completed"
+    );
+
+    // The cut itself shows as a failed load of the stream; nothing else may fail.
+    let errors: Vec<Value> = b
+        .console()
+        .await
+        .into_iter()
+        .filter(|e| e["level"] == "SEVERE")
+        .filter(|e| {
+            let m = e["message"].as_str().unwrap_or_default();
+            !(m.contains("/stream") && m.contains("net::ERR_"))
+        })
+        .collect();
+    assert!(errors.is_empty(), "browser console errors: {errors:#?}");
+    b.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reloaded_page_reattaches_to_the_running_research() {
+    let server = UiServer::start().await;
+    script_slow_run(&server);
+    let b = Browser::start("reattach").await;
+    b.open(&server.url).await;
+    ask(&b, "deep_research", "auto").await;
+    wait_for_finished_plan(&b).await;
+
+    b.client.refresh().await.unwrap();
+    b.wait_js(
+        "the UI to be ready",
+        "return document.body.dataset.ready === 'true'",
+    )
+    .await;
+    // The run is still going: its progress is back, replayed from the first event.
+    wait_for_finished_plan(&b).await;
+    assert_eq!(
+        b.js("return document.querySelectorAll('.message.agent').length")
+            .await,
+        0,
+        "no empty answer while the report is being written"
+    );
+    b.screenshot("reattached").await;
+    wait_for_report(&b).await;
+    assert_eq!(
+        b.js("return document.querySelectorAll('.message').length")
+            .await,
+        2
+    );
+    b.assert_no_console_errors().await;
+    b.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stop_research_cancels_the_job() {
+    let server = UiServer::start().await;
+    // Light depth skips the coordinator; the reflection after the first step hangs.
+    server.fakes.script_run_that_hangs_after_one_step();
+    let b = Browser::start("cancel").await;
+    b.open(&server.url).await;
+    ask(&b, "deep_research", "light").await;
+    b.wait_js(
+        "the first step to be done",
+        "return !!document.querySelector('#plan-steps li[data-state=completed]')",
+    )
+    .await;
+    b.click("#cancel-job").await;
+    b.wait_js(
+        "the run to end as cancelled",
+        "return document.getElementById('progress').dataset.state === 'cancelled'",
+    )
+    .await;
+    // The server's own account of the stop (or ours when it sent none).
+    let activity = b.text("#progress-activity").await;
+    assert!(
+        activity.contains("cancelled") || activity == "The research was stopped.",
+        "{activity}"
+    );
+    let (_, jobs) = server.api(Method::GET, "/api/v1/research/jobs", None).await;
+    assert_eq!(jobs["jobs"][0]["status"], "cancelled", "{jobs}");
+    b.screenshot("cancelled").await;
     b.assert_no_console_errors().await;
     b.close().await;
     server.stop().await;

@@ -328,7 +328,9 @@ function showChat(chat) {
 
 function renderMessages() {
   $("welcome").hidden = state.messages.length > 0 || Boolean(state.job);
-  $("messages").replaceChildren(...state.messages.map(messageItem));
+  // An answer still being written has no content yet: the progress card stands for it.
+  const shown = state.messages.filter((m) => m.role === "user" || m.content);
+  $("messages").replaceChildren(...shown.map(messageItem));
 }
 
 function messageItem(m) {
@@ -435,7 +437,7 @@ async function loadVerification(messageId, el) {
     return;
   }
   const parts = [
-    badge(`${s.totalClaims} claims`, ""),
+    badge(`${s.totalClaims} ${s.totalClaims === 1 ? "claim" : "claims"}`, ""),
     badge(`${s.supportedCount} supported`, "supported"),
   ];
   if (s.partialCount) parts.push(badge(`${s.partialCount} partial`, "partial"));
@@ -692,21 +694,25 @@ function attachJob(job, since) {
   $("draft").hidden = true;
   renderProgress(progress, el);
   let frame = 0;
+  const draw = () => {
+    frame = 0;
+    renderProgress(progress, el);
+    if (progress.draft) {
+      $("draft").hidden = false;
+      $("draft").innerHTML = renderMarkdown(progress.draft);
+    }
+  };
+  // The last events are drawn before the run's outcome is shown.
+  current.flush = () => {
+    if (frame) cancelAnimationFrame(frame);
+    draw();
+  };
   current.stream = new JobStream(job.sessionId, {
     since,
     onEvent: (event) => {
       applyEvent(progress, event);
       // Many events can arrive at once on a replay: draw once per frame.
-      if (!frame) {
-        frame = requestAnimationFrame(() => {
-          frame = 0;
-          renderProgress(progress, el);
-          if (progress.draft) {
-            $("draft").hidden = false;
-            $("draft").innerHTML = renderMarkdown(progress.draft);
-          }
-        });
-      }
+      if (!frame) frame = requestAnimationFrame(draw);
     },
     onConnection: (s) => {
       $("connection").textContent =
@@ -720,6 +726,7 @@ function attachJob(job, since) {
 async function finishJob(job, status) {
   if (state.job !== job) return;
   state.job = null;
+  job.flush();
   $("progress").dataset.state = status;
   $("progress-status").textContent = status;
   $("progress-status").className = `badge ${status === "completed" ? "supported" : "failed"}`;

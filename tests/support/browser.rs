@@ -466,3 +466,73 @@ impl WebDriverCompatibleCommand for ChromiumCommand {
         (http::Method::POST, Some(self.0.clone()))
     }
 }
+
+/// A TCP proxy in front of `dra serve` whose connections the test can cut, to drop the
+/// browser's event stream the way a flaky network does. It keeps every request head the
+/// browser sent.
+pub struct CutProxy {
+    pub url: String,
+    generation: tokio::sync::watch::Sender<u64>,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl CutProxy {
+    /// Listens on a free port and forwards to `upstream` (`http://host:port`).
+    pub async fn start(upstream: &str) -> CutProxy {
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let url = format!("http://{}", listener.local_addr().expect("proxy addr"));
+        let (generation, _) = tokio::sync::watch::channel(0u64);
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (gen_tx, seen) = (generation.clone(), Arc::clone(&requests));
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                    continue;
+                };
+                let mut cut = gen_tx.subscribe();
+                let seen = Arc::clone(&seen);
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let (mut cr, mut cw) = client.into_split();
+                    let (mut sr, mut sw) = server.into_split();
+                    let up = async {
+                        let mut buf = vec![0u8; 16 * 1024];
+                        while let Ok(n) = cr.read(&mut buf).await {
+                            if n == 0 || sw.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                            if let Ok(mut s) = seen.lock() {
+                                s.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                            }
+                        }
+                    };
+                    let down = async {
+                        let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                    };
+                    tokio::select! {
+                        _ = async { tokio::join!(up, down) } => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        CutProxy {
+            url,
+            generation,
+            requests,
+        }
+    }
+
+    /// Drops every open connection (new ones are still accepted).
+    pub fn cut(&self) {
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// The request heads (and bodies) the browser sent so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+}
