@@ -371,6 +371,17 @@ async fn a_verified_report_shows_its_citations_evidence_sources_and_exports() {
     assert_eq!(rows[0].get::<_, String>(0), "positive");
 
     b.assert_no_console_errors().await;
+    // A whole chat's export: downloaded where the server has it, else the button goes
+    // away (its 404 is the one console error this step may cause).
+    b.click(".export-chat").await;
+    let chat_file = b.downloads.path().join(format!("chat-{chat}.md"));
+    until("the chat export to download or hide", || async {
+        chat_file.is_file()
+            || b.js("return document.querySelector('.export-chat').hidden")
+                .await
+                == true
+    })
+    .await;
     b.close().await;
     server.stop().await;
 }
