@@ -217,6 +217,11 @@ async fn theme_and_preferences_are_saved_and_the_ui_fits_a_phone() {
         "const r = document.getElementById('sidebar').getBoundingClientRect(); return r.left >= 0 && r.right <= window.innerWidth",
     )
     .await;
+    assert_eq!(
+        b.js("return document.activeElement.id").await,
+        "chat-search",
+        "the focus moves into the opened chats"
+    );
     b.screenshot("phone-375-chats").await;
     b.press(keys::ESCAPE).await;
     b.wait_js(

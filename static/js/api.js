@@ -58,6 +58,7 @@ export const api = {
   preferences: () => request("GET", "/api/v1/preferences"),
   savePreferences: (prefs) => request("PUT", "/api/v1/preferences", prefs),
   submitJob: (job) => request("POST", "/api/v1/research/jobs", job),
+  getJob: (sessionId) => request("GET", `/api/v1/research/jobs/${enc(sessionId)}`),
   cancelJob: (sessionId) => request("DELETE", `/api/v1/research/jobs/${enc(sessionId)}`),
   activeJob: (chatId) => request("GET", `/api/v1/research/jobs/chat/${enc(chatId)}/active`),
 };

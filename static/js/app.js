@@ -143,7 +143,11 @@ function wireSidebar() {
       loadChats().catch((e) => toast(e.message));
     }, 250);
   });
-  $("menu-toggle").addEventListener("click", () => setSidebar(!$("sidebar").classList.contains("open")));
+  $("menu-toggle").addEventListener("click", () => {
+    const open = !$("sidebar").classList.contains("open");
+    setSidebar(open);
+    if (open) $("chat-search").focus();
+  });
 }
 
 function setSidebar(open) {
@@ -322,8 +326,9 @@ function showChat(chat) {
     if (li.dataset.chatId === state.chatId) li.setAttribute("aria-current", "true");
     else li.removeAttribute("aria-current");
   }
-  if (state.job && state.job.chatId !== state.chatId) $("progress").hidden = true;
-  else if (state.job) $("progress").hidden = false;
+  // The progress card belongs to the chat whose job is running; a finished run's card
+  // (e.g. its error) goes when the user moves on.
+  $("progress").hidden = !state.job || state.job.chatId !== state.chatId;
 }
 
 function renderMessages() {
@@ -590,7 +595,8 @@ function wirePanels() {
     close.addEventListener("click", () => closePanel(close.closest(".panel")));
   }
   document.addEventListener("keydown", (event) => {
-    if (event.key !== "Escape") return;
+    // A modal dialog closes itself on Escape; the panels behind it stay.
+    if (event.key !== "Escape" || document.querySelector("dialog[open]")) return;
     const open = [...document.querySelectorAll(".panel")].find((p) => !p.hidden);
     if (open) {
       closePanel(open);

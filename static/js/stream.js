@@ -7,7 +7,9 @@
 // 10 s. Events at or below the last sequence number are dropped, so a replay never
 // repeats one. The stream ends at `job_completed`.
 
-import { urls } from "./api.js";
+import { api, urls } from "./api.js";
+
+const FINISHED = ["completed", "failed", "cancelled"];
 
 export class JobStream {
   /**
@@ -71,7 +73,31 @@ export class JobStream {
     const delay = Math.min(10_000, 500 * 2 ** this.retries);
     this.retries += 1;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.open(), delay);
+    this.timer = setTimeout(() => this.retry(), delay);
+  }
+
+  /** After a few failed attempts, ask whether the job still exists before trying again. */
+  async retry() {
+    if (this.closed) return;
+    if (this.retries >= 3) {
+      try {
+        const job = await api.getJob(this.sessionId);
+        const status = String(job?.status ?? "").toLowerCase();
+        if (FINISHED.includes(status)) {
+          // Its last events were missed; the caller reloads the messages.
+          this.close();
+          this.handlers.onDone(status);
+          return;
+        }
+      } catch (e) {
+        if (e.status === 404) {
+          this.close();
+          this.handlers.onDone("failed");
+          return;
+        }
+      }
+    }
+    this.open();
   }
 
   close() {
