@@ -89,14 +89,26 @@ pub async fn regenerate(
             .rev()
             .find(|m| Role::parse(&m.role) == Some(Role::User))
             .ok_or(SubmitError::NotFound)?;
+        let base = settings_of(conn, &answer)
+            .await?
+            .unwrap_or_else(|| defaults.clone());
         messages::delete_after(conn, chat, question.created_at).await?;
         let request = JobRequest {
             query: question.content.clone().unwrap_or_default(),
-            ..defaults.clone()
+            ..base
         };
         queue(conn, config, user_id, chat, &request, Some(question.id)).await
     })
     .await
+}
+
+/// What an edit changes: the text, and the mode and depth when given (else those the
+/// question was last researched with).
+#[derive(Debug, Clone)]
+pub struct Edit {
+    pub content: String,
+    pub query_mode: Option<String>,
+    pub research_depth: Option<String>,
 }
 
 /// Replace question `message`'s text, delete everything after it, and research the new
@@ -107,7 +119,8 @@ pub async fn edit(
     user_id: &str,
     chat: ChatId,
     message: MessageId,
-    request: &JobRequest,
+    change: &Edit,
+    defaults: &JobRequest,
 ) -> Result<(messages::Message, usize, Submitted), SubmitError> {
     let mut conn = pool.get().await?;
     conn.transaction::<_, SubmitError, _>(async |conn| {
@@ -116,6 +129,20 @@ pub async fn edit(
             return Err(SubmitError::NotAQuestion);
         }
         refuse_if_running(conn, chat).await?;
+        let answered = messages::after(conn, chat, original.created_at, 1).await?;
+        let mut base = match answered.first() {
+            Some(answer) => settings_of(conn, answer).await?,
+            None => None,
+        }
+        .unwrap_or_else(|| defaults.clone());
+        base.query = change.content.clone();
+        if let Some(mode) = &change.query_mode {
+            base.query_mode = mode.clone();
+        }
+        if let Some(depth) = &change.research_depth {
+            base.research_depth = depth.clone();
+        }
+        let request = &base;
         let removed = messages::delete_after(conn, chat, original.created_at).await?;
         messages::edit_content(conn, message, &request.query).await?;
         let submitted = queue(conn, config, user_id, chat, request, Some(message)).await?;
@@ -125,6 +152,24 @@ pub async fn edit(
         Ok((edited, removed, submitted))
     })
     .await
+}
+
+/// The mode, depth and verification an answer's research used.
+async fn settings_of(
+    conn: &mut AsyncPgConnection,
+    answer: &messages::Message,
+) -> Result<Option<JobRequest>, SubmitError> {
+    let Some(id) = answer.research_session_id else {
+        return Ok(None);
+    };
+    Ok(sessions::get(conn, SessionId(id))
+        .await?
+        .map(|s| JobRequest {
+            query: s.query,
+            query_mode: s.query_mode,
+            research_depth: s.research_depth,
+            verify_sources: s.verify_sources,
+        }))
 }
 
 async fn owned_message(

@@ -34,6 +34,9 @@ pub enum ApiError {
     /// A per-user quota (running research jobs) is used up.
     #[error("{0}")]
     TooMany(String),
+    /// The research itself failed (a model or search outage); the message says why.
+    #[error("research failed: {0}")]
+    ResearchFailed(String),
     /// No database configured, or it cannot be reached.
     #[error("the database is unavailable")]
     Unavailable(String),
@@ -63,6 +66,7 @@ impl ApiError {
             ApiError::Invalid { .. } | ApiError::Unprocessable { .. } => "VALIDATION_ERROR",
             ApiError::Conflict { code, .. } => code,
             ApiError::TooMany(_) => "RATE_LIMITED",
+            ApiError::ResearchFailed(_) => "RESEARCH_FAILED",
             ApiError::Unavailable(_) => "SERVICE_UNAVAILABLE",
             ApiError::Internal(_) => "INTERNAL_ERROR",
         }
@@ -88,6 +92,7 @@ impl ResponseError for ApiError {
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::ResearchFailed(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

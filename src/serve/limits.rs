@@ -70,11 +70,18 @@ impl RateLimits {
 /// Whether a request starts research (the expensive kind).
 fn is_research(req: &ServiceRequest) -> bool {
     let path = req.path();
-    req.method() == Method::POST
-        && (path.starts_with("/api/v1/research/jobs")
-            || path == "/api/v1/agent/query"
-            || path == "/v1/research"
-            || (path.starts_with("/api/v1/chats/") && path.ends_with("/messages")))
+    let in_chat = path.starts_with("/api/v1/chats/");
+    match *req.method() {
+        Method::POST => {
+            path.starts_with("/api/v1/research/jobs")
+                || path == "/api/v1/agent/query"
+                || path == "/v1/research"
+                || (in_chat && (path.ends_with("/messages") || path.ends_with("/regenerate")))
+        }
+        // Editing a question researches it again.
+        Method::PATCH => in_chat && path.contains("/messages/"),
+        _ => false,
+    }
 }
 
 /// The middleware: counts the request against its user; health checks and the UI's files

@@ -12,6 +12,7 @@ pub mod error;
 pub mod identity;
 pub mod limits;
 pub mod llm_check;
+pub mod openapi;
 mod routes;
 pub mod sse;
 pub mod static_files;
@@ -28,6 +29,7 @@ pub use error::ApiError;
 pub use identity::{IdentityMode, User};
 pub use limits::{RateLimits, Rates};
 pub use llm_check::LlmCheck;
+pub use routes::endpoints;
 pub use static_files::StaticUi;
 
 use crate::db::PgPool;

@@ -232,3 +232,20 @@ pub async fn edit_content(
         .await
         .map(|_| ())
 }
+
+/// The first `limit` messages of `chat` written after `after`, oldest first.
+pub async fn after(
+    conn: &mut AsyncPgConnection,
+    chat: ChatId,
+    after: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<Vec<Message>> {
+    messages::table
+        .filter(messages::chat_id.eq(chat.0))
+        .filter(messages::created_at.gt(after))
+        .order((messages::created_at.asc(), messages::id.asc()))
+        .limit(limit)
+        .select(Message::as_select())
+        .load(conn)
+        .await
+}

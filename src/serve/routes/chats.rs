@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::Routes;
 use crate::db::repo::chats::{self, ChatQuery, ChatStatus, ChatSummary};
 use crate::db::repo::ChatId;
 use crate::serve::{ApiError, AppState, User};
@@ -13,34 +14,22 @@ use crate::serve::{ApiError, AppState, User};
 /// The original's title limit.
 const MAX_TITLE: usize = 200;
 
-pub(super) fn mount(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/chats")
-            .route(web::get().to(list))
-            .route(web::post().to(create)),
-    )
-    .service(
-        web::resource("/chats/{chat_id}")
-            .route(web::get().to(get))
-            .route(web::patch().to(update))
-            .route(web::delete().to(delete)),
-    )
-    .route("/chats/{chat_id}/restore", web::post().to(restore));
+pub(super) fn mount(r: &mut Routes) {
+    r.get("/chats", list)
+        .post("/chats", create)
+        .get("/chats/{chat_id}", get)
+        .patch("/chats/{chat_id}", update)
+        .delete("/chats/{chat_id}", delete)
+        .post("/chats/{chat_id}/restore", restore);
 }
 
 /// The docs' older `/v1` chat routes: the same chats, their list as `{"chats": [...]}`
 /// and one chat with its messages.
-pub(super) fn mount_v1(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/chats")
-            .route(web::get().to(list_v1))
-            .route(web::post().to(create)),
-    )
-    .service(
-        web::resource("/chats/{chat_id}")
-            .route(web::get().to(get_v1))
-            .route(web::delete().to(delete)),
-    );
+pub(super) fn mount_v1(r: &mut Routes) {
+    r.get("/chats", list_v1)
+        .post("/chats", create)
+        .get("/chats/{chat_id}", get_v1)
+        .delete("/chats/{chat_id}", delete);
 }
 
 /// `ChatResponse`.

@@ -5,18 +5,19 @@ use actix_web::{web, HttpResponse};
 use diesel_async::RunQueryDsl;
 use serde_json::json;
 
+use super::Routes;
 use crate::serve::AppState;
 
-pub(super) fn mount(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health));
+pub(super) fn mount(r: &mut Routes) {
+    r.get("/health", health);
 }
 
-pub(super) fn mount_v1(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health_v1));
+pub(super) fn mount_v1(r: &mut Routes) {
+    r.get("/health", health_v1);
 }
 
-pub(super) fn mount_api(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health));
+pub(super) fn mount_api(r: &mut Routes) {
+    r.get("/health", health);
 }
 
 /// `GET /v1/health`: the docs' shape, with the model endpoints checked too. Only the

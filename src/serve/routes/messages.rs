@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::Routes;
 use crate::db::repo::feedback as ratings;
 use crate::db::repo::jobs::JobRequest;
 use crate::db::repo::messages::{self, Message, Role};
@@ -14,34 +15,22 @@ use crate::db::repo::{chats, ChatId, MessageId};
 use crate::jobs::submit;
 use crate::serve::{ApiError, AppState, User};
 
-pub(super) fn mount(cfg: &mut web::ServiceConfig) {
-    cfg.route("/chats/{chat_id}/messages", web::get().to(list))
-        .route("/chats/{chat_id}/messages", web::post().to(send))
-        .route("/chats/{chat_id}/messages/{message_id}", web::get().to(get))
-        .route(
-            "/chats/{chat_id}/messages/{message_id}",
-            web::patch().to(edit),
-        )
-        .route(
+pub(super) fn mount(r: &mut Routes) {
+    r.get("/chats/{chat_id}/messages", list)
+        .post("/chats/{chat_id}/messages", send)
+        .get("/chats/{chat_id}/messages/{message_id}", get)
+        .patch("/chats/{chat_id}/messages/{message_id}", edit)
+        .post(
             "/chats/{chat_id}/messages/{message_id}/regenerate",
-            web::post().to(regenerate),
+            regenerate,
         )
-        .route(
-            "/chats/{chat_id}/messages/{message_id}/copy",
-            web::get().to(copy),
-        )
-        .route(
-            "/chats/{chat_id}/messages/{message_id}/feedback",
-            web::post().to(feedback),
-        );
+        .get("/chats/{chat_id}/messages/{message_id}/copy", copy)
+        .post("/chats/{chat_id}/messages/{message_id}/feedback", feedback);
 }
 
 /// The docs' older `/v1` route: feedback by message id alone.
-pub(super) fn mount_v1(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/messages/{message_id}/feedback",
-        web::post().to(feedback_v1),
-    );
+pub(super) fn mount_v1(r: &mut Routes) {
+    r.post("/messages/{message_id}/feedback", feedback_v1);
 }
 
 /// `MessageResponse`.
@@ -282,23 +271,47 @@ async fn send(
     })))
 }
 
-/// A question edited: the messages after it are removed and it is researched again.
+/// `EditMessageRequest` (plus, ours, an optional new mode and depth).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EditMessage {
+    content: String,
+    research_depth: Option<String>,
+    query_mode: Option<String>,
+}
+
+/// A question edited: the messages after it are removed and it is researched again,
+/// as it was last time unless the body says otherwise.
 async fn edit(
     state: web::Data<AppState>,
     user: User,
     path: web::Path<(Uuid, Uuid)>,
-    body: web::Json<SendMessage>,
+    body: web::Json<EditMessage>,
 ) -> Result<HttpResponse, ApiError> {
     let jobs = state.research()?;
     let (chat, message) = path.into_inner();
-    let request = body.into_inner().request()?;
+    let body = body.into_inner();
+    // Validated as a full request; the defaults only stand in for absent fields.
+    super::research::job_request(
+        body.content.clone(),
+        body.query_mode.clone().unwrap_or_else(deep_research),
+        body.research_depth.clone().unwrap_or_else(auto),
+        true,
+        ["content", "queryMode", "researchDepth"],
+    )?;
+    let change = submit::Edit {
+        content: body.content,
+        query_mode: body.query_mode,
+        research_depth: body.research_depth,
+    };
     let (edited, removed, submitted) = submit::edit(
         &jobs.pool,
         &jobs.config,
         &user.id,
         ChatId(chat),
         MessageId(message),
-        &request,
+        &change,
+        &default_request(),
     )
     .await
     .map_err(|e| match e {
@@ -313,6 +326,16 @@ async fn edit(
     })))
 }
 
+/// What a question is researched with when nothing says otherwise.
+fn default_request() -> JobRequest {
+    JobRequest {
+        query: String::new(),
+        query_mode: deep_research(),
+        research_depth: auto(),
+        verify_sources: true,
+    }
+}
+
 /// A fresh answer to the question before agent message `message_id`.
 async fn regenerate(
     state: web::Data<AppState>,
@@ -321,19 +344,13 @@ async fn regenerate(
 ) -> Result<HttpResponse, ApiError> {
     let jobs = state.research()?;
     let (chat, message) = path.into_inner();
-    let defaults = JobRequest {
-        query: String::new(),
-        query_mode: deep_research(),
-        research_depth: auto(),
-        verify_sources: true,
-    };
     let submitted = submit::regenerate(
         &jobs.pool,
         &jobs.config,
         &user.id,
         ChatId(chat),
         MessageId(message),
-        &defaults,
+        &default_request(),
     )
     .await
     .map_err(|e| match e {

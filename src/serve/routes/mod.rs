@@ -1,5 +1,6 @@
 //! The routes, one module per resource, and the handlers for malformed input.
 
+mod agent;
 mod chats;
 mod health;
 mod messages;
@@ -8,31 +9,127 @@ mod provenance;
 mod research;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::http::Method;
+use actix_web::{web, FromRequest, Handler, HttpRequest, HttpResponse, Responder, ResponseError};
 use serde_json::json;
 
 use super::ApiError;
 
 pub(super) fn mount(cfg: &mut web::ServiceConfig) {
-    health::mount(cfg);
-    cfg.service(
-        web::scope("/api/v1")
-            .configure(health::mount_api)
-            .configure(chats::mount)
-            .configure(messages::mount)
-            .configure(preferences::mount)
-            .configure(provenance::mount)
-            .configure(research::mount),
-    );
+    let mut seen = Vec::new();
+    each_route(Some(cfg), &mut seen);
+}
+
+/// Every route the server mounts, as (method, path pattern): what the OpenAPI document
+/// must describe.
+pub fn endpoints() -> Vec<(Method, String)> {
+    let mut seen = Vec::new();
+    each_route(None, &mut seen);
+    seen
+}
+
+fn each_route(mut cfg: Option<&mut web::ServiceConfig>, seen: &mut Vec<(Method, String)>) {
+    let mut at = |prefix: &'static str, mount: &dyn Fn(&mut Routes)| {
+        mount(&mut Routes {
+            cfg: cfg.as_deref_mut(),
+            prefix,
+            seen: &mut *seen,
+        })
+    };
+    at("", &health::mount);
+    at("/api/v1", &|r| {
+        health::mount_api(r);
+        chats::mount(r);
+        messages::mount(r);
+        preferences::mount(r);
+        provenance::mount(r);
+        research::mount(r);
+        agent::mount(r);
+        r.get("/openapi.json", openapi);
+    });
     // The older surface of the original's docs/api.md, as thin aliases.
-    cfg.service(
-        web::scope("/v1")
-            .configure(health::mount_v1)
-            .configure(chats::mount_v1)
-            .configure(messages::mount_v1)
-            .configure(preferences::mount)
-            .configure(provenance::mount_v1),
-    );
+    at("/v1", &|r| {
+        health::mount_v1(r);
+        chats::mount_v1(r);
+        messages::mount_v1(r);
+        preferences::mount(r);
+        provenance::mount_v1(r);
+        agent::mount_v1(r);
+    });
+}
+
+/// Mounts routes under a prefix and records each, so the served routes and the OpenAPI
+/// document can be compared (`endpoints`). Without a `cfg` it only records.
+pub(super) struct Routes<'a> {
+    cfg: Option<&'a mut web::ServiceConfig>,
+    prefix: &'static str,
+    seen: &'a mut Vec<(Method, String)>,
+}
+
+impl Routes<'_> {
+    fn add<F, Args>(&mut self, method: Method, path: &str, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        let full = format!("{}{path}", self.prefix);
+        if let Some(cfg) = self.cfg.as_deref_mut() {
+            cfg.route(&full, web::method(method.clone()).to(handler));
+        }
+        self.seen.push((method, full));
+        self
+    }
+
+    pub(super) fn get<F, Args>(&mut self, path: &str, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::GET, path, handler)
+    }
+
+    pub(super) fn post<F, Args>(&mut self, path: &str, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::POST, path, handler)
+    }
+
+    pub(super) fn put<F, Args>(&mut self, path: &str, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::PUT, path, handler)
+    }
+
+    pub(super) fn patch<F, Args>(&mut self, path: &str, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::PATCH, path, handler)
+    }
+
+    pub(super) fn delete<F, Args>(&mut self, path: &str, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::DELETE, path, handler)
+    }
+}
+
+/// `GET /api/v1/openapi.json`: this server's OpenAPI document.
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(crate::serve::openapi::document())
 }
 
 /// A body that is not JSON (400), too large (413), or the wrong shape (422 naming the

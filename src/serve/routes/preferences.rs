@@ -4,18 +4,15 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::Routes;
 use crate::db::repo::preferences::{self, Preferences, PreferencesUpdate};
 use crate::serve::{ApiError, AppState, User};
 
 const DEPTHS: [&str; 4] = ["auto", "light", "medium", "extended"];
 const MODES: [&str; 3] = ["simple", "web_search", "deep_research"];
 
-pub(super) fn mount(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/preferences")
-            .route(web::get().to(get))
-            .route(web::put().to(put)),
-    );
+pub(super) fn mount(r: &mut Routes) {
+    r.get("/preferences", get).put("/preferences", put);
 }
 
 /// `UpdatePreferencesRequest`.

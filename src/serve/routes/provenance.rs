@@ -6,29 +6,24 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::Routes;
 use crate::citations::provenance::{ClaimId, Corrections, Provenance};
 use crate::db::repo::{claims, messages, MessageId};
 use crate::serve::{ApiError, AppState, User};
 
-pub(super) fn mount(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/messages/{message_id}/claims",
-        web::get().to(message_claims),
-    )
-    .route(
-        "/messages/{message_id}/verification-summary",
-        web::get().to(summary),
-    )
-    .route("/messages/{message_id}/provenance", web::get().to(export))
-    .route("/messages/{message_id}/report", web::get().to(report))
-    .route("/claims/{claim_id}", web::get().to(claim))
-    .route("/claims/{claim_id}/evidence", web::get().to(evidence));
+pub(super) fn mount(r: &mut Routes) {
+    r.get("/messages/{message_id}/claims", message_claims)
+        .get("/messages/{message_id}/verification-summary", summary)
+        .get("/messages/{message_id}/provenance", export)
+        .get("/messages/{message_id}/report", report)
+        .get("/claims/{claim_id}", claim)
+        .get("/claims/{claim_id}/evidence", evidence);
 }
 
 /// The docs' older `/v1` routes: the provenance export and the report download.
-pub(super) fn mount_v1(cfg: &mut web::ServiceConfig) {
-    cfg.route("/messages/{message_id}/provenance", web::get().to(export))
-        .route("/messages/{message_id}/report", web::get().to(report));
+pub(super) fn mount_v1(r: &mut Routes) {
+    r.get("/messages/{message_id}/provenance", export)
+        .get("/messages/{message_id}/report", report);
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::Routes;
 use crate::db::repo::events;
 use crate::db::repo::jobs::{self as queue, CancelOutcome, JobRequest};
 use crate::db::repo::sessions::{self, Session};
@@ -15,35 +16,23 @@ use crate::jobs::submit;
 use crate::serve::sse::{self, Format};
 use crate::serve::{ApiError, AppState, User};
 
-pub(super) fn mount(cfg: &mut web::ServiceConfig) {
-    cfg.route("/research/jobs", web::post().to(submit_job))
-        .route("/research/jobs", web::get().to(list_jobs))
-        .route(
-            "/research/jobs/chat/{chat_id}/active",
-            web::get().to(chat_active_job),
-        )
-        .route("/research/jobs/{session_id}", web::get().to(get_job))
-        .route("/research/jobs/{session_id}", web::delete().to(cancel_job))
-        .route("/research/jobs/{session_id}/stream", web::get().to(stream))
-        .route(
-            "/research/jobs/{session_id}/events",
-            web::get().to(job_events),
-        )
-        .route(
-            "/chats/{session_id}/cancel",
-            web::post().to(cancel_research),
-        )
-        .route(
-            "/chats/{chat_id}/research/active",
-            web::get().to(active_research),
-        )
-        .route(
+pub(super) fn mount(r: &mut Routes) {
+    r.post("/research/jobs", submit_job)
+        .get("/research/jobs", list_jobs)
+        .get("/research/jobs/chat/{chat_id}/active", chat_active_job)
+        .get("/research/jobs/{session_id}", get_job)
+        .delete("/research/jobs/{session_id}", cancel_job)
+        .get("/research/jobs/{session_id}/stream", stream)
+        .get("/research/jobs/{session_id}/events", job_events)
+        .post("/chats/{session_id}/cancel", cancel_research)
+        .get("/chats/{chat_id}/research/active", active_research)
+        .get(
             "/chats/{chat_id}/research/{session_id}/events",
-            web::get().to(research_events),
+            research_events,
         )
-        .route(
+        .get(
             "/chats/{chat_id}/research/{session_id}/state",
-            web::get().to(research_state),
+            research_state,
         );
 }
 

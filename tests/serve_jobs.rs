@@ -1,0 +1,848 @@
+//! `dra serve`'s durable research jobs over a real PostgreSQL and the fakes: a run
+//! submitted through the API executes in the worker, every event streams as SSE and is
+//! stored; a client that drops mid-run resumes with `Last-Event-ID` and gets exactly the
+//! rest; cancel, limits, isolation; a process shutting down hands its run back and
+//! another process finishes it; a dead process's job is ended.
+
+mod support;
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::body::{to_bytes, MessageBody};
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::test::{self, TestRequest};
+use dra::config::DatabaseUrl;
+use dra::db::{build_pool, ConnectionTarget, PgPool};
+use dra::jobs::{Engine, Jobs, JobsConfig};
+use dra::serve::{AppState, IdentityMode};
+use dra::web::{Fetcher, WebConfig};
+use serde_json::{json, Value};
+use support::llm::Reply;
+use support::world::{researcher, World};
+use support::{Dra, TestDb};
+
+const ALICE: &str = "alice@example.com";
+const BOB: &str = "bob@example.com";
+
+/// Quick timings so takeover and polling happen within a test.
+fn quick() -> JobsConfig {
+    JobsConfig {
+        max_concurrent_per_user: 2,
+        max_concurrent_runs: 2,
+        heartbeat_interval_seconds: 1,
+        zombie_threshold_seconds: 3,
+        max_attempts: 2,
+        poll_interval_seconds: 1,
+        keep_alive_seconds: 1,
+    }
+}
+
+async fn migrated_pool(db: &TestDb) -> PgPool {
+    let migrated = Dra::new(["migrate"])
+        .env("DATABASE_URL", db.url())
+        .run()
+        .await;
+    assert!(migrated.ok(), "{migrated:?}");
+    let config = dra::config::AppConfig::default();
+    let target =
+        ConnectionTarget::from_url(&DatabaseUrl::parse(&db.url()).unwrap(), &config).unwrap();
+    build_pool(target, &config.database.pool).await.unwrap()
+}
+
+/// The fakes answering any number of web_search runs: the researcher by request, the
+/// writer with a one-sentence report citing [1] (after `writer_delay`).
+fn answer_every_run(w: &World, writer_delay: Duration) {
+    w.llm.respond("ep-analytical", researcher);
+    w.llm.respond("ep-simple", researcher);
+    w.llm.always(
+        "ep-complex",
+        Reply::Stream(vec![
+            "# Delta wetlands\n\nDeltas lost a fifth of their wetlands [1].".into(),
+        ]),
+    );
+    w.llm.latency("ep-complex", writer_delay);
+}
+
+fn engine(w: &World) -> Arc<Engine> {
+    let fetcher = Fetcher::new(&WebConfig {
+        request_timeout: Duration::from_secs(5),
+        retries: 0,
+        allowed_hosts: support::pages::loopback_hosts(),
+        ..WebConfig::default()
+    })
+    .unwrap();
+    Arc::new(Engine {
+        llm: Arc::new(w.router()),
+        search: w.search.clone(),
+        fetcher: Arc::new(fetcher),
+        config: Arc::new(w.config.clone()),
+    })
+}
+
+/// One "process": its jobs (hub and worker) and its app.
+struct Server {
+    jobs: Arc<Jobs>,
+    state: Arc<AppState>,
+}
+
+impl Server {
+    fn start(pool: &PgPool, w: &World, name: &str, config: JobsConfig) -> Server {
+        let jobs = Arc::new(Jobs::start(
+            pool.clone(),
+            config,
+            Some(engine(w)),
+            name.to_string(),
+        ));
+        let state = Arc::new(AppState {
+            limits: None,
+            jobs: Some(jobs.clone()),
+            ..AppState::new(Some(pool.clone()), IdentityMode::Production)
+        });
+        Server { jobs, state }
+    }
+
+    async fn app(
+        &self,
+    ) -> impl Service<
+        actix_http::Request,
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+    > {
+        test::init_service(dra::serve::app(self.state.clone())).await
+    }
+}
+
+async fn call<S, B>(service: &S, req: TestRequest, user: &str) -> (StatusCode, Value)
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let response = test::call_service(
+        service,
+        req.insert_header(("X-Forwarded-Email", user)).to_request(),
+    )
+    .await;
+    let status = response.status();
+    let Ok(bytes) = to_bytes(response.into_body()).await else {
+        panic!("unreadable body");
+    };
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (status, body)
+}
+
+/// An SSE frame: its `id:` and its `data:` as JSON.
+#[derive(Debug, Clone)]
+struct Frame {
+    id: Option<i64>,
+    data: Value,
+}
+
+fn parse_frames(text: &str) -> Vec<Frame> {
+    text.split("\n\n")
+        .filter_map(|block| {
+            let mut id = None;
+            let mut data = None;
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("id: ") {
+                    id = v.parse().ok();
+                } else if let Some(v) = line.strip_prefix("data: ") {
+                    data = serde_json::from_str(v).ok();
+                }
+            }
+            data.map(|data| Frame { id, data })
+        })
+        .collect()
+}
+
+/// Open the stream of `session` (optionally resuming) and read it to its end.
+async fn read_stream<S, B>(s: &S, session: &str, last_event_id: Option<i64>) -> Vec<Frame>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let mut req = TestRequest::get()
+        .uri(&format!("/api/v1/research/jobs/{session}/stream"))
+        .insert_header(("X-Forwarded-Email", ALICE));
+    if let Some(id) = last_event_id {
+        req = req.insert_header(("Last-Event-ID", id.to_string()));
+    }
+    let response = test::call_service(s, req.to_request()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers().get("content-type").unwrap(),
+        "text/event-stream"
+    );
+    let bytes = tokio::time::timeout(Duration::from_secs(60), to_bytes(response.into_body()))
+        .await
+        .expect("the stream ends when the run ends")
+        .unwrap_or_else(|_| panic!("unreadable stream"));
+    parse_frames(&String::from_utf8_lossy(&bytes))
+}
+
+/// Read frames of an open stream until `enough` says stop; then drop the connection.
+async fn read_until<B: MessageBody>(
+    response: ServiceResponse<B>,
+    enough: impl Fn(&[Frame]) -> bool,
+) -> Vec<Frame> {
+    let mut body = Box::pin(response.into_body());
+    let mut text = String::new();
+    loop {
+        let chunk = tokio::time::timeout(
+            Duration::from_secs(30),
+            futures::future::poll_fn(|cx| Pin::as_mut(&mut body).poll_next(cx)),
+        )
+        .await
+        .expect("a frame within 30 s");
+        let Some(Ok(bytes)) = chunk else {
+            panic!("the stream ended early: {text}");
+        };
+        text.push_str(&String::from_utf8_lossy(&bytes));
+        let frames = parse_frames(&text);
+        if enough(&frames) {
+            return frames;
+        }
+    }
+}
+
+fn events_of(frames: &[Frame]) -> Vec<&Frame> {
+    frames
+        .iter()
+        .filter(|f| f.data.get("payload").is_some())
+        .collect()
+}
+
+fn sequence(frames: &[Frame]) -> Vec<i64> {
+    events_of(frames)
+        .iter()
+        .map(|f| f.data["sequenceNumber"].as_i64().unwrap())
+        .collect()
+}
+
+async fn new_chat<S, B>(s: &S) -> String
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let (status, chat) = call(s, TestRequest::post().uri("/api/v1/chats"), ALICE).await;
+    assert_eq!(status, StatusCode::CREATED, "{chat}");
+    chat["id"].as_str().unwrap().to_string()
+}
+
+async fn submit<S, B>(s: &S, chat: &str) -> (StatusCode, Value)
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    call(
+        s,
+        TestRequest::post()
+            .uri("/api/v1/research/jobs")
+            .set_json(json!({
+                "chat_id": chat,
+                "query": "How fast are river deltas losing wetlands?",
+                "query_mode": "web_search",
+                "research_depth": "light",
+                "verify_sources": false,
+            })),
+        ALICE,
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn a_submitted_job_runs_in_the_worker_and_streams_every_event_then_its_end() {
+    let w = World::start().await;
+    answer_every_run(&w, Duration::ZERO);
+    let db = TestDb::new().await;
+    let pool = migrated_pool(&db).await;
+    let server = Server::start(&pool, &w, "one", quick());
+    let s = server.app().await;
+
+    let chat = new_chat(&s).await;
+    let (status, job) = submit(&s, &chat).await;
+    assert_eq!(status, StatusCode::OK, "{job}");
+    assert_eq!(job["status"], "in_progress");
+    assert_eq!(job["chatId"], chat.as_str());
+    assert_eq!(job["queryMode"], "web_search");
+    let session = job["sessionId"].as_str().unwrap().to_string();
+
+    let frames = read_stream(&s, &session, None).await;
+    let seq = sequence(&frames);
+    assert!(seq.len() > 5, "{frames:#?}");
+    assert_eq!(seq, (1..=seq.len() as i64).collect::<Vec<_>>(), "no gaps");
+    let ids: Vec<i64> = events_of(&frames).iter().map(|f| f.id.unwrap()).collect();
+    assert_eq!(ids, seq, "every frame's id is its sequence number");
+    let first = &events_of(&frames)[0].data;
+    assert_eq!(first["eventType"], "research_started");
+    assert_eq!(first["payload"]["researchSessionId"], session.as_str());
+    let kinds: Vec<&str> = events_of(&frames)
+        .iter()
+        .map(|f| f.data["eventType"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"step_completed"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"research_completed"), "{kinds:?}");
+    assert_eq!(
+        frames.last().unwrap().data,
+        json!({"eventType": "job_completed", "status": "completed"})
+    );
+
+    // The answer is stored on the agent message; the job reads completed.
+    let (_, job) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/research/jobs/{session}")),
+        ALICE,
+    )
+    .await;
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["totalSteps"], 1);
+    let (_, messages) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/chats/{chat}/messages")),
+        ALICE,
+    )
+    .await;
+    let items = messages["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{messages}");
+    assert_eq!(items[0]["role"], "user");
+    assert_eq!(items[1]["role"], "agent");
+    assert!(
+        items[1]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Deltas lost a fifth of their wetlands"),
+        "{messages}"
+    );
+
+    // Polling gives the same events; a finished stream replayed from a point gives the rest.
+    let (_, polled) = call(
+        &s,
+        TestRequest::get().uri(&format!(
+            "/api/v1/research/jobs/{session}/events?sinceSequence=3&limit=2"
+        )),
+        ALICE,
+    )
+    .await;
+    assert_eq!(polled["sessionStatus"], "completed");
+    assert_eq!(polled["hasMore"], true);
+    let polled_seq: Vec<i64> = polled["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["sequenceNumber"].as_i64().unwrap())
+        .collect();
+    assert_eq!(polled_seq, [4, 5]);
+    let rest = read_stream(&s, &session, Some(5)).await;
+    assert_eq!(sequence(&rest), (6..=seq.len() as i64).collect::<Vec<_>>());
+
+    // The state route hydrates a reloaded page.
+    let (_, state) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/chats/{chat}/research/{session}/state")),
+        ALICE,
+    )
+    .await;
+    assert_eq!(state["status"], "completed");
+    assert!(state["final_report"].as_str().unwrap().contains("Deltas"));
+    let (_, active) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/chats/{chat}/research/active")),
+        ALICE,
+    )
+    .await;
+    assert_eq!(active, json!({"has_active_research": false}));
+    server.jobs.shutdown().await;
+}
+
+#[actix_web::test]
+async fn a_client_that_drops_mid_run_resumes_with_last_event_id_and_cancel_stops_the_run() {
+    let w = World::start().await;
+    // The writer takes long: the run waits in synthesis until it is cancelled.
+    answer_every_run(&w, Duration::from_secs(120));
+    let db = TestDb::new().await;
+    let pool = migrated_pool(&db).await;
+    let server = Server::start(&pool, &w, "one", quick());
+    let s = server.app().await;
+    let chat = new_chat(&s).await;
+    let (_, job) = submit(&s, &chat).await;
+    let session = job["sessionId"].as_str().unwrap().to_string();
+
+    let response = test::call_service(
+        &s,
+        TestRequest::get()
+            .uri(&format!("/api/v1/research/jobs/{session}/stream"))
+            .insert_header(("X-Forwarded-Email", ALICE))
+            .to_request(),
+    )
+    .await;
+    let seen = read_until(response, |frames| {
+        events_of(frames)
+            .iter()
+            .any(|f| f.data["eventType"] == "step_completed")
+    })
+    .await;
+    let last_seen = *sequence(&seen).last().unwrap();
+    // The connection is gone; the run goes on without it.
+    let (_, active) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/research/jobs/chat/{chat}/active")),
+        ALICE,
+    )
+    .await;
+    assert_eq!(active["sessionId"], session.as_str(), "{active}");
+    assert_eq!(active["status"], "in_progress");
+
+    // Another user can neither see nor cancel it.
+    for req in [
+        TestRequest::get().uri(&format!("/api/v1/research/jobs/{session}")),
+        TestRequest::get().uri(&format!("/api/v1/research/jobs/{session}/stream")),
+        TestRequest::delete().uri(&format!("/api/v1/research/jobs/{session}")),
+        TestRequest::get().uri(&format!("/api/v1/research/jobs/chat/{chat}/active")),
+    ] {
+        let (status, body) = call(&s, req, BOB).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    }
+    // A second question in the same chat waits for this one.
+    let (status, body) = submit(&s, &chat).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "research_in_progress");
+
+    let (status, cancelled) = call(
+        &s,
+        TestRequest::delete().uri(&format!("/api/v1/research/jobs/{session}")),
+        ALICE,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled");
+
+    let rest = read_stream(&s, &session, Some(last_seen)).await;
+    let rest_seq = sequence(&rest);
+    assert_eq!(
+        rest_seq.first(),
+        Some(&(last_seen + 1)),
+        "resumes right after the last event seen"
+    );
+    assert_eq!(
+        rest_seq,
+        (last_seen + 1..=last_seen + rest_seq.len() as i64).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        rest.last().unwrap().data,
+        json!({"eventType": "job_completed", "status": "cancelled"})
+    );
+    // Everything seen plus the rest is exactly what was stored.
+    let full = read_stream(&s, &session, None).await;
+    let mut joined = sequence(&seen);
+    joined.extend(&rest_seq);
+    assert_eq!(sequence(&full), joined);
+    // What was gathered is kept as a partial report.
+    let (_, messages) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/chats/{chat}/messages")),
+        ALICE,
+    )
+    .await;
+    assert!(
+        messages["items"][1]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Partial report"),
+        "{messages}"
+    );
+    server.jobs.shutdown().await;
+}
+
+#[actix_web::test]
+async fn bad_requests_limits_and_other_users_are_refused() {
+    let w = World::start().await;
+    answer_every_run(&w, Duration::from_secs(120));
+    let db = TestDb::new().await;
+    let pool = migrated_pool(&db).await;
+    let server = Server::start(&pool, &w, "one", quick());
+    let s = server.app().await;
+    let chat = new_chat(&s).await;
+
+    let (status, body) = call(
+        &s,
+        TestRequest::post()
+            .uri("/api/v1/research/jobs")
+            .set_json(json!({
+                "chat_id": chat, "query": "q", "query_mode": "guess",
+            })),
+        ALICE,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["detail"][0]["loc"], json!(["body", "query_mode"]));
+    let (status, body) = call(
+        &s,
+        TestRequest::post()
+            .uri("/api/v1/research/jobs")
+            .set_json(json!({
+                "chat_id": chat, "query": "q", "research_depth": "deep",
+            })),
+        ALICE,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["detail"][0]["loc"], json!(["body", "research_depth"]));
+    let (status, _) = call(
+        &s,
+        TestRequest::post()
+            .uri("/api/v1/research/jobs")
+            .set_json(json!({"chat_id": chat, "query": ""})),
+        ALICE,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = call(
+        &s,
+        TestRequest::get().uri("/api/v1/research/jobs?status=sleeping"),
+        ALICE,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Alice's chat is not Bob's to research in.
+    let (status, _) = call(
+        &s,
+        TestRequest::post()
+            .uri("/api/v1/research/jobs")
+            .set_json(json!({
+                "chat_id": chat, "query": "q",
+            })),
+        BOB,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Two running jobs is Alice's limit; a chat id nobody has is created for her.
+    for _ in 0..2 {
+        let fresh = uuid::Uuid::new_v4().to_string();
+        let (status, body) = submit(&s, &fresh).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = submit(&s, &chat).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let (_, list) = call(&s, TestRequest::get().uri("/api/v1/research/jobs"), ALICE).await;
+    assert_eq!(list["activeCount"], 2, "{list}");
+    assert_eq!(list["limitReached"], true);
+    assert_eq!(list["jobs"].as_array().unwrap().len(), 2);
+    let (_, list) = call(&s, TestRequest::get().uri("/api/v1/research/jobs"), BOB).await;
+    assert_eq!(list["jobs"], json!([]));
+
+    let unknown = uuid::Uuid::new_v4();
+    for req in [
+        TestRequest::get().uri(&format!("/api/v1/research/jobs/{unknown}")),
+        TestRequest::get().uri(&format!("/api/v1/research/jobs/{unknown}/events")),
+        TestRequest::post().uri(&format!("/api/v1/chats/{unknown}/cancel")),
+    ] {
+        let (status, _) = call(&s, req, ALICE).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    server.jobs.shutdown().await;
+}
+
+#[actix_web::test]
+async fn messages_send_edit_and_regenerate_run_research() {
+    let w = World::start().await;
+    answer_every_run(&w, Duration::ZERO);
+    let db = TestDb::new().await;
+    let pool = migrated_pool(&db).await;
+    let server = Server::start(&pool, &w, "one", quick());
+    let s = server.app().await;
+    let chat = new_chat(&s).await;
+
+    let (status, sent) = call(
+        &s,
+        TestRequest::post()
+            .uri(&format!("/api/v1/chats/{chat}/messages"))
+            .set_json(json!({"content": "How fast are deltas losing wetlands?", "researchDepth": "light", "queryMode": "web_search"})),
+        ALICE,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+    assert_eq!(sent["userMessage"]["role"], "user");
+    let session = sent["researchSessionId"].as_str().unwrap().to_string();
+    let frames = read_stream(&s, &session, None).await;
+    assert_eq!(frames.last().unwrap().data["status"], "completed");
+    let question = sent["userMessage"]["id"].as_str().unwrap().to_string();
+    let answer = sent["agentMessageId"].as_str().unwrap().to_string();
+
+    let (status, regenerated) = call(
+        &s,
+        TestRequest::post().uri(&format!(
+            "/api/v1/chats/{chat}/messages/{answer}/regenerate"
+        )),
+        ALICE,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{regenerated}");
+    assert_ne!(regenerated["newMessageId"], answer.as_str());
+    let frames = read_stream(&s, regenerated["researchSessionId"].as_str().unwrap(), None).await;
+    assert_eq!(frames.last().unwrap().data["status"], "completed");
+    let (_, messages) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/chats/{chat}/messages")),
+        ALICE,
+    )
+    .await;
+    let ids: Vec<&str> = messages["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            question.as_str(),
+            regenerated["newMessageId"].as_str().unwrap()
+        ]
+    );
+
+    let (status, edited) = call(
+        &s,
+        TestRequest::patch()
+            .uri(&format!("/api/v1/chats/{chat}/messages/{question}"))
+            .set_json(json!({"content": "How fast are Asian deltas losing wetlands?"})),
+        ALICE,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    assert_eq!(edited["removedMessageCount"], 1);
+    assert_eq!(edited["message"]["isEdited"], true);
+    assert_eq!(
+        edited["message"]["content"],
+        "How fast are Asian deltas losing wetlands?"
+    );
+    let frames = read_stream(&s, edited["researchSessionId"].as_str().unwrap(), None).await;
+    assert_eq!(frames.last().unwrap().data["status"], "completed");
+
+    // An answer cannot be edited; another user's message is not found.
+    let new_answer = {
+        let (_, messages) = call(
+            &s,
+            TestRequest::get().uri(&format!("/api/v1/chats/{chat}/messages")),
+            ALICE,
+        )
+        .await;
+        messages["items"][1]["id"].as_str().unwrap().to_string()
+    };
+    let (status, _) = call(
+        &s,
+        TestRequest::patch()
+            .uri(&format!("/api/v1/chats/{chat}/messages/{new_answer}"))
+            .set_json(json!({"content": "x"})),
+        ALICE,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = call(
+        &s,
+        TestRequest::patch()
+            .uri(&format!("/api/v1/chats/{chat}/messages/{question}"))
+            .set_json(json!({"content": "x"})),
+        BOB,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(
+        &s,
+        TestRequest::post()
+            .uri(&format!("/api/v1/chats/{chat}/messages"))
+            .set_json(json!({"content": ""})),
+        ALICE,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    server.jobs.shutdown().await;
+}
+
+#[actix_web::test]
+async fn a_process_shutting_down_hands_its_run_back_and_another_finishes_it() {
+    let w = World::start().await;
+    answer_every_run(&w, Duration::from_secs(4));
+    let db = TestDb::new().await;
+    let pool = migrated_pool(&db).await;
+    let first = Server::start(&pool, &w, "first", quick());
+    let s1 = first.app().await;
+    let chat = new_chat(&s1).await;
+    let (_, job) = submit(&s1, &chat).await;
+    let session = job["sessionId"].as_str().unwrap().to_string();
+    // Wait until the first process is writing the report, then stop it.
+    let response = test::call_service(
+        &s1,
+        TestRequest::get()
+            .uri(&format!("/api/v1/research/jobs/{session}/stream"))
+            .insert_header(("X-Forwarded-Email", ALICE))
+            .to_request(),
+    )
+    .await;
+    let seen = read_until(response, |frames| {
+        events_of(frames)
+            .iter()
+            .any(|f| f.data["eventType"] == "synthesis_started")
+    })
+    .await;
+    first.jobs.shutdown().await;
+
+    // A second process (started afterwards) claims the queued job and finishes it; its
+    // events continue the numbering.
+    let w_fast = Duration::ZERO;
+    w.llm.latency("ep-complex", w_fast);
+    let second = Server::start(&pool, &w, "second", quick());
+    let s2 = second.app().await;
+    let frames = read_stream(&s2, &session, None).await;
+    let seq = sequence(&frames);
+    assert_eq!(seq, (1..=seq.len() as i64).collect::<Vec<_>>());
+    assert!(seq.len() > seen.len());
+    let starts = events_of(&frames)
+        .iter()
+        .filter(|f| f.data["eventType"] == "research_started")
+        .count();
+    assert_eq!(
+        starts, 2,
+        "the second attempt starts over after the first's events"
+    );
+    assert_eq!(
+        frames.last().unwrap().data,
+        json!({"eventType": "job_completed", "status": "completed"})
+    );
+    second.jobs.shutdown().await;
+}
+
+#[actix_web::test]
+async fn the_agent_query_answers_in_json_or_streams_and_v1_research_streams_events() {
+    let w = World::start().await;
+    answer_every_run(&w, Duration::ZERO);
+    let db = TestDb::new().await;
+    let pool = migrated_pool(&db).await;
+    let server = Server::start(&pool, &w, "one", quick());
+    let s = server.app().await;
+
+    // JSON: the answer once the run is done, with the sources it fetched.
+    let (status, answer) = call(
+        &s,
+        TestRequest::post()
+            .uri("/api/v1/agent/query")
+            .set_json(json!({
+                "query": "How fast are river deltas losing wetlands?",
+                "researchDepth": "light",
+                "messages": [
+                    {"role": "user", "content": "I study the Mekong."},
+                    {"role": "agent", "content": "Noted."}
+                ],
+            })),
+        ALICE,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(
+        answer["response"]
+            .as_str()
+            .unwrap()
+            .contains("Deltas lost a fifth of their wetlands"),
+        "{answer}"
+    );
+    assert!(answer["sources"][0]["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://127.0.0.1"));
+    let session = answer["researchSessionId"].as_str().map(str::to_string);
+    // The context messages became the conversation the coordinator saw.
+    // (A fixed depth skips the coordinator; the planner plans in the conversation.)
+    let asked = w.llm.calls_to("ep-analytical");
+    assert!(
+        asked
+            .iter()
+            .any(|c| c.body.to_string().contains("I study the Mekong.")),
+        "the planner saw the context messages"
+    );
+
+    // With a fixed mode through /v1/research: `event:` lines and the job's end.
+    let response = test::call_service(
+        &s,
+        TestRequest::post()
+            .uri("/v1/research")
+            .insert_header(("X-Forwarded-Email", ALICE))
+            .set_json(json!({
+                "query": "How fast are river deltas losing wetlands?",
+                "query_mode": "web_search",
+                "research_depth": "light",
+                "verify_sources": false,
+            }))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let chat = response
+        .headers()
+        .get("x-chat-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body = to_bytes(response.into_body()).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&body);
+    assert!(
+        text.starts_with("id: 1\nevent: research_started\ndata: {"),
+        "{text}"
+    );
+    assert!(text.contains("event: research_completed\n"), "{text}");
+    assert!(
+        text.trim_end().ends_with(
+            r#"event: job_completed
+data: {"eventType":"job_completed","status":"completed"}"#
+        ),
+        "{text}"
+    );
+    let (status, _) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/chats/{chat}")),
+        ALICE,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "the run's chat is Alice's");
+
+    // Streaming agent query: the job's stream from its first event.
+    let response = test::call_service(
+        &s,
+        TestRequest::post()
+            .uri("/api/v1/agent/query")
+            .insert_header(("X-Forwarded-Email", ALICE))
+            .insert_header(("Accept", "text/event-stream"))
+            .set_json(json!({"query": "q", "conversationId": chat}))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let streamed = response
+        .headers()
+        .get("x-research-session-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(Some(streamed.clone()), session);
+    let bytes = to_bytes(response.into_body()).await.unwrap_or_default();
+    let frames = parse_frames(&String::from_utf8_lossy(&bytes));
+    assert_eq!(frames[0].data["eventType"], "research_started");
+    assert_eq!(frames.last().unwrap().data["eventType"], "job_completed");
+
+    // Bob cannot continue Alice's conversation.
+    let (status, _) = call(
+        &s,
+        TestRequest::post()
+            .uri("/api/v1/agent/query")
+            .set_json(json!({"query": "q", "conversationId": chat})),
+        BOB,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    server.jobs.shutdown().await;
+}

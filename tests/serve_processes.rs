@@ -1,0 +1,219 @@
+//! Two `dra serve` processes on one database: a run started on one streams from the
+//! other, and when the process running it is killed (SIGKILL) the other ends the job
+//! within the heartbeat timeout, with every stored event delivered and nothing lost.
+
+mod support;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+use support::world::Fakes;
+use support::{Dra, TestDb};
+
+const ALICE: &str = "alice@example.com";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The test config with jobs that notice a dead process within seconds and do not retry.
+fn quick_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let base = std::fs::read_to_string(support::cli::config_path("app.test.yaml")).unwrap();
+    let path = dir.join("app.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "{base}\njobs:\n  heartbeat_interval_seconds: 1\n  zombie_threshold_seconds: 3\n  max_attempts: 1\n  poll_interval_seconds: 1\n  keep_alive_seconds: 1\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+struct Process {
+    child: tokio::process::Child,
+    url: String,
+    _home: tempfile::TempDir,
+}
+
+async fn serve(fakes: &Fakes, db: &TestDb, config: &std::path::Path) -> Process {
+    let port = free_port();
+    let (child, home) = fakes
+        .dra([
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--production",
+        ])
+        .env("DATABASE_URL", db.url())
+        .env("APP_CONFIG_PATH", config)
+        .spawn();
+    let url = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(r) = client.get(format!("{url}/health")).send().await {
+            if r.status().is_success() {
+                return Process {
+                    child,
+                    url,
+                    _home: home,
+                };
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("dra serve did not become healthy on {url}");
+}
+
+/// Frames of an SSE body as they arrive.
+struct Sse {
+    body: std::pin::Pin<
+        Box<dyn futures::Stream<Item = reqwest::Result<actix_web::web::Bytes>> + Send>,
+    >,
+    buffer: String,
+}
+
+impl Sse {
+    async fn open(url: &str) -> Sse {
+        let response = reqwest::Client::new()
+            .get(url)
+            .header("X-Forwarded-Email", ALICE)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        Sse {
+            body: Box::pin(response.bytes_stream()),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next `data:` frame, or `None` when the stream ended.
+    async fn next(&mut self) -> Option<Value> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) {
+                    return Some(serde_json::from_str(data).unwrap());
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(60), self.body.next())
+                .await
+                .expect("a frame within a minute")?;
+            self.buffer
+                .push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_streams_from_the_other_process_and_survives_its_process_being_killed() {
+    let fakes = Fakes::start().await;
+    fakes.script_run_that_hangs_after_one_step();
+    let db = TestDb::new().await;
+    let migrated = Dra::new(["migrate"])
+        .env("DATABASE_URL", db.url())
+        .run()
+        .await;
+    assert!(migrated.ok(), "{migrated:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let config = quick_config(dir.path());
+
+    let mut first = serve(&fakes, &db, &config).await;
+    let client = reqwest::Client::new();
+    let job: Value = client
+        .post(format!("{}/api/v1/research/jobs", first.url))
+        .header("X-Forwarded-Email", ALICE)
+        .json(&json!({
+            "chat_id": uuid::Uuid::new_v4(),
+            "query": "How fast are river deltas losing wetlands?",
+            "query_mode": "deep_research",
+            "research_depth": "light",
+            "verify_sources": false,
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let session = job["sessionId"].as_str().expect("a session id").to_string();
+
+    // The first process runs it; wait until its first step is done.
+    let mut from_first = Sse::open(&format!(
+        "{}/api/v1/research/jobs/{session}/stream",
+        first.url
+    ))
+    .await;
+    let mut seen_on_first = Vec::new();
+    while let Some(frame) = from_first.next().await {
+        let done = frame["eventType"] == "step_completed";
+        seen_on_first.push(frame);
+        if done {
+            break;
+        }
+    }
+
+    // A second process, started now, streams the same run from the database.
+    let mut second = serve(&fakes, &db, &config).await;
+    let mut from_second = Sse::open(&format!(
+        "{}/api/v1/research/jobs/{session}/stream",
+        second.url
+    ))
+    .await;
+    let mut frames = Vec::new();
+    for _ in 0..seen_on_first.len() {
+        frames.push(from_second.next().await.expect("the replayed events"));
+    }
+    assert_eq!(frames, seen_on_first, "the same events, in the same order");
+
+    // Kill the process running it: no goodbye, no hand-back.
+    first.child.start_kill().unwrap();
+    first.child.wait().await.unwrap();
+    while let Some(frame) = from_second.next().await {
+        frames.push(frame);
+    }
+    let end = frames.pop().unwrap();
+    assert_eq!(
+        end,
+        json!({"eventType": "job_completed", "status": "failed"})
+    );
+    let seq: Vec<i64> = frames
+        .iter()
+        .map(|f| f["sequenceNumber"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        seq,
+        (1..=seq.len() as i64).collect::<Vec<_>>(),
+        "no gaps, no repeats"
+    );
+    let last = frames.last().unwrap();
+    assert_eq!(last["eventType"], "error");
+    assert_eq!(last["payload"]["errorCode"], "WORKER_LOST");
+
+    let job: Value = client
+        .get(format!("{}/api/v1/research/jobs/{session}", second.url))
+        .header("X-Forwarded-Email", ALICE)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(job["status"], "failed");
+    assert!(
+        job["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("stopped responding"),
+        "{job}"
+    );
+    second.child.start_kill().unwrap();
+}
