@@ -660,7 +660,11 @@ function wireComposer() {
       loadChats().catch(() => {});
     } catch (e) {
       error.textContent =
-        e.status === 429 ? "You have too many research runs going: wait for one to finish." : e.message;
+        e.status === 429
+          ? "You have too many research runs going: wait for one to finish."
+          : e.status === 409
+            ? "This chat is already researching a question: wait for it, or stop it."
+            : e.message;
       error.hidden = false;
     } finally {
       $("send").disabled = false;
