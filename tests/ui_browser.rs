@@ -686,3 +686,45 @@ async fn stop_research_cancels_the_job() {
     b.close().await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ui_works_by_keyboard_with_visible_focus() {
+    let server = UiServer::start().await;
+    let b = Browser::start("keyboard").await;
+    b.open(&server.url).await;
+    // Tab order from the top: skip link, theme, preferences, new chat.
+    let mut order = Vec::new();
+    for _ in 0..4 {
+        b.press(keys::TAB).await;
+        order.push(
+            b.js("const e = document.activeElement; return e.id || e.className")
+                .await,
+        );
+    }
+    assert_eq!(
+        order,
+        vec![
+            json!("skip"),
+            json!("theme-toggle"),
+            json!("prefs-open"),
+            json!("new-chat")
+        ]
+    );
+    assert_ne!(
+        b.js("return getComputedStyle(document.activeElement).outlineStyle")
+            .await,
+        "none",
+        "the focused control shows it"
+    );
+    b.press(keys::ENTER).await;
+    wait_sidebar(&b, &["Untitled chat"]).await;
+    b.wait_js(
+        "the question box to take the focus",
+        "return document.activeElement.id === 'query'",
+    )
+    .await;
+    b.screenshot("focus").await;
+    b.assert_no_console_errors().await;
+    b.close().await;
+    server.stop().await;
+}

@@ -405,6 +405,7 @@ impl Browser {
 pub mod keys {
     pub const ENTER: &str = "\u{E007}";
     pub const ESCAPE: &str = "\u{E00C}";
+    pub const TAB: &str = "\u{E004}";
 }
 
 fn slug(s: &str) -> String {
