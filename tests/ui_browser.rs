@@ -481,6 +481,12 @@ async fn a_research_runs_from_the_question_box_with_live_progress() {
             .await
             == true
     );
+    // Every claim_verified event was counted as it came.
+    assert_eq!(
+        b.js("return document.getElementById('stat-verified').textContent")
+            .await,
+        "1/1 supported"
+    );
     assert_eq!(
         b.text(".message.user").await,
         "How fast are deltas losing wetlands?"

@@ -3,7 +3,7 @@
 // index.html, filled by the functions below.
 
 import { api, download, urls } from "./api.js";
-import { renderMarkdown, escapeHtml } from "./markdown.js";
+import { renderMarkdown } from "./markdown.js";
 import { applyEvent, emptyProgress, renderProgress } from "./progress.js";
 import { JobStream } from "./stream.js";
 
@@ -784,6 +784,3 @@ function toast(text, { action, onAction } = {}) {
   $("toasts").append(div);
   setTimeout(remove, action ? 8000 : 4000);
 }
-
-// Exposed for debugging in the console only.
-window.draUi = { state, escapeHtml };
