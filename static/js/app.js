@@ -156,8 +156,13 @@ function setSidebar(open) {
   $("menu-toggle").setAttribute("aria-label", open ? "Hide chats" : "Show chats");
 }
 
+let chatsRequest = 0;
+
 async function loadChats() {
+  // Answers can arrive out of order while the user types a search: keep the latest.
+  const mine = ++chatsRequest;
   const page = await api.listChats(state.search);
+  if (mine !== chatsRequest) return;
   state.chats = page.items ?? [];
   renderChats();
 }
@@ -698,6 +703,7 @@ function attachJob(job, since) {
   state.job = current;
   $("progress").hidden = state.chatId !== job.chatId;
   $("progress").dataset.state = "running";
+  $("progress").querySelector(".progress-title").textContent = "Researching…";
   $("progress-status").textContent = "running";
   $("progress-status").className = "badge";
   $("welcome").hidden = true;
@@ -738,6 +744,8 @@ async function finishJob(job, status) {
   state.job = null;
   job.flush();
   $("progress").dataset.state = status;
+  $("progress").querySelector(".progress-title").textContent =
+    { completed: "Research done", cancelled: "Research stopped" }[status] ?? "Research failed";
   $("progress-status").textContent = status;
   $("progress-status").className = `badge ${status === "completed" ? "supported" : "failed"}`;
   if (status === "completed") {
