@@ -375,6 +375,24 @@ async fn a_verified_report_shows_its_citations_evidence_sources_and_exports() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].get::<_, String>(0), "positive");
 
+    // The report at phone width: readable, nothing wider than the screen.
+    b.client.set_window_size(375, 812).await.unwrap();
+    b.wait_js(
+        "the report to fit a phone",
+        "return window.innerWidth <= 375 && document.documentElement.scrollWidth <= window.innerWidth",
+    )
+    .await;
+    b.screenshot("phone-375-report").await;
+    b.click(".message.agent .report .cite").await;
+    b.wait_js(
+        "the evidence panel over the report",
+        "const r = document.getElementById('citation-panel').getBoundingClientRect(); return r.width > 0 && r.right <= window.innerWidth",
+    )
+    .await;
+    b.screenshot("phone-375-evidence").await;
+    b.press(keys::ESCAPE).await;
+    b.client.set_window_size(1280, 900).await.unwrap();
+
     b.assert_no_console_errors().await;
     // A whole chat's export: downloaded where the server has it, else the button goes
     // away (its 404 is the one console error this step may cause).

@@ -166,6 +166,20 @@ impl UiServer {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let index = http
+            .get(&server.url)
+            .send()
+            .await
+            .expect("GET /")
+            .text()
+            .await
+            .unwrap_or_default();
+        assert!(
+            index.contains("/js/app.js"),
+            "{} does not serve this UI at / (another checkout building into the same \
+             CARGO_TARGET_DIR may have replaced it): {index}",
+            env!("CARGO_BIN_EXE_dra")
+        );
         server
     }
 
@@ -230,6 +244,15 @@ impl Browser {
             }
         })
         .await;
+        // This test's screenshots from an earlier run would mislead.
+        if let Ok(entries) = std::fs::read_dir(artifacts_dir()) {
+            let prefix = format!("{name}-");
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
         let downloads = tempfile::tempdir().expect("downloads dir");
         let caps = json!({
             "goog:chromeOptions": {
