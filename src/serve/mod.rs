@@ -5,7 +5,8 @@
 //!
 //! - [`identity`]: the user a request acts for (proxy headers, or a development identity);
 //! - [`error`]: the original's error bodies and status codes;
-//! - `routes/`: one module per resource.
+//! - `routes/`: one module per resource;
+//! - [`static_files`]: the browser UI at `/` (embedded, or a directory).
 
 pub mod error;
 pub mod identity;
@@ -14,6 +15,7 @@ pub mod llm_check;
 pub mod openapi;
 mod routes;
 pub mod sse;
+pub mod static_files;
 
 use std::sync::Arc;
 
@@ -28,6 +30,7 @@ pub use identity::{IdentityMode, User};
 pub use limits::{RateLimits, Rates};
 pub use llm_check::LlmCheck;
 pub use routes::endpoints;
+pub use static_files::StaticUi;
 
 use crate::db::PgPool;
 
@@ -46,6 +49,8 @@ pub struct AppState {
     pub llm: Option<Arc<LlmCheck>>,
     /// Research jobs and their event streams; `None` without a database.
     pub jobs: Option<Arc<crate::jobs::Jobs>>,
+    /// The browser UI at `/`; [`StaticUi::Off`] unless the server turns it on.
+    pub ui: StaticUi,
 }
 
 impl AppState {
@@ -57,6 +62,7 @@ impl AppState {
             limits: Some(Arc::new(RateLimits::new(Rates::default()))),
             llm: None,
             jobs: None,
+            ui: StaticUi::Off,
         }
     }
 
@@ -116,7 +122,9 @@ pub fn configure(state: Arc<AppState>) -> impl Fn(&mut web::ServiceConfig) + Clo
             .app_data(web::PayloadConfig::new(MAX_JSON_BODY))
             .app_data(web::QueryConfig::default().error_handler(routes::query_error))
             .app_data(web::PathConfig::default().error_handler(routes::path_error))
-            .configure(routes::mount);
+            .configure(routes::mount)
+            // Last: the UI answers only what no route matched.
+            .configure(static_files::mount(state.ui.clone()));
     }
 }
 
