@@ -95,10 +95,10 @@ pub enum Command {
     )]
     Research(ResearchArgs),
 
-    /// Serve the REST API (`/api/v1`, as the original's frontend expects) as a
-    /// Databricks App or locally.
+    /// Serve the browser UI and the REST API (`/api/v1`, as the original's frontend
+    /// expects) as a Databricks App or locally.
     #[command(
-        after_help = "Examples:\n  dra serve\n  DATABASE_URL=postgres://postgres@localhost/deep_research dra serve --port 8080\n  APP_ENV=production dra serve\n\nIdentity: behind the Databricks Apps proxy, each request's user comes from its\nX-Forwarded-Email (or X-Forwarded-Preferred-Username, X-Forwarded-User) header. In\nproduction (APP_ENV=production or --production) a request without one gets 401; in\ndevelopment it acts as --local-user (default: the CLI's user).\n\nSIGTERM or Ctrl-C stops accepting connections and lets requests in flight finish (30 s)."
+        after_help = "Examples:\n  dra serve\n  DATABASE_URL=postgres://postgres@localhost/deep_research dra serve --port 8080\n  APP_ENV=production dra serve\n\nIdentity: behind the Databricks Apps proxy, each request's user comes from its\nX-Forwarded-Email (or X-Forwarded-Preferred-Username, X-Forwarded-User) header. In\nproduction (APP_ENV=production or --production) a request without one gets 401; in\ndevelopment it acts as --local-user (default: the CLI's user).\n\nUI: the browser UI built into the binary is served at / (SERVE_STATIC=false turns it off);\n--static-dir serves another one, e.g. a built React app, from disk.\n\nSIGTERM or Ctrl-C stops accepting connections and lets requests in flight finish (30 s)."
     )]
     Serve(ServeArgs),
 
@@ -278,6 +278,11 @@ pub struct ServeArgs {
     /// In development, who requests without identity headers act as.
     #[arg(long, env = "DRA_USER", value_name = "EMAIL")]
     pub local_user: Option<String>,
+
+    /// Serve the browser UI from this directory instead of the one built in (unknown
+    /// paths outside /api get its index.html).
+    #[arg(long, value_name = "DIR")]
+    pub static_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -217,3 +217,76 @@ async fn a_run_streams_from_the_other_process_and_survives_its_process_being_kil
     );
     second.child.start_kill().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_hands_the_running_job_back_to_the_queue() {
+    let fakes = Fakes::start().await;
+    fakes.script_run_that_hangs_after_one_step();
+    let db = TestDb::new().await;
+    let migrated = Dra::new(["migrate"])
+        .env("DATABASE_URL", db.url())
+        .run()
+        .await;
+    assert!(migrated.ok(), "{migrated:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let config = quick_config(dir.path());
+    let mut process = serve(&fakes, &db, &config).await;
+    let job: Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/research/jobs", process.url))
+        .header("X-Forwarded-Email", ALICE)
+        .json(&json!({
+            "chat_id": uuid::Uuid::new_v4(),
+            "query": "How fast are river deltas losing wetlands?",
+            "query_mode": "deep_research",
+            "research_depth": "light",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let session = job["sessionId"].as_str().unwrap().to_string();
+    let mut stream = Sse::open(&format!(
+        "{}/api/v1/research/jobs/{session}/stream",
+        process.url
+    ))
+    .await;
+    while let Some(frame) = stream.next().await {
+        if frame["eventType"] == "step_completed" {
+            break;
+        }
+    }
+    let pid = process.child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(45), process.child.wait())
+        .await
+        .expect("dra serve stops after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    // The open stream was ended, not left hanging: its client resumes elsewhere.
+    // (`next` panics if no frame arrives within a minute.)
+    while let Some(frame) = stream.next().await {
+        assert_ne!(frame["eventType"], "job_completed", "the run did not end");
+    }
+    let c = db.client().await;
+    let row = c
+        .query_one(
+            "SELECT j.status, j.worker_id, j.attempts, s.status, coalesce(j.error_message, s.error_message, '') \
+             FROM research_jobs j JOIN research_sessions s ON s.id = j.research_session_id",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (job, worker, attempts, session): (String, Option<String>, i32, String) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    let why: String = row.get(4);
+    assert_eq!(job, "queued", "handed back for another process ({why})");
+    assert_eq!(worker, None);
+    assert_eq!(attempts, 0, "an interrupted attempt does not count");
+    assert_eq!(session, "in_progress");
+}

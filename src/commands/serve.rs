@@ -7,7 +7,7 @@ use dra::db::target::Backend;
 use std::sync::Arc;
 
 use dra::jobs::{Engine, Jobs};
-use dra::serve::{AppState, IdentityMode, Listen, LlmCheck};
+use dra::serve::{AppState, IdentityMode, Listen, LlmCheck, StaticUi};
 use dra::web::Fetcher;
 
 use super::{Context, DatabaseTarget};
@@ -64,10 +64,7 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             None
         }
     };
-    if let Some(pool) = &pool {
-        // Lives as long as the server: the runtime ends both.
-        dra::serve::purge::spawn(pool.clone(), ctx.config.retention.clone());
-    }
+    let ui = static_ui(ctx, args)?;
     let engine = match &router {
         Some(router) => Some(Arc::new(Engine {
             llm: router.clone(),
@@ -85,17 +82,46 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             dra::jobs::worker_id(),
         ))
     });
+    if let Some(pool) = &pool {
+        // Lives as long as the server: the runtime ends both.
+        dra::serve::purge::spawn(pool.clone(), ctx.config.retention.clone());
+    }
     let state = AppState {
         llm: router.map(|r| Arc::new(LlmCheck::new(r))),
         jobs: jobs.clone(),
+        ui,
         ..AppState::new(pool, identity)
     };
-    let served = dra::serve::run(state, &listen).await;
-    // The server has stopped accepting; running research goes back to the queue for
-    // another process (or this one's next start).
+    // On SIGTERM, `run` hands running research back to the queue for another process (or
+    // this one's next start).
+    dra::serve::run(state, &listen).await?;
     if let Some(jobs) = jobs {
         jobs.shutdown().await;
     }
-    served?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The UI to serve: `--static-dir`, else the built-in one unless `SERVE_STATIC` says no.
+fn static_ui(ctx: &Context, args: &ServeArgs) -> anyhow::Result<StaticUi> {
+    if let Some(dir) = &args.static_dir {
+        if !dir.join("index.html").is_file() {
+            anyhow::bail!(
+                "--static-dir {}: no index.html there; give the folder of a built UI",
+                dir.display()
+            );
+        }
+        eprintln!("UI from {}", dir.display());
+        return Ok(StaticUi::Dir(dir.clone()));
+    }
+    let off = ctx.env.get("SERVE_STATIC").is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "false" | "0" | "no" | "off"
+        )
+    });
+    Ok(if off {
+        StaticUi::Off
+    } else {
+        StaticUi::Embedded
+    })
 }

@@ -90,6 +90,9 @@ pub struct Jobs {
     /// `None` when no model is configured: this process streams and queues but does not
     /// run research.
     pub worker: Option<Arc<Worker>>,
+    /// Cancelled when the process stops: open streams end, so their clients reconnect
+    /// (with `Last-Event-ID`) to a process that stays.
+    pub closing: tokio_util::sync::CancellationToken,
 }
 
 impl Jobs {
@@ -110,14 +113,17 @@ impl Jobs {
             hub,
             config,
             worker,
+            closing: tokio_util::sync::CancellationToken::new(),
         }
     }
 
-    /// Stop claiming, hand running jobs back to the queue, stop listening.
+    /// Stop claiming, hand running jobs back to the queue, end open streams, stop
+    /// listening.
     pub async fn shutdown(&self) {
         if let Some(worker) = &self.worker {
             worker.shutdown().await;
         }
+        self.closing.cancel();
         self.hub.stop();
     }
 }

@@ -31,13 +31,15 @@ pub enum Frame {
 }
 
 /// How a stream follows a session.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct FollowOptions {
     /// A keep-alive after this long without a frame.
     pub keep_alive: Duration,
     /// How often to read the database when no wake-up came, while the hub is listening
     /// (and about every second when it is not).
     pub poll: Duration,
+    /// Ends the stream early (the server is stopping); the client resumes elsewhere.
+    pub closing: Option<tokio_util::sync::CancellationToken>,
 }
 
 /// Frames of `session` after sequence number `after` (0: from the start). Reading stops
@@ -129,8 +131,10 @@ async fn pump(
         let wait = poll
             .min(options.keep_alive.saturating_sub(idle))
             .max(Duration::from_millis(50));
+        let closing = options.closing.clone().unwrap_or_default();
         tokio::select! {
             _ = tx.closed() => return Ok(()),
+            _ = closing.cancelled() => return Ok(()),
             woke = subscription.receiver.recv() => match woke {
                 // Already delivered (a notification of rows read in the last query).
                 Ok(Wake::Events(seq)) if seq <= last => read = false,

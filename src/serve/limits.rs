@@ -84,14 +84,15 @@ fn is_research(req: &ServiceRequest) -> bool {
     }
 }
 
-/// The middleware: counts the request against its user; health checks are never limited
-/// and requests without an identity are left for the route to refuse.
+/// The middleware: counts the request against its user; health checks and the UI's files
+/// are never limited and requests without an identity are left for the route to refuse.
 pub async fn limit(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let path = req.path();
-    let exempt = path == "/health" || path.ends_with("/health");
+    let exempt =
+        path == "/health" || path.ends_with("/health") || !super::static_files::is_api_path(path);
     if !exempt {
         if let Some(state) = req.app_data::<web::Data<AppState>>() {
             if let (Some(limits), Ok(user)) = (

@@ -5,7 +5,8 @@
 //!
 //! - [`identity`]: the user a request acts for (proxy headers, or a development identity);
 //! - [`error`]: the original's error bodies and status codes;
-//! - `routes/`: one module per resource.
+//! - `routes/`: one module per resource;
+//! - [`static_files`]: the browser UI at `/` (embedded, or a directory).
 
 pub mod audit;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod openapi;
 pub mod purge;
 mod routes;
 pub mod sse;
+pub mod static_files;
 
 use std::sync::Arc;
 
@@ -30,6 +32,7 @@ pub use identity::{IdentityMode, User};
 pub use limits::{RateLimits, Rates};
 pub use llm_check::LlmCheck;
 pub use routes::endpoints;
+pub use static_files::StaticUi;
 
 use crate::db::PgPool;
 
@@ -48,6 +51,8 @@ pub struct AppState {
     pub llm: Option<Arc<LlmCheck>>,
     /// Research jobs and their event streams; `None` without a database.
     pub jobs: Option<Arc<crate::jobs::Jobs>>,
+    /// The browser UI at `/`; [`StaticUi::Off`] unless the server turns it on.
+    pub ui: StaticUi,
 }
 
 impl AppState {
@@ -59,6 +64,7 @@ impl AppState {
             limits: Some(Arc::new(RateLimits::new(Rates::default()))),
             llm: None,
             jobs: None,
+            ui: StaticUi::Off,
         }
     }
 
@@ -118,12 +124,15 @@ pub fn configure(state: Arc<AppState>) -> impl Fn(&mut web::ServiceConfig) + Clo
             .app_data(web::PayloadConfig::new(MAX_JSON_BODY))
             .app_data(web::QueryConfig::default().error_handler(routes::query_error))
             .app_data(web::PathConfig::default().error_handler(routes::path_error))
-            .configure(routes::mount);
+            .configure(routes::mount)
+            // Last: the UI answers only what no route matched.
+            .configure(static_files::mount(state.ui.clone()));
     }
 }
 
-/// The whole app: routes plus request ids, access log, gzip, rate limits and the audit log. The server
-/// builds one per worker; tests build one with `actix_web::test::init_service`.
+/// The whole app: routes plus request ids, access log, gzip, rate limits and the audit
+/// log. The server builds one per worker; tests build one with
+/// `actix_web::test::init_service`.
 pub fn app(
     state: Arc<AppState>,
 ) -> App<
@@ -144,14 +153,57 @@ pub fn app(
         .wrap(from_fn(request_id))
 }
 
-/// Serves until SIGTERM or Ctrl-C; in-flight requests get `shutdown_timeout` to finish.
+/// Serves until SIGTERM or Ctrl-C. Then, at once, running research goes back to the job
+/// table and open event streams end (their clients resume on another process), while the
+/// server stops accepting and gives in-flight requests `shutdown_timeout` to finish.
 pub async fn run(state: AppState, listen: &Listen) -> std::io::Result<()> {
+    let jobs = state.jobs.clone();
     let state = Arc::new(state);
     let server = HttpServer::new(move || app(Arc::clone(&state)))
         .shutdown_timeout(30)
-        .bind((listen.host.as_str(), listen.port))?;
+        .disable_signals()
+        .bind((listen.host.as_str(), listen.port))?
+        .run();
     tracing::info!(host = %listen.host, port = listen.port, "dra serve listening");
-    server.run().await
+    let handle = server.handle();
+    let stopper = tokio::spawn(async move {
+        stop_signal().await;
+        tracing::info!("stopping: handing running research back to the queue");
+        let (_, ()) = tokio::join!(
+            async {
+                if let Some(jobs) = &jobs {
+                    jobs.shutdown().await;
+                }
+            },
+            handle.stop(true)
+        );
+    });
+    let served = server.await;
+    stopper.abort();
+    served
+}
+
+/// SIGTERM (what Databricks Apps and `kill` send) or Ctrl-C.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Every response carries an `X-Request-Id`: the caller's (the proxy's) when it sent a

@@ -63,6 +63,7 @@ pub fn respond(jobs: &Arc<Jobs>, session: SessionId, after: i32, format: Format)
         FollowOptions {
             keep_alive: jobs.config.keep_alive(),
             poll: jobs.config.keep_alive(),
+            closing: Some(jobs.closing.clone()),
         },
     );
     stream_response(frames, format)

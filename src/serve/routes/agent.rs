@@ -170,6 +170,7 @@ async fn wait_for_end(jobs: &Jobs, session: SessionId) -> Option<String> {
         FollowOptions {
             keep_alive: jobs.config.keep_alive(),
             poll: jobs.config.keep_alive(),
+            closing: Some(jobs.closing.clone()),
         },
     );
     let mut frames = std::pin::pin!(frames);
