@@ -161,7 +161,15 @@ fn the_originals_config_loads_with_unknown_sections_as_warnings() {
     .unwrap();
     let loaded = load_str(&text, Path::new("original.yaml"), &Env::new()).unwrap();
     let keys: Vec<&str> = loaded.unknown_keys.iter().map(|k| k.0.as_str()).collect();
-    assert!(keys.contains(&"jobs"), "jobs should be reported: {keys:?}");
+    assert_eq!(
+        keys,
+        ["prompt_caching"],
+        "only what dra has no use for is reported"
+    );
+    // The original's `jobs` section is ours too.
+    assert_eq!(loaded.config.jobs.max_concurrent_per_user, 2);
+    assert_eq!(loaded.config.jobs.heartbeat_interval_seconds, 10);
+    assert_eq!(loaded.config.jobs.zombie_threshold_seconds, 30);
     assert!(
         !keys.iter().any(|k| k.contains("citation_verification")),
         "citation_verification is understood, every key of it: {keys:?}"
@@ -278,7 +286,9 @@ async fn config_check_exits_0_or_1() {
         .await;
     assert_eq!(original.code, 0, "{original:?}");
     assert!(
-        original.stderr.contains("unknown key `jobs` ignored"),
+        original
+            .stderr
+            .contains("unknown key `prompt_caching` ignored"),
         "{}",
         original.stderr
     );
