@@ -117,6 +117,26 @@ pub async fn claim(conn: &mut AsyncPgConnection, worker: &str) -> QueryResult<Op
     .optional()
 }
 
+/// Job `job` while `worker` runs it: what a worker may update (once another process has
+/// taken the job over, its updates match nothing).
+fn running_for(
+    job: uuid::Uuid,
+    worker: &str,
+) -> Box<
+    dyn BoxableExpression<research_jobs::table, diesel::pg::Pg, SqlType = diesel::sql_types::Bool>,
+> {
+    Box::new(
+        research_jobs::id
+            .eq(job)
+            .and(
+                research_jobs::worker_id
+                    .eq(worker.to_string())
+                    .assume_not_null(),
+            )
+            .and(research_jobs::status.eq(JobStatus::Running.as_str())),
+    )
+}
+
 /// Refresh a running job's heartbeat (and its session's, which the original's readers
 /// look at). Returns whether cancellation was requested, or `None` when the job is no
 /// longer this worker's (it was taken over or ended): the run must stop.
@@ -126,17 +146,13 @@ pub async fn heartbeat(
     worker: &str,
     progress: &Progress,
 ) -> QueryResult<Option<bool>> {
-    let cancel: Option<bool> = diesel::update(
-        research_jobs::table
-            .filter(research_jobs::id.eq(job))
-            .filter(research_jobs::worker_id.eq(worker))
-            .filter(research_jobs::status.eq(JobStatus::Running.as_str())),
-    )
-    .set(research_jobs::heartbeat_at.eq(diesel::dsl::now))
-    .returning(research_jobs::cancel_requested)
-    .get_result(conn)
-    .await
-    .optional()?;
+    let cancel: Option<bool> =
+        diesel::update(research_jobs::table.filter(running_for(job, worker)))
+            .set(research_jobs::heartbeat_at.eq(diesel::dsl::now))
+            .returning(research_jobs::cancel_requested)
+            .get_result(conn)
+            .await
+            .optional()?;
     if cancel.is_some() {
         diesel::sql_query(
             "UPDATE research_sessions SET worker_id = $2, last_heartbeat = now(), \
@@ -171,19 +187,14 @@ pub async fn finish(
     status: JobStatus,
     error: Option<&str>,
 ) -> QueryResult<bool> {
-    let n = diesel::update(
-        research_jobs::table
-            .filter(research_jobs::id.eq(job))
-            .filter(research_jobs::worker_id.eq(worker))
-            .filter(research_jobs::status.eq(JobStatus::Running.as_str())),
-    )
-    .set((
-        research_jobs::status.eq(status.as_str()),
-        research_jobs::error_message.eq(error),
-        research_jobs::finished_at.eq(diesel::dsl::now),
-    ))
-    .execute(conn)
-    .await?;
+    let n = diesel::update(research_jobs::table.filter(running_for(job, worker)))
+        .set((
+            research_jobs::status.eq(status.as_str()),
+            research_jobs::error_message.eq(error),
+            research_jobs::finished_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
     Ok(n == 1)
 }
 
@@ -194,20 +205,15 @@ pub async fn release(
     job: uuid::Uuid,
     worker: &str,
 ) -> QueryResult<bool> {
-    let n = diesel::update(
-        research_jobs::table
-            .filter(research_jobs::id.eq(job))
-            .filter(research_jobs::worker_id.eq(worker))
-            .filter(research_jobs::status.eq(JobStatus::Running.as_str())),
-    )
-    .set((
-        research_jobs::status.eq(JobStatus::Queued.as_str()),
-        research_jobs::worker_id.eq(None::<String>),
-        research_jobs::heartbeat_at.eq(None::<DateTime<Utc>>),
-        research_jobs::attempts.eq(diesel::dsl::sql::<Integer>("greatest(attempts - 1, 0)")),
-    ))
-    .execute(conn)
-    .await?;
+    let n = diesel::update(research_jobs::table.filter(running_for(job, worker)))
+        .set((
+            research_jobs::status.eq(JobStatus::Queued.as_str()),
+            research_jobs::worker_id.eq(None::<String>),
+            research_jobs::heartbeat_at.eq(None::<DateTime<Utc>>),
+            research_jobs::attempts.eq(diesel::dsl::sql::<Integer>("greatest(attempts - 1, 0)")),
+        ))
+        .execute(conn)
+        .await?;
     Ok(n == 1)
 }
 

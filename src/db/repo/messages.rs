@@ -143,16 +143,7 @@ pub async fn history(
     chat: ChatId,
     limit: i64,
 ) -> QueryResult<Vec<Message>> {
-    let mut rows: Vec<Message> = messages::table
-        .filter(messages::chat_id.eq(chat.0))
-        .filter(messages::content.is_not_null())
-        .order((messages::created_at.desc(), messages::id.desc()))
-        .limit(limit)
-        .select(Message::as_select())
-        .load(conn)
-        .await?;
-    rows.reverse();
-    Ok(rows)
+    recent_with_text(conn, chat, None, limit).await
 }
 
 /// A page of chat `chat`'s messages, oldest first, and how many it has in all. The caller
@@ -187,10 +178,24 @@ pub async fn history_before(
     before: DateTime<Utc>,
     limit: i64,
 ) -> QueryResult<Vec<Message>> {
-    let mut rows: Vec<Message> = messages::table
+    recent_with_text(conn, chat, Some(before), limit).await
+}
+
+/// The last `limit` messages of `chat` with text (written before `before`), oldest first.
+async fn recent_with_text(
+    conn: &mut AsyncPgConnection,
+    chat: ChatId,
+    before: Option<DateTime<Utc>>,
+    limit: i64,
+) -> QueryResult<Vec<Message>> {
+    let mut query = messages::table
         .filter(messages::chat_id.eq(chat.0))
         .filter(messages::content.is_not_null())
-        .filter(messages::created_at.lt(before))
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(messages::created_at.lt(before));
+    }
+    let mut rows: Vec<Message> = query
         .order((messages::created_at.desc(), messages::id.desc()))
         .limit(limit)
         .select(Message::as_select())

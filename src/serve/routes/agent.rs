@@ -40,12 +40,8 @@ struct AgentQuery {
     query: String,
     conversation_id: Option<Uuid>,
     messages: Option<Vec<ContextMessage>>,
-    #[serde(default = "auto")]
+    #[serde(default = "super::research::auto")]
     research_depth: String,
-}
-
-fn auto() -> String {
-    "auto".into()
 }
 
 async fn query(
@@ -205,20 +201,8 @@ fn with_ids(mut response: HttpResponse, s: &Submitted) -> HttpResponse {
 struct ResearchV1 {
     query: String,
     chat_id: Option<Uuid>,
-    #[serde(default = "deep_research")]
-    query_mode: String,
-    #[serde(default = "auto")]
-    research_depth: String,
-    #[serde(default = "yes")]
-    verify_sources: bool,
-}
-
-fn deep_research() -> String {
-    "deep_research".into()
-}
-
-fn yes() -> bool {
-    true
+    #[serde(flatten)]
+    options: super::research::ResearchOptions,
 }
 
 async fn research_v1(
@@ -230,9 +214,9 @@ async fn research_v1(
     let body = body.into_inner();
     let request = super::research::job_request(
         body.query,
-        body.query_mode,
-        body.research_depth,
-        body.verify_sources,
+        body.options.query_mode,
+        body.options.research_depth,
+        body.options.verify_sources,
         ["query", "query_mode", "research_depth"],
     )?;
     let chat = ChatId(body.chat_id.unwrap_or_else(Uuid::new_v4));

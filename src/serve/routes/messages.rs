@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::research::{auto, deep_research};
 use super::Routes;
 use crate::db::repo::feedback as ratings;
 use crate::db::repo::jobs::JobRequest;
@@ -219,20 +220,12 @@ async fn record_feedback(
 #[serde(rename_all = "camelCase")]
 struct SendMessage {
     content: String,
-    #[serde(default = "auto")]
+    #[serde(default = "super::research::auto")]
     research_depth: String,
     /// Ours: the original sends every chat message as deep research with the coordinator
     /// free to choose.
-    #[serde(default = "deep_research")]
+    #[serde(default = "super::research::deep_research")]
     query_mode: String,
-}
-
-fn auto() -> String {
-    "auto".into()
-}
-
-fn deep_research() -> String {
-    "deep_research".into()
 }
 
 impl SendMessage {

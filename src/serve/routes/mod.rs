@@ -197,21 +197,30 @@ pub(super) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<
 
 /// `limit` (1–100, default 20) and `offset` (≥ 0, default 0) of a paginated list.
 pub(super) fn page(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), ApiError> {
-    let limit = limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::Unprocessable {
-            location: "query",
-            name: "limit",
-            message: "must be between 1 and 100".into(),
-        });
+    Ok((
+        in_range("limit", limit.unwrap_or(20), 1, 100)?,
+        in_range("offset", offset.unwrap_or(0), 0, i64::MAX)?,
+    ))
+}
+
+/// A query parameter within `min..=max`, else FastAPI's 422 naming it.
+pub(super) fn in_range(
+    name: &'static str,
+    value: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64, ApiError> {
+    if (min..=max).contains(&value) {
+        return Ok(value);
     }
-    let offset = offset.unwrap_or(0);
-    if offset < 0 {
-        return Err(ApiError::Unprocessable {
-            location: "query",
-            name: "offset",
-            message: "must be 0 or more".into(),
-        });
-    }
-    Ok((limit, offset))
+    let message = if max == i64::MAX {
+        format!("must be {min} or more")
+    } else {
+        format!("must be between {min} and {max}")
+    };
+    Err(ApiError::Unprocessable {
+        location: "query",
+        name,
+        message,
+    })
 }

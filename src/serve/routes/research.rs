@@ -41,20 +41,29 @@ pub(super) fn mount(r: &mut Routes) {
 pub(super) struct SubmitJob {
     chat_id: Uuid,
     query: String,
-    #[serde(default = "deep_research")]
-    query_mode: String,
-    #[serde(default = "auto")]
-    research_depth: String,
-    #[serde(default = "yes")]
-    verify_sources: bool,
+    #[serde(flatten)]
+    options: ResearchOptions,
 }
 
-fn deep_research() -> String {
+/// How to research, as the original's snake_case bodies say it (with its defaults).
+#[derive(Debug, Deserialize)]
+pub(super) struct ResearchOptions {
+    #[serde(default = "deep_research")]
+    pub(super) query_mode: String,
+    #[serde(default = "auto")]
+    pub(super) research_depth: String,
+    #[serde(default = "yes")]
+    pub(super) verify_sources: bool,
+}
+
+pub(super) fn deep_research() -> String {
     "deep_research".into()
 }
-fn auto() -> String {
+
+pub(super) fn auto() -> String {
     "auto".into()
 }
+
 fn yes() -> bool {
     true
 }
@@ -141,9 +150,9 @@ async fn submit_job(
     let body = body.into_inner();
     let request = job_request(
         body.query,
-        body.query_mode,
-        body.research_depth,
-        body.verify_sources,
+        body.options.query_mode,
+        body.options.research_depth,
+        body.options.verify_sources,
         ["query", "query_mode", "research_depth"],
     )?;
     let submitted = submit::question(
@@ -191,14 +200,7 @@ async fn list_jobs(
             });
         }
     }
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::Unprocessable {
-            location: "query",
-            name: "limit",
-            message: "must be between 1 and 100".into(),
-        });
-    }
+    let limit = super::in_range("limit", query.limit.unwrap_or(50), 1, 100)?;
     let mut conn = state.conn().await?;
     let list = sessions::list_for_user(&mut conn, &user.id, query.status.as_deref(), limit).await?;
     let active = queue::active_count(&mut conn, &user.id).await?;
@@ -287,22 +289,13 @@ async fn events_page(
     session: &Session,
     query: &EventsQuery,
 ) -> Result<(Vec<Value>, bool), ApiError> {
-    let after = query.since_sequence.unwrap_or(0);
-    if after < 0 {
-        return Err(ApiError::Unprocessable {
-            location: "query",
-            name: "sinceSequence",
-            message: "must be 0 or more".into(),
-        });
-    }
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::Unprocessable {
-            location: "query",
-            name: "limit",
-            message: "must be between 1 and 500".into(),
-        });
-    }
+    let after = super::in_range(
+        "sinceSequence",
+        query.since_sequence.unwrap_or(0),
+        0,
+        i64::MAX,
+    )?;
+    let limit = super::in_range("limit", query.limit.unwrap_or(100), 1, 500)?;
     let mut conn = state.conn().await?;
     let rows = events::page_after(
         &mut conn,
