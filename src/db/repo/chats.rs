@@ -115,7 +115,7 @@ impl ChatStatus {
     }
 }
 
-/// What a chat list asks for.
+/// What a chat list asks for. The total that [`list`] returns is 0 when `without_total`.
 #[derive(Debug, Clone, Default)]
 pub struct ChatQuery<'a> {
     /// Only chats in this status; `None` lists every chat that is not deleted.
@@ -124,6 +124,8 @@ pub struct ChatQuery<'a> {
     pub search: Option<&'a str>,
     pub limit: i64,
     pub offset: i64,
+    /// Skip counting every match (a list that shows no total saves a query).
+    pub without_total: bool,
 }
 
 /// A chat with its message count, for lists and detail views.
@@ -153,7 +155,11 @@ pub async fn list(
         }
         q
     };
-    let total: i64 = filtered().count().get_result(conn).await?;
+    let total: i64 = if query.without_total {
+        0
+    } else {
+        filtered().count().get_result(conn).await?
+    };
     let page: Vec<Chat> = filtered()
         .order((chats::updated_at.desc(), chats::id.asc()))
         .limit(query.limit)

@@ -224,6 +224,7 @@ async fn list_v1(state: web::Data<AppState>, user: User) -> Result<HttpResponse,
     let mut conn = state.conn().await?;
     let query = ChatQuery {
         limit: 100,
+        without_total: true,
         ..ChatQuery::default()
     };
     let (items, _) = chats::list(&mut conn, &user.id, &query).await?;
