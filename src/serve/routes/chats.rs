@@ -98,6 +98,7 @@ async fn list(
         search: params.search.as_deref(),
         limit,
         offset,
+        without_total: false,
     };
     let mut conn = state.conn().await?;
     let (items, total) = chats::list(&mut conn, &user.id, &query).await?;
