@@ -6,80 +6,23 @@ mod support;
 
 use std::sync::Arc;
 
-use actix_web::body::{to_bytes, MessageBody};
-use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::test::{self, TestRequest};
-use dra::config::{AppConfig, DatabaseUrl};
-use dra::db::{build_pool, ConnectionTarget, PgPool};
+use dra::config::AppConfig;
+use dra::db::PgPool;
 use dra::serve::{AppState, IdentityMode};
 use serde_json::{json, Value};
+use support::serve::{app, call, migrated_pool, pool_for, unlimited_app};
 use support::world::Fakes;
-use support::{Dra, TestDb};
+use support::TestDb;
 
 const ALICE: &str = "alice@example.com";
 const BOB: &str = "bob@example.com";
 
-async fn migrated_pool(db: &TestDb) -> PgPool {
-    let migrated = Dra::new(["migrate"])
-        .env("DATABASE_URL", db.url())
-        .run()
-        .await;
-    assert!(migrated.ok(), "{migrated:?}");
-    pool_for(&db.url()).await
-}
-
-async fn pool_for(url: &str) -> PgPool {
-    let config = AppConfig::default();
-    let target = ConnectionTarget::from_url(&DatabaseUrl::parse(url).unwrap(), &config).unwrap();
-    build_pool(target, &config.database.pool).await.unwrap()
-}
-
-/// The app as `dra serve` mounts it.
-async fn app(
-    pool: Option<PgPool>,
-    identity: IdentityMode,
-) -> impl Service<
-    actix_http::Request,
-    Response = ServiceResponse<impl MessageBody>,
-    Error = actix_web::Error,
-> {
-    // Limits off: these tests make many requests as one user; the limits have their own.
-    let state = Arc::new(AppState {
-        limits: None,
-        ..AppState::new(pool, identity)
-    });
-    test::init_service(dra::serve::app(state)).await
-}
-
-/// Sends `req` as `user` (through the proxy header) and returns status and JSON body.
-async fn call<S, B>(service: &S, req: TestRequest, user: Option<&str>) -> (StatusCode, Value)
-where
-    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    B: MessageBody,
-{
-    let req = match user {
-        Some(u) => req.insert_header(("X-Forwarded-Email", u)),
-        None => req,
-    };
-    let response = test::call_service(service, req.to_request()).await;
-    let status = response.status();
-    let Ok(bytes) = to_bytes(response.into_body()).await else {
-        panic!("the response body could not be read");
-    };
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-    };
-    (status, body)
-}
-
 #[actix_web::test]
 async fn a_chat_lives_is_renamed_deleted_and_restored_and_lists_page_and_search() {
     let db = TestDb::new().await;
-    let s = app(Some(migrated_pool(&db).await), IdentityMode::Production).await;
+    let s = unlimited_app(Some(migrated_pool(&db).await), IdentityMode::Production).await;
 
     let (status, created) = call(
         &s,
@@ -209,7 +152,7 @@ async fn a_chat_lives_is_renamed_deleted_and_restored_and_lists_page_and_search(
 #[actix_web::test]
 async fn another_users_chat_is_not_found_whatever_they_try() {
     let db = TestDb::new().await;
-    let s = app(Some(migrated_pool(&db).await), IdentityMode::Production).await;
+    let s = unlimited_app(Some(migrated_pool(&db).await), IdentityMode::Production).await;
     let (_, created) = call(
         &s,
         TestRequest::post()
@@ -244,7 +187,7 @@ async fn another_users_chat_is_not_found_whatever_they_try() {
 async fn production_needs_the_proxy_identity_and_development_has_a_local_one() {
     let db = TestDb::new().await;
     let pool = migrated_pool(&db).await;
-    let prod = app(Some(pool.clone()), IdentityMode::Production).await;
+    let prod = unlimited_app(Some(pool.clone()), IdentityMode::Production).await;
     let response =
         test::call_service(&prod, TestRequest::get().uri("/api/v1/chats").to_request()).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
@@ -253,7 +196,7 @@ async fn production_needs_the_proxy_identity_and_development_has_a_local_one() {
         "Bearer"
     );
 
-    let dev = app(
+    let dev = unlimited_app(
         Some(pool),
         IdentityMode::Development {
             local_user: "dev@localhost".into(),
@@ -279,7 +222,7 @@ async fn production_needs_the_proxy_identity_and_development_has_a_local_one() {
 #[actix_web::test]
 async fn bad_input_gets_the_status_and_field_it_deserves() {
     let db = TestDb::new().await;
-    let s = app(Some(migrated_pool(&db).await), IdentityMode::Production).await;
+    let s = unlimited_app(Some(migrated_pool(&db).await), IdentityMode::Production).await;
 
     let (status, body) = call(
         &s,
@@ -357,7 +300,7 @@ async fn bad_input_gets_the_status_and_field_it_deserves() {
 #[actix_web::test]
 async fn health_checks_the_database_rather_than_assuming_it() {
     let db = TestDb::new().await;
-    let up = app(Some(migrated_pool(&db).await), IdentityMode::Production).await;
+    let up = unlimited_app(Some(migrated_pool(&db).await), IdentityMode::Production).await;
     for path in ["/health", "/api/v1/health"] {
         let (status, body) = call(&up, TestRequest::get().uri(path), None).await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -367,7 +310,7 @@ async fn health_checks_the_database_rather_than_assuming_it() {
     }
 
     // A database nobody listens on: health says so with 503, data routes too.
-    let down = app(
+    let down = unlimited_app(
         Some(pool_for("postgres://postgres@127.0.0.1:1/nothing").await),
         IdentityMode::Production,
     )
@@ -379,7 +322,7 @@ async fn health_checks_the_database_rather_than_assuming_it() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(!body.to_string().contains("postgres://"), "{body}");
 
-    let none = app(None, IdentityMode::Production).await;
+    let none = unlimited_app(None, IdentityMode::Production).await;
     let (status, body) = call(&none, TestRequest::get().uri("/health"), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["database"], "not_configured");
@@ -414,7 +357,7 @@ async fn a_verified_runs_provenance_is_served_to_its_owner_only() {
     )
     .unwrap();
     let message = exported["messageId"].as_str().unwrap().to_string();
-    let s = app(Some(pool), IdentityMode::Production).await;
+    let s = unlimited_app(Some(pool), IdentityMode::Production).await;
 
     let (status, claims) = call(
         &s,
@@ -600,7 +543,7 @@ async fn a_verified_runs_provenance_is_served_to_its_owner_only() {
 #[actix_web::test]
 async fn preferences_start_at_the_defaults_and_keep_what_each_user_sets() {
     let db = TestDb::new().await;
-    let s = app(Some(migrated_pool(&db).await), IdentityMode::Production).await;
+    let s = unlimited_app(Some(migrated_pool(&db).await), IdentityMode::Production).await;
     let (status, prefs) = call(
         &s,
         TestRequest::get().uri("/api/v1/preferences"),
@@ -664,7 +607,7 @@ async fn feedback_is_recorded_on_the_owners_message_only() {
 
     let db = TestDb::new().await;
     let pool = migrated_pool(&db).await;
-    let s = app(Some(pool.clone()), IdentityMode::Production).await;
+    let s = unlimited_app(Some(pool.clone()), IdentityMode::Production).await;
     let (_, chat) = call(
         &s,
         TestRequest::post()
@@ -726,7 +669,7 @@ async fn each_user_is_rate_limited_on_their_own_with_retry_after() {
         }))),
         ..AppState::new(Some(migrated_pool(&db).await), IdentityMode::Production)
     });
-    let s = test::init_service(dra::serve::app(state)).await;
+    let s = app(state).await;
     for _ in 0..3 {
         let (status, _) = call(&s, TestRequest::get().uri("/api/v1/chats"), Some(ALICE)).await;
         assert_eq!(status, StatusCode::OK);
@@ -760,7 +703,7 @@ async fn each_user_is_rate_limited_on_their_own_with_retry_after() {
 
 #[actix_web::test]
 async fn every_response_carries_a_request_id() {
-    let s = app(None, IdentityMode::Production).await;
+    let s = unlimited_app(None, IdentityMode::Production).await;
     let fresh = test::call_service(&s, TestRequest::get().uri("/health").to_request()).await;
     let id = fresh
         .headers()
@@ -800,7 +743,7 @@ async fn the_v1_aliases_answer_in_the_docs_shapes() {
 
     let db = TestDb::new().await;
     let pool = migrated_pool(&db).await;
-    let s = app(Some(pool.clone()), IdentityMode::Production).await;
+    let s = unlimited_app(Some(pool.clone()), IdentityMode::Production).await;
     let (status, chat) = call(
         &s,
         TestRequest::post()
@@ -914,7 +857,7 @@ async fn v1_health_checks_the_model_endpoints_and_caches_the_answer() {
         llm: Some(check),
         ..AppState::new(None, IdentityMode::Production)
     });
-    let s = test::init_service(dra::serve::app(state)).await;
+    let s = app(state).await;
     let (status, body) = call(&s, TestRequest::get().uri("/v1/health"), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["llm"], "available");
@@ -937,12 +880,12 @@ async fn v1_health_checks_the_model_endpoints_and_caches_the_answer() {
         ))))),
         ..AppState::new(None, IdentityMode::Production)
     });
-    let s = test::init_service(dra::serve::app(state)).await;
+    let s = app(state).await;
     let (status, body) = call(&s, TestRequest::get().uri("/v1/health"), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["llm"], "unavailable");
 
-    let none = app(None, IdentityMode::Production).await;
+    let none = unlimited_app(None, IdentityMode::Production).await;
     let (_, body) = call(&none, TestRequest::get().uri("/v1/health"), None).await;
     assert_eq!(body["llm"], "not_configured");
 }

@@ -14,15 +14,15 @@ use actix_web::body::{to_bytes, MessageBody};
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::test::{self, TestRequest};
-use dra::config::DatabaseUrl;
-use dra::db::{build_pool, ConnectionTarget, PgPool};
+use dra::db::PgPool;
 use dra::jobs::{Engine, Jobs, JobsConfig};
 use dra::serve::{AppState, IdentityMode};
 use dra::web::{Fetcher, WebConfig};
 use serde_json::{json, Value};
 use support::llm::Reply;
+use support::serve::{app, call, migrated_pool, unlimited};
 use support::world::{researcher, World};
-use support::{Dra, TestDb};
+use support::TestDb;
 
 const ALICE: &str = "alice@example.com";
 const BOB: &str = "bob@example.com";
@@ -40,18 +40,6 @@ fn quick() -> JobsConfig {
     }
 }
 
-async fn migrated_pool(db: &TestDb) -> PgPool {
-    let migrated = Dra::new(["migrate"])
-        .env("DATABASE_URL", db.url())
-        .run()
-        .await;
-    assert!(migrated.ok(), "{migrated:?}");
-    let config = dra::config::AppConfig::default();
-    let target =
-        ConnectionTarget::from_url(&DatabaseUrl::parse(&db.url()).unwrap(), &config).unwrap();
-    build_pool(target, &config.database.pool).await.unwrap()
-}
-
 /// The fakes answering any number of web_search runs: the researcher by request, the
 /// writer with a one-sentence report citing [1] (after `writer_delay`).
 fn answer_every_run(w: &World, writer_delay: Duration) {
@@ -64,6 +52,46 @@ fn answer_every_run(w: &World, writer_delay: Duration) {
         ]),
     );
     w.llm.latency("ep-complex", writer_delay);
+}
+
+/// The fakes answering every run (see [`answer_every_run`]) and a migrated database.
+async fn world_and_pool(writer_delay: Duration) -> (World, TestDb, PgPool) {
+    let w = World::start().await;
+    answer_every_run(&w, writer_delay);
+    let db = TestDb::new().await;
+    let pool = migrated_pool(&db).await;
+    (w, db, pool)
+}
+
+/// Alice's messages in `chat`, as the API lists them.
+async fn list_messages<S, B>(s: &S, chat: &str) -> Value
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let (_, messages) = call(
+        s,
+        TestRequest::get().uri(&format!("/api/v1/chats/{chat}/messages")),
+        Some(ALICE),
+    )
+    .await;
+    messages
+}
+
+/// Alice opens the stream of `session`; the response, its body unread.
+async fn open_stream<S, B>(s: &S, session: &str) -> ServiceResponse<B>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    test::call_service(
+        s,
+        TestRequest::get()
+            .uri(&format!("/api/v1/research/jobs/{session}/stream"))
+            .insert_header(("X-Forwarded-Email", ALICE))
+            .to_request(),
+    )
+    .await
 }
 
 fn engine(w: &World) -> Arc<Engine> {
@@ -97,9 +125,8 @@ impl Server {
             name.to_string(),
         ));
         let state = Arc::new(AppState {
-            limits: None,
             jobs: Some(jobs.clone()),
-            ..AppState::new(Some(pool.clone()), IdentityMode::Production)
+            ..unlimited(Some(pool.clone()), IdentityMode::Production)
         });
         Server { jobs, state }
     }
@@ -111,27 +138,8 @@ impl Server {
         Response = ServiceResponse<impl MessageBody>,
         Error = actix_web::Error,
     > {
-        test::init_service(dra::serve::app(self.state.clone())).await
+        app(self.state.clone()).await
     }
-}
-
-async fn call<S, B>(service: &S, req: TestRequest, user: &str) -> (StatusCode, Value)
-where
-    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    B: MessageBody,
-{
-    let response = test::call_service(
-        service,
-        req.insert_header(("X-Forwarded-Email", user)).to_request(),
-    )
-    .await;
-    let status = response.status();
-    let Ok(bytes) = to_bytes(response.into_body()).await else {
-        panic!("unreadable body");
-    };
-    let body = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-    (status, body)
 }
 
 /// An SSE frame: its `id:` and its `data:` as JSON.
@@ -227,7 +235,7 @@ where
     S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
 {
-    let (status, chat) = call(s, TestRequest::post().uri("/api/v1/chats"), ALICE).await;
+    let (status, chat) = call(s, TestRequest::post().uri("/api/v1/chats"), Some(ALICE)).await;
     assert_eq!(status, StatusCode::CREATED, "{chat}");
     chat["id"].as_str().unwrap().to_string()
 }
@@ -248,17 +256,14 @@ where
                 "research_depth": "light",
                 "verify_sources": false,
             })),
-        ALICE,
+        Some(ALICE),
     )
     .await
 }
 
 #[actix_web::test]
 async fn a_submitted_job_runs_in_the_worker_and_streams_every_event_then_its_end() {
-    let w = World::start().await;
-    answer_every_run(&w, Duration::ZERO);
-    let db = TestDb::new().await;
-    let pool = migrated_pool(&db).await;
+    let (w, _db, pool) = world_and_pool(Duration::ZERO).await;
     let server = Server::start(&pool, &w, "one", quick());
     let s = server.app().await;
 
@@ -294,17 +299,12 @@ async fn a_submitted_job_runs_in_the_worker_and_streams_every_event_then_its_end
     let (_, job) = call(
         &s,
         TestRequest::get().uri(&format!("/api/v1/research/jobs/{session}")),
-        ALICE,
+        Some(ALICE),
     )
     .await;
     assert_eq!(job["status"], "completed", "{job}");
     assert_eq!(job["totalSteps"], 1);
-    let (_, messages) = call(
-        &s,
-        TestRequest::get().uri(&format!("/api/v1/chats/{chat}/messages")),
-        ALICE,
-    )
-    .await;
+    let messages = list_messages(&s, &chat).await;
     let items = messages["items"].as_array().unwrap();
     assert_eq!(items.len(), 2, "{messages}");
     assert_eq!(items[0]["role"], "user");
@@ -323,7 +323,7 @@ async fn a_submitted_job_runs_in_the_worker_and_streams_every_event_then_its_end
         TestRequest::get().uri(&format!(
             "/api/v1/research/jobs/{session}/events?sinceSequence=3&limit=2"
         )),
-        ALICE,
+        Some(ALICE),
     )
     .await;
     assert_eq!(polled["sessionStatus"], "completed");
@@ -342,7 +342,7 @@ async fn a_submitted_job_runs_in_the_worker_and_streams_every_event_then_its_end
     let (_, state) = call(
         &s,
         TestRequest::get().uri(&format!("/api/v1/chats/{chat}/research/{session}/state")),
-        ALICE,
+        Some(ALICE),
     )
     .await;
     assert_eq!(state["status"], "completed");
@@ -350,7 +350,7 @@ async fn a_submitted_job_runs_in_the_worker_and_streams_every_event_then_its_end
     let (_, active) = call(
         &s,
         TestRequest::get().uri(&format!("/api/v1/chats/{chat}/research/active")),
-        ALICE,
+        Some(ALICE),
     )
     .await;
     assert_eq!(active, json!({"has_active_research": false}));
@@ -359,25 +359,15 @@ async fn a_submitted_job_runs_in_the_worker_and_streams_every_event_then_its_end
 
 #[actix_web::test]
 async fn a_client_that_drops_mid_run_resumes_with_last_event_id_and_cancel_stops_the_run() {
-    let w = World::start().await;
     // The writer takes long: the run waits in synthesis until it is cancelled.
-    answer_every_run(&w, Duration::from_secs(120));
-    let db = TestDb::new().await;
-    let pool = migrated_pool(&db).await;
+    let (w, _db, pool) = world_and_pool(Duration::from_secs(120)).await;
     let server = Server::start(&pool, &w, "one", quick());
     let s = server.app().await;
     let chat = new_chat(&s).await;
     let (_, job) = submit(&s, &chat).await;
     let session = job["sessionId"].as_str().unwrap().to_string();
 
-    let response = test::call_service(
-        &s,
-        TestRequest::get()
-            .uri(&format!("/api/v1/research/jobs/{session}/stream"))
-            .insert_header(("X-Forwarded-Email", ALICE))
-            .to_request(),
-    )
-    .await;
+    let response = open_stream(&s, &session).await;
     let seen = read_until(response, |frames| {
         events_of(frames)
             .iter()
@@ -389,7 +379,7 @@ async fn a_client_that_drops_mid_run_resumes_with_last_event_id_and_cancel_stops
     let (_, active) = call(
         &s,
         TestRequest::get().uri(&format!("/api/v1/research/jobs/chat/{chat}/active")),
-        ALICE,
+        Some(ALICE),
     )
     .await;
     assert_eq!(active["sessionId"], session.as_str(), "{active}");
@@ -402,7 +392,7 @@ async fn a_client_that_drops_mid_run_resumes_with_last_event_id_and_cancel_stops
         TestRequest::delete().uri(&format!("/api/v1/research/jobs/{session}")),
         TestRequest::get().uri(&format!("/api/v1/research/jobs/chat/{chat}/active")),
     ] {
-        let (status, body) = call(&s, req, BOB).await;
+        let (status, body) = call(&s, req, Some(BOB)).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     }
     // A second question in the same chat waits for this one.
@@ -413,7 +403,7 @@ async fn a_client_that_drops_mid_run_resumes_with_last_event_id_and_cancel_stops
     let (status, cancelled) = call(
         &s,
         TestRequest::delete().uri(&format!("/api/v1/research/jobs/{session}")),
-        ALICE,
+        Some(ALICE),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{cancelled}");
@@ -440,12 +430,7 @@ async fn a_client_that_drops_mid_run_resumes_with_last_event_id_and_cancel_stops
     joined.extend(&rest_seq);
     assert_eq!(sequence(&full), joined);
     // What was gathered is kept as a partial report.
-    let (_, messages) = call(
-        &s,
-        TestRequest::get().uri(&format!("/api/v1/chats/{chat}/messages")),
-        ALICE,
-    )
-    .await;
+    let messages = list_messages(&s, &chat).await;
     assert!(
         messages["items"][1]["content"]
             .as_str()
@@ -458,10 +443,7 @@ async fn a_client_that_drops_mid_run_resumes_with_last_event_id_and_cancel_stops
 
 #[actix_web::test]
 async fn bad_requests_limits_and_other_users_are_refused() {
-    let w = World::start().await;
-    answer_every_run(&w, Duration::from_secs(120));
-    let db = TestDb::new().await;
-    let pool = migrated_pool(&db).await;
+    let (w, _db, pool) = world_and_pool(Duration::from_secs(120)).await;
     let server = Server::start(&pool, &w, "one", quick());
     let s = server.app().await;
     let chat = new_chat(&s).await;
@@ -473,7 +455,7 @@ async fn bad_requests_limits_and_other_users_are_refused() {
             .set_json(json!({
                 "chat_id": chat, "query": "q", "query_mode": "guess",
             })),
-        ALICE,
+        Some(ALICE),
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -485,7 +467,7 @@ async fn bad_requests_limits_and_other_users_are_refused() {
             .set_json(json!({
                 "chat_id": chat, "query": "q", "research_depth": "deep",
             })),
-        ALICE,
+        Some(ALICE),
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -495,14 +477,14 @@ async fn bad_requests_limits_and_other_users_are_refused() {
         TestRequest::post()
             .uri("/api/v1/research/jobs")
             .set_json(json!({"chat_id": chat, "query": ""})),
-        ALICE,
+        Some(ALICE),
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, _) = call(
         &s,
         TestRequest::get().uri("/api/v1/research/jobs?status=sleeping"),
-        ALICE,
+        Some(ALICE),
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -515,7 +497,7 @@ async fn bad_requests_limits_and_other_users_are_refused() {
             .set_json(json!({
                 "chat_id": chat, "query": "q",
             })),
-        BOB,
+        Some(BOB),
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -528,11 +510,21 @@ async fn bad_requests_limits_and_other_users_are_refused() {
     }
     let (status, body) = submit(&s, &chat).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
-    let (_, list) = call(&s, TestRequest::get().uri("/api/v1/research/jobs"), ALICE).await;
+    let (_, list) = call(
+        &s,
+        TestRequest::get().uri("/api/v1/research/jobs"),
+        Some(ALICE),
+    )
+    .await;
     assert_eq!(list["activeCount"], 2, "{list}");
     assert_eq!(list["limitReached"], true);
     assert_eq!(list["jobs"].as_array().unwrap().len(), 2);
-    let (_, list) = call(&s, TestRequest::get().uri("/api/v1/research/jobs"), BOB).await;
+    let (_, list) = call(
+        &s,
+        TestRequest::get().uri("/api/v1/research/jobs"),
+        Some(BOB),
+    )
+    .await;
     assert_eq!(list["jobs"], json!([]));
 
     let unknown = uuid::Uuid::new_v4();
@@ -541,7 +533,7 @@ async fn bad_requests_limits_and_other_users_are_refused() {
         TestRequest::get().uri(&format!("/api/v1/research/jobs/{unknown}/events")),
         TestRequest::post().uri(&format!("/api/v1/chats/{unknown}/cancel")),
     ] {
-        let (status, _) = call(&s, req, ALICE).await;
+        let (status, _) = call(&s, req, Some(ALICE)).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
     server.jobs.shutdown().await;
@@ -549,10 +541,7 @@ async fn bad_requests_limits_and_other_users_are_refused() {
 
 #[actix_web::test]
 async fn messages_send_edit_and_regenerate_run_research() {
-    let w = World::start().await;
-    answer_every_run(&w, Duration::ZERO);
-    let db = TestDb::new().await;
-    let pool = migrated_pool(&db).await;
+    let (w, _db, pool) = world_and_pool(Duration::ZERO).await;
     let server = Server::start(&pool, &w, "one", quick());
     let s = server.app().await;
     let chat = new_chat(&s).await;
@@ -562,7 +551,7 @@ async fn messages_send_edit_and_regenerate_run_research() {
         TestRequest::post()
             .uri(&format!("/api/v1/chats/{chat}/messages"))
             .set_json(json!({"content": "How fast are deltas losing wetlands?", "researchDepth": "light", "queryMode": "web_search"})),
-        ALICE,
+        Some(ALICE),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{sent}");
@@ -578,19 +567,14 @@ async fn messages_send_edit_and_regenerate_run_research() {
         TestRequest::post().uri(&format!(
             "/api/v1/chats/{chat}/messages/{answer}/regenerate"
         )),
-        ALICE,
+        Some(ALICE),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{regenerated}");
     assert_ne!(regenerated["newMessageId"], answer.as_str());
     let frames = read_stream(&s, regenerated["researchSessionId"].as_str().unwrap(), None).await;
     assert_eq!(frames.last().unwrap().data["status"], "completed");
-    let (_, messages) = call(
-        &s,
-        TestRequest::get().uri(&format!("/api/v1/chats/{chat}/messages")),
-        ALICE,
-    )
-    .await;
+    let messages = list_messages(&s, &chat).await;
     let ids: Vec<&str> = messages["items"]
         .as_array()
         .unwrap()
@@ -610,7 +594,7 @@ async fn messages_send_edit_and_regenerate_run_research() {
         TestRequest::patch()
             .uri(&format!("/api/v1/chats/{chat}/messages/{question}"))
             .set_json(json!({"content": "How fast are Asian deltas losing wetlands?"})),
-        ALICE,
+        Some(ALICE),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{edited}");
@@ -625,12 +609,7 @@ async fn messages_send_edit_and_regenerate_run_research() {
 
     // An answer cannot be edited; another user's message is not found.
     let new_answer = {
-        let (_, messages) = call(
-            &s,
-            TestRequest::get().uri(&format!("/api/v1/chats/{chat}/messages")),
-            ALICE,
-        )
-        .await;
+        let messages = list_messages(&s, &chat).await;
         messages["items"][1]["id"].as_str().unwrap().to_string()
     };
     let (status, _) = call(
@@ -638,7 +617,7 @@ async fn messages_send_edit_and_regenerate_run_research() {
         TestRequest::patch()
             .uri(&format!("/api/v1/chats/{chat}/messages/{new_answer}"))
             .set_json(json!({"content": "x"})),
-        ALICE,
+        Some(ALICE),
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -647,7 +626,7 @@ async fn messages_send_edit_and_regenerate_run_research() {
         TestRequest::patch()
             .uri(&format!("/api/v1/chats/{chat}/messages/{question}"))
             .set_json(json!({"content": "x"})),
-        BOB,
+        Some(BOB),
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -656,7 +635,7 @@ async fn messages_send_edit_and_regenerate_run_research() {
         TestRequest::post()
             .uri(&format!("/api/v1/chats/{chat}/messages"))
             .set_json(json!({"content": ""})),
-        ALICE,
+        Some(ALICE),
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -665,24 +644,14 @@ async fn messages_send_edit_and_regenerate_run_research() {
 
 #[actix_web::test]
 async fn a_process_shutting_down_hands_its_run_back_and_another_finishes_it() {
-    let w = World::start().await;
-    answer_every_run(&w, Duration::from_secs(4));
-    let db = TestDb::new().await;
-    let pool = migrated_pool(&db).await;
+    let (w, _db, pool) = world_and_pool(Duration::from_secs(4)).await;
     let first = Server::start(&pool, &w, "first", quick());
     let s1 = first.app().await;
     let chat = new_chat(&s1).await;
     let (_, job) = submit(&s1, &chat).await;
     let session = job["sessionId"].as_str().unwrap().to_string();
     // Wait until the first process is writing the report, then stop it.
-    let response = test::call_service(
-        &s1,
-        TestRequest::get()
-            .uri(&format!("/api/v1/research/jobs/{session}/stream"))
-            .insert_header(("X-Forwarded-Email", ALICE))
-            .to_request(),
-    )
-    .await;
+    let response = open_stream(&s1, &session).await;
     let seen = read_until(response, |frames| {
         events_of(frames)
             .iter()
@@ -718,10 +687,7 @@ async fn a_process_shutting_down_hands_its_run_back_and_another_finishes_it() {
 
 #[actix_web::test]
 async fn the_agent_query_answers_in_json_or_streams_and_v1_research_streams_events() {
-    let w = World::start().await;
-    answer_every_run(&w, Duration::ZERO);
-    let db = TestDb::new().await;
-    let pool = migrated_pool(&db).await;
+    let (w, _db, pool) = world_and_pool(Duration::ZERO).await;
     let server = Server::start(&pool, &w, "one", quick());
     let s = server.app().await;
 
@@ -738,7 +704,7 @@ async fn the_agent_query_answers_in_json_or_streams_and_v1_research_streams_even
                     {"role": "agent", "content": "Noted."}
                 ],
             })),
-        ALICE,
+        Some(ALICE),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
@@ -804,7 +770,7 @@ data: {"eventType":"job_completed","status":"completed"}"#
     let (status, _) = call(
         &s,
         TestRequest::get().uri(&format!("/api/v1/chats/{chat}")),
-        ALICE,
+        Some(ALICE),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "the run's chat is Alice's");
@@ -840,7 +806,7 @@ data: {"eventType":"job_completed","status":"completed"}"#
         TestRequest::post()
             .uri("/api/v1/agent/query")
             .set_json(json!({"query": "q", "conversationId": chat})),
-        BOB,
+        Some(BOB),
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -849,10 +815,7 @@ data: {"eventType":"job_completed","status":"completed"}"#
 
 #[actix_web::test]
 async fn a_process_runs_at_most_its_configured_number_of_jobs_at_once() {
-    let w = World::start().await;
-    answer_every_run(&w, Duration::from_secs(3));
-    let db = TestDb::new().await;
-    let pool = migrated_pool(&db).await;
+    let (w, db, pool) = world_and_pool(Duration::from_secs(3)).await;
     let server = Server::start(
         &pool,
         &w,

@@ -10,12 +10,11 @@ use std::sync::Arc;
 use actix_web::body::to_bytes;
 use actix_web::http::{Method, StatusCode};
 use actix_web::test::{self, TestRequest};
-use dra::config::DatabaseUrl;
-use dra::db::{build_pool, ConnectionTarget};
 use dra::jobs::{Jobs, JobsConfig};
 use dra::serve::{AppState, IdentityMode};
 use serde_json::Value;
-use support::{Dra, TestDb};
+use support::serve::{app, migrated_pool, unlimited};
+use support::TestDb;
 
 const ORIGINAL: &str = include_str!("fixtures/original-openapi.json");
 
@@ -89,15 +88,7 @@ fn uri(path: &str, op: &Value) -> String {
 #[actix_web::test]
 async fn every_operation_answers_only_statuses_it_documents() {
     let db = TestDb::new().await;
-    let migrated = Dra::new(["migrate"])
-        .env("DATABASE_URL", db.url())
-        .run()
-        .await;
-    assert!(migrated.ok(), "{migrated:?}");
-    let config = dra::config::AppConfig::default();
-    let target =
-        ConnectionTarget::from_url(&DatabaseUrl::parse(&db.url()).unwrap(), &config).unwrap();
-    let pool = build_pool(target, &config.database.pool).await.unwrap();
+    let pool = migrated_pool(&db).await;
     // Jobs without a worker: submissions answer 503 rather than start research here.
     let jobs = Arc::new(Jobs::start(
         pool.clone(),
@@ -106,11 +97,10 @@ async fn every_operation_answers_only_statuses_it_documents() {
         "openapi-test".into(),
     ));
     let state = Arc::new(AppState {
-        limits: None,
         jobs: Some(jobs.clone()),
-        ..AppState::new(Some(pool), IdentityMode::Production)
+        ..unlimited(Some(pool), IdentityMode::Production)
     });
-    let app = test::init_service(dra::serve::app(state)).await;
+    let app = app(state).await;
 
     let doc = dra::serve::openapi::document();
     let mut checked = 0;

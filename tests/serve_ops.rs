@@ -4,86 +4,23 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::body::{to_bytes, MessageBody};
+use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::header::HeaderMap;
 use actix_web::http::StatusCode;
-use actix_web::test::{self, TestRequest};
-use dra::config::{AppConfig, DatabaseUrl};
+use actix_web::test::TestRequest;
 use dra::db::repo::audit::{self, AuditEntry};
 use dra::db::repo::messages::Role;
-use dra::db::{build_pool, ConnectionTarget, PgPool};
-use dra::serve::{AppState, IdentityMode};
+use dra::db::PgPool;
+use dra::serve::IdentityMode;
 use serde_json::{json, Value};
-use support::{Dra, TestDb};
+use support::serve::{call, migrated_pool, send, unlimited_app};
+use support::TestDb;
 
 const ALICE: &str = "alice@example.com";
 const BOB: &str = "bob@example.com";
-
-async fn migrated_pool(db: &TestDb) -> PgPool {
-    let migrated = Dra::new(["migrate"])
-        .env("DATABASE_URL", db.url())
-        .run()
-        .await;
-    assert!(migrated.ok(), "{migrated:?}");
-    let config = AppConfig::default();
-    let url = DatabaseUrl::parse(&db.url()).unwrap();
-    let target = ConnectionTarget::from_url(&url, &config).unwrap();
-    build_pool(target, &config.database.pool).await.unwrap()
-}
-
-/// The app as `dra serve` mounts it, limits off.
-async fn app(
-    pool: &PgPool,
-) -> impl Service<
-    actix_http::Request,
-    Response = ServiceResponse<impl MessageBody>,
-    Error = actix_web::Error,
-> {
-    let state = Arc::new(AppState {
-        limits: None,
-        ..AppState::new(Some(pool.clone()), IdentityMode::Production)
-    });
-    test::init_service(dra::serve::app(state)).await
-}
-
-/// Sends `req` as `user`; status, headers and the raw body.
-async fn send<S, B>(service: &S, req: TestRequest, user: &str) -> (StatusCode, HeaderMap, String)
-where
-    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    B: MessageBody,
-{
-    let req = req.insert_header(("X-Forwarded-Email", user));
-    let response = test::call_service(service, req.to_request()).await;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let Ok(bytes) = to_bytes(response.into_body()).await else {
-        panic!("the response body could not be read");
-    };
-    (
-        status,
-        headers,
-        String::from_utf8_lossy(&bytes).into_owned(),
-    )
-}
-
-/// Like [`send`], the body as JSON (`Null` when empty).
-async fn call<S, B>(service: &S, req: TestRequest, user: &str) -> (StatusCode, Value)
-where
-    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    B: MessageBody,
-{
-    let (status, _, body) = send(service, req, user).await;
-    let body = if body.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&body).unwrap_or(Value::String(body))
-    };
-    (status, body)
-}
 
 async fn create_chat<S, B>(service: &S, user: &str, title: &str) -> uuid::Uuid
 where
@@ -95,11 +32,48 @@ where
         TestRequest::post()
             .uri("/api/v1/chats")
             .set_json(json!({"title": title})),
-        user,
+        Some(user),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{chat}");
     chat["id"].as_str().unwrap().parse().unwrap()
+}
+
+/// A research session of Alice's under `answer` in `chat`, stored straight in the database.
+async fn insert_session(
+    c: &tokio_postgres::Client,
+    answer: uuid::Uuid,
+    chat: uuid::Uuid,
+) -> uuid::Uuid {
+    let session = uuid::Uuid::new_v4();
+    c.execute(
+        "INSERT INTO research_sessions (id, message_id, query, user_id, chat_id) \
+         VALUES ($1::text::uuid, $2::text::uuid, 'q', $3, $4::text::uuid)",
+        &[
+            &session.to_string(),
+            &answer.to_string(),
+            &ALICE,
+            &chat.to_string(),
+        ],
+    )
+    .await
+    .unwrap();
+    session
+}
+
+/// Alice deletes `chat` through the API.
+async fn delete_chat<S, B>(service: &S, chat: uuid::Uuid)
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let (status, _) = call(
+        service,
+        TestRequest::delete().uri(&format!("/api/v1/chats/{chat}")),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
 }
 
 /// A message stored straight in the database, `seconds` after a fixed start so turns
@@ -153,7 +127,7 @@ async fn audit_rows(pool: &PgPool, user: &str, expected: usize) -> Vec<AuditEntr
 async fn each_successful_mutation_leaves_one_audit_row_naming_action_resource_and_user() {
     let db = TestDb::new().await;
     let pool = migrated_pool(&db).await;
-    let s = app(&pool).await;
+    let s = unlimited_app(Some(pool.clone()), IdentityMode::Production).await;
 
     let chat = create_chat(&s, ALICE, "Delta wetlands").await;
     let audit_rows_now = audit_rows(&pool, ALICE, 1).await;
@@ -165,7 +139,7 @@ async fn each_successful_mutation_leaves_one_audit_row_naming_action_resource_an
             .insert_header(("User-Agent", "dra-tests/1"))
             .insert_header(("X-Forwarded-For", "203.0.113.7, 10.0.0.1"))
             .set_json(json!({"title": "Wetland loss"})),
-        ALICE,
+        Some(ALICE),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
@@ -175,14 +149,14 @@ async fn each_successful_mutation_leaves_one_audit_row_naming_action_resource_an
         TestRequest::post()
             .uri(&format!("/api/v1/chats/{chat}/messages/{message}/feedback"))
             .set_json(json!({"rating": "positive", "feedbackText": "private words"})),
-        ALICE,
+        Some(ALICE),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED);
     let (status, _) = call(
         &s,
         TestRequest::delete().uri(&format!("/v1/chats/{chat}")),
-        ALICE,
+        Some(ALICE),
     )
     .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
@@ -240,17 +214,22 @@ async fn each_successful_mutation_leaves_one_audit_row_naming_action_resource_an
 async fn reads_and_refused_mutations_leave_no_audit_row() {
     let db = TestDb::new().await;
     let pool = migrated_pool(&db).await;
-    let s = app(&pool).await;
+    let s = unlimited_app(Some(pool.clone()), IdentityMode::Production).await;
     let missing = uuid::Uuid::new_v4();
 
-    let (status, _) = call(&s, TestRequest::get().uri("/api/v1/chats"), ALICE).await;
+    let (status, _) = call(&s, TestRequest::get().uri("/api/v1/chats"), Some(ALICE)).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = call(&s, TestRequest::get().uri("/api/v1/preferences"), ALICE).await;
+    let (status, _) = call(
+        &s,
+        TestRequest::get().uri("/api/v1/preferences"),
+        Some(ALICE),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = call(
         &s,
         TestRequest::delete().uri(&format!("/api/v1/chats/{missing}")),
-        ALICE,
+        Some(ALICE),
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -259,7 +238,7 @@ async fn reads_and_refused_mutations_leave_no_audit_row() {
         TestRequest::put()
             .uri("/api/v1/preferences")
             .set_json(json!({"theme": "x".repeat(50)})),
-        ALICE,
+        Some(ALICE),
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -270,7 +249,7 @@ async fn reads_and_refused_mutations_leave_no_audit_row() {
         TestRequest::put()
             .uri("/api/v1/preferences")
             .set_json(json!({"theme": "dark"})),
-        ALICE,
+        Some(ALICE),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
@@ -285,7 +264,7 @@ async fn chats_deleted_past_retention_are_purged_with_everything_under_them() {
     use dra::db::repo::chats;
     let db = TestDb::new().await;
     let pool = migrated_pool(&db).await;
-    let s = app(&pool).await;
+    let s = unlimited_app(Some(pool.clone()), IdentityMode::Production).await;
     let old = create_chat(&s, ALICE, "Deleted long ago").await;
     let recent = create_chat(&s, ALICE, "Deleted yesterday").await;
     let live = create_chat(&s, ALICE, "Still here").await;
@@ -297,18 +276,7 @@ async fn chats_deleted_past_retention_are_purged_with_everything_under_them() {
     let c = db.client().await;
     // A research session with a source and a rating under the old chat's answer, so the
     // cascade is tested through more than one level.
-    c.execute(
-        "INSERT INTO research_sessions (id, message_id, query, user_id, chat_id) \
-         VALUES ($1::text::uuid, $2::text::uuid, 'q', $3, $4::text::uuid)",
-        &[
-            &uuid::Uuid::new_v4().to_string(),
-            &answers[0].to_string(),
-            &ALICE,
-            &old.to_string(),
-        ],
-    )
-    .await
-    .unwrap();
+    insert_session(&c, answers[0], old).await;
     c.execute(
         "INSERT INTO sources (research_session_id, url, chat_id) \
          SELECT id, 'https://a.example/', chat_id FROM research_sessions",
@@ -324,13 +292,7 @@ async fn chats_deleted_past_retention_are_purged_with_everything_under_them() {
     .await
     .unwrap();
     for (chat, days) in [(old, 31_i32), (recent, 1)] {
-        let (status, _) = call(
-            &s,
-            TestRequest::delete().uri(&format!("/api/v1/chats/{chat}")),
-            ALICE,
-        )
-        .await;
-        assert_eq!(status, StatusCode::NO_CONTENT);
+        delete_chat(&s, chat).await;
         c.execute(
             "UPDATE chats SET deleted_at = now() - make_interval(days => $2) \
              WHERE id = $1::text::uuid",
@@ -370,7 +332,7 @@ async fn chats_deleted_past_retention_are_purged_with_everything_under_them() {
     let (status, _) = call(
         &s,
         TestRequest::post().uri(&format!("/api/v1/chats/{recent}/restore")),
-        ALICE,
+        Some(ALICE),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
@@ -387,19 +349,7 @@ where
     let answer = insert_message(pool, chat, Role::Agent, "Mostly subsidence [1].", 1).await;
     insert_message(pool, chat, Role::User, "And sea level?", 2).await;
     let c = db.client().await;
-    let session = uuid::Uuid::new_v4();
-    c.execute(
-        "INSERT INTO research_sessions (id, message_id, query, user_id, chat_id) \
-         VALUES ($1::text::uuid, $2::text::uuid, 'q', $3, $4::text::uuid)",
-        &[
-            &session.to_string(),
-            &answer.to_string(),
-            &ALICE,
-            &chat.to_string(),
-        ],
-    )
-    .await
-    .unwrap();
+    let session = insert_session(&c, answer, chat).await;
     c.execute(
         "INSERT INTO sources (research_session_id, url, title) \
          VALUES ($1::text::uuid, 'https://a.example/sinking', 'Sinking deltas')",
@@ -410,19 +360,25 @@ where
     chat
 }
 
-#[actix_web::test]
-async fn a_chat_exports_as_markdown_with_each_turn_in_order_and_its_sources() {
+/// [`chat_to_export`] exported by Alice in `format`: the chat, and the status, headers and
+/// body of the export.
+async fn export(format: &str) -> (uuid::Uuid, StatusCode, HeaderMap, String) {
     let db = TestDb::new().await;
     let pool = migrated_pool(&db).await;
-    let s = app(&pool).await;
+    let s = unlimited_app(Some(pool.clone()), IdentityMode::Production).await;
     let chat = chat_to_export(&s, &pool, &db).await;
-
     let (status, headers, body) = send(
         &s,
-        TestRequest::get().uri(&format!("/api/v1/chats/{chat}/export?format=markdown")),
-        ALICE,
+        TestRequest::get().uri(&format!("/api/v1/chats/{chat}/export?format={format}")),
+        Some(ALICE),
     )
     .await;
+    (chat, status, headers, body)
+}
+
+#[actix_web::test]
+async fn a_chat_exports_as_markdown_with_each_turn_in_order_and_its_sources() {
+    let (chat, status, headers, body) = export("markdown").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         headers.get("content-disposition").unwrap(),
@@ -451,17 +407,7 @@ async fn a_chat_exports_as_markdown_with_each_turn_in_order_and_its_sources() {
 
 #[actix_web::test]
 async fn a_chat_exports_as_json_with_its_messages() {
-    let db = TestDb::new().await;
-    let pool = migrated_pool(&db).await;
-    let s = app(&pool).await;
-    let chat = chat_to_export(&s, &pool, &db).await;
-
-    let (status, headers, body) = send(
-        &s,
-        TestRequest::get().uri(&format!("/api/v1/chats/{chat}/export?format=json")),
-        ALICE,
-    )
-    .await;
+    let (chat, status, headers, body) = export("json").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         headers.get("content-disposition").unwrap(),
@@ -493,14 +439,14 @@ async fn a_chat_exports_as_json_with_its_messages() {
 async fn an_export_needs_a_known_format_and_the_owners_live_chat() {
     let db = TestDb::new().await;
     let pool = migrated_pool(&db).await;
-    let s = app(&pool).await;
+    let s = unlimited_app(Some(pool.clone()), IdentityMode::Production).await;
     let chat = chat_to_export(&s, &pool, &db).await;
 
     for query in ["?format=pdf", "", "?format=Markdown"] {
         let (status, body) = call(
             &s,
             TestRequest::get().uri(&format!("/api/v1/chats/{chat}/export{query}")),
-            ALICE,
+            Some(ALICE),
         )
         .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {body}");
@@ -513,22 +459,16 @@ async fn an_export_needs_a_known_format_and_the_owners_live_chat() {
     let (status, body) = call(
         &s,
         TestRequest::get().uri(&format!("/api/v1/chats/{chat}/export?format=json")),
-        BOB,
+        Some(BOB),
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["details"]["resource"], "Chat");
-    let (status, _) = call(
-        &s,
-        TestRequest::delete().uri(&format!("/api/v1/chats/{chat}")),
-        ALICE,
-    )
-    .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    delete_chat(&s, chat).await;
     let (status, _) = call(
         &s,
         TestRequest::get().uri(&format!("/api/v1/chats/{chat}/export?format=markdown")),
-        ALICE,
+        Some(ALICE),
     )
     .await;
     assert_eq!(
@@ -542,15 +482,9 @@ async fn an_export_needs_a_known_format_and_the_owners_live_chat() {
 async fn the_purge_task_runs_once_at_start() {
     let db = TestDb::new().await;
     let pool = migrated_pool(&db).await;
-    let s = app(&pool).await;
+    let s = unlimited_app(Some(pool.clone()), IdentityMode::Production).await;
     let chat = create_chat(&s, ALICE, "Deleted long ago").await;
-    let (status, _) = call(
-        &s,
-        TestRequest::delete().uri(&format!("/api/v1/chats/{chat}")),
-        ALICE,
-    )
-    .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    delete_chat(&s, chat).await;
     let c = db.client().await;
     c.execute(
         "UPDATE chats SET deleted_at = now() - interval '2 hours'",

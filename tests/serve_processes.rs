@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use support::world::Fakes;
-use support::{Dra, TestDb};
+use support::TestDb;
 
 const ALICE: &str = "alice@example.com";
 
@@ -71,6 +71,57 @@ async fn serve(fakes: &Fakes, db: &TestDb, config: &std::path::Path) -> Process 
     panic!("dra serve did not become healthy on {url}");
 }
 
+/// Fakes whose research run hangs after its first step, a migrated database, and the
+/// quick config (in a directory kept while this lives).
+struct Hanging {
+    fakes: Fakes,
+    db: TestDb,
+    config: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Hanging {
+    async fn start() -> Hanging {
+        let fakes = Fakes::start().await;
+        fakes.script_run_that_hangs_after_one_step();
+        let db = TestDb::new().await;
+        support::serve::migrate(&db).await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = quick_config(dir.path());
+        Hanging {
+            fakes,
+            db,
+            config,
+            _dir: dir,
+        }
+    }
+}
+
+/// Alice submits a light deep-research job (with `verify_sources` when given) to
+/// `process`; its session id.
+async fn submit_job(process: &Process, verify_sources: Option<bool>) -> String {
+    let mut request = json!({
+        "chat_id": uuid::Uuid::new_v4(),
+        "query": "How fast are river deltas losing wetlands?",
+        "query_mode": "deep_research",
+        "research_depth": "light",
+    });
+    if let Some(verify) = verify_sources {
+        request["verify_sources"] = json!(verify);
+    }
+    let job: Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/research/jobs", process.url))
+        .header("X-Forwarded-Email", ALICE)
+        .json(&request)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    job["sessionId"].as_str().expect("a session id").to_string()
+}
+
 /// Frames of an SSE body as they arrive.
 struct Sse {
     body: std::pin::Pin<
@@ -94,6 +145,15 @@ impl Sse {
         }
     }
 
+    /// The stream of the job `session` on `process`.
+    async fn job(process: &Process, session: &str) -> Sse {
+        Sse::open(&format!(
+            "{}/api/v1/research/jobs/{session}/stream",
+            process.url
+        ))
+        .await
+    }
+
     /// The next `data:` frame, or `None` when the stream ended.
     async fn next(&mut self) -> Option<Value> {
         loop {
@@ -115,43 +175,19 @@ impl Sse {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_streams_from_the_other_process_and_survives_its_process_being_killed() {
-    let fakes = Fakes::start().await;
-    fakes.script_run_that_hangs_after_one_step();
-    let db = TestDb::new().await;
-    let migrated = Dra::new(["migrate"])
-        .env("DATABASE_URL", db.url())
-        .run()
-        .await;
-    assert!(migrated.ok(), "{migrated:?}");
-    let dir = tempfile::tempdir().unwrap();
-    let config = quick_config(dir.path());
+    let Hanging {
+        fakes,
+        db,
+        config,
+        _dir,
+    } = Hanging::start().await;
 
     let mut first = serve(&fakes, &db, &config).await;
     let client = reqwest::Client::new();
-    let job: Value = client
-        .post(format!("{}/api/v1/research/jobs", first.url))
-        .header("X-Forwarded-Email", ALICE)
-        .json(&json!({
-            "chat_id": uuid::Uuid::new_v4(),
-            "query": "How fast are river deltas losing wetlands?",
-            "query_mode": "deep_research",
-            "research_depth": "light",
-            "verify_sources": false,
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let session = job["sessionId"].as_str().expect("a session id").to_string();
+    let session = submit_job(&first, Some(false)).await;
 
     // The first process runs it; wait until its first step is done.
-    let mut from_first = Sse::open(&format!(
-        "{}/api/v1/research/jobs/{session}/stream",
-        first.url
-    ))
-    .await;
+    let mut from_first = Sse::job(&first, &session).await;
     let mut seen_on_first = Vec::new();
     while let Some(frame) = from_first.next().await {
         let done = frame["eventType"] == "step_completed";
@@ -163,11 +199,7 @@ async fn a_run_streams_from_the_other_process_and_survives_its_process_being_kil
 
     // A second process, started now, streams the same run from the database.
     let mut second = serve(&fakes, &db, &config).await;
-    let mut from_second = Sse::open(&format!(
-        "{}/api/v1/research/jobs/{session}/stream",
-        second.url
-    ))
-    .await;
+    let mut from_second = Sse::job(&second, &session).await;
     let mut frames = Vec::new();
     for _ in 0..seen_on_first.len() {
         frames.push(from_second.next().await.expect("the replayed events"));
@@ -220,38 +252,15 @@ async fn a_run_streams_from_the_other_process_and_survives_its_process_being_kil
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_hands_the_running_job_back_to_the_queue() {
-    let fakes = Fakes::start().await;
-    fakes.script_run_that_hangs_after_one_step();
-    let db = TestDb::new().await;
-    let migrated = Dra::new(["migrate"])
-        .env("DATABASE_URL", db.url())
-        .run()
-        .await;
-    assert!(migrated.ok(), "{migrated:?}");
-    let dir = tempfile::tempdir().unwrap();
-    let config = quick_config(dir.path());
+    let Hanging {
+        fakes,
+        db,
+        config,
+        _dir,
+    } = Hanging::start().await;
     let mut process = serve(&fakes, &db, &config).await;
-    let job: Value = reqwest::Client::new()
-        .post(format!("{}/api/v1/research/jobs", process.url))
-        .header("X-Forwarded-Email", ALICE)
-        .json(&json!({
-            "chat_id": uuid::Uuid::new_v4(),
-            "query": "How fast are river deltas losing wetlands?",
-            "query_mode": "deep_research",
-            "research_depth": "light",
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let session = job["sessionId"].as_str().unwrap().to_string();
-    let mut stream = Sse::open(&format!(
-        "{}/api/v1/research/jobs/{session}/stream",
-        process.url
-    ))
-    .await;
+    let session = submit_job(&process, None).await;
+    let mut stream = Sse::job(&process, &session).await;
     while let Some(frame) = stream.next().await {
         if frame["eventType"] == "step_completed" {
             break;

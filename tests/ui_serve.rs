@@ -9,10 +9,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::body::{to_bytes, MessageBody};
+use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::{header, StatusCode};
-use actix_web::test::{self, TestRequest};
+use actix_web::test::TestRequest;
 use dra::serve::{AppState, IdentityMode, StaticUi};
 use serde_json::Value;
 use support::Dra;
@@ -34,7 +34,7 @@ async fn app(
             },
         )
     });
-    test::init_service(dra::serve::app(state)).await
+    support::serve::app(state).await
 }
 
 struct Answer {
@@ -57,16 +57,11 @@ where
     S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
 {
-    let response = test::call_service(service, req.to_request()).await;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let Ok(bytes) = to_bytes(response.into_body()).await else {
-        panic!("the body could not be read");
-    };
+    let (status, headers, body) = support::serve::send(service, req, None).await;
     Answer {
         status,
         headers,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
+        body,
     }
 }
 

@@ -11,6 +11,7 @@ pub mod pages;
 pub mod pg;
 pub mod research;
 pub mod search;
+pub mod serve;
 pub mod server;
 pub mod workspace;
 pub mod world;
