@@ -3,19 +3,19 @@
 //!
 //! Needs PostgreSQL: `DRA_TEST_PG_URL` (what `make bench` sets) or 127.0.0.1:5432.
 
+mod common;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::ScratchDb;
 use diesel_async::RunQueryDsl;
-use dra::config::{load_str, AppConfig, DatabaseUrl, Env};
-use dra::db::{admin, build_pool, migrations, ConnectionTarget};
+use dra::config::{load_str, AppConfig, Env};
+use dra::db::{build_pool, migrations};
 use serde_json::json;
 
 fn main() -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(run())
+    common::block_on(run())
 }
 
 async fn run() -> anyhow::Result<()> {
@@ -27,18 +27,9 @@ async fn run() -> anyhow::Result<()> {
         load_str(&original, Path::new("app.yaml"), &Env::new()).map(|_| ())
     })?;
 
-    let admin_url = std::env::var("DRA_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let config = AppConfig::default();
-    let mut url = url::Url::parse(&admin_url)?;
-    url.set_query(Some("sslmode=disable"));
-    let server = ConnectionTarget::from_url(
-        &DatabaseUrl::parse(url.as_str()).map_err(anyhow::Error::msg)?,
-        &config,
-    )?;
-    let name = format!("dra_bench_{}", uuid::Uuid::new_v4().simple());
-    admin::create_database(&mut server.connect().await?, &name).await?;
-    let target = server.with_database(&name);
+    let db = ScratchDb::create().await?;
+    let target = db.target.clone();
 
     let started = Instant::now();
     let applied = migrations::run_pending(target.connect().await?).await?;
@@ -53,12 +44,7 @@ async fn run() -> anyhow::Result<()> {
         samples.push(t.elapsed());
     }
     drop(pool);
-    diesel::sql_query(format!(
-        "DROP DATABASE {} WITH (FORCE)",
-        admin::quote_ident(&name)
-    ))
-    .execute(&mut server.connect().await?)
-    .await?;
+    db.drop().await?;
 
     samples.sort();
     let pct = |p: f64| samples[((samples.len() as f64 - 1.0) * p) as usize].as_secs_f64() * 1e6;

@@ -2,6 +2,7 @@
 //! `LlmRouter` and as a bare reqwest POST; the difference is what routing, token counting,
 //! limiting and breakers cost. Results: `bench-results/llm_router.json`.
 
+mod common;
 #[allow(dead_code)]
 #[path = "../tests/support/llm.rs"]
 mod fake;
@@ -17,10 +18,7 @@ use serde_json::json;
 const CALLS: u32 = 2000;
 
 fn main() -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(run())
+    common::block_on(run())
 }
 
 async fn run() -> anyhow::Result<()> {

@@ -13,6 +13,7 @@
 //! report (agents, step_started → step_completed): `wall / measured` shows waits between
 //! steps and agents alone, free of in-step overhead.
 
+mod common;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -83,10 +84,7 @@ impl Sample {
 }
 
 fn main() -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(bench())
+    common::block_on(bench())
 }
 
 async fn bench() -> anyhow::Result<()> {

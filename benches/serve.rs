@@ -11,15 +11,18 @@
 //!
 //! Needs PostgreSQL: `DRA_TEST_PG_URL` (what `make bench` sets) or 127.0.0.1:5432.
 
+mod common;
+
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use common::ScratchDb;
 use diesel_async::RunQueryDsl;
-use dra::config::{AppConfig, DatabaseUrl};
-use dra::db::{admin, build_pool, migrations, ConnectionTarget};
+use dra::config::AppConfig;
+use dra::db::{build_pool, migrations};
 use dra::serve::{AppState, IdentityMode};
 use serde_json::json;
 
@@ -33,31 +36,14 @@ const COLD_STARTS: usize = 5;
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn main() -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(run())
+    common::block_on(run())
 }
 
 async fn run() -> anyhow::Result<()> {
-    let admin_url = std::env::var("DRA_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let config = AppConfig::default();
-    let mut url = url::Url::parse(&admin_url)?;
-    url.set_query(Some("sslmode=disable"));
-    let server = ConnectionTarget::from_url(
-        &DatabaseUrl::parse(url.as_str()).map_err(anyhow::Error::msg)?,
-        &config,
-    )?;
-    let name = format!("dra_bench_{}", uuid::Uuid::new_v4().simple());
-    admin::create_database(&mut server.connect().await?, &name).await?;
-    let result = measure(&server, &name, &url, &config).await;
-    diesel::sql_query(format!(
-        "DROP DATABASE {} WITH (FORCE)",
-        admin::quote_ident(&name)
-    ))
-    .execute(&mut server.connect().await?)
-    .await?;
+    let db = ScratchDb::create().await?;
+    let result = measure(&db, &config).await;
+    db.drop().await?;
     let result = result?;
     std::fs::create_dir_all("bench-results")?;
     std::fs::write(
@@ -68,13 +54,8 @@ async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn measure(
-    server: &ConnectionTarget,
-    name: &str,
-    admin_url: &url::Url,
-    config: &AppConfig,
-) -> anyhow::Result<serde_json::Value> {
-    let target = server.with_database(name);
+async fn measure(db: &ScratchDb, config: &AppConfig) -> anyhow::Result<serde_json::Value> {
+    let target = &db.target;
     migrations::run_pending(target.connect().await?).await?;
     let mut conn = target.connect().await?;
     diesel::sql_query(format!(
@@ -112,9 +93,7 @@ async fn measure(
     stop.stop(true).await;
     let list = list?;
 
-    let mut db_url = admin_url.clone();
-    db_url.set_path(&format!("/{name}"));
-    let cold = cold_start(db_url.as_str()).await?;
+    let cold = cold_start(db.url.as_str()).await?;
 
     Ok(json!({
         "benchmark": "serve",

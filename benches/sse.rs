@@ -12,15 +12,17 @@
 //!
 //! Needs PostgreSQL: `DRA_TEST_PG_URL` (what `make bench` sets) or 127.0.0.1:5432.
 
+mod common;
+
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
+use common::ScratchDb;
 use diesel::sql_types::{BigInt, Integer};
 use diesel_async::RunQueryDsl;
-use dra::config::{AppConfig, DatabaseUrl};
-use dra::db::{admin, migrations, ConnectionTarget};
+use dra::db::{migrations, ConnectionTarget};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
@@ -29,33 +31,13 @@ const TICKS: i32 = 20;
 const TICK: Duration = Duration::from_millis(250);
 
 fn main() -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(run())
+    common::block_on(run())
 }
 
 async fn run() -> anyhow::Result<()> {
-    let admin_url = std::env::var("DRA_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let config = AppConfig::default();
-    let mut url = url::Url::parse(&admin_url)?;
-    url.set_query(Some("sslmode=disable"));
-    let server = ConnectionTarget::from_url(
-        &DatabaseUrl::parse(url.as_str()).map_err(anyhow::Error::msg)?,
-        &config,
-    )?;
-    let name = format!("dra_bench_{}", uuid::Uuid::new_v4().simple());
-    admin::create_database(&mut server.connect().await?, &name).await?;
-    let mut db_url = url.clone();
-    db_url.set_path(&format!("/{name}"));
-    let result = measure(&server.with_database(&name), &db_url).await;
-    diesel::sql_query(format!(
-        "DROP DATABASE {} WITH (FORCE)",
-        admin::quote_ident(&name)
-    ))
-    .execute(&mut server.connect().await?)
-    .await?;
+    let db = ScratchDb::create().await?;
+    let result = measure(&db.target, &db.url).await;
+    db.drop().await?;
     let result = result?;
     std::fs::create_dir_all("bench-results")?;
     std::fs::write(

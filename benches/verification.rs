@@ -13,6 +13,7 @@
 //!
 //! Goals are reported as PASS/FAIL; the process does not fail on a missed goal.
 
+mod common;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -452,10 +453,7 @@ async fn sample(labels: &[Label], md: &str) -> anyhow::Result<Sample> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(bench())
+    common::block_on(bench())
 }
 
 fn flagged(c: &dra::citations::verify::VerifiedClaim) -> bool {
