@@ -17,7 +17,6 @@ use actix_web::test::{self, TestRequest};
 use dra::db::PgPool;
 use dra::jobs::{Engine, Jobs, JobsConfig};
 use dra::serve::{AppState, IdentityMode};
-use dra::web::{Fetcher, WebConfig};
 use serde_json::{json, Value};
 use support::llm::Reply;
 use support::serve::{app, call, migrated_pool, unlimited};
@@ -95,17 +94,10 @@ where
 }
 
 fn engine(w: &World) -> Arc<Engine> {
-    let fetcher = Fetcher::new(&WebConfig {
-        request_timeout: Duration::from_secs(5),
-        retries: 0,
-        allowed_hosts: support::pages::loopback_hosts(),
-        ..WebConfig::default()
-    })
-    .unwrap();
     Arc::new(Engine {
         llm: Arc::new(w.router()),
         search: w.search.clone(),
-        fetcher: Arc::new(fetcher),
+        fetcher: Arc::new(w.fetcher.clone()),
         config: Arc::new(w.config.clone()),
     })
 }
@@ -261,6 +253,18 @@ where
     .await
 }
 
+/// A new chat of Alice's with a job submitted in it: the chat and the job's session.
+async fn chat_with_job<S, B>(s: &S) -> (String, String)
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let chat = new_chat(s).await;
+    let (_, job) = submit(s, &chat).await;
+    let session = job["sessionId"].as_str().unwrap().to_string();
+    (chat, session)
+}
+
 #[actix_web::test]
 async fn a_submitted_job_runs_in_the_worker_and_streams_every_event_then_its_end() {
     let (w, _db, pool) = world_and_pool(Duration::ZERO).await;
@@ -363,9 +367,7 @@ async fn a_client_that_drops_mid_run_resumes_with_last_event_id_and_cancel_stops
     let (w, _db, pool) = world_and_pool(Duration::from_secs(120)).await;
     let server = Server::start(&pool, &w, "one", quick());
     let s = server.app().await;
-    let chat = new_chat(&s).await;
-    let (_, job) = submit(&s, &chat).await;
-    let session = job["sessionId"].as_str().unwrap().to_string();
+    let (chat, session) = chat_with_job(&s).await;
 
     let response = open_stream(&s, &session).await;
     let seen = read_until(response, |frames| {
@@ -647,9 +649,7 @@ async fn a_process_shutting_down_hands_its_run_back_and_another_finishes_it() {
     let (w, _db, pool) = world_and_pool(Duration::from_secs(4)).await;
     let first = Server::start(&pool, &w, "first", quick());
     let s1 = first.app().await;
-    let chat = new_chat(&s1).await;
-    let (_, job) = submit(&s1, &chat).await;
-    let session = job["sessionId"].as_str().unwrap().to_string();
+    let (_chat, session) = chat_with_job(&s1).await;
     // Wait until the first process is writing the report, then stop it.
     let response = open_stream(&s1, &session).await;
     let seen = read_until(response, |frames| {

@@ -95,6 +95,11 @@ impl Hanging {
             _dir: dir,
         }
     }
+
+    /// A `dra serve` process on this database and config.
+    async fn serve(&self) -> Process {
+        serve(&self.fakes, &self.db, &self.config).await
+    }
 }
 
 /// Alice submits a light deep-research job (with `verify_sources` when given) to
@@ -175,14 +180,9 @@ impl Sse {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_streams_from_the_other_process_and_survives_its_process_being_killed() {
-    let Hanging {
-        fakes,
-        db,
-        config,
-        _dir,
-    } = Hanging::start().await;
+    let hanging = Hanging::start().await;
 
-    let mut first = serve(&fakes, &db, &config).await;
+    let mut first = hanging.serve().await;
     let client = reqwest::Client::new();
     let session = submit_job(&first, Some(false)).await;
 
@@ -198,7 +198,7 @@ async fn a_run_streams_from_the_other_process_and_survives_its_process_being_kil
     }
 
     // A second process, started now, streams the same run from the database.
-    let mut second = serve(&fakes, &db, &config).await;
+    let mut second = hanging.serve().await;
     let mut from_second = Sse::job(&second, &session).await;
     let mut frames = Vec::new();
     for _ in 0..seen_on_first.len() {
@@ -252,13 +252,8 @@ async fn a_run_streams_from_the_other_process_and_survives_its_process_being_kil
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_hands_the_running_job_back_to_the_queue() {
-    let Hanging {
-        fakes,
-        db,
-        config,
-        _dir,
-    } = Hanging::start().await;
-    let mut process = serve(&fakes, &db, &config).await;
+    let hanging = Hanging::start().await;
+    let mut process = hanging.serve().await;
     let session = submit_job(&process, None).await;
     let mut stream = Sse::job(&process, &session).await;
     while let Some(frame) = stream.next().await {
@@ -282,7 +277,7 @@ async fn sigterm_hands_the_running_job_back_to_the_queue() {
     while let Some(frame) = stream.next().await {
         assert_ne!(frame["eventType"], "job_completed", "the run did not end");
     }
-    let c = db.client().await;
+    let c = hanging.db.client().await;
     let row = c
         .query_one(
             "SELECT j.status, j.worker_id, j.attempts, s.status, coalesce(j.error_message, s.error_message, '') \
