@@ -3,6 +3,7 @@
 //! extracted per second on one core. Results go to `bench-results/extraction.json` (and a
 //! summary to stdout). No network, no database.
 
+mod common;
 #[path = "../tests/support/corpus.rs"]
 mod corpus;
 
@@ -78,11 +79,7 @@ fn main() -> anyhow::Result<()> {
         },
         "per_page": pages,
     });
-    std::fs::create_dir_all("bench-results")?;
-    std::fs::write(
-        "bench-results/extraction.json",
-        serde_json::to_string_pretty(&result)?,
-    )?;
+    common::save("extraction", &result)?;
     println!(
         "mean precision {:.3}, mean recall {:.3}, {:.0} pages/s on one core; {} KB page in {:.1} ms",
         sum_p / n,

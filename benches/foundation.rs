@@ -55,12 +55,7 @@ async fn run() -> anyhow::Result<()> {
         "migrate_fresh_database_ms": { "value": migrate_ms, "migrations": applied.len() },
         "pool_checkout_select1_us": { "p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99), "samples": samples.len() },
     });
-    std::fs::create_dir_all("bench-results")?;
-    std::fs::write(
-        "bench-results/foundation.json",
-        serde_json::to_string_pretty(&result)?,
-    )?;
-    println!("{}", serde_json::to_string_pretty(&result)?);
+    common::report("foundation", &result)?;
     Ok(())
 }
 

@@ -92,12 +92,7 @@ async fn run() -> anyhow::Result<()> {
         "router_overhead_us": overhead_us,
         "goal_overhead_us": 1000,
     });
-    std::fs::create_dir_all("bench-results")?;
-    std::fs::write(
-        "bench-results/llm_router.json",
-        serde_json::to_string_pretty(&result)?,
-    )?;
-    println!("{}", serde_json::to_string_pretty(&result)?);
+    common::report("llm_router", &result)?;
     Ok(())
 }
 

@@ -141,11 +141,7 @@ async fn bench() -> anyhow::Result<()> {
             "peak_rss_kib is VmHWM of the whole bench process, the in-process fake servers included",
         ],
     });
-    std::fs::create_dir_all("bench-results")?;
-    std::fs::write(
-        "bench-results/research_run.json",
-        serde_json::to_string_pretty(&result)?,
-    )?;
+    common::save("research_run", &result)?;
     println!(
         "research_run: wall {} ms, critical path {} ms, ratio {ratio:.3} (goal <= {GOAL_RATIO}: {verdict}); \
          sequential {} ms, speedup {speedup:.2}x; {tokens} tokens/report; peak RSS {peak_rss_kib} KiB",

@@ -45,12 +45,7 @@ async fn run() -> anyhow::Result<()> {
     let result = measure(&db, &config).await;
     db.drop().await?;
     let result = result?;
-    std::fs::create_dir_all("bench-results")?;
-    std::fs::write(
-        "bench-results/serve.json",
-        serde_json::to_string_pretty(&result)?,
-    )?;
-    println!("{}", serde_json::to_string_pretty(&result)?);
+    common::report("serve", &result)?;
     Ok(())
 }
 

@@ -39,12 +39,7 @@ async fn run() -> anyhow::Result<()> {
     let result = measure(&db.target, &db.url).await;
     db.drop().await?;
     let result = result?;
-    std::fs::create_dir_all("bench-results")?;
-    std::fs::write(
-        "bench-results/sse.json",
-        serde_json::to_string_pretty(&result)?,
-    )?;
-    println!("{}", serde_json::to_string_pretty(&result)?);
+    common::report("sse", &result)?;
     Ok(())
 }
 

@@ -643,11 +643,7 @@ async fn bench() -> anyhow::Result<()> {
             "endpoints' tokens_per_minute is raised to u32::MAX so the client-side limiter is not what is measured",
         ],
     });
-    std::fs::create_dir_all("bench-results")?;
-    std::fs::write(
-        "bench-results/verification.json",
-        serde_json::to_string_pretty(&result)?,
-    )?;
+    common::save("verification", &result)?;
 
     println!(
         "verification: {claims} claims, {model_calls} model calls ({calls_per_claim:.2}/claim, goal ≤ {GOAL_CALLS_PER_CLAIM:.1}: {}), {wall_ms:.0} ms; defects flagged {defects_flagged}/{planted} (recall {:.0}%: {}), precision {:.0}% ({}), faithful kept {faithful_kept}/{faithful}; share of a medium run {:.0}% (goal ≤ {:.0}%: {})",

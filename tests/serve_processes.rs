@@ -102,6 +102,18 @@ impl Hanging {
     }
 }
 
+/// Sends `request` as Alice (through the proxy header); the answer as JSON.
+async fn as_alice(request: reqwest::RequestBuilder) -> Value {
+    request
+        .header("X-Forwarded-Email", ALICE)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Alice submits a light deep-research job (with `verify_sources` when given) to
 /// `process`; its session id.
 async fn submit_job(process: &Process, verify_sources: Option<bool>) -> String {
@@ -114,16 +126,12 @@ async fn submit_job(process: &Process, verify_sources: Option<bool>) -> String {
     if let Some(verify) = verify_sources {
         request["verify_sources"] = json!(verify);
     }
-    let job: Value = reqwest::Client::new()
-        .post(format!("{}/api/v1/research/jobs", process.url))
-        .header("X-Forwarded-Email", ALICE)
-        .json(&request)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let job = as_alice(
+        reqwest::Client::new()
+            .post(format!("{}/api/v1/research/jobs", process.url))
+            .json(&request),
+    )
+    .await;
     job["sessionId"].as_str().expect("a session id").to_string()
 }
 
@@ -230,15 +238,7 @@ async fn a_run_streams_from_the_other_process_and_survives_its_process_being_kil
     assert_eq!(last["eventType"], "error");
     assert_eq!(last["payload"]["errorCode"], "WORKER_LOST");
 
-    let job: Value = client
-        .get(format!("{}/api/v1/research/jobs/{session}", second.url))
-        .header("X-Forwarded-Email", ALICE)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let job = as_alice(client.get(format!("{}/api/v1/research/jobs/{session}", second.url))).await;
     assert_eq!(job["status"], "failed");
     assert!(
         job["errorMessage"]

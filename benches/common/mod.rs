@@ -15,6 +15,23 @@ pub fn block_on(bench: impl Future<Output = anyhow::Result<()>>) -> anyhow::Resu
     rt.block_on(bench)
 }
 
+/// Writes `result` to `bench-results/{name}.json`.
+pub fn save(name: &str, result: &serde_json::Value) -> anyhow::Result<()> {
+    std::fs::create_dir_all("bench-results")?;
+    std::fs::write(
+        format!("bench-results/{name}.json"),
+        serde_json::to_string_pretty(result)?,
+    )?;
+    Ok(())
+}
+
+/// [`save`]s `result` and prints it.
+pub fn report(name: &str, result: &serde_json::Value) -> anyhow::Result<()> {
+    save(name, result)?;
+    println!("{}", serde_json::to_string_pretty(result)?);
+    Ok(())
+}
+
 /// A fresh database on the server of `DRA_TEST_PG_URL` (what `make bench` sets) or
 /// 127.0.0.1:5432, dropped by [`ScratchDb::drop`].
 pub struct ScratchDb {
