@@ -208,6 +208,22 @@ async fn read_until<B: MessageBody>(
     }
 }
 
+/// Alice opens the stream of `session` and reads it until an event of `kind`; then drops
+/// the connection.
+async fn read_until_event<S, B>(s: &S, session: &str, kind: &str) -> Vec<Frame>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let response = open_stream(s, session).await;
+    read_until(response, |frames| {
+        events_of(frames)
+            .iter()
+            .any(|f| f.data["eventType"] == kind)
+    })
+    .await
+}
+
 fn events_of(frames: &[Frame]) -> Vec<&Frame> {
     frames
         .iter()
@@ -369,13 +385,7 @@ async fn a_client_that_drops_mid_run_resumes_with_last_event_id_and_cancel_stops
     let s = server.app().await;
     let (chat, session) = chat_with_job(&s).await;
 
-    let response = open_stream(&s, &session).await;
-    let seen = read_until(response, |frames| {
-        events_of(frames)
-            .iter()
-            .any(|f| f.data["eventType"] == "step_completed")
-    })
-    .await;
+    let seen = read_until_event(&s, &session, "step_completed").await;
     let last_seen = *sequence(&seen).last().unwrap();
     // The connection is gone; the run goes on without it.
     let (_, active) = call(
@@ -651,13 +661,7 @@ async fn a_process_shutting_down_hands_its_run_back_and_another_finishes_it() {
     let s1 = first.app().await;
     let (_chat, session) = chat_with_job(&s1).await;
     // Wait until the first process is writing the report, then stop it.
-    let response = open_stream(&s1, &session).await;
-    let seen = read_until(response, |frames| {
-        events_of(frames)
-            .iter()
-            .any(|f| f.data["eventType"] == "synthesis_started")
-    })
-    .await;
+    let seen = read_until_event(&s1, &session, "synthesis_started").await;
     first.jobs.shutdown().await;
 
     // A second process (started afterwards) claims the queued job and finishes it; its
