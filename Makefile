@@ -5,7 +5,7 @@ TARGET ?= dev
 PROFILE ?= $(TARGET)
 INSTANCE ?= deep-research-lakebase
 
-.PHONY: help install build test lint fmt bench db-migrate db-migrate-remote
+.PHONY: help install build test lint fmt bench db-migrate db-migrate-remote logs
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -43,3 +43,9 @@ db-migrate: ## Apply migrations to DATABASE_URL (or the configured Lakebase)
 
 db-migrate-remote: ## Apply migrations on the deployed Lakebase: TARGET=dev [PROFILE=] [INSTANCE=]
 	$(CARGO) run --quiet --locked -- --profile "$(PROFILE)" migrate --instance "$(INSTANCE)"
+
+APP_NAME ?= deep-research-agent
+
+logs: ## An app's logs: TARGET=dev [FOLLOW=-f] [SEARCH=term] (app $(APP_NAME)-$(TARGET))
+	$(CARGO) run --quiet --locked -- --profile "$(PROFILE)" logs --app "$(APP_NAME)-$(TARGET)" \
+	  $(if $(FOLLOW),--follow) $(if $(SEARCH),--search "$(SEARCH)")

@@ -89,6 +89,12 @@ pub enum Command {
     )]
     GrantPermissions(GrantPermissionsArgs),
 
+    /// Print a Databricks App's logs (its /logz/batch), optionally following them.
+    #[command(
+        after_help = "Examples:\n  dra logs --app deep-research-agent-dev\n  dra logs --app deep-research-agent-dev --follow --search ERROR\n\nUses the same Databricks credentials as the other commands (DATABRICKS_HOST and a token,\nOAuth M2M, or a profile in ~/.databrickscfg)."
+    )]
+    Logs(LogsArgs),
+
     /// Research a question: plan, search, read, reflect and write a cited report.
     #[command(
         after_help = "Examples:\n  dra research \"How fast are river deltas losing wetlands?\"\n  dra research --depth extended --out report/ \"State of sodium-ion batteries in 2026\"\n  echo \"question\" | dra research - --no-clarify --format json > run.json\n  dra research --timeout 10m --max-tokens 400000 --model-tier synthesizer=complex \"…\"\n  dra research --chat 1b4e28ba-2fa1-11d2-883f-0016d3cca427 \"And in Asia?\"\n\nSaving: with DATABASE_URL or a Lakebase instance configured, each run is stored as a chat\n(`saved as chat <id>` on stderr) that `dra serve` shows; --no-save skips it.\n\nOn a terminal, clarifying questions are asked interactively (--yes or --no-clarify skips them);\notherwise exit code 11 means the question needs clarification (the questions are printed).\nCtrl-C stops the run, prints and writes what was gathered as a partial report and exits 130;\na second Ctrl-C quits at once. Exit code 7: the --chat is not one of yours."
@@ -214,6 +220,25 @@ pub struct GrantPermissionsArgs {
     /// Database to grant on [default: LAKEBASE_DATABASE / lakebase.database, or DATABASE_URL's].
     #[arg(long, value_name = "NAME")]
     pub database: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The app whose logs to print (exact name, as `databricks apps list` shows it).
+    #[arg(long, value_name = "NAME")]
+    pub app: String,
+
+    /// Keep printing new lines until interrupted.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+
+    /// Only lines containing TERM (case-insensitive).
+    #[arg(long, value_name = "TERM")]
+    pub search: Option<String>,
+
+    /// How often --follow asks for new lines.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub interval: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ mod create_database;
 mod fetch;
 mod grant_permissions;
 mod identity;
+mod logs;
 mod migrate;
 mod models;
 mod research;
@@ -57,6 +58,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CreateDatabase(args) => create_database::run(&ctx, args).await,
         Command::WaitLakebase(args) => wait_lakebase::run(&ctx, args).await,
         Command::GrantPermissions(args) => grant_permissions::run(&ctx, args).await,
+        Command::Logs(args) => logs::run(&ctx, &args).await,
         Command::Fetch(args) => fetch::run(&ctx, args).await,
         Command::Search(args) => search::run(&ctx, args).await,
         Command::Models(args) => models::run(&ctx, args).await,

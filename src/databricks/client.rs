@@ -110,7 +110,20 @@ impl WorkspaceClient {
 
     /// `GET path`, decoded as `T`.
     pub async fn get<T: DeserializeOwned>(&self, path: &str, what: &str) -> Result<T, ApiError> {
-        self.call::<(), T>(Method::GET, path, None, what).await
+        self.call::<(), T>(Method::GET, self.auth.host(), path, None, what)
+            .await
+    }
+
+    /// `GET base + path` on another host of the workspace (an app's own URL), with the
+    /// same credentials, retries and errors.
+    pub async fn get_at<T: DeserializeOwned>(
+        &self,
+        base: &str,
+        path: &str,
+        what: &str,
+    ) -> Result<T, ApiError> {
+        self.call::<(), T>(Method::GET, base.trim_end_matches('/'), path, None, what)
+            .await
     }
 
     /// `POST path` with a JSON body, decoded as `T`.
@@ -120,17 +133,19 @@ impl WorkspaceClient {
         body: &B,
         what: &str,
     ) -> Result<T, ApiError> {
-        self.call(Method::POST, path, Some(body), what).await
+        self.call(Method::POST, self.auth.host(), path, Some(body), what)
+            .await
     }
 
     async fn call<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
+        base: &str,
         path: &str,
         body: Option<&B>,
         what: &str,
     ) -> Result<T, ApiError> {
-        (|| self.once(method.clone(), path, body, what))
+        (|| self.once(method.clone(), base, path, body, what))
             .retry(self.retry)
             .when(ApiError::is_transient)
             .notify(|e, after| tracing::warn!(error = %e, retry_in = ?after, "workspace API call failed; retrying"))
@@ -140,12 +155,13 @@ impl WorkspaceClient {
     async fn once<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
+        base: &str,
         path: &str,
         body: Option<&B>,
         what: &str,
     ) -> Result<T, ApiError> {
         let token = self.auth.token().await?;
-        let url = format!("{}{}", self.auth.host(), path);
+        let url = format!("{base}{path}");
         let mut req = self
             .http
             .request(method.clone(), &url)

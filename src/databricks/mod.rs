@@ -8,7 +8,7 @@ mod lakebase;
 mod profile;
 mod scim;
 
-pub use apps::App;
+pub use apps::{new_lines, App, LogLine};
 pub use auth::{AuthAttempt, AuthError, AuthOptions, DatabricksAuth};
 pub use client::{ApiError, WorkspaceClient};
 pub use lakebase::{DatabaseCredential, DatabaseInstance};

@@ -63,6 +63,8 @@ struct Inner {
     credential_sub: Mutex<String>,
     credential_hook: Mutex<Option<CredentialHook>>,
     apps: Mutex<HashMap<String, Value>>,
+    /// What each app's `/logz/batch` answers (the apps' URLs point back at this server).
+    app_logs: Mutex<HashMap<String, Value>>,
     requests: Mutex<Vec<Recorded>>,
 }
 
@@ -88,6 +90,7 @@ impl FakeWorkspace {
             credential_sub: Mutex::new(ME.to_string()),
             credential_hook: Mutex::new(None),
             apps: Mutex::new(HashMap::new()),
+            app_logs: Mutex::new(HashMap::new()),
             requests: Mutex::new(Vec::new()),
         });
         let app = Router::new()
@@ -96,6 +99,7 @@ impl FakeWorkspace {
             .route("/api/2.0/database/instances/{name}", get(instance))
             .route("/api/2.0/database/credentials", post(credentials))
             .route("/api/2.0/apps/{name}", get(app_get))
+            .route("/apps/{name}/logz/batch", get(app_logz))
             .with_state(inner.clone());
         let server = super::server::serve(app).await;
         FakeWorkspace {
@@ -131,6 +135,25 @@ impl FakeWorkspace {
             },
         );
         self
+    }
+
+    /// An app served by this fake (its URL is `{url}/apps/{name}`) whose `/logz/batch`
+    /// answers `logs`; set them again to make new lines appear.
+    pub fn with_app_logs(self, name: &str, logs: Value) -> Self {
+        self.inner.apps.lock().unwrap().insert(
+            name.into(),
+            json!({"name": name, "url": format!("{}/apps/{name}", self.url)}),
+        );
+        self.set_app_logs(name, logs);
+        self
+    }
+
+    pub fn set_app_logs(&self, name: &str, logs: Value) {
+        self.inner
+            .app_logs
+            .lock()
+            .unwrap()
+            .insert(name.into(), logs);
     }
 
     /// Add an app whose service principal has this client id.
@@ -409,5 +432,25 @@ async fn app_get(
         None => not_found(format!(
             "App with name {name} does not exist or is deleted."
         )),
+    }
+}
+
+async fn app_logz(
+    State(s): State<Arc<Inner>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorized(
+        &s,
+        "GET",
+        &format!("/apps/{name}/logz/batch"),
+        &headers,
+        Value::Null,
+    ) {
+        return r;
+    }
+    match s.app_logs.lock().unwrap().get(&name) {
+        Some(logs) => Json(logs.clone()).into_response(),
+        None => not_found(format!("no app {name}")),
     }
 }
