@@ -5,7 +5,7 @@ TARGET ?= dev
 PROFILE ?= $(TARGET)
 INSTANCE ?= deep-research-lakebase
 
-.PHONY: help install build test lint fmt bench db-migrate db-migrate-remote logs
+.PHONY: help install build test lint fmt bench db-migrate db-migrate-remote logs deploy
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -49,3 +49,8 @@ APP_NAME ?= deep-research-agent
 logs: ## An app's logs: TARGET=dev [FOLLOW=-f] [SEARCH=term] (app $(APP_NAME)-$(TARGET))
 	$(CARGO) run --quiet --locked -- --profile "$(PROFILE)" logs --app "$(APP_NAME)-$(TARGET)" \
 	  $(if $(FOLLOW),--follow) $(if $(SEARCH),--search "$(SEARCH)")
+
+deploy: ## Deploy app, Lakebase, schema and grants: TARGET=dev [BRAVE_SCOPE=] [DRY_RUN=1] [PROFILE=]
+	TARGET="$(TARGET)" BRAVE_SCOPE="$(BRAVE_SCOPE)" DRY_RUN="$(DRY_RUN)" \
+	  $(if $(filter command line environment,$(origin PROFILE)),PROFILE="$(PROFILE)") \
+	  bash scripts/deploy.sh
