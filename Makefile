@@ -13,8 +13,8 @@ help: ## List targets
 install: ## Install the dra binary into ~/.cargo/bin
 	$(CARGO) install --locked --path .
 
-build: ## Release build (target/release/dra)
-	$(CARGO) build --release --locked
+build: ## The Databricks App bundle in build/app (static musl binary, gzip, parts <= 10 MB)
+	bash scripts/build-bundle.sh
 
 test: ## Whole test suite (starts or installs PostgreSQL when needed)
 	@url="$$(scripts/test-postgres.sh)" && export DRA_TEST_PG_URL="$$url" && \

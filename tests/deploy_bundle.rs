@@ -196,3 +196,73 @@ fn app_yaml_starts_dra_serve_with_the_bundles_database_and_secret() {
         "BRAVE_API_KEY comes from the secret resource"
     );
 }
+
+#[test]
+fn the_app_bundle_has_only_small_files_and_its_start_script_runs_dra() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = tempfile::tempdir().unwrap();
+    let bundle = out.path().join("app");
+    let built = std::process::Command::new("bash")
+        .arg(root.join("scripts/build-bundle.sh"))
+        .env("BUNDLE_DIR", &bundle)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "make build failed: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+
+    // Apps refuse files over 10 MB; the bundle is the binary's parts, the start script,
+    // app.yaml and config/, nothing else.
+    let mut files = Vec::new();
+    let mut dirs = vec![bundle.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                dirs.push(entry.path());
+            } else {
+                let size = entry.metadata().unwrap().len();
+                assert!(
+                    size <= 10_000_000,
+                    "{} is {size} bytes",
+                    entry.path().display()
+                );
+                files.push(
+                    entry
+                        .path()
+                        .strip_prefix(&bundle)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
+    files.sort();
+    assert!(files.contains(&"app.yaml".to_string()), "{files:?}");
+    assert!(files.contains(&"config/app.yaml".to_string()), "{files:?}");
+    assert!(files.contains(&"bin/start.sh".to_string()), "{files:?}");
+    assert!(
+        files
+            .iter()
+            .all(|f| f == "app.yaml" || f == "config/app.yaml" || f.starts_with("bin/")),
+        "only the app's files: {files:?}"
+    );
+    assert!(files.iter().any(|f| f.starts_with("bin/dra.gz.part-")));
+
+    // What app.yaml's command runs: the reassembled binary, static, on this machine.
+    let bin_dir = tempfile::tempdir().unwrap();
+    let version = std::process::Command::new("sh")
+        .arg(bundle.join("bin/start.sh"))
+        .arg("--version")
+        .env("DRA_BIN_DIR", bin_dir.path())
+        .output()
+        .unwrap();
+    assert!(version.status.success(), "{version:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("dra {}", env!("CARGO_PKG_VERSION"))
+    );
+}
