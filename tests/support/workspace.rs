@@ -418,21 +418,14 @@ async fn app_get(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = authorized(
+    let found = s.apps.lock().unwrap().get(&name).cloned();
+    authorized_get(
         &s,
-        "GET",
         &format!("/api/2.0/apps/{name}"),
         &headers,
-        Value::Null,
-    ) {
-        return r;
-    }
-    match s.apps.lock().unwrap().get(&name) {
-        Some(app) => Json(app.clone()).into_response(),
-        None => not_found(format!(
-            "App with name {name} does not exist or is deleted."
-        )),
-    }
+        found,
+        || format!("App with name {name} does not exist or is deleted."),
+    )
 }
 
 async fn app_logz(
@@ -440,17 +433,29 @@ async fn app_logz(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = authorized(
+    let found = s.app_logs.lock().unwrap().get(&name).cloned();
+    authorized_get(
         &s,
-        "GET",
         &format!("/apps/{name}/logz/batch"),
         &headers,
-        Value::Null,
-    ) {
+        found,
+        || format!("no app {name}"),
+    )
+}
+
+/// A GET of a stored value: 401 without a valid bearer, else the value or a 404.
+fn authorized_get(
+    s: &Inner,
+    path: &str,
+    headers: &HeaderMap,
+    found: Option<Value>,
+    missing: impl FnOnce() -> String,
+) -> Response {
+    if let Err(r) = authorized(s, "GET", path, headers, Value::Null) {
         return r;
     }
-    match s.app_logs.lock().unwrap().get(&name) {
-        Some(logs) => Json(logs.clone()).into_response(),
-        None => not_found(format!("no app {name}")),
+    match found {
+        Some(v) => Json(v).into_response(),
+        None => not_found(missing()),
     }
 }
