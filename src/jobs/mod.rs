@@ -117,6 +117,16 @@ impl Jobs {
         }
     }
 
+    /// How this server's streams follow a session: keep-alives and polling from the
+    /// config, ended when the server stops.
+    pub fn follow_options(&self) -> stream::FollowOptions {
+        stream::FollowOptions {
+            keep_alive: self.config.keep_alive(),
+            poll: self.config.keep_alive(),
+            closing: Some(self.closing.clone()),
+        }
+    }
+
     /// Stop claiming, hand running jobs back to the queue, end open streams, stop
     /// listening.
     pub async fn shutdown(&self) {

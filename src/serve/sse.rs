@@ -15,7 +15,6 @@ use futures::{Stream, StreamExt};
 
 use super::ApiError;
 use crate::db::repo::SessionId;
-use crate::jobs::stream::FollowOptions;
 use crate::jobs::{follow, Frame, Jobs};
 use crate::research::event::StreamEnd;
 
@@ -60,11 +59,7 @@ pub fn respond(jobs: &Arc<Jobs>, session: SessionId, after: i32, format: Format)
         jobs.hub.clone(),
         session,
         after,
-        FollowOptions {
-            keep_alive: jobs.config.keep_alive(),
-            poll: jobs.config.keep_alive(),
-            closing: Some(jobs.closing.clone()),
-        },
+        jobs.follow_options(),
     );
     stream_response(frames, format)
 }

@@ -13,7 +13,6 @@ use uuid::Uuid;
 use super::Routes;
 use crate::db::repo::messages::{self, NewMessage, Role};
 use crate::db::repo::{chats, sessions, sources, ChatId, MessageId, SessionId};
-use crate::jobs::stream::FollowOptions;
 use crate::jobs::{follow, submit, Frame, Jobs, Submitted};
 use crate::serve::sse::{self, Format};
 use crate::serve::{ApiError, AppState, User};
@@ -163,11 +162,7 @@ async fn wait_for_end(jobs: &Jobs, session: SessionId) -> Option<String> {
         jobs.hub.clone(),
         session,
         i32::MAX,
-        FollowOptions {
-            keep_alive: jobs.config.keep_alive(),
-            poll: jobs.config.keep_alive(),
-            closing: Some(jobs.closing.clone()),
-        },
+        jobs.follow_options(),
     );
     let mut frames = std::pin::pin!(frames);
     while let Some(frame) = frames.next().await {
@@ -212,13 +207,7 @@ async fn research_v1(
 ) -> Result<HttpResponse, ApiError> {
     let jobs = state.research()?;
     let body = body.into_inner();
-    let request = super::research::job_request(
-        body.query,
-        body.options.query_mode,
-        body.options.research_depth,
-        body.options.verify_sources,
-        ["query", "query_mode", "research_depth"],
-    )?;
+    let request = body.options.request(body.query)?;
     let chat = ChatId(body.chat_id.unwrap_or_else(Uuid::new_v4));
     let submitted = submit::question(&jobs.pool, &jobs.config, &user.id, chat, &request).await?;
     Ok(with_ids(

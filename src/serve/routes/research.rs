@@ -56,6 +56,19 @@ pub(super) struct ResearchOptions {
     pub(super) verify_sources: bool,
 }
 
+impl ResearchOptions {
+    /// The request for `query` with these options, checked (snake_case field names).
+    pub(super) fn request(self, query: String) -> Result<JobRequest, ApiError> {
+        job_request(
+            query,
+            self.query_mode,
+            self.research_depth,
+            self.verify_sources,
+            ["query", "query_mode", "research_depth"],
+        )
+    }
+}
+
 pub(super) fn deep_research() -> String {
     "deep_research".into()
 }
@@ -148,13 +161,7 @@ async fn submit_job(
 ) -> Result<HttpResponse, ApiError> {
     let jobs = state.research()?;
     let body = body.into_inner();
-    let request = job_request(
-        body.query,
-        body.options.query_mode,
-        body.options.research_depth,
-        body.options.verify_sources,
-        ["query", "query_mode", "research_depth"],
-    )?;
+    let request = body.options.request(body.query)?;
     let submitted = submit::question(
         &jobs.pool,
         &jobs.config,
