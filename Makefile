@@ -5,21 +5,37 @@ TARGET ?= dev
 PROFILE ?= $(TARGET)
 INSTANCE ?= deep-research-lakebase
 
-.PHONY: help install build test lint fmt bench db-migrate db-migrate-remote logs deploy
+.PHONY: help install dev build prod test test-integration e2e lint fmt bench db-migrate db-migrate-remote logs deploy
 
 help: ## List targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
 
 install: ## Install the dra binary into ~/.cargo/bin
 	$(CARGO) install --locked --path .
 
+PORT ?= 8000
+
+dev: ## Server on :8000 (PORT=) with local Postgres (dra_dev); restarts on config/src changes, UI read from disk
+	PORT="$(PORT)" bash scripts/dev.sh
+
 build: ## The Databricks App bundle in build/app (static musl binary, gzip, parts <= 10 MB)
 	bash scripts/build-bundle.sh
+
+prod: ## Release build served on :8000 (PORT=) with the embedded UI (DATABASE_URL or Lakebase env for storage)
+	$(CARGO) build --locked --release
+	SERVE_STATIC=true target/release/dra serve --port "$(PORT)"
 
 test: ## Whole test suite (starts or installs PostgreSQL when needed)
 	@url="$$(scripts/test-postgres.sh)" && export DRA_TEST_PG_URL="$$url" && \
 	  echo "PostgreSQL for tests: $$url" && \
 	  $(CARGO) test --locked --no-fail-fast
+
+test-integration: ## Live tests against a real workspace, Brave and Lakebase (needs credentials; README: Testing)
+	$(CARGO) test --locked --test live -- --ignored --test-threads 1
+
+e2e: ## End to end: the UI in Chromium, two serve processes, make deploy against the fakes
+	@url="$$(scripts/test-postgres.sh)" && export DRA_TEST_PG_URL="$$url" && \
+	  $(CARGO) test --locked --test ui_browser --test serve_processes --test deploy_e2e --test deploy_pipeline
 
 lint: ## rustfmt check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
@@ -51,6 +67,6 @@ logs: ## An app's logs: TARGET=dev [FOLLOW=-f] [SEARCH=term] (app $(APP_NAME)-$(
 	  $(if $(FOLLOW),--follow) $(if $(SEARCH),--search "$(SEARCH)")
 
 deploy: ## Deploy app, Lakebase, schema and grants: TARGET=dev [BRAVE_SCOPE=] [DRY_RUN=1] [PROFILE=]
-	TARGET="$(TARGET)" BRAVE_SCOPE="$(BRAVE_SCOPE)" DRY_RUN="$(DRY_RUN)" \
+	@TARGET="$(TARGET)" BRAVE_SCOPE="$(BRAVE_SCOPE)" DRY_RUN="$(DRY_RUN)" \
 	  $(if $(filter command line environment,$(origin PROFILE)),PROFILE="$(PROFILE)") \
 	  bash scripts/deploy.sh

@@ -20,23 +20,34 @@ as_root() {
   fi
 }
 
-if ! rustup target list --installed 2>/dev/null | grep -qx "$TARGET_TRIPLE"; then
-  log "adding the Rust target $TARGET_TRIPLE"
-  rustup target add "$TARGET_TRIPLE"
-fi
-# ring's C code needs a musl C compiler.
-if ! command -v musl-gcc >/dev/null; then
-  log "installing musl-tools (Debian)"
-  as_root apt-get install -y -q musl-tools >&2 || { as_root apt-get update -q >&2 && as_root apt-get install -y -q musl-tools >&2; }
-fi
+build_static() {
+  if ! rustup target list --installed 2>/dev/null | grep -qx "$TARGET_TRIPLE"; then
+    log "adding the Rust target $TARGET_TRIPLE"
+    rustup target add "$TARGET_TRIPLE"
+  fi
+  # ring's C code needs a musl C compiler.
+  if ! command -v musl-gcc >/dev/null; then
+    log "installing musl-tools (Debian)"
+    as_root apt-get install -y -q musl-tools >&2 || { as_root apt-get update -q >&2 && as_root apt-get install -y -q musl-tools >&2; }
+  fi
+  log "building dra for $TARGET_TRIPLE (release profile: size-optimised, LTO, stripped)"
+  CC_x86_64_unknown_linux_musl=musl-gcc cargo build --locked --release --target "$TARGET_TRIPLE" >&2
+}
 
-log "building dra for $TARGET_TRIPLE (release profile: size-optimised, LTO, stripped)"
-CC_x86_64_unknown_linux_musl=musl-gcc cargo build --locked --release --target "$TARGET_TRIPLE" >&2
-BIN="${CARGO_TARGET_DIR:-target}/$TARGET_TRIPLE/release/dra"
+# DRA_BINARY packages an already built dra instead (the deploy tests, CI artefacts);
+# GZIP_LEVEL trades size for time (default 9).
+if [ -n "${DRA_BINARY:-}" ]; then
+  BIN="$DRA_BINARY"
+  [ -x "$BIN" ] || { log "DRA_BINARY=$BIN is not an executable"; exit 1; }
+  log "packaging $BIN (not building)"
+else
+  build_static
+  BIN="${CARGO_TARGET_DIR:-target}/$TARGET_TRIPLE/release/dra"
+fi
 
 rm -rf "$OUT"
 mkdir -p "$OUT/bin"
-gzip -9 -c "$BIN" | split -b "$PART_BYTES" -d -a 2 - "$OUT/bin/dra.gz.part-"
+gzip "-${GZIP_LEVEL:-9}" -c "$BIN" | split -b "$PART_BYTES" -d -a 2 - "$OUT/bin/dra.gz.part-"
 cat > "$OUT/bin/start.sh" <<'START'
 #!/bin/sh
 # Reassemble dra (stored gzip-compressed in parts, as Apps refuse files over 10 MB) and

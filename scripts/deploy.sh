@@ -11,6 +11,7 @@
 #   DRA=path              the dra binary (default: target/release/dra, built by step 1)
 #   BUILD_CMD="..."       step 1's command (default: make build)
 #   INSTANCE, DATABASE, APP_NAME   Lakebase instance, database and app base name
+#   WAIT_RETRIES, WAIT_DELAY       step 3's polling (default 10 attempts, 10s apart)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,7 +56,8 @@ run_step "Deploy the bundle (Lakebase instance; app on database postgres)" \
   "$DATABRICKS" bundle deploy -t "$TARGET" "${PROFILE_ARGS[@]}" --var lakebase_database=postgres "${VARS[@]}"
 run_step "Wait for Lakebase instance $INSTANCE" \
   "see the instance's state in the workspace (Compute > Database instances); wait-lakebase says the last state it saw" \
-  "$DRA" "${PROFILE_ARGS[@]}" wait-lakebase --instance "$INSTANCE"
+  "$DRA" "${PROFILE_ARGS[@]}" wait-lakebase --instance "$INSTANCE" \
+    --retries "${WAIT_RETRIES:-10}" --delay "${WAIT_DELAY:-10s}"
 run_step "Create database $DATABASE" \
   "check that your user may create databases on $INSTANCE" \
   "$DRA" "${PROFILE_ARGS[@]}" create-database --instance "$INSTANCE" --database "$DATABASE"

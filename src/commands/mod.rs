@@ -132,8 +132,12 @@ impl Context {
         })
     }
 
-    /// The application database name: the flag, else `LAKEBASE_DATABASE` /
-    /// `lakebase.database` for Lakebase, else the URL's database.
+    /// The application database name: the flag; else, with `--instance`,
+    /// `LAKEBASE_DATABASE` / `lakebase.database` (the deploy pipeline names the database it
+    /// made); else the target's own: the URL's database, or for the configured Lakebase
+    /// the `PGDATABASE` a Databricks App's database resource injects, falling back to
+    /// `lakebase.database`. In an app the resource is the truth: app.yaml's
+    /// `LAKEBASE_DATABASE` can go stale when the bundle deploys another database.
     pub fn database_name(
         &self,
         flag: Option<&str>,
@@ -143,7 +147,7 @@ impl Context {
         if let Some(name) = flag {
             return name.to_string();
         }
-        if via_instance || self.config.database.url.is_none() {
+        if via_instance {
             return self.config.lakebase.database.clone();
         }
         target.database.clone()

@@ -168,10 +168,23 @@ impl ConnectionTarget {
                 None => auto_user(client, &provider).await?,
             },
         };
+        let database = match var("PGDATABASE") {
+            Some(injected) => {
+                if injected != lb.database {
+                    tracing::warn!(
+                        pgdatabase = %injected,
+                        lakebase_database = %lb.database,
+                        "PGDATABASE (the app's database resource) differs from lakebase.database / LAKEBASE_DATABASE; using PGDATABASE"
+                    );
+                }
+                injected
+            }
+            None => lb.database.clone(),
+        };
         Ok(ConnectionTarget {
             host,
             port,
-            database: var("PGDATABASE").unwrap_or_else(|| lb.database.clone()),
+            database,
             user,
             sslmode: config.database.sslmode.unwrap_or(SslMode::Require),
             root_cert: config.database.ssl_root_cert.clone(),

@@ -33,7 +33,8 @@ pub struct Dra {
     pub home: tempfile::TempDir,
 }
 
-const SCRUBBED: &[&str] = &[
+/// Ambient settings no test run may inherit from the developer's shell.
+pub const SCRUBBED: &[&str] = &[
     "DATABRICKS_HOST",
     "DATABRICKS_TOKEN",
     "DATABRICKS_CLIENT_ID",

@@ -63,6 +63,8 @@ struct Inner {
     credential_sub: Mutex<String>,
     credential_hook: Mutex<Option<CredentialHook>>,
     apps: Mutex<HashMap<String, Value>>,
+    /// What creating instances and apps does (`bundle deploy` through a fake CLI).
+    provisioning: Mutex<Option<Provisioning>>,
     /// What each app's `/logz/batch` answers (the apps' URLs point back at this server).
     app_logs: Mutex<HashMap<String, Value>>,
     requests: Mutex<Vec<Recorded>>,
@@ -90,6 +92,7 @@ impl FakeWorkspace {
             credential_sub: Mutex::new(ME.to_string()),
             credential_hook: Mutex::new(None),
             apps: Mutex::new(HashMap::new()),
+            provisioning: Mutex::new(None),
             app_logs: Mutex::new(HashMap::new()),
             requests: Mutex::new(Vec::new()),
         });
@@ -98,7 +101,10 @@ impl FakeWorkspace {
             .route("/api/2.0/preview/scim/v2/Me", get(me))
             .route("/api/2.0/database/instances/{name}", get(instance))
             .route("/api/2.0/database/credentials", post(credentials))
-            .route("/api/2.0/apps/{name}", get(app_get))
+            .route("/api/2.0/database/instances", post(instance_create))
+            .route("/api/2.0/apps", post(app_create))
+            .route("/api/2.0/apps/{name}", get(app_get).patch(app_update))
+            .route("/api/2.0/apps/{name}/deployments", post(app_deploy))
             .route("/apps/{name}/logz/batch", get(app_logz))
             .with_state(inner.clone());
         let server = super::server::serve(app).await;
@@ -171,6 +177,30 @@ impl FakeWorkspace {
         self
     }
 
+    /// Let clients create instances and apps the way `databricks bundle deploy` does:
+    /// a new instance starts (two STARTING reads, then AVAILABLE at `read_write_dns`); a
+    /// new app gets a service principal with client id `sp_client_id`, whose PostgreSQL
+    /// role is created (LOGIN) on the server at `role_admin_url` once the app has a
+    /// database resource, as the platform does for Lakebase.
+    pub fn with_provisioning(
+        self,
+        read_write_dns: &str,
+        sp_client_id: &str,
+        role_admin_url: &str,
+    ) -> Self {
+        *self.inner.provisioning.lock().unwrap() = Some(Provisioning {
+            read_write_dns: read_write_dns.into(),
+            sp_client_id: sp_client_id.into(),
+            role_admin_url: role_admin_url.into(),
+        });
+        self
+    }
+
+    /// An app as the workspace stores it.
+    pub fn app(&self, name: &str) -> Option<Value> {
+        self.inner.apps.lock().unwrap().get(name).cloned()
+    }
+
     pub fn set_credential_expiry(&self, e: Expiry) {
         *self.inner.credential_expiry.lock().unwrap() = e;
     }
@@ -201,6 +231,13 @@ impl FakeWorkspace {
     pub fn requests(&self) -> Vec<Recorded> {
         self.inner.requests.lock().unwrap().clone()
     }
+}
+
+#[derive(Clone)]
+struct Provisioning {
+    read_write_dns: String,
+    sp_client_id: String,
+    role_admin_url: String,
 }
 
 /// A JWT-shaped token (unsigned) with the given subject.
@@ -458,4 +495,210 @@ fn authorized_get(
         Some(v) => Json(v).into_response(),
         None => not_found(missing()),
     }
+}
+
+fn conflict(message: String) -> Response {
+    (
+        StatusCode::CONFLICT,
+        Json(json!({"error_code": "RESOURCE_ALREADY_EXISTS", "message": message})),
+    )
+        .into_response()
+}
+
+#[allow(clippy::result_large_err)] // a test double; the response is the error
+fn provisioning(s: &Inner) -> Result<Provisioning, Response> {
+    s.provisioning.lock().unwrap().clone().ok_or_else(|| {
+        (
+            StatusCode::NOT_IMPLEMENTED,
+            Json(json!({"error_code": "NOT_IMPLEMENTED", "message": "this fake workspace provisions nothing (with_provisioning)"})),
+        )
+            .into_response()
+    })
+}
+
+async fn instance_create(
+    State(s): State<Arc<Inner>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Err(r) = authorized(
+        &s,
+        "POST",
+        "/api/2.0/database/instances",
+        &headers,
+        body.clone(),
+    ) {
+        return r;
+    }
+    let p = match provisioning(&s) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let Some(name) = body["name"].as_str().filter(|n| !n.is_empty()) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error_code": "INVALID_PARAMETER_VALUE", "message": "name is required"})),
+        )
+            .into_response();
+    };
+    let mut instances = s.instances.lock().unwrap();
+    if instances.contains_key(name) {
+        return conflict(format!("Database instance '{name}' already exists."));
+    }
+    instances.insert(
+        name.into(),
+        Instance {
+            states: ["STARTING", "STARTING", "AVAILABLE"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            read_write_dns: p.read_write_dns,
+        },
+    );
+    Json(json!({"name": name, "state": "STARTING", "capacity": body["capacity"]})).into_response()
+}
+
+async fn app_create(
+    State(s): State<Arc<Inner>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Err(r) = authorized(&s, "POST", "/api/2.0/apps", &headers, body.clone()) {
+        return r;
+    }
+    let p = match provisioning(&s) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let name = body["name"].as_str().unwrap_or_default().to_string();
+    if name.is_empty() {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error_code": "INVALID_PARAMETER_VALUE", "message": "name is required"})),
+        )
+            .into_response();
+    }
+    let app = {
+        let mut apps = s.apps.lock().unwrap();
+        if apps.contains_key(&name) {
+            return conflict(format!("An app with name {name} already exists."));
+        }
+        let app = json!({
+            "name": name,
+            "service_principal_id": 4242,
+            "service_principal_client_id": p.sp_client_id,
+            "service_principal_name": format!("app-{name}"),
+            "url": format!("https://{name}.example.databricksapps.com"),
+            "resources": body["resources"],
+            "compute_status": {"state": "ACTIVE"},
+            "app_status": {"state": "UNAVAILABLE", "message": "App has not been deployed yet."},
+        });
+        apps.insert(name, app.clone());
+        app
+    };
+    if let Err(r) = ensure_app_role(&p, &app).await {
+        return r;
+    }
+    Json(app).into_response()
+}
+
+async fn app_update(
+    State(s): State<Arc<Inner>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Err(r) = authorized(
+        &s,
+        "PATCH",
+        &format!("/api/2.0/apps/{name}"),
+        &headers,
+        body.clone(),
+    ) {
+        return r;
+    }
+    let p = match provisioning(&s) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let app = {
+        let mut apps = s.apps.lock().unwrap();
+        let Some(app) = apps.get_mut(&name) else {
+            return not_found(format!(
+                "App with name {name} does not exist or is deleted."
+            ));
+        };
+        if !body["resources"].is_null() {
+            app["resources"] = body["resources"].clone();
+        }
+        app.clone()
+    };
+    if let Err(r) = ensure_app_role(&p, &app).await {
+        return r;
+    }
+    Json(app).into_response()
+}
+
+async fn app_deploy(
+    State(s): State<Arc<Inner>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let path = format!("/api/2.0/apps/{name}/deployments");
+    if let Err(r) = authorized(&s, "POST", &path, &headers, body.clone()) {
+        return r;
+    }
+    let mut apps = s.apps.lock().unwrap();
+    let Some(app) = apps.get_mut(&name) else {
+        return not_found(format!(
+            "App with name {name} does not exist or is deleted."
+        ));
+    };
+    let n = app["deployments"].as_u64().unwrap_or(0) + 1;
+    app["deployments"] = json!(n);
+    app["app_status"] = json!({"state": "RUNNING", "message": "App is running"});
+    app["active_deployment"] = json!({
+        "deployment_id": format!("dep-{n}"),
+        "source_code_path": body["source_code_path"],
+        "status": {"state": "SUCCEEDED"},
+    });
+    Json(app["active_deployment"].clone()).into_response()
+}
+
+/// The platform creates a Lakebase role for the app's service principal once the app has
+/// a database resource.
+#[allow(clippy::result_large_err)] // a test double; the response is the error
+async fn ensure_app_role(p: &Provisioning, app: &Value) -> Result<(), Response> {
+    let has_database = app["resources"]
+        .as_array()
+        .is_some_and(|rs| rs.iter().any(|r| r["database"].is_object()));
+    if !has_database {
+        return Ok(());
+    }
+    let client = super::pg::connect(&p.role_admin_url).await;
+    let role = p.sp_client_id.replace('"', "\"\"");
+    let exists = client
+        .query_opt(
+            "SELECT 1 FROM pg_roles WHERE rolname = $1",
+            &[&p.sp_client_id],
+        )
+        .await
+        .map_err(|e| server_error(e.to_string()))?
+        .is_some();
+    if !exists {
+        client
+            .batch_execute(&format!("CREATE ROLE \"{role}\" LOGIN"))
+            .await
+            .map_err(|e| server_error(e.to_string()))?;
+    }
+    Ok(())
+}
+
+fn server_error(message: String) -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(json!({"error_code": "INTERNAL_ERROR", "message": message})),
+    )
+        .into_response()
 }
