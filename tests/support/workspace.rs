@@ -276,12 +276,17 @@ fn authorized(
     check_bearer(s, headers)
 }
 
-fn not_found(message: String) -> Response {
+/// An error in the workspace API's shape.
+fn api_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     (
-        StatusCode::NOT_FOUND,
-        Json(json!({"error_code": "RESOURCE_DOES_NOT_EXIST", "message": message})),
+        status,
+        Json(json!({"error_code": code, "message": message.into()})),
     )
         .into_response()
+}
+
+fn not_found(message: String) -> Response {
+    api_error(StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST", message)
 }
 
 #[allow(clippy::result_large_err)] // a test double; the response is the error
@@ -498,21 +503,33 @@ fn authorized_get(
 }
 
 fn conflict(message: String) -> Response {
-    (
-        StatusCode::CONFLICT,
-        Json(json!({"error_code": "RESOURCE_ALREADY_EXISTS", "message": message})),
-    )
-        .into_response()
+    api_error(StatusCode::CONFLICT, "RESOURCE_ALREADY_EXISTS", message)
 }
 
+fn missing_name() -> Response {
+    api_error(
+        StatusCode::BAD_REQUEST,
+        "INVALID_PARAMETER_VALUE",
+        "name is required",
+    )
+}
+
+/// Record and authorize a provisioning request; what provisioning does.
 #[allow(clippy::result_large_err)] // a test double; the response is the error
-fn provisioning(s: &Inner) -> Result<Provisioning, Response> {
+fn provisioning(
+    s: &Inner,
+    method: &str,
+    path: &str,
+    headers: &HeaderMap,
+    body: &Value,
+) -> Result<Provisioning, Response> {
+    authorized(s, method, path, headers, body.clone())?;
     s.provisioning.lock().unwrap().clone().ok_or_else(|| {
-        (
+        api_error(
             StatusCode::NOT_IMPLEMENTED,
-            Json(json!({"error_code": "NOT_IMPLEMENTED", "message": "this fake workspace provisions nothing (with_provisioning)"})),
+            "NOT_IMPLEMENTED",
+            "this fake workspace provisions nothing (with_provisioning)",
         )
-            .into_response()
     })
 }
 
@@ -521,25 +538,12 @@ async fn instance_create(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    if let Err(r) = authorized(
-        &s,
-        "POST",
-        "/api/2.0/database/instances",
-        &headers,
-        body.clone(),
-    ) {
-        return r;
-    }
-    let p = match provisioning(&s) {
+    let p = match provisioning(&s, "POST", "/api/2.0/database/instances", &headers, &body) {
         Ok(p) => p,
         Err(r) => return r,
     };
     let Some(name) = body["name"].as_str().filter(|n| !n.is_empty()) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error_code": "INVALID_PARAMETER_VALUE", "message": "name is required"})),
-        )
-            .into_response();
+        return missing_name();
     };
     let mut instances = s.instances.lock().unwrap();
     if instances.contains_key(name) {
@@ -563,20 +567,13 @@ async fn app_create(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    if let Err(r) = authorized(&s, "POST", "/api/2.0/apps", &headers, body.clone()) {
-        return r;
-    }
-    let p = match provisioning(&s) {
+    let p = match provisioning(&s, "POST", "/api/2.0/apps", &headers, &body) {
         Ok(p) => p,
         Err(r) => return r,
     };
     let name = body["name"].as_str().unwrap_or_default().to_string();
     if name.is_empty() {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error_code": "INVALID_PARAMETER_VALUE", "message": "name is required"})),
-        )
-            .into_response();
+        return missing_name();
     }
     let app = {
         let mut apps = s.apps.lock().unwrap();
@@ -608,16 +605,8 @@ async fn app_update(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    if let Err(r) = authorized(
-        &s,
-        "PATCH",
-        &format!("/api/2.0/apps/{name}"),
-        &headers,
-        body.clone(),
-    ) {
-        return r;
-    }
-    let p = match provisioning(&s) {
+    let path = format!("/api/2.0/apps/{name}");
+    let p = match provisioning(&s, "PATCH", &path, &headers, &body) {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -696,9 +685,5 @@ async fn ensure_app_role(p: &Provisioning, app: &Value) -> Result<(), Response> 
 }
 
 fn server_error(message: String) -> Response {
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        Json(json!({"error_code": "INTERNAL_ERROR", "message": message})),
-    )
-        .into_response()
+    api_error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", message)
 }
