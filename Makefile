@@ -22,8 +22,7 @@ build: ## The Databricks App bundle in build/app (static musl binary, gzip, part
 	bash scripts/build-bundle.sh
 
 prod: ## Release build served on :8000 (PORT=) with the embedded UI (DATABASE_URL or Lakebase env for storage)
-	$(CARGO) build --locked --release
-	SERVE_STATIC=true target/release/dra serve --port "$(PORT)"
+	SERVE_STATIC=true $(CARGO) run --locked --release -- serve --port "$(PORT)"
 
 test: ## Whole test suite (starts or installs PostgreSQL when needed)
 	@url="$$(scripts/test-postgres.sh)" && export DRA_TEST_PG_URL="$$url" && \

@@ -8,7 +8,8 @@
 #   BRAVE_SCOPE=scope     secret scope with the Brave key (default: the bundle's)
 #   DRY_RUN=1             print the commands instead of running them
 #   DATABRICKS=path       the Databricks CLI (default: databricks on PATH)
-#   DRA=path              the dra binary (default: target/release/dra, built by step 1)
+#   DRA=path              the dra binary for steps 3-7 (default: the static one step 1
+#                         builds, or DRA_BINARY when step 1 packages that one)
 #   BUILD_CMD="..."       step 1's command (default: make build)
 #   INSTANCE, DATABASE, APP_NAME   Lakebase instance, database and app base name
 #   WAIT_RETRIES, WAIT_DELAY       step 3's polling (default 10 attempts, 10s apart)
@@ -17,7 +18,7 @@ cd "$(dirname "$0")/.."
 
 TARGET="${TARGET:-dev}"
 DATABRICKS="${DATABRICKS:-databricks}"
-DRA="${DRA:-target/release/dra}"
+DRA="${DRA:-${DRA_BINARY:-${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-musl/release/dra}}"
 INSTANCE="${INSTANCE:-deep-research-lakebase}"
 DATABASE="${DATABASE:-deep_research}"
 APP="${APP_NAME:-deep-research-agent}-${TARGET}"

@@ -21,9 +21,8 @@ if [ -z "${DATABASE_URL:-}" ]; then
 fi
 export DATABASE_URL
 
-cargo build --locked --quiet
-target/debug/dra create-database
-target/debug/dra migrate
+cargo run --locked --quiet -- create-database
+cargo run --locked --quiet -- migrate
 
 if ! command -v watchexec >/dev/null; then
   log "installing watchexec (cargo install --locked watchexec-cli; once, a few minutes)"

@@ -172,7 +172,6 @@ impl World {
         std::fs::create_dir_all(&home).unwrap();
         cmd.env("PATH", path)
             .env("HOME", home)
-            .env("DRA", env!("CARGO_BIN_EXE_dra"))
             .env("BUILD_CMD", format!("bash {ROOT}/scripts/build-bundle.sh"))
             .env("DRA_BINARY", env!("CARGO_BIN_EXE_dra"))
             .env("BUNDLE_DIR", self.bundle_dir())
@@ -476,8 +475,9 @@ async fn a_failure_at_step_4_stops_make_deploy_with_what_to_do_and_a_rerun_finis
     assert_ne!(failed.code, 0);
     for said in [
         format!("[4/8] Create database {}: FAILED (exit ", w.db.name),
-        // dra's own reason
+        // dra's own reason, and what the role lacks
         "permission denied to create database".to_string(),
+        "the role needs CREATEDB".to_string(),
         format!(
             "next: check that your user may create databases on {}",
             w.names.instance

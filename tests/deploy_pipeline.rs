@@ -40,7 +40,9 @@ fn deploy(dir: &Path, env: &[(&str, &str)]) -> std::process::Output {
     let mut cmd = Command::new("bash");
     cmd.arg(SCRIPT)
         .env("DATABRICKS", dir.join("databricks"))
-        .env("DRA", dir.join("no-dra-here"))
+        .env_remove("DRA")
+        .env_remove("DRA_BINARY")
+        .env_remove("CARGO_TARGET_DIR")
         .env("BUILD_CMD", "true")
         .env_remove("DRY_RUN")
         .env_remove("PROFILE")
@@ -85,6 +87,13 @@ fn a_dry_run_prints_the_eight_steps_in_order_and_runs_nothing() {
     let commands: Vec<&str> = text.lines().filter(|l| l.starts_with("      ")).collect();
     assert!(commands[1].contains("bundle deploy -t dev --var lakebase_database=postgres --var brave_secret_scope=team-secrets"), "{}", commands[1]);
     assert!(commands[2].contains("wait-lakebase --instance deep-research-lakebase"));
+    assert!(
+        commands[2]
+            .trim_start()
+            .starts_with("target/x86_64-unknown-linux-musl/release/dra "),
+        "steps 3-7 run the static dra step 1 builds: {}",
+        commands[2]
+    );
     assert!(commands[4].contains("--var lakebase_database=deep_research"));
     assert!(commands[6].contains("grant-permissions --instance deep-research-lakebase --database deep_research --app deep-research-agent-dev"));
     assert!(commands[7].contains("bundle run -t dev"));

@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use dra::db::admin::{self, Created};
 
 use super::Context;
@@ -17,7 +18,15 @@ pub async fn run(ctx: &Context, args: CreateDatabaseArgs) -> anyhow::Result<Exit
     // `postgres` always exists; the target database may not.
     let maintenance = base.with_database("postgres");
     let mut conn = maintenance.connect().await?;
-    match admin::create_database(&mut conn, &database).await? {
+    let created = admin::create_database(&mut conn, &database)
+        .await
+        .with_context(|| {
+            format!(
+                "could not create database \"{database}\" as `{}` on {}:{} (the role needs CREATEDB; on Lakebase, a workspace admin or a member of databricks_superuser can create it, or create it once yourself and re-run)",
+                base.user, base.host, base.port
+            )
+        })?;
+    match created {
         Created::Created => println!(
             "database \"{database}\" created on {}:{}",
             base.host, base.port
