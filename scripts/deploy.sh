@@ -9,7 +9,8 @@
 #   DRY_RUN=1             print the commands instead of running them
 #   DATABRICKS=path       the Databricks CLI (default: databricks on PATH)
 #   DRA=path              the dra binary for steps 3-7 (default: the static one step 1
-#                         builds, or DRA_BINARY when step 1 packages that one)
+#                         builds on Linux x86_64, or DRA_BINARY when step 1 packages that
+#                         one; elsewhere `dra` on PATH, from make install)
 #   BUILD_CMD="..."       step 1's command (default: make build)
 #   INSTANCE, DATABASE, APP_NAME   Lakebase instance, database and app base name
 #   WAIT_RETRIES, WAIT_DELAY       step 3's polling (default 10 attempts, 10s apart)
@@ -18,7 +19,16 @@ cd "$(dirname "$0")/.."
 
 TARGET="${TARGET:-dev}"
 DATABRICKS="${DATABRICKS:-databricks}"
-DRA="${DRA:-${DRA_BINARY:-${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-musl/release/dra}}"
+if [ -z "${DRA:-}" ]; then
+  if [ -n "${DRA_BINARY:-}" ]; then
+    DRA="$DRA_BINARY"
+  elif [ "$(uname -sm)" = "Linux x86_64" ]; then
+    DRA="${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-musl/release/dra"
+  else
+    # The bundle's binary does not run here (macOS, arm64): the host's, from `make install`.
+    DRA=dra
+  fi
+fi
 INSTANCE="${INSTANCE:-deep-research-lakebase}"
 DATABASE="${DATABASE:-deep_research}"
 APP="${APP_NAME:-deep-research-agent}-${TARGET}"
