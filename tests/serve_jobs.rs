@@ -19,7 +19,7 @@ use dra::jobs::{Engine, Jobs, JobsConfig};
 use dra::serve::{AppState, IdentityMode};
 use serde_json::{json, Value};
 use support::llm::Reply;
-use support::serve::{app, call, migrated_pool, unlimited};
+use support::serve::{app, audit_rows, call, migrated_pool, unlimited};
 use support::world::{researcher, World};
 use support::TestDb;
 
@@ -294,6 +294,14 @@ async fn a_submitted_job_runs_in_the_worker_and_streams_every_event_then_its_end
     assert_eq!(job["chatId"], chat.as_str());
     assert_eq!(job["queryMode"], "web_search");
     let session = job["sessionId"].as_str().unwrap().to_string();
+    // The audit row names the session the submission created.
+    let audited = audit_rows(&pool, ALICE, 2).await;
+    assert!(
+        audited.iter().any(|r| r.action == "research.submit"
+            && r.resource_type == "research_session"
+            && r.resource_id.as_deref() == Some(session.as_str())),
+        "{audited:#?}"
+    );
 
     let frames = read_stream(&s, &session, None).await;
     let seq = sequence(&frames);

@@ -11,12 +11,11 @@ use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::header::HeaderMap;
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
-use dra::db::repo::audit::{self, AuditEntry};
 use dra::db::repo::messages::Role;
 use dra::db::PgPool;
 use dra::serve::IdentityMode;
 use serde_json::{json, Value};
-use support::serve::{call, migrated_pool, send, unlimited_app};
+use support::serve::{audit_rows, call, migrated_pool, send, unlimited_app};
 use support::TestDb;
 
 const ALICE: &str = "alice@example.com";
@@ -107,22 +106,6 @@ async fn insert_message(
     id.0
 }
 
-/// `user`'s audit rows once there are at least `expected` (the middleware writes them on
-/// a task of its own), oldest first; gives up after a bound.
-async fn audit_rows(pool: &PgPool, user: &str, expected: usize) -> Vec<AuditEntry> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let mut conn = pool.get().await.unwrap();
-        let mut rows = audit::recent_for_user(&mut conn, user, 100).await.unwrap();
-        drop(conn);
-        if rows.len() >= expected || Instant::now() > deadline {
-            rows.reverse();
-            return rows;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[actix_web::test]
 async fn each_successful_mutation_leaves_one_audit_row_naming_action_resource_and_user() {
     let db = TestDb::new().await;
@@ -178,7 +161,7 @@ async fn each_successful_mutation_leaves_one_audit_row_naming_action_resource_an
     assert_eq!(
         seen,
         vec![
-            ("chat.create", "chat", None),
+            ("chat.create", "chat", Some(chat_id.as_str())),
             ("chat.delete", "chat", Some(chat_id.as_str())),
             ("chat.update", "chat", Some(chat_id.as_str())),
             ("message.feedback", "message", Some(message_id.as_str())),

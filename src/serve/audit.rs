@@ -11,7 +11,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method};
 use actix_web::middleware::Next;
-use actix_web::web;
+use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use super::{AppState, User};
@@ -43,6 +43,17 @@ pub async fn record(
         }
     }
     Ok(response)
+}
+
+/// The id of what a create handler made, put in its response's extensions: the route
+/// has no path parameter naming it, so the audit row learns it from here.
+#[derive(Debug, Clone)]
+pub struct Created(pub String);
+
+/// Marks `response` as having created the resource `id` (see [`Created`]).
+pub fn created(mut response: HttpResponse, id: impl ToString) -> HttpResponse {
+    response.extensions_mut().insert(Created(id.to_string()));
+    response
 }
 
 /// What an audited request did: `<resource>.<verb>` and the resource it touched.
@@ -147,9 +158,16 @@ fn entry_for<B>(
 ) -> Option<(PgPool, NewAuditEntry)> {
     let req = response.request();
     let pattern = req.match_pattern()?;
-    let action = classify(req.method(), &pattern, |name| {
+    let mut action = classify(req.method(), &pattern, |name| {
         req.match_info().get(name).map(str::to_string)
     })?;
+    if action.resource_id.is_none() {
+        action.resource_id = response
+            .response()
+            .extensions()
+            .get::<Created>()
+            .map(|c| c.0.clone());
+    }
     let state = req.app_data::<web::Data<AppState>>()?;
     let pool = state.pool.clone()?;
     // The handler already accepted this identity; it cannot fail differently here.

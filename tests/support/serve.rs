@@ -2,6 +2,7 @@
 //! app with rate limits off, and requests sent as a user through the proxy header.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use actix_web::body::{to_bytes, MessageBody};
 use actix_web::dev::{Service, ServiceResponse};
@@ -9,6 +10,7 @@ use actix_web::http::header::HeaderMap;
 use actix_web::http::StatusCode;
 use actix_web::test::{self, TestRequest};
 use dra::config::{AppConfig, DatabaseUrl};
+use dra::db::repo::audit::{self, AuditEntry};
 use dra::db::{build_pool, ConnectionTarget, PgPool};
 use dra::serve::{AppState, IdentityMode};
 use serde_json::Value;
@@ -110,4 +112,20 @@ pub async fn unlimited_app(
     Error = actix_web::Error,
 > {
     app(Arc::new(unlimited(pool, identity))).await
+}
+
+/// `user`'s audit rows once there are at least `expected` (the middleware writes them on
+/// a task of its own), oldest first; gives up after a bound.
+pub async fn audit_rows(pool: &PgPool, user: &str, expected: usize) -> Vec<AuditEntry> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut conn = pool.get().await.unwrap();
+        let mut rows = audit::recent_for_user(&mut conn, user, 100).await.unwrap();
+        drop(conn);
+        if rows.len() >= expected || Instant::now() > deadline {
+            rows.reverse();
+            return rows;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

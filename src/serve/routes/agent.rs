@@ -15,7 +15,7 @@ use crate::db::repo::messages::{self, NewMessage, Role};
 use crate::db::repo::{chats, sessions, sources, ChatId, MessageId, SessionId};
 use crate::jobs::{follow, submit, Frame, Jobs, Submitted};
 use crate::serve::sse::{self, Format};
-use crate::serve::{ApiError, AppState, User};
+use crate::serve::{audit, ApiError, AppState, User};
 
 pub(super) fn mount(r: &mut Routes) {
     r.post("/agent/query", query);
@@ -79,9 +79,12 @@ async fn query(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/event-stream"));
     if wants_stream {
-        return Ok(with_ids(
-            sse::respond(jobs, submitted.session_id, 0, Format::Jobs),
-            &submitted,
+        return Ok(audit::created(
+            with_ids(
+                sse::respond(jobs, submitted.session_id, 0, Format::Jobs),
+                &submitted,
+            ),
+            submitted.session_id,
         ));
     }
     let status = wait_for_end(jobs, submitted.session_id).await;
@@ -98,7 +101,7 @@ async fn query(
         .and_then(|m| m.content)
         .unwrap_or_default();
     let found = sources::for_session(&mut conn, submitted.session_id).await?;
-    Ok(HttpResponse::Ok().json(json!({
+    let response = HttpResponse::Ok().json(json!({
         "response": answer,
         "sources": found.iter().map(|s| json!({
             "id": s.id,
@@ -111,7 +114,8 @@ async fn query(
         })).collect::<Vec<_>>(),
         "queryClassification": null,
         "researchSessionId": submitted.session_id,
-    })))
+    }));
+    Ok(audit::created(response, submitted.session_id))
 }
 
 /// A new conversation's earlier turns, stored before the question so the run sees them as
@@ -210,8 +214,11 @@ async fn research_v1(
     let request = body.options.request(body.query)?;
     let chat = ChatId(body.chat_id.unwrap_or_else(Uuid::new_v4));
     let submitted = submit::question(&jobs.pool, &jobs.config, &user.id, chat, &request).await?;
-    Ok(with_ids(
-        sse::respond(jobs, submitted.session_id, 0, Format::V1),
-        &submitted,
+    Ok(audit::created(
+        with_ids(
+            sse::respond(jobs, submitted.session_id, 0, Format::V1),
+            &submitted,
+        ),
+        submitted.session_id,
     ))
 }

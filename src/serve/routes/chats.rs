@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::Routes;
 use crate::db::repo::chats::{self, ChatQuery, ChatStatus, ChatSummary};
 use crate::db::repo::ChatId;
-use crate::serve::{ApiError, AppState, User};
+use crate::serve::{audit, ApiError, AppState, User};
 
 /// The original's title limit.
 const MAX_TITLE: usize = 200;
@@ -129,7 +129,10 @@ async fn create(
     let chat = chats::get_for_user(&mut conn, id, &user.id, false)
         .await?
         .ok_or_else(|| ApiError::Internal("a created chat could not be read back".into()))?;
-    Ok(HttpResponse::Created().json(ChatResponse::from(chat)))
+    Ok(audit::created(
+        HttpResponse::Created().json(ChatResponse::from(chat)),
+        id,
+    ))
 }
 
 async fn get(

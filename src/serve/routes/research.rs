@@ -14,7 +14,7 @@ use crate::db::repo::sessions::{self, Session};
 use crate::db::repo::{chats, messages, ChatId, SessionId};
 use crate::jobs::submit;
 use crate::serve::sse::{self, Format};
-use crate::serve::{ApiError, AppState, User};
+use crate::serve::{audit, ApiError, AppState, User};
 
 pub(super) fn mount(r: &mut Routes) {
     r.post("/research/jobs", submit_job)
@@ -171,7 +171,10 @@ async fn submit_job(
     )
     .await?;
     let session = session_of(&state, &user, submitted.session_id).await?;
-    Ok(HttpResponse::Ok().json(JobResponse::from(session)))
+    Ok(audit::created(
+        HttpResponse::Ok().json(JobResponse::from(session)),
+        submitted.session_id,
+    ))
 }
 
 /// `user`'s session `id`, or 404.
