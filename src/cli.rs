@@ -47,6 +47,7 @@ pub struct Cli {
     #[arg(
         long,
         global = true,
+        env = "LOG_FORMAT",
         value_enum,
         default_value = "text",
         value_name = "FORMAT"

@@ -501,3 +501,87 @@ async fn the_purge_task_runs_once_at_start() {
         "the first pass runs when the task starts, not an interval later"
     );
 }
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// The JSON events with target `dra::access`.
+    fn access_events(&self) -> Vec<Value> {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["target"] == "dra::access")
+            .collect()
+    }
+}
+
+#[actix_web::test]
+async fn each_request_leaves_one_structured_access_event_carrying_its_request_id() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let s = unlimited_app(None, IdentityMode::Production).await;
+
+    let chat = uuid::Uuid::new_v4();
+    let (status, headers, _) = send(
+        &s,
+        TestRequest::get()
+            .uri(&format!("/api/v1/chats/{chat}?q=private+words"))
+            .insert_header(("X-Request-Id", "req-42"))
+            .insert_header(("X-Forwarded-For", "203.0.113.9")),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "no database here");
+    assert_eq!(headers.get("x-request-id").unwrap(), "req-42");
+    let (status, headers, _) = send(
+        &s,
+        TestRequest::get()
+            .uri("/health")
+            .insert_header(("X-Request-Id", "bad id\twith tab")),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let fresh = headers
+        .get("x-request-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(uuid::Uuid::parse_str(&fresh).is_ok(), "{fresh}");
+
+    let events = captured.access_events();
+    assert_eq!(events.len(), 2, "{events:#?}");
+    let first = &events[0];
+    assert_eq!(first["request_id"], "req-42");
+    assert_eq!(first["method"], "GET");
+    assert_eq!(first["path"], format!("/api/v1/chats/{chat}"));
+    assert_eq!(first["route"], "/api/v1/chats/{chat_id}");
+    assert_eq!(first["status"], 503);
+    assert_eq!(first["client"], "203.0.113.9");
+    assert!(first["duration_ms"].as_f64().is_some(), "{first}");
+    assert!(
+        !first.to_string().contains("private"),
+        "the query string is not logged: {first}"
+    );
+    assert_eq!(events[1]["request_id"], fresh.as_str());
+    assert_eq!(events[1]["status"], 200);
+}

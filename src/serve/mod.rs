@@ -8,6 +8,7 @@
 //! - `routes/`: one module per resource;
 //! - [`static_files`]: the browser UI at `/` (embedded, or a directory).
 
+pub mod access_log;
 pub mod audit;
 pub mod error;
 pub mod identity;
@@ -23,8 +24,7 @@ use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::{from_fn, Compress, Logger, Next};
+use actix_web::middleware::{from_fn, Compress};
 use actix_web::{web, App, HttpServer};
 
 pub use error::ApiError;
@@ -149,8 +149,7 @@ pub fn app(
         .wrap(from_fn(audit::record))
         .wrap(from_fn(limits::limit))
         .wrap(Compress::default())
-        .wrap(Logger::new(r#"%{X-Request-Id}o %a "%r" %s %b %Dms"#))
-        .wrap(from_fn(request_id))
+        .wrap(from_fn(access_log::record))
 }
 
 /// Serves until SIGTERM or Ctrl-C. Then, at once, running research goes back to the job
@@ -204,30 +203,4 @@ async fn stop_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-}
-
-/// Every response carries an `X-Request-Id`: the caller's (the proxy's) when it sent a
-/// sane one, else a fresh one, so a log line and a user's report can be matched.
-pub async fn request_id(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    const HEADER: HeaderName = HeaderName::from_static("x-request-id");
-    let id = req
-        .headers()
-        .get(&HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 128
-                && v.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        })
-        .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let mut response = next.call(req).await?;
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(HEADER, value);
-    }
-    Ok(response)
 }

@@ -55,6 +55,7 @@ pub const SCRUBBED: &[&str] = &[
     "PGSSLROOTCERT",
     "APP_CONFIG_PATH",
     "LOG_LEVEL",
+    "LOG_FORMAT",
     "RUST_LOG",
     "BRAVE_API_KEY",
     "BRAVE_BASE_URL",
