@@ -752,3 +752,41 @@ async fn the_ui_works_by_keyboard_with_visible_focus() {
     b.close().await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_begun_again_after_a_takeover_replaces_what_its_first_attempt_showed() {
+    let server = UiServer::start().await;
+    let b = Browser::start("restart").await;
+    b.open(&server.url).await;
+    // The events a client sees when another server takes a job over: the first attempt's
+    // start, plan, progress and draft, then the second attempt from its start.
+    let state = b
+        .js(r#"return import("/js/progress.js").then(({ emptyProgress, applyEvent }) => {
+            const events = [
+              ["research_started", { messageId: "m1" }],
+              ["plan_created", { iteration: 1, title: "Deltas", steps: [{ id: "s1", title: "Old step" }] }],
+              ["step_completed", { stepId: "s1", sourcesFound: 4 }],
+              ["synthesis_progress", { contentChunk: "Half a first draft" }],
+              ["research_started", { messageId: "m1" }],
+              ["plan_created", { iteration: 1, title: "Deltas", steps: [{ id: "s1", title: "New step" }] }],
+            ];
+            const state = emptyProgress();
+            for (const [eventType, payload] of events) applyEvent(state, { eventType, payload });
+            return state;
+        })"#)
+        .await;
+    assert_eq!(state["messageId"], "m1");
+    assert_eq!(
+        state["draft"], "",
+        "the first attempt's draft is gone: {state}"
+    );
+    assert_eq!(state["sources"], 0, "{state}");
+    assert_eq!(
+        state["steps"],
+        json!([{"id": "s1", "title": "New step", "state": "pending"}]),
+        "a step of the first attempt is not done in the second"
+    );
+    b.assert_no_console_errors().await;
+    b.close().await;
+    server.stop().await;
+}

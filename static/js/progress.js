@@ -22,6 +22,7 @@ export function emptyProgress() {
     draft: "",
     error: null,
     messageId: null,
+    started: false,
   };
 }
 
@@ -30,10 +31,21 @@ export function applyEvent(state, envelope) {
   const type = envelope.eventType;
   const p = envelope.payload ?? {};
   switch (type) {
-    case "research_started":
-      state.activity = "Started";
-      state.messageId = p.messageId ?? state.messageId;
+    case "research_started": {
+      // A second start is the same job begun again by another server after the one running
+      // it stopped: what the first attempt showed (steps, draft, counts) no longer holds.
+      const messageId = p.messageId ?? state.messageId;
+      if (state.started) {
+        Object.assign(state, emptyProgress(), {
+          activity: "Restarted: the server running this research stopped, so it began again",
+        });
+      } else {
+        state.activity = "Started";
+      }
+      state.started = true;
+      state.messageId = messageId;
       break;
+    }
     case "agent_started":
       state.activity = AGENTS[p.agent] ?? p.agent ?? state.activity;
       break;
