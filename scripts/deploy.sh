@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The eight steps of `make deploy`, in order; each prints its name and result, and the
-# first failure stops the pipeline with what to do next. Re-running on a deployed app is
+# first failure stops the pipeline with what to do next (exit 10 + the step; 10 when the
+# Databricks CLI is missing). Re-running on a deployed app is
 # safe: every step is idempotent (bundle deploy converges, create-database and migrate skip
 # what exists, grants are re-applied).
 #
@@ -36,6 +37,13 @@ PROFILE_ARGS=()
 [ -n "${PROFILE:-}" ] && PROFILE_ARGS=(--profile "$PROFILE")
 VARS=()
 [ -n "${BRAVE_SCOPE:-}" ] && VARS+=(--var "brave_secret_scope=${BRAVE_SCOPE}")
+
+# Before the build (minutes): the CLI the bundle steps need.
+if [ -z "${DRY_RUN:-}" ] && ! command -v "$DATABRICKS" >/dev/null 2>&1; then
+  echo "preflight: the Databricks CLI ($DATABRICKS) is not installed or not on PATH" >&2
+  echo "next: install it (https://docs.databricks.com/dev-tools/cli/install.html) and log in (databricks auth login), or set DATABRICKS=/path/to/databricks" >&2
+  exit 10
+fi
 
 step=0
 run_step() {

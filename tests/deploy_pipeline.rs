@@ -134,3 +134,25 @@ fn a_failing_step_stops_the_pipeline_with_what_to_do_next() {
         ["bundle deploy -t prod --var lakebase_database=postgres"]
     );
 }
+
+#[test]
+fn a_missing_databricks_cli_is_reported_before_the_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let built = dir.path().join("built");
+    let out = deploy(
+        dir.path(),
+        &[
+            ("DATABRICKS", "databricks-not-installed-here"),
+            ("BUILD_CMD", &format!("touch {}", built.display())),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(10), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the Databricks CLI (databricks-not-installed-here) is not installed"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("databricks auth login"), "{stderr}");
+    assert!(!built.exists(), "nothing was built");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("[1/8]"));
+}
