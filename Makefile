@@ -2,7 +2,10 @@
 SHELL := /usr/bin/env bash
 CARGO ?= cargo
 TARGET ?= dev
-PROFILE ?= $(TARGET)
+# The Databricks CLI profile, only when given (else dra's usual credential order).
+PROFILE_FLAG = $(if $(PROFILE),--profile "$(PROFILE)")
+# How the Makefile runs dra (DRA=/path/to/dra to skip cargo).
+DRA ?= $(CARGO) run --quiet --locked --
 INSTANCE ?= deep-research-lakebase
 
 .PHONY: help install dev build prod test test-integration e2e lint fmt bench db-migrate db-migrate-remote logs deploy
@@ -54,18 +57,20 @@ bench: ## Benchmarks; results as JSON in bench-results/
 	  $(CARGO) bench --locked --bench serve
 
 db-migrate: ## Apply migrations to DATABASE_URL (or the configured Lakebase)
-	$(CARGO) run --quiet --locked -- migrate
+	$(DRA) migrate
 
-db-migrate-remote: ## Apply migrations on the deployed Lakebase: TARGET=dev [PROFILE=] [INSTANCE=]
-	$(CARGO) run --quiet --locked -- --profile "$(PROFILE)" migrate --instance "$(INSTANCE)"
+db-migrate-remote: ## Apply migrations on the deployed Lakebase: [PROFILE=] [INSTANCE=] [DATABASE=]
+	LAKEBASE_DATABASE="$(or $(DATABASE),deep_research)" $(DRA) $(PROFILE_FLAG) migrate --instance "$(INSTANCE)"
 
 APP_NAME ?= deep-research-agent
 
-logs: ## An app's logs: TARGET=dev [FOLLOW=-f] [SEARCH=term] (app $(APP_NAME)-$(TARGET))
-	$(CARGO) run --quiet --locked -- --profile "$(PROFILE)" logs --app "$(APP_NAME)-$(TARGET)" \
-	  $(if $(FOLLOW),--follow) $(if $(SEARCH),--search "$(SEARCH)")
+# SEARCH takes a term, or the original's form "--search TERM".
+logs: ## An app's logs: TARGET=dev [FOLLOW=-f] [SEARCH=term] [PROFILE=] (app $(APP_NAME)-$(TARGET))
+	@search='$(subst ','\'',$(SEARCH))'; search="$${search#--search }"; \
+	  $(DRA) $(PROFILE_FLAG) logs --app "$(APP_NAME)-$(TARGET)" \
+	  $(if $(FOLLOW),--follow) $${search:+--search "$$search"}
 
 deploy: ## Deploy app, Lakebase, schema and grants: TARGET=dev [BRAVE_SCOPE=] [DRY_RUN=1] [PROFILE=]
 	@TARGET="$(TARGET)" BRAVE_SCOPE="$(BRAVE_SCOPE)" DRY_RUN="$(DRY_RUN)" \
-	  $(if $(filter command line environment,$(origin PROFILE)),PROFILE="$(PROFILE)") \
+	  $(if $(PROFILE),PROFILE="$(PROFILE)") \
 	  bash scripts/deploy.sh

@@ -93,3 +93,38 @@ async fn follow_prints_only_new_lines_as_they_come() {
     assert_eq!(next().await, "[00:01:10] [APP   ] research job claimed");
     child.start_kill().unwrap();
 }
+
+/// `make logs` as the seed spells it: `SEARCH="--search ERROR"` (the original passed the
+/// flag through), and a plain term.
+#[tokio::test]
+async fn make_logs_takes_a_term_or_the_originals_search_flag() {
+    let ws = FakeWorkspace::start()
+        .await
+        .with_app_logs("deep-research-agent-dev", lines());
+    let home = tempfile::tempdir().unwrap();
+    for search in ["--search ERROR", "ERROR"] {
+        let mut cmd = tokio::process::Command::new("make");
+        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["--no-print-directory", "logs", "TARGET=dev"])
+            .arg(format!("SEARCH={search}"))
+            .arg(format!("DRA={}", env!("CARGO_BIN_EXE_dra")));
+        for v in support::cli::SCRUBBED {
+            cmd.env_remove(v);
+        }
+        let out = cmd
+            .env_remove("PROFILE")
+            .env_remove("MAKEFLAGS")
+            .env("HOME", home.path())
+            .env("DATABRICKS_HOST", &ws.url)
+            .env("DATABRICKS_TOKEN", support::workspace::PAT)
+            .output()
+            .await
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "[00:01:02] [APP   ] ERROR cannot reach the model\n",
+            "SEARCH={search}"
+        );
+    }
+}
