@@ -266,3 +266,49 @@ fn the_app_bundle_has_only_small_files_and_its_start_script_runs_dra() {
         format!("dra {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+/// `bundle deploy` uploads the app bundle and nothing of the sources: every top-level entry
+/// the repository tracks (but databricks.yml) is excluded, build/app is included.
+#[test]
+fn the_bundle_uploads_only_the_app_bundle() {
+    let b = bundle();
+    let list = |key: &str| -> Vec<String> {
+        b["sync"][key]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("sync.{key}"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(list("include"), ["build/app/**"]);
+    let exclude = list("exclude");
+    let tracked = std::process::Command::new("git")
+        .args(["ls-files"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("git ls-files");
+    assert!(tracked.status.success());
+    let top: BTreeSet<String> = String::from_utf8_lossy(&tracked.stdout)
+        .lines()
+        .map(|p| match p.split_once('/') {
+            Some((dir, _)) => format!("/{dir}/**"),
+            None => format!("/{p}"),
+        })
+        .collect();
+    let uploaded: Vec<&String> = top
+        .iter()
+        .filter(|e| e.as_str() != "/databricks.yml" && !exclude.contains(e))
+        .collect();
+    assert!(
+        uploaded.is_empty(),
+        "bundle deploy would upload {uploaded:?}: add them to sync.exclude in databricks.yml"
+    );
+    // Unanchored patterns match at any depth: `app.yaml` would drop build/app/app.yaml.
+    for e in &exclude {
+        assert!(e.starts_with('/'), "sync.exclude {e} is not anchored");
+        assert!(
+            !(e == "/build" || e.starts_with("/build/") || e.starts_with("/*")),
+            "sync.exclude {e} drops the app bundle"
+        );
+    }
+}
