@@ -48,43 +48,32 @@ pub async fn record(
         .realip_remote_addr()
         .map(str::to_string)
         .unwrap_or_default();
-    let result = next.call(req).await;
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-    match result {
-        Ok(mut response) => {
+    let mut result = next.call(req).await;
+    let duration_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
+    let (status, route) = match &mut result {
+        Ok(response) => {
             if let Ok(value) = HeaderValue::from_str(&id) {
                 response.headers_mut().insert(HEADER, value);
             }
-            let route = response.request().match_pattern().unwrap_or_default();
-            tracing::info!(
-                target: "dra::access",
-                request_id = %id,
-                method = %method,
-                path = %path,
-                route = %route,
-                status = response.status().as_u16(),
-                duration_ms = (duration_ms * 10.0).round() / 10.0,
-                client = %client,
-                "{method} {path} {}",
-                response.status().as_u16()
-            );
-            Ok(response)
+            (
+                response.status().as_u16(),
+                response.request().match_pattern().unwrap_or_default(),
+            )
         }
-        Err(e) => {
-            let status = e.as_response_error().status_code().as_u16();
-            tracing::info!(
-                target: "dra::access",
-                request_id = %id,
-                method = %method,
-                path = %path,
-                status,
-                duration_ms = (duration_ms * 10.0).round() / 10.0,
-                client = %client,
-                "{method} {path} {status}"
-            );
-            Err(e)
-        }
-    }
+        Err(e) => (e.as_response_error().status_code().as_u16(), String::new()),
+    };
+    tracing::info!(
+        target: "dra::access",
+        request_id = %id,
+        method = %method,
+        path = %path,
+        route = %route,
+        status,
+        duration_ms,
+        client = %client,
+        "{method} {path} {status}"
+    );
+    result
 }
 
 /// Whether a caller's request id is safe to echo and log.
