@@ -18,15 +18,19 @@ fn lines() -> serde_json::Value {
     ])
 }
 
+async fn dra_logs(ws: &FakeWorkspace, args: &[&str]) -> support::cli::Output {
+    Dra::new(["logs"].iter().chain(args))
+        .workspace(ws)
+        .run()
+        .await
+}
+
 #[tokio::test]
 async fn logs_are_printed_in_order_and_filtered() {
     let ws = FakeWorkspace::start()
         .await
         .with_app_logs("deep-research-agent-dev", lines());
-    let out = Dra::new(["logs", "--app", "deep-research-agent-dev"])
-        .workspace(&ws)
-        .run()
-        .await;
+    let out = dra_logs(&ws, &["--app", "deep-research-agent-dev"]).await;
     assert!(out.ok(), "{out:?}");
     assert_eq!(
         out.stdout,
@@ -35,15 +39,10 @@ async fn logs_are_printed_in_order_and_filtered() {
          [00:01:03] [APP   ] dra serve listening\n"
     );
 
-    let out = Dra::new([
-        "logs",
-        "--app",
-        "deep-research-agent-dev",
-        "--search",
-        "error",
-    ])
-    .workspace(&ws)
-    .run()
+    let out = dra_logs(
+        &ws,
+        &["--app", "deep-research-agent-dev", "--search", "error"],
+    )
     .await;
     assert!(out.ok(), "{out:?}");
     assert_eq!(
@@ -51,10 +50,7 @@ async fn logs_are_printed_in_order_and_filtered() {
         "[00:01:02] [APP   ] ERROR cannot reach the model\n"
     );
 
-    let out = Dra::new(["logs", "--app", "no-such-app"])
-        .workspace(&ws)
-        .run()
-        .await;
+    let out = dra_logs(&ws, &["--app", "no-such-app"]).await;
     assert!(!out.ok());
     assert!(out.stderr.contains("no-such-app"), "{}", out.stderr);
 }

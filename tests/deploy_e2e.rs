@@ -187,12 +187,7 @@ impl World {
             .env("FAKE_BUNDLE_INSTANCE", &self.names.instance)
             .env("FAKE_BUNDLE_DATABASE", "deep_research")
             .kill_on_drop(true);
-        let out = cmd.output().await.expect("run make deploy");
-        support::cli::Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        cmd.output().await.expect("run make deploy").into()
     }
 
     fn count(&self, method: &str, path: &str) -> usize {

@@ -19,13 +19,8 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::HttpMessage;
 
 const HEADER: HeaderName = HeaderName::from_static("x-request-id");
-
-/// The request's id, in its extensions for handlers and the access log.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
 
 /// Middleware: assign the request id, run the request, set the header, log one event.
 pub async fn record(
@@ -40,14 +35,9 @@ pub async fn record(
         .filter(|v| sane(v))
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().to_string();
     let path = req.path().to_string();
-    let client = req
-        .connection_info()
-        .realip_remote_addr()
-        .map(str::to_string)
-        .unwrap_or_default();
+    let client = client_ip(&req).unwrap_or_default();
     let mut result = next.call(req).await;
     let duration_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
     let (status, route) = match &mut result {
@@ -74,6 +64,18 @@ pub async fn record(
         "{method} {path} {status}"
     );
     result
+}
+
+/// The client's address: the proxy's `Forwarded`/`X-Forwarded-For` when present (the
+/// Databricks Apps proxy sets it, and identity trusts the same proxy), else the peer's,
+/// without its port.
+pub fn client_ip(req: &ServiceRequest) -> Option<String> {
+    let info = req.connection_info();
+    let addr = info.realip_remote_addr()?;
+    Some(match addr.parse::<std::net::SocketAddr>() {
+        Ok(socket) => socket.ip().to_string(),
+        Err(_) => addr.to_string(),
+    })
 }
 
 /// Whether a caller's request id is safe to echo and log.

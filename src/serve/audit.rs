@@ -30,7 +30,7 @@ pub async fn record(
         return next.call(req).await;
     }
     // What identifies the caller is read before the handler consumes the request.
-    let ip_address = client_ip(&req);
+    let ip_address = super::access_log::client_ip(&req);
     let user_agent = req
         .headers()
         .get(header::USER_AGENT)
@@ -186,18 +186,6 @@ fn entry_for<B>(
         user_agent,
     };
     Some((pool, entry))
-}
-
-/// The client's address: the proxy's `Forwarded`/`X-Forwarded-For` when present (the
-/// Databricks Apps proxy sets it, and identity trusts the same proxy), else the peer.
-fn client_ip(req: &ServiceRequest) -> Option<String> {
-    let info = req.connection_info();
-    let addr = info.realip_remote_addr()?;
-    // The peer address carries a port; the column holds an address.
-    Some(match addr.parse::<std::net::SocketAddr>() {
-        Ok(socket) => socket.ip().to_string(),
-        Err(_) => addr.to_string(),
-    })
 }
 
 async fn write(pool: PgPool, entry: NewAuditEntry) {

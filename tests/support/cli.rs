@@ -17,7 +17,12 @@ impl Output {
 
     /// The output of a spawned `dra` once it exits.
     pub async fn of(child: tokio::process::Child) -> Output {
-        let out = child.wait_with_output().await.expect("wait for dra");
+        child.wait_with_output().await.expect("wait for dra").into()
+    }
+}
+
+impl From<std::process::Output> for Output {
+    fn from(out: std::process::Output) -> Output {
         Output {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -152,12 +157,7 @@ impl Dra {
     }
 
     pub async fn run(mut self) -> Output {
-        let out = self.cmd.output().await.expect("run dra");
-        Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        self.cmd.output().await.expect("run dra").into()
     }
 }
 
