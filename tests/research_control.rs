@@ -537,3 +537,67 @@ async fn verification_counts_only_its_own_tokens_while_another_run_spends() {
     assert_eq!(a.tokens_used, tokens(&a_calls));
     assert_eq!(b.tokens_used, tokens(&b_calls));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_depth_without_a_mode_means_deep_research_even_when_the_coordinator_says_simple() {
+    let w = world(json!([step("step-1", &[])])).await;
+    w.llm.script(
+        "ep-simple",
+        vec![say(json!({
+            "mode": "simple", "depth": "light", "direct_answer": "About a fifth.",
+            "reasoning": "looks simple", "is_ambiguous": false
+        }))],
+    );
+    let req = RunRequest {
+        mode: None,
+        depth: Depth::Light,
+        ..RunRequest::new("How do river deltas change?")
+    };
+    let (outcome, events) = w.run(&req).await;
+    let report = report(outcome, &events);
+    assert!(report.markdown.contains("Synthesized from the notes"));
+    assert!(events.iter().any(|e| e["eventType"] == "plan_created"));
+    assert_eq!(events.last().unwrap()["eventType"], "research_completed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_neither_mode_nor_depth_the_coordinator_may_answer_directly() {
+    let w = world(json!([step("step-1", &[])])).await;
+    w.llm.script(
+        "ep-simple",
+        vec![say(json!({
+            "mode": "simple", "depth": "light", "direct_answer": "About a fifth.",
+            "reasoning": "looks simple", "is_ambiguous": false
+        }))],
+    );
+    let req = RunRequest {
+        mode: None,
+        depth: Depth::Auto,
+        ..RunRequest::new("How do river deltas change?")
+    };
+    let (outcome, _) = w.run(&req).await;
+    assert!(
+        matches!(&outcome, Ok(Outcome::Answer { text }) if text == "About a fifth."),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panic_inside_a_stage_ends_the_run_with_an_internal_error_not_an_unwind() {
+    let mut w = world(json!([step("step-1", &[])])).await;
+    w.search = std::sync::Arc::new(support::search::PanickingSearch);
+    let (outcome, events) = w.run(&request(Depth::Light)).await;
+    match outcome {
+        Err(dra::research::run::RunError::Panicked(message)) => {
+            assert!(message.contains("not a char boundary"), "{message}")
+        }
+        other => panic!("expected a panicked run, got {other:?}"),
+    }
+    let last = events.last().unwrap();
+    assert_eq!(last["eventType"], "error");
+    assert_eq!(last["payload"]["errorCode"], "INTERNAL_ERROR");
+    assert_eq!(last["payload"]["recoverable"], false);
+    assert!(!events
+        .iter()
+        .any(|e| e["eventType"] == "research_completed"));
+}

@@ -739,3 +739,173 @@ async fn stored_claims_read_back_as_the_provenance_the_run_exported() {
         .unwrap();
     assert!(none.is_empty());
 }
+
+// ---- a run that breaks: a bug inside it, or its process killed ----
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panic_inside_the_run_fails_it_cleanly_and_saves_it_failed() {
+    let w = World::start().await;
+    w.script_one_step_run("Deltas");
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let out = w
+        .dra(
+            "alice@example.com",
+            &["--out", out_dir.to_str().unwrap(), QUESTION],
+        )
+        .env(dra::research::fault::VAR, "synthesizer")
+        .run()
+        .await;
+    assert_eq!(out.code, 1, "a failure, not a crash (101): {out:?}");
+    assert!(
+        out.stderr
+            .contains("internal error: the research run stopped at a bug"),
+        "{}",
+        out.stderr
+    );
+    assert!(out
+        .stderr
+        .contains("fault injected at the synthesizer stage"));
+    saved_chat(&out.stderr);
+
+    // What it has is written: every event up to the failure, and the usage.
+    let events = std::fs::read_to_string(out_dir.join("events.jsonl")).unwrap();
+    let last: Value = serde_json::from_str(events.lines().last().unwrap()).unwrap();
+    assert_eq!(last["eventType"], "error", "{last}");
+    assert_eq!(last["payload"]["errorCode"], "INTERNAL_ERROR");
+    assert_eq!(last["payload"]["recoverable"], false);
+    assert!(events.contains("\"step_completed\""), "research ran first");
+    assert!(!events.contains("\"research_completed\""));
+    let usage: Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("usage.json")).unwrap())
+            .unwrap();
+    assert_eq!(usage["failed"], true, "{usage}");
+    assert!(usage["calls"].as_u64().unwrap() >= 3, "{usage}");
+    assert!(!out_dir.join("report.md").exists());
+
+    let c = w.db.client().await;
+    let row = c
+        .query_one("SELECT status, error_message FROM research_sessions", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "failed");
+    assert!(row
+        .get::<_, Option<String>>(1)
+        .is_some_and(|e| e.contains("internal error")));
+    let stored: String = c
+        .query_one(
+            "SELECT payload->>'errorCode' FROM research_events ORDER BY sequence_number DESC LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, "INTERNAL_ERROR");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_run_keeps_beating_until_killed_then_any_server_sweep_ends_it_failed() {
+    use dra::jobs::{sweep, JobsConfig};
+    let w = World::start().await;
+    w.script_run_that_hangs_after_one_step();
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let (mut child, _home) = w
+        .dra(
+            "alice@example.com",
+            &[
+                "--mode",
+                "deep-research",
+                "--depth",
+                "light",
+                "--events",
+                events.to_str().unwrap(),
+                QUESTION,
+            ],
+        )
+        .spawn();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::fs::read_to_string(&events)
+        .unwrap_or_default()
+        .contains("\"step_completed\"")
+    {
+        assert!(std::time::Instant::now() < deadline, "no step finished");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let pool = pool_for(&w.db).await;
+    let c = w.db.client().await;
+    let beat = c
+        .query_one(
+            "SELECT worker_id, last_heartbeat IS NOT NULL, status FROM research_sessions",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(
+        beat.get::<_, Option<String>>(0)
+            .is_some_and(|w| w.starts_with("dra-research:")),
+        "the CLI run holds its session"
+    );
+    assert!(beat.get::<_, bool>(1), "and beats");
+    // A live run is left alone by a sweep.
+    let patient = JobsConfig::default();
+    sweep::once(&pool, &patient).await.unwrap();
+    let status: String = c
+        .query_one("SELECT status FROM research_sessions", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "in_progress");
+
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let eager = JobsConfig {
+        zombie_threshold_seconds: 1,
+        ..JobsConfig::default()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        sweep::once(&pool, &eager).await.unwrap();
+        let status: String = c
+            .query_one("SELECT status FROM research_sessions", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if status != "in_progress" {
+            assert_eq!(status, "failed");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the killed run was never swept"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let last: Value = serde_json::from_str(
+        &c.query_one(
+            "SELECT payload::text FROM research_events ORDER BY sequence_number DESC LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, String>(0),
+    )
+    .unwrap();
+    assert_eq!(last["eventType"], "error");
+    assert_eq!(last["errorCode"], "WORKER_LOST");
+    assert!(last["errorMessage"]
+        .as_str()
+        .unwrap()
+        .contains("stopped responding"));
+    // Nothing is ended twice.
+    sweep::once(&pool, &eager).await.unwrap();
+    let errors: i64 = c
+        .query_one(
+            "SELECT count(*) FROM research_events WHERE event_type = 'error'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(errors, 1);
+}

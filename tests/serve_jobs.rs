@@ -873,3 +873,75 @@ async fn a_process_runs_at_most_its_configured_number_of_jobs_at_once() {
     assert_eq!(statuses().await, ["completed", "completed"]);
     server.jobs.shutdown().await;
 }
+
+#[actix_web::test]
+async fn a_panic_inside_a_run_fails_its_job_frees_its_slot_and_ends_its_stream() {
+    let (w, _db, pool) = world_and_pool(Duration::ZERO).await;
+    let broken = Arc::new(Engine {
+        llm: Arc::new(w.router()),
+        search: Arc::new(support::search::PanickingSearch),
+        fetcher: Arc::new(w.fetcher.clone()),
+        config: Arc::new(w.config.clone()),
+    });
+    let jobs = Arc::new(Jobs::start(
+        pool.clone(),
+        quick(),
+        Some(broken),
+        "broken".into(),
+    ));
+    let state = Arc::new(AppState {
+        jobs: Some(jobs.clone()),
+        ..unlimited(Some(pool.clone()), IdentityMode::Production)
+    });
+    let s = app(state).await;
+
+    // As many runs as Alice may have at once, each hitting the bug.
+    let mut sessions = Vec::new();
+    for _ in 0..quick().max_concurrent_per_user {
+        let (_, session) = chat_with_job(&s).await;
+        sessions.push(session);
+    }
+    for session in &sessions {
+        let frames = read_stream(&s, session, None).await;
+        let events = events_of(&frames);
+        let error = events
+            .iter()
+            .find(|f| f.data["eventType"] == "error")
+            .expect("an error event");
+        assert_eq!(error.data["payload"]["errorCode"], "INTERNAL_ERROR");
+        assert!(error.data["payload"]["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("internal error"));
+        assert!(!events
+            .iter()
+            .any(|f| f.data["eventType"] == "research_completed"));
+        assert_eq!(
+            frames.last().unwrap().data,
+            json!({"eventType": "job_completed", "status": "failed"})
+        );
+        let (status, job) = call(
+            &s,
+            TestRequest::get().uri(&format!("/api/v1/research/jobs/{session}")),
+            Some(ALICE),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(job["status"], "failed", "{job}");
+        // Cancel answers from the job's real state; nothing stays running.
+        let (status, cancelled) = call(
+            &s,
+            TestRequest::delete().uri(&format!("/api/v1/research/jobs/{session}")),
+            Some(ALICE),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{cancelled}");
+        assert_eq!(cancelled["status"], "failed", "{cancelled}");
+    }
+    assert_eq!(jobs.worker.as_ref().unwrap().running(), 0);
+    // Her slots are free again: a new question is accepted, not 429.
+    let chat = new_chat(&s).await;
+    let (status, body) = submit(&s, &chat).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    jobs.shutdown().await;
+}

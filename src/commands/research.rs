@@ -118,7 +118,9 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
         ..RunRequest::new(query)
     };
     let saving = match &database {
-        Some(db) if !args.no_save => start_saving(db, &args, &request).await?,
+        Some(db) if !args.no_save => {
+            start_saving(db, &args, &request, ctx.config.jobs.heartbeat_interval()).await?
+        }
         _ => None,
     };
     if let Some(saving) = &saving {
@@ -167,7 +169,15 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
             eprintln!("interrupted before any research step finished; nothing to report");
             return Ok(ExitCode::from(INTERRUPTED));
         }
-        other => other?,
+        Err(e) => {
+            // The events are in events.jsonl already; the usage says what the run cost.
+            if let Some(dir) = &args.out {
+                write_failed_usage(dir, &e, &usage.usage(), started)?;
+                eprintln!("wrote {} (the run failed; no report)", dir.display());
+            }
+            return Err(e.into());
+        }
+        Ok(outcome) => outcome,
     };
     match outcome {
         Outcome::Clarify { questions } => {
@@ -389,6 +399,29 @@ fn write_out_dir(
     Ok(())
 }
 
+/// `usage.json` of a run that failed: what it cost and why it ended.
+fn write_failed_usage(
+    dir: &Path,
+    error: &RunError,
+    usage: &[UsageRow],
+    started: Instant,
+) -> anyhow::Result<()> {
+    let usage_doc = json!({
+        "wallTimeMs": started.elapsed().as_millis() as u64,
+        "failed": true,
+        "error": error.to_string(),
+        "calls": usage.iter().map(|u| u.calls).sum::<u64>(),
+        "promptTokens": usage.iter().map(|u| u.prompt_tokens).sum::<u64>(),
+        "completionTokens": usage.iter().map(|u| u.completion_tokens).sum::<u64>(),
+        "byTierAndEndpoint": usage,
+    });
+    std::fs::write(
+        dir.join("usage.json"),
+        serde_json::to_string_pretty(&usage_doc)?,
+    )?;
+    Ok(())
+}
+
 /// The database a run is saved in, and whose chats it holds.
 struct Database {
     pool: PgPool,
@@ -442,6 +475,8 @@ struct Saving {
     pool: PgPool,
     run: SavedRun,
     events: Arc<EventLog>,
+    /// Beats while the run goes on, so a server ends the session if this process dies.
+    heartbeat: tokio_util::task::AbortOnDropHandle<()>,
 }
 
 /// Write the chat, messages and session before the run, so its events have a session to
@@ -451,6 +486,7 @@ async fn start_saving(
     db: &Database,
     args: &ResearchArgs,
     request: &RunRequest,
+    heartbeat_every: std::time::Duration,
 ) -> anyhow::Result<Option<Saving>> {
     let start = RunStart {
         user_id: &db.user,
@@ -470,6 +506,12 @@ async fn start_saving(
                 run.session_id,
                 DEFAULT_CAPACITY,
             )),
+            heartbeat: runs::keep_alive(
+                db.pool.clone(),
+                run.session_id,
+                format!("dra-research:{}", dra::jobs::worker_id()),
+                heartbeat_every,
+            ),
             pool: db.pool.clone(),
             run,
         })),
@@ -489,6 +531,7 @@ impl Saving {
     /// Wait for the event log, write the result, and say where it went. Failures are
     /// warnings: the report is printed either way.
     async fn finish(self, finish: &Finish) -> Option<SavedRun> {
+        drop(self.heartbeat);
         if let Err(e) = self.events.close().await {
             eprintln!("warning: the run's event log is incomplete: {e}");
         }

@@ -134,6 +134,34 @@ pub async fn start_in(
     Ok(saved)
 }
 
+/// Keep a running session's heartbeat fresh every `every` until the handle is dropped, so
+/// servers sharing the database know the run is alive; once its process dies the sessions
+/// sweep ends it. A failed beat is a warning (the next one tries again).
+pub fn keep_alive(
+    pool: PgPool,
+    session: SessionId,
+    holder: String,
+    every: std::time::Duration,
+) -> tokio_util::task::AbortOnDropHandle<()> {
+    tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let beat = match pool.get().await {
+                Ok(mut conn) => sessions::heartbeat(&mut conn, session, &holder)
+                    .await
+                    .map_err(DbError::from),
+                Err(e) => Err(e),
+            };
+            match beat {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => tracing::warn!(%session, error = %e, "research heartbeat failed"),
+            }
+        }
+    }))
+}
+
 /// How a run ended, in rows: built from the engine's result by [`Finish::from_outcome`],
 /// or [`Finish::cancelled`].
 #[derive(Debug, Clone)]

@@ -13,6 +13,7 @@
 pub mod hub;
 pub mod stream;
 pub mod submit;
+pub mod sweep;
 pub mod worker;
 
 use std::sync::Arc;
@@ -108,12 +109,15 @@ impl Jobs {
         let worker = engine.map(|engine| {
             Worker::start(pool.clone(), hub.clone(), engine, config.clone(), worker_id)
         });
+        let closing = tokio_util::sync::CancellationToken::new();
+        // Every server sweeps, model or not: a dead process's runs must end somewhere.
+        tokio::spawn(sweep::run(pool.clone(), config.clone(), closing.clone()));
         Jobs {
             pool,
             hub,
             config,
             worker,
-            closing: tokio_util::sync::CancellationToken::new(),
+            closing,
         }
     }
 

@@ -6,8 +6,8 @@
 //!   run's progress to its session row, and reads the cancel flag (a cancel notification
 //!   usually arrives first). A heartbeat that finds the job no longer ours stops the run
 //!   without writing anything: another process has taken it over.
-//! - Every worker also sweeps jobs whose heartbeat went stale (their process died): they
-//!   are queued again, or failed once out of attempts.
+//! - Jobs whose heartbeat went stale (their process died) are swept by [`super::sweep`],
+//!   which every server runs.
 //! - On shutdown, running jobs are handed back to the queue for another process (or this
 //!   one's next start) to run from the beginning; their stored events stay, and the next
 //!   attempt numbers its events after them.
@@ -25,7 +25,7 @@ use super::JobsConfig;
 use crate::config::AppConfig;
 use crate::db::event_log::{EventLog, DEFAULT_CAPACITY};
 use crate::db::repo::jobs::{self, Job, JobRequest, JobStatus, Progress};
-use crate::db::repo::{events, messages, sessions, MessageId, SessionId};
+use crate::db::repo::{events, messages, sessions, MessageId};
 use crate::db::runs::{self, Finish, SavedRun, HISTORY_LIMIT};
 use crate::db::{DbError, PgPool};
 use crate::llm::LlmRouter;
@@ -80,7 +80,6 @@ impl Worker {
             idle: tokio::sync::Notify::new(),
         });
         tokio::spawn(worker.clone().claim_loop());
-        tokio::spawn(worker.clone().sweep_loop());
         tokio::spawn(worker.clone().cancel_loop());
         worker
     }
@@ -162,35 +161,6 @@ impl Worker {
         }
     }
 
-    async fn sweep_loop(self: Arc<Worker>) {
-        let mut tick = tokio::time::interval(self.config.heartbeat_interval());
-        loop {
-            tokio::select! {
-                _ = self.stopping.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            let swept = match self.pool.get().await {
-                Ok(mut conn) => jobs::sweep_stale(
-                    &mut conn,
-                    self.config.zombie_threshold(),
-                    i32::try_from(self.config.max_attempts.max(1)).unwrap_or(i32::MAX),
-                )
-                .await
-                .map_err(DbError::from),
-                Err(e) => Err(e),
-            };
-            match swept {
-                Ok(swept) => {
-                    for s in swept {
-                        tracing::warn!(job = %s.id, session = %s.research_session_id, now = %s.status,
-                            "research job's process stopped responding");
-                    }
-                }
-                Err(e) => tracing::debug!(error = %e, "stale-job sweep failed"),
-            }
-        }
-    }
-
     async fn cancel_loop(self: Arc<Worker>) {
         let mut cancels = self.hub.cancels();
         loop {
@@ -211,24 +181,34 @@ impl Worker {
     }
 
     async fn run_job(self: Arc<Worker>, job: Job) {
+        use futures::FutureExt as _;
         let session = job.research_session_id;
         let cancel = CancellationToken::new();
         if let Ok(mut running) = self.running.lock() {
             running.insert(session.0, cancel.clone());
         }
-        let result = self.execute(&job, cancel).await;
+        // The engine turns its own panics into failed runs; this catches a bug anywhere else
+        // in the job (persistence, say), so the job still ends and its slot is freed.
+        let result = std::panic::AssertUnwindSafe(self.execute(&job, cancel))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|payload| {
+                Err(JobFailure::Panicked(crate::research::run::panic_message(
+                    payload.as_ref(),
+                )))
+            });
         if let Err(e) = result {
             tracing::error!(job = %job.id, session = %session, error = %e, "research job failed");
-            if let Ok(mut conn) = self.pool.get().await {
-                let _ = runs_fail(&mut conn, session, &e.to_string()).await;
-                let _ = jobs::finish(
-                    &mut conn,
-                    job.id,
-                    &self.id,
-                    JobStatus::Failed,
-                    Some(&e.to_string()),
-                )
-                .await;
+            let message = e.to_string();
+            match self.pool.get().await {
+                Ok(mut conn) => {
+                    if let Err(e) = fail_job(&mut conn, &job, &self.id, e.code(), &message).await {
+                        tracing::warn!(job = %job.id, error = %e, "could not record the job's failure; the stale-job sweep will end it");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(job = %job.id, error = %e, "could not record the job's failure; the stale-job sweep will end it")
+                }
             }
         }
         if let Ok(mut running) = self.running.lock() {
@@ -238,12 +218,10 @@ impl Worker {
     }
 
     /// Run one claimed job to its end (or until it is no longer ours).
-    async fn execute(&self, job: &Job, cancel: CancellationToken) -> Result<(), DbError> {
+    async fn execute(&self, job: &Job, cancel: CancellationToken) -> Result<(), JobFailure> {
         let session_id = job.research_session_id;
         let Some(request) = job.request() else {
-            return Err(DbError::Pool(
-                "the job's stored request is unreadable".into(),
-            ));
+            return Err(JobFailure::Unreadable);
         };
         let (session, history, first_sequence) = {
             let mut conn = self.pool.get().await?;
@@ -261,7 +239,7 @@ impl Worker {
             };
             let answer = messages::find_for_user(&mut conn, session.message_id, &job.user_id)
                 .await?
-                .ok_or_else(|| DbError::Pool("the chat of this research was deleted".into()))?;
+                .ok_or(JobFailure::ChatDeleted)?;
             let mut earlier = messages::history_before(
                 &mut conn,
                 session.chat_id,
@@ -307,7 +285,9 @@ impl Worker {
         };
 
         let lost = CancellationToken::new();
-        let heartbeat = tokio::spawn(heartbeat(
+        // Aborted however this function ends (a panic included): a dead run must not keep
+        // a live heartbeat, or its job would never be swept.
+        let heartbeat = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(heartbeat(
             self.pool.clone(),
             job.id,
             self.id.clone(),
@@ -315,7 +295,7 @@ impl Worker {
             tracker.clone(),
             cancel.clone(),
             lost.clone(),
-        ));
+        )));
         let engine = &self.engine;
         let services = Services {
             llm: engine.llm.as_ref(),
@@ -380,15 +360,53 @@ impl Worker {
     }
 }
 
-/// A session this worker could not finish normally: failed, with why.
-async fn runs_fail(
+/// Why a job could not run to a normal end.
+#[derive(Debug, thiserror::Error)]
+enum JobFailure {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("the job's stored request is unreadable")]
+    Unreadable,
+    #[error("the chat of this research was deleted")]
+    ChatDeleted,
+    #[error("internal error: the research job stopped at a bug ({0}); please report it")]
+    Panicked(String),
+}
+
+impl From<diesel::result::Error> for JobFailure {
+    fn from(e: diesel::result::Error) -> JobFailure {
+        JobFailure::Db(e.into())
+    }
+}
+
+impl JobFailure {
+    fn code(&self) -> &'static str {
+        match self {
+            JobFailure::Panicked(_) => "INTERNAL_ERROR",
+            _ => "JOB_FAILED",
+        }
+    }
+}
+
+/// End a job this worker could not finish normally: the job and its session `failed`,
+/// with a final `error` event so its stream says why and closes.
+async fn fail_job(
     conn: &mut diesel_async::AsyncPgConnection,
-    session: SessionId,
+    job: &Job,
+    worker: &str,
+    code: &str,
     message: &str,
 ) -> Result<(), DbError> {
-    let mut end = sessions::SessionEnd::new(sessions::SessionStatus::Failed);
-    end.error_message = Some(message.to_string());
-    sessions::finish(conn, session, &end).await?;
+    if jobs::finish(conn, job.id, worker, JobStatus::Failed, Some(message)).await? {
+        jobs::end_session(
+            conn,
+            job.research_session_id,
+            JobStatus::Failed.as_str(),
+            code,
+            message,
+        )
+        .await?;
+    }
     Ok(())
 }
 

@@ -7,6 +7,7 @@ pub mod agents;
 pub mod budget;
 pub mod config;
 pub mod event;
+pub mod fault;
 pub mod prompts;
 pub mod run;
 pub mod sink;

@@ -159,9 +159,16 @@ pub enum RunError {
     /// Cancelled, or out of budget, before any step finished.
     #[error("{0} before any research step finished; there is nothing to report")]
     Stopped(StopReason),
+    /// A bug: some stage of the run panicked. The run is over; nothing it gathered is kept.
+    #[error("internal error: the research run stopped at a bug ({0}); please report it")]
+    Panicked(String),
 }
 
 /// Run one research request to its end, inside its `research_orchestration` span.
+///
+/// A panic anywhere in the run (a bug) does not unwind into the caller: the run ends with a
+/// final `error` event and [`RunError::Panicked`], so a CLI exits cleanly and a job worker
+/// ends its job `failed` and frees its slot.
 pub async fn run(
     req: &RunRequest,
     s: &Services<'_>,
@@ -170,10 +177,34 @@ pub async fn run(
     // The run's own usage scope: its budget and `tokens_used` count only its calls, even
     // with other runs on the same router (and the caller's enclosing scope counts them too).
     let usage = UsageScope::new();
-    usage
+    let traced = usage
         .enter(run_traced(req, s, bus, &usage))
-        .instrument(spans::orchestration(req))
-        .await
+        .instrument(spans::orchestration(req));
+    // Unwind safety: after a panic nothing of the run is used again but the bus, whose
+    // sinks tolerate poisoned locks.
+    match std::panic::AssertUnwindSafe(traced).catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(payload) => {
+            let e = RunError::Panicked(panic_message(payload.as_ref()));
+            tracing::error!(error = %e, "research run panicked");
+            fatal(bus, &e);
+            Err(e)
+        }
+    }
+}
+
+/// A panic's message, cut to a readable length (it may quote a whole page).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    const MAX_CHARS: usize = 300;
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic with a non-text payload".into());
+    match text.char_indices().nth(MAX_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
 }
 
 async fn run_traced(
@@ -196,6 +227,7 @@ async fn run_traced(
             (mode, depth)
         }
         _ => {
+            super::fault::point("coordinator");
             let mut coordinator = cfg.agents.coordinator.clone();
             let rounds = match req.clarification_rounds {
                 Some(r) => r,
@@ -222,7 +254,14 @@ async fn run_traced(
                     questions: c.clarifying_questions,
                 });
             }
-            if c.mode == QueryMode::Simple && req.mode.is_none() {
+            // A depth the user chose means deep research: the coordinator picks the mode
+            // only when neither was given.
+            let mode = match (req.mode, req.depth) {
+                (Some(mode), _) => mode,
+                (None, Depth::Auto) => c.mode,
+                (None, _) => QueryMode::DeepResearch,
+            };
+            if mode == QueryMode::Simple && req.mode.is_none() {
                 let text = match c.direct_answer {
                     Some(a) => a,
                     None => answer_directly(s.llm, req).await?,
@@ -235,7 +274,7 @@ async fn run_traced(
             } else {
                 req.depth
             };
-            (req.mode.unwrap_or(c.mode), depth)
+            (mode, depth)
         }
     };
     spans::record_choice(mode, depth);
@@ -277,6 +316,7 @@ async fn run_traced(
                 tracing::warn!(error = %e, "background search failed; planning without context");
                 String::new()
             });
+        super::fault::point("planner");
         let planned = or_stop(
             &watch,
             bus,
@@ -543,6 +583,7 @@ async fn verify(
     sources: &SourceRegistry,
     checking: &Checking<'_>,
 ) -> (synthesizer::Report, Option<Verification>) {
+    super::fault::point("verification");
     let Checking { settings, selector } = *checking;
     announce_claims(bus, &report, settings);
     let live = |claim: &VerifiedClaim| {
@@ -613,6 +654,7 @@ async fn synthesize(
     profile: &ResearchProfile,
     pool: Option<Arc<EvidencePool>>,
 ) -> Result<synthesizer::Report, AgentError> {
+    super::fault::point("synthesizer");
     let observations: Vec<synthesizer::Observation<'_>> = done
         .iter()
         .map(|(step, text)| synthesizer::Observation {
@@ -808,6 +850,7 @@ impl StepLoop<'_, '_> {
     ) -> impl Future<Output = StepResult> + Send + 'f {
         let previous: Vec<String> = done.iter().map(|(_, o)| o.clone()).collect();
         async move {
+            super::fault::point("researcher");
             let ctx = StepContext {
                 router: self.s.llm,
                 search: self.s.search,
@@ -1029,13 +1072,20 @@ fn fatal(bus: &EventBus, e: &RunError) {
         RunError::Stopped(reason) => reason.code(),
         RunError::NothingFound { .. } => "NO_FINDINGS",
         RunError::Agent(_) => "AGENT_FAILED",
+        RunError::Panicked(_) => "INTERNAL_ERROR",
     };
     bus.emit(ResearchEvent::Error {
         error_code: code.into(),
         error_message: e.to_string(),
         recoverable: false,
         stack_trace: None,
-        error_type: Some("RunError".into()),
+        error_type: Some(
+            match e {
+                RunError::Panicked(_) => "Panic",
+                _ => "RunError",
+            }
+            .into(),
+        ),
     });
 }
 

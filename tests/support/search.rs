@@ -255,3 +255,22 @@ pub fn brave_hits(pages: &super::PageServer, paths: &[&str]) -> Value {
         .collect();
     json!({"type": "search", "web": {"type": "search", "results": results}})
 }
+
+/// A search provider with a bug: every query panics, as a stage hitting an unexpected
+/// input would. For tests of panic isolation.
+#[derive(Debug)]
+pub struct PanickingSearch;
+
+#[async_trait::async_trait]
+impl dra::search::SearchProvider for PanickingSearch {
+    fn kind(&self) -> dra::search::ProviderKind {
+        dra::search::ProviderKind::Brave
+    }
+
+    async fn search(
+        &self,
+        _query: &dra::search::SearchQuery,
+    ) -> Result<Vec<dra::search::SearchHit>, dra::search::SearchError> {
+        panic!("search provider bug: end byte index 113 is not a char boundary")
+    }
+}

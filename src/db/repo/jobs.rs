@@ -287,14 +287,28 @@ pub async fn sweep_stale(
 }
 
 /// End a session that no worker will finish: a final `error` event (numbered after the
-/// last stored one) and the status, so streams say why and then close.
-async fn end_session(
+/// last stored one) and the status, so streams say why and then close. A session that
+/// has already ended is left as it is.
+pub async fn end_session(
     conn: &mut AsyncPgConnection,
     session: SessionId,
     status: &str,
     code: &str,
     message: &str,
 ) -> QueryResult<()> {
+    let ended = diesel::sql_query(
+        "UPDATE research_sessions SET status = $2, completed_at = now(), \
+                error_message = coalesce(error_message, $3) \
+         WHERE id = $1 AND status IN ('pending', 'in_progress')",
+    )
+    .bind::<SqlUuid, _>(session.0)
+    .bind::<Text, _>(status)
+    .bind::<Text, _>(message)
+    .execute(conn)
+    .await?;
+    if ended == 0 {
+        return Ok(());
+    }
     let payload = serde_json::json!({
         "eventType": "error",
         "errorCode": code,
@@ -309,16 +323,6 @@ async fn end_session(
     )
     .bind::<SqlUuid, _>(session.0)
     .bind::<Jsonb, _>(payload)
-    .execute(conn)
-    .await?;
-    diesel::sql_query(
-        "UPDATE research_sessions SET status = $2, completed_at = now(), \
-                error_message = coalesce(error_message, $3) \
-         WHERE id = $1 AND status IN ('pending', 'in_progress')",
-    )
-    .bind::<SqlUuid, _>(session.0)
-    .bind::<Text, _>(status)
-    .bind::<Text, _>(message)
     .execute(conn)
     .await?;
     Ok(())

@@ -245,3 +245,73 @@ pub async fn active_for_chat(
         .await
         .optional()
 }
+
+/// Mark a session still running as alive, held by `holder` (a `dra research` process runs
+/// it without a job row). `false` when the session has already ended.
+pub async fn heartbeat(
+    conn: &mut AsyncPgConnection,
+    id: SessionId,
+    holder: &str,
+) -> QueryResult<bool> {
+    let n = diesel::update(
+        research_sessions::table
+            .filter(research_sessions::id.eq(id.0))
+            .filter(research_sessions::status.eq(SessionStatus::InProgress.as_str())),
+    )
+    .set((
+        research_sessions::last_heartbeat.eq(diesel::dsl::now),
+        research_sessions::worker_id.eq(holder),
+    ))
+    .execute(conn)
+    .await?;
+    Ok(n == 1)
+}
+
+/// Why a session whose `dra research` process died was ended.
+pub const ABANDONED_MESSAGE: &str =
+    "the dra research process running this research stopped responding (killed or crashed)";
+
+/// Sessions still running with no job behind them (`dra research` runs) whose heartbeat
+/// (or, for runs that never beat, their start) is older than `stale_after`: their process
+/// died, so they are ended `failed` with a final `error` event. Jobs' sessions are the
+/// job sweep's business.
+pub async fn sweep_abandoned(
+    conn: &mut AsyncPgConnection,
+    stale_after: std::time::Duration,
+) -> QueryResult<Vec<SessionId>> {
+    use diesel::sql_types::{Interval, Uuid as SqlUuid};
+    use diesel_async::AsyncConnection;
+
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = SqlUuid)]
+        id: uuid::Uuid,
+    }
+    let interval = diesel::data_types::PgInterval::from_microseconds(
+        i64::try_from(stale_after.as_micros()).unwrap_or(i64::MAX),
+    );
+    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        let rows: Vec<Row> = diesel::sql_query(
+            "SELECT s.id FROM research_sessions s \
+             WHERE s.status IN ('pending', 'in_progress') \
+               AND coalesce(s.last_heartbeat, s.started_at) < now() - $1 \
+               AND NOT EXISTS (SELECT 1 FROM research_jobs j WHERE j.research_session_id = s.id) \
+             FOR UPDATE OF s SKIP LOCKED",
+        )
+        .bind::<Interval, _>(interval)
+        .load(conn)
+        .await?;
+        for row in &rows {
+            super::jobs::end_session(
+                conn,
+                SessionId(row.id),
+                SessionStatus::Failed.as_str(),
+                "WORKER_LOST",
+                ABANDONED_MESSAGE,
+            )
+            .await?;
+        }
+        Ok(rows.into_iter().map(|r| SessionId(r.id)).collect())
+    })
+    .await
+}
