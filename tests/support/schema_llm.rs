@@ -655,10 +655,12 @@ impl Offered {
 fn cited_sentence(rng: &mut fastrand::Rng, offered: &Offered) -> String {
     let text = clause(rng);
     let markers = offered.cite(rng);
+    let stop = pick(rng, &[".", ".", ".", ".", "。", "!", "?", "…", "！"]);
     match (markers.is_empty(), rng.u8(..8)) {
-        (true, _) => format!("{text}."),
-        (false, 0) => format!("{text}. {markers}"),
-        (false, _) => format!("{text} {markers}."),
+        (true, _) => format!("{text}{stop}"),
+        (false, 0) => format!("{text}{stop} {markers}"),
+        (false, 1) => format!("{markers} {text}{stop}"),
+        (false, _) => format!("{text} {markers}{stop}"),
     }
 }
 
@@ -681,12 +683,40 @@ fn markdown(rng: &mut fastrand::Rng, offered: &Offered) -> String {
             ));
             lines.push(String::new());
         }
-        match rng.u8(..3) {
+        match rng.u8(..6) {
             0 => {
                 let sentences: Vec<String> = (0..1 + rng.usize(..4))
                     .map(|_| cited_sentence(rng, offered))
                     .collect();
                 lines.push(sentences.join(" "));
+            }
+            // One very long line, tabs and all.
+            3 => {
+                let sentences: Vec<String> = (0..20 + rng.usize(..30))
+                    .map(|_| cited_sentence(rng, offered))
+                    .collect();
+                lines.push(sentences.join(pick(rng, &[" ", "\t", "  "])));
+            }
+            4 => {
+                lines.push("| Metric | Value | Source |".into());
+                lines.push("|---|---:|---|".into());
+                for _ in 0..1 + rng.usize(..4) {
+                    let (metric, value, cite) =
+                        (phrase(rng, 1, 2), pick(rng, QUANTITIES), offered.cite(rng));
+                    lines.push(format!("| {metric} | {value} | {cite} |"));
+                }
+            }
+            5 => {
+                lines.push(format!("> {}", cited_sentence(rng, offered)));
+                lines.push(format!(
+                    "> `[{}] {}` — {}",
+                    rng.u8(1..9),
+                    phrase(rng, 1, 2),
+                    cited_sentence(rng, offered)
+                ));
+                // A list item left empty, and a nested one.
+                lines.push(pick(rng, &["-", "1.", "2)", "*", "- →", "3. —"]).to_string());
+                lines.push(format!("  - {}", cited_sentence(rng, offered)));
             }
             kind => {
                 for i in 0..1 + rng.usize(..5) {
