@@ -1249,9 +1249,8 @@ fn body_end(markdown: &str) -> usize {
 fn is_bare_list_marker(line: &str) -> bool {
     let t = line.trim();
     matches!(t, "-" | "*" | "+")
-        || (t.len() > 1
-            && t[..t.len() - 1].chars().all(|c| c.is_ascii_digit())
-            && (t.ends_with('.') || t.ends_with(')')))
+        || t.strip_suffix(['.', ')'])
+            .is_some_and(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit()))
 }
 
 fn with_before_stop(text: &str, insert: &str) -> String {

@@ -10,6 +10,7 @@ pub mod otlp;
 pub mod pages;
 pub mod pg;
 pub mod research;
+pub mod schema_llm;
 pub mod search;
 pub mod serve;
 pub mod server;
