@@ -443,10 +443,10 @@ fn enclosing_brackets(markdown: &str, range: Range<usize>) -> Range<usize> {
     let after = &markdown[range.end..];
     let left = before.trim_end_matches(is_separator);
     let right = after.trim_start_matches(is_separator);
-    let pair = match (left.chars().next_back(), right.chars().next()) {
-        (Some('('), Some(')')) | (Some('['), Some(']')) => true,
-        _ => false,
-    };
+    let pair = matches!(
+        (left.chars().next_back(), right.chars().next()),
+        (Some('('), Some(')')) | (Some('['), Some(']'))
+    );
     if !pair {
         return range;
     }

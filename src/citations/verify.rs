@@ -795,7 +795,7 @@ impl Context<'_> {
                 let supported = matches!(verdict, Verdict::Supported | Verdict::Partial);
                 let (supports, against) = self.by_numbers(rc, supports, against);
                 let primary_source = primary.and_then(|i| quotes.get(i)).map(|q| q.source);
-                if supports.first().is_some() && supports.first() != primary_source.as_ref() {
+                if !supports.is_empty() && supports.first() != primary_source.as_ref() {
                     let primary = quotes
                         .iter()
                         .position(|q| supports.first() == Some(&q.source));
