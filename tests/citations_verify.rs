@@ -430,3 +430,212 @@ async fn without_classification_every_claim_gets_one_full_check() {
 fn say_json(v: Value) -> Reply {
     Reply::Text(v.to_string())
 }
+
+// Numeric veto: a sentence whose number its cited source does not state never keeps that
+// citation as supported; it is re-pointed to a fetched source that states the number (the
+// two sources then both named), or handled per the unsupported-claims policy.
+
+const CELLS_212: &str = "Cell report. Sodium cells reached an energy density of 212 Wh/kg in laboratory tests at the institute.";
+const CELLS_198: &str =
+    "Pilot results. The pilot line's sodium cells store 198 Wh/kg, the operator said.";
+const CELLS_WORDY: &str = "Institute news. Sodium cells reached an energy density record in laboratory tests, the institute said.";
+const CLAIM_198: &str = "Sodium cells reached an energy density of 198 Wh/kg in laboratory tests";
+
+/// [1] says 212 Wh/kg, [2] (when `with_198`) says 198 Wh/kg in other words (else that
+/// sodium is in cells), [3] has the claim's words and no number.
+fn cells_registry(with_198: bool) -> SourceRegistry {
+    let r = SourceRegistry::default();
+    r.register(&page("https://a.example/cells", CELLS_212));
+    let pilot = if with_198 { CELLS_198 } else { NO_NUMBER };
+    r.register(&page("https://b.example/pilot", pilot));
+    r.register(&page("https://c.example/news", CELLS_WORDY));
+    r
+}
+
+const NO_NUMBER: &str = "Pilot results. Cells are made of sodium, the operator said.";
+
+/// A judge that (wrongly) calls every claim supported by the first quote, on both tiers.
+fn always_supported(fake: &FakeLlm) {
+    for tier in ["ep-simple", "ep-analytical"] {
+        fake.respond(tier, |_| {
+            say_json(json!({"reasoning": "the evidence says so", "verdict": "supported", "evidence_index": 1}))
+        });
+    }
+}
+
+async fn verify_cells(
+    fake: &FakeLlm,
+    registry: &SourceRegistry,
+    report: &str,
+    policy: UnsupportedClaims,
+) -> VerifiedReport {
+    let settings = CitationVerification {
+        unsupported_claims: policy,
+        ..CitationVerification::default()
+    };
+    verify_report(&router(fake), report, registry, &settings).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_number_its_source_does_not_state_is_repointed_to_the_source_that_does() {
+    let fake = FakeLlm::start().await;
+    always_supported(&fake);
+    let registry = cells_registry(true);
+    let report = format!("{CLAIM_198} [1].\n");
+    for policy in [UnsupportedClaims::Mark, UnsupportedClaims::Soften] {
+        let v = verify_cells(&fake, &registry, &report, policy).await;
+        let c = claim(&v, CLAIM_198);
+        assert!(c.numeric.qa_verified, "checked against [2] now: {c:#?}");
+        assert_eq!(c.claim.verification_verdict, Some(Verdict::Supported));
+        assert_eq!(c.claim.citation_keys, Some(vec!["2".into()]));
+        assert_eq!(
+            c.claim
+                .corrections
+                .iter()
+                .map(|k| k.correction_type)
+                .collect::<Vec<_>>(),
+            [CorrectionType::Replace]
+        );
+        // Cited to [2]; [1], which says otherwise, named with what it says.
+        let Treatment::Disputed {
+            supports,
+            contradicts,
+            dissent,
+        } = &c.treatment
+        else {
+            panic!("{:?}", c.treatment);
+        };
+        assert_eq!(
+            (supports.as_slice(), contradicts.as_slice()),
+            (&[2][..], &[1][..])
+        );
+        assert!(
+            dissent.as_deref().is_some_and(|d| d.contains("212 Wh/kg")),
+            "{dissent:?}"
+        );
+        assert!(
+            v.markdown
+                .starts_with(&format!("{CLAIM_198} [2]. (sources disagree: [1] says \"")),
+            "{}",
+            v.markdown
+        );
+        assert!(!v.markdown.contains("unverified"), "{}", v.markdown);
+        assert_eq!(v.corrections, 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_no_source_stating_the_number_the_claim_is_never_left_cited_as_supported() {
+    let fake = FakeLlm::start().await;
+    always_supported(&fake);
+    let registry = cells_registry(false);
+    let report = format!("{CLAIM_198} [1]. Cells are made of sodium [2].\n");
+    for policy in [
+        UnsupportedClaims::Soften,
+        UnsupportedClaims::Remove,
+        UnsupportedClaims::Mark,
+    ] {
+        let v = verify_cells(&fake, &registry, &report, policy).await;
+        let c = claim(&v, CLAIM_198);
+        assert!(!c.numeric.qa_verified);
+        assert_ne!(c.claim.verification_verdict, Some(Verdict::Supported));
+        assert_eq!(c.treatment, Treatment::Unsupported(policy));
+        let expected = match policy {
+            UnsupportedClaims::Soften => format!("{CLAIM_198} (unverified)."),
+            UnsupportedClaims::Remove => String::new(),
+            UnsupportedClaims::Mark => format!("{CLAIM_198} [1]. ⚠ unverified"),
+        };
+        assert!(
+            v.markdown.starts_with(&format!(
+                "{expected}{}Cells are made of sodium [2].",
+                if expected.is_empty() { "" } else { " " }
+            )),
+            "{policy:?}: {}",
+            v.markdown
+        );
+    }
+}
+
+/// Looking for a better citation, a source whose wording is closest but which lacks the
+/// number is no candidate, whatever the model says of it: the one stating it is.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_numeric_claim_is_repointed_to_a_source_stating_its_number_not_the_closest_wording() {
+    let fake = FakeLlm::start().await;
+    for tier in ["ep-simple", "ep-analytical"] {
+        fake.respond(tier, |body| {
+            let user = last_user_message(body);
+            let evidence = user.split("## Evidence").nth(1).unwrap_or_default().to_string();
+            say_json(if evidence.contains("212") {
+                json!({"reasoning": "212, not 198", "verdict": "contradicted"})
+            } else {
+                json!({"reasoning": "the evidence says so", "verdict": "supported", "evidence_index": 1})
+            })
+        });
+    }
+    let registry = cells_registry(true);
+    let v = verify_cells(
+        &fake,
+        &registry,
+        &format!("{CLAIM_198} [1].\n"),
+        UnsupportedClaims::Soften,
+    )
+    .await;
+    let c = claim(&v, CLAIM_198);
+    assert_eq!(c.claim.citation_keys, Some(vec!["2".into()]), "{c:#?}");
+    assert_eq!(c.claim.verification_verdict, Some(Verdict::Supported));
+    assert!(
+        v.markdown.starts_with(&format!("{CLAIM_198} [2].")),
+        "{}",
+        v.markdown
+    );
+    assert!(!v.markdown.contains("[3]"), "{}", v.markdown);
+}
+
+/// Of two cited sources that disagree on the number, the one stating it supports the
+/// claim even when the model picked the other.
+#[tokio::test(flavor = "multi_thread")]
+async fn of_two_cited_sources_the_one_stating_the_number_supports_the_claim() {
+    let fake = FakeLlm::start().await;
+    for tier in ["ep-simple", "ep-analytical"] {
+        fake.respond(tier, |body| {
+            let q = quotes(&last_user_message(body));
+            let find = |w: &str| q.iter().find(|(_, t)| t.contains(w)).map(|(n, _)| *n);
+            say_json(json!({
+                "reasoning": "the 212 quote supports it, the 198 one does not",
+                "verdict": "supported",
+                "evidence_index": find("212"),
+                "contradicting_evidence": find("198").into_iter().collect::<Vec<_>>(),
+            }))
+        });
+    }
+    let registry = cells_registry(true);
+    let v = verify_cells(
+        &fake,
+        &registry,
+        &format!("{CLAIM_198} [1][2].\n"),
+        UnsupportedClaims::Soften,
+    )
+    .await;
+    let c = claim(&v, CLAIM_198);
+    let Treatment::Disputed {
+        supports,
+        contradicts,
+        dissent,
+    } = &c.treatment
+    else {
+        panic!("{:?}", c.treatment);
+    };
+    assert_eq!(
+        (supports.as_slice(), contradicts.as_slice()),
+        (&[2][..], &[1][..])
+    );
+    assert!(
+        dissent.as_deref().is_some_and(|d| d.contains("212 Wh/kg")),
+        "{dissent:?}"
+    );
+    assert!(
+        v.markdown.contains("(sources disagree: [1] says \"") && v.markdown.contains("212 Wh/kg"),
+        "{}",
+        v.markdown
+    );
+}

@@ -47,6 +47,11 @@ async fn research_prints_the_report_and_writes_the_out_directory() {
             .unwrap();
     assert_eq!(usage["pagesFetched"], 2);
     assert!(usage["calls"].as_u64().unwrap() >= 5, "{usage}");
+    // The report's invented [5]; the final links pass found nothing left to change.
+    assert_eq!(usage["citationsDropped"], 1, "{usage:#}");
+    assert_eq!(usage["citationsRepointed"], 0, "{usage:#}");
+    assert_eq!(usage["linksRemoved"], 0, "{usage:#}");
+    assert_eq!(usage["linksRewritten"], 0, "{usage:#}");
     let events = std::fs::read_to_string(out_path.join("events.jsonl")).unwrap();
     let last: Value = serde_json::from_str(events.lines().last().unwrap()).unwrap();
     assert_eq!(last["eventType"], "research_completed");

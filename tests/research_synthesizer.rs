@@ -2,15 +2,20 @@
 
 mod support;
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use dra::config::AppConfig;
 use dra::llm::{LlmRouter, StreamEvent};
 use dra::research::agents::synthesizer::{synthesize, Observation};
+use dra::research::agents::QueryMode;
 use dra::research::config::ReportLimits;
+use dra::research::run::{Outcome, ResearchReport, RunRequest};
 use dra::research::sources::SourceRegistry;
 use dra::web::{ContentKind, FetchedPage};
+use serde_json::json;
 use support::llm::{FakeLlm, Reply};
+use support::world::{say, World};
 use url::Url;
 
 fn router(fake: &FakeLlm) -> LlmRouter {
@@ -127,4 +132,164 @@ async fn an_empty_report_is_an_error_and_a_report_without_citations_has_no_refer
         .await
         .unwrap();
     assert_eq!(report.markdown, "Nothing is known.\n");
+}
+
+/// URLs of pages no run fetches, each linked in a different form by [`every_link_form`].
+const UNFETCHED: [&str; 6] = [
+    "http://lab.halvorsen-institute.example/articles/svc-07",
+    "https://nowhere.example/agency",
+    "https://nowhere.example/auto",
+    "https://nowhere.example/bare",
+    "https://nowhere.example/ref",
+    "https://nowhere.example/invented",
+];
+
+/// A report linking the world's two fetched pages and [`UNFETCHED`] in every form a link
+/// can take: markers (one unknown), inline links, bracketed URLs, autolinks, bare URLs,
+/// a reference-style link with its definition, and a References list of the model's own.
+fn every_link_form(w: &World) -> String {
+    let article = w.pages.url("/article");
+    let plain = w.pages.url("/plain.txt");
+    format!(
+        "# Deltas\n\n\
+         Wetlands are shrinking [1]. A claim of nobody's [9].\n\n\
+         The agency [says so]({agency}). The buoys [mapped the flows]({article}).\n\n\
+         Sediment plants open later [{svc}]. Dams hold sediment back [{plain}].\n\n\
+         Read <{article}> and <{auto}>. Mangroves help, see {bare}, and {plain} explains.\n\n\
+         Subsidence is a [second driver][r].\n\n\
+         [r]: {reference}\n\n\
+         ## References\n\n1. [Invented]({invented})\n",
+        agency = UNFETCHED[1],
+        svc = UNFETCHED[0],
+        auto = UNFETCHED[2],
+        bare = UNFETCHED[3],
+        reference = UNFETCHED[4],
+        invented = UNFETCHED[5],
+    )
+}
+
+/// A web-search run (one step, both pages fetched) whose report is [`every_link_form`].
+async fn run_writing_every_link_form(w: &World) -> Box<ResearchReport> {
+    w.llm.script(
+        "ep-analytical",
+        vec![
+            say(json!({"queries": ["delta wetland loss"]})),
+            Reply::Text("- The delta lost wetlands [1].".into()),
+        ],
+    );
+    w.llm
+        .script("ep-complex", vec![Reply::Stream(vec![every_link_form(w)])]);
+    let req = RunRequest {
+        mode: Some(QueryMode::WebSearch),
+        ..RunRequest::new("How fast are deltas losing wetlands?")
+    };
+    let (outcome, events) = w.run(&req).await;
+    let Ok(Outcome::Report(report)) = outcome else {
+        panic!("expected a report, got {outcome:?}\n{events:#?}");
+    };
+    assert_eq!(
+        events.last().unwrap()["payload"]["finalReport"].as_str(),
+        Some(report.markdown.as_str())
+    );
+    report
+}
+
+/// What holds of any finished report: no unfetched URL anywhere, no URL in the body, only
+/// registered markers, and References listing exactly the cited sources. Returns the body.
+fn assert_cites_only_fetched_pages(report: &ResearchReport) -> &str {
+    let md = &report.markdown;
+    for url in UNFETCHED {
+        assert!(!md.contains(url), "{url} is in\n{md}");
+    }
+    assert!(
+        !md.contains("nowhere.example") && !md.contains("halvorsen"),
+        "{md}"
+    );
+    let (body, references) = md.split_once("## References").expect("a References list");
+    assert!(!body.contains("http"), "no URL is left in the body: {body}");
+    let registered: BTreeSet<u32> = report.sources.iter().map(|s| s.number).collect();
+    let cited = markers(body);
+    assert!(
+        cited.is_subset(&registered),
+        "{cited:?} of {registered:?}: {body}"
+    );
+    assert_eq!(report.cited, cited);
+    let listed: BTreeSet<u32> = references
+        .lines()
+        .filter_map(|l| l.split_once(". ").and_then(|(n, _)| n.trim().parse().ok()))
+        .collect();
+    assert_eq!(listed, cited, "{references}");
+    for s in &report.sources {
+        assert_eq!(
+            references.contains(&s.url),
+            cited.contains(&s.number),
+            "{md}"
+        );
+    }
+    body
+}
+
+/// Every form a link can take in a written report: a fetched page is cited by its `[n]`
+/// whatever form the model used; anything else is gone, and counted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_cites_only_fetched_pages_whatever_form_the_model_links_them_in() {
+    let w = World::start().await;
+    let report = run_writing_every_link_form(&w).await;
+    let body = assert_cites_only_fetched_pages(&report);
+    let number = |path: &str| {
+        let url = w.pages.url(path);
+        report
+            .sources
+            .iter()
+            .find(|s| s.url == url)
+            .unwrap_or_else(|| panic!("{url} was not fetched: {:?}", report.sources))
+            .number
+    };
+    let (a, p) = (number("/article"), number("/plain.txt"));
+    for expected in [
+        "Wetlands are shrinking [1]. A claim of nobody's.".to_string(),
+        format!("The agency says so. The buoys mapped the flows [{a}]."),
+        format!("Sediment plants open later. Dams hold sediment back [{p}]."),
+        format!("Read [{a}] and. Mangroves help, see, and [{p}] explains."),
+        "Subsidence is a second driver.".to_string(),
+    ] {
+        assert!(body.contains(&expected), "{expected:?} not in\n{body}");
+    }
+    assert_eq!(markers(body), BTreeSet::from([1, a, p]));
+    // Removed: [9], "says so", svc-07, <auto>, the bare URL, [r]. Re-pointed: the buoys'
+    // link, [plain], <article>, the bare plain URL.
+    assert_eq!(report.citations_dropped, 6, "{}", report.markdown);
+    assert_eq!(report.citations_repointed, 4, "{}", report.markdown);
+}
+
+/// The same after verification, which rewrites and re-points sentences: the final pass
+/// still leaves only fetched pages, each cited once in References.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_verified_run_cites_only_fetched_pages_whatever_form_the_model_links_them_in() {
+    let mut w = World::start().await;
+    w.config.citation_verification.enabled = true;
+    for tier in ["ep-analytical", "ep-simple"] {
+        w.llm.respond(tier, |_| {
+            say(json!({"verdict": "supported", "reasoning": "Stated in the evidence.", "evidence_index": 1}))
+        });
+    }
+    let report = run_writing_every_link_form(&w).await;
+    assert!(report.verification.is_some());
+    assert_cites_only_fetched_pages(&report);
+    assert!(report.citations_dropped >= 6, "{}", report.markdown);
+}
+
+/// The `[n]` numbers of `text`.
+fn markers(text: &str) -> BTreeSet<u32> {
+    let mut out = BTreeSet::new();
+    let mut rest = text;
+    while let Some(i) = rest.find('[') {
+        rest = &rest[i + 1..];
+        if let Some((n, _)) = rest.split_once(']') {
+            if let Ok(n) = n.parse() {
+                out.insert(n);
+            }
+        }
+    }
+    out
 }

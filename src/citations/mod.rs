@@ -7,6 +7,8 @@
 //! - [`evidence`]: stage 1, evidence spans chosen from the fetched text, offsets exact;
 //! - [`interleaved`]: stage 2, the report written from quotes with ids, each claim
 //!   keeping the quotes it was written from;
+//! - [`links`]: the final pass: every link form in a report is a fetched source's `[n]`
+//!   or removed, and the References list rebuilt;
 //! - [`numeric`]: stage 6, numbers in a claim found (or not) in its evidence;
 //! - [`quote`]: a claim's quote found in a source despite whitespace and Unicode variants;
 //! - [`retrieval`]: stage 7, unsupported claims split into facts, looked for in the pool
@@ -20,6 +22,7 @@ pub mod confidence;
 pub mod config;
 pub mod evidence;
 pub mod interleaved;
+pub mod links;
 pub mod numeric;
 pub mod provenance;
 pub mod quote;

@@ -9,15 +9,19 @@
 //!    exact span, without a model call. Multi-source claims always go to the model, so a
 //!    disagreement among their sources can surface.
 //! 3. **Numeric QA**: a claim whose numbers are not found in its cited sources is never
-//!    supported; the model's `supported` becomes `partial` and the report policy applies.
+//!    supported, whatever the model says: its citation moves to a fetched source that
+//!    states them (step 5; the source it cited is named too when it gives another figure),
+//!    else the report policy applies. Of several cited sources, only one stating the
+//!    numbers can be the supporting side of a disagreement.
 //! 4. **Isolated verification**: one model call with only the claim and its evidence: the
 //!    quotes its writer named (stage 2, [`ClaimEvidence`]) and the best spans of the
 //!    sources it cites. Stage 3 ([`confidence`]) routes high-confidence single-source
 //!    claims to the quick tier with their best quote; a quick verdict short of supported
 //!    is checked again in full before it counts.
-//! 5. **Correction**: an unsupported or contradicted claim is looked for in the sources it
-//!    does not cite; a span that supports it (verbatim, or by a second model call) replaces
-//!    the citation.
+//! 5. **Correction**: an unsupported or contradicted claim, or one failing numeric QA, is
+//!    looked for in the sources it does not cite (for a claim with numbers, only those
+//!    stating them); a span that supports it (verbatim, or by a second model call)
+//!    replaces the citation.
 //!
 //! What the report then says (see [`UnsupportedClaims`]): `remove` deletes the sentence;
 //! `soften` drops its markers and adds " (unverified)" before its final punctuation (a
@@ -40,7 +44,7 @@ use super::confidence::{self, Route};
 use super::config::{CitationVerification, UnsupportedClaims};
 use super::evidence::{self, Limits, Selector, SourceText};
 use super::interleaved::ClaimEvidence;
-use super::numeric::{self, NumericMatch, NumericQa};
+use super::numeric::{self, MismatchReason, NumericMatch, NumericQa};
 use super::provenance::{
     Citation, CitationCorrection, Claim, ClaimId, ClaimType, ConfidenceLevel, CorrectionId,
     CorrectionType, DerivationType, EvidenceSpan, EvidenceSpanId, NumericClaimDetail, SourceId,
@@ -348,10 +352,12 @@ impl<'a> Verifier<'a> {
         let corrections = outcomes
             .iter()
             .filter(|o| {
-                matches!(
-                    o.claim.treatment,
-                    Treatment::Recited { .. } | Treatment::Added { .. }
-                )
+                o.claim.claim.corrections.iter().any(|c| {
+                    matches!(
+                        c.correction_type,
+                        CorrectionType::Replace | CorrectionType::AddAlternate
+                    )
+                })
             })
             .count();
         let claims: Vec<VerifiedClaim> = outcomes.into_iter().map(|o| o.claim).collect();
@@ -787,15 +793,26 @@ impl Context<'_> {
                     .collect();
                 against.dedup();
                 let supported = matches!(verdict, Verdict::Supported | Verdict::Partial);
+                let (supports, against) = self.by_numbers(rc, supports, against);
+                let primary_source = primary.and_then(|i| quotes.get(i)).map(|q| q.source);
+                if !supports.is_empty() && supports.first() != primary_source.as_ref() {
+                    let primary = quotes
+                        .iter()
+                        .position(|q| supports.first() == Some(&q.source));
+                    self.set_evidence(&mut outcome.claim.claim, &quotes, primary);
+                }
                 if supported && !supports.is_empty() && !against.is_empty() {
                     let claim = &mut outcome.claim.claim;
                     claim.verification_verdict = Some(Verdict::Contradicted);
                     claim.verification_reasoning = Some(reasoning);
                     claim.confidence_level = Some(ConfidenceLevel::Low);
+                    // After `by_numbers` the contradicting quotes may be the supporting
+                    // side's: then any quote of the dissenting source.
                     let dissent = contradicting
                         .iter()
                         .filter_map(|i| quotes.get(*i))
                         .find(|q| against.contains(&q.source))
+                        .or_else(|| quotes.iter().find(|q| against.contains(&q.source)))
                         .map(|q| closest_sentence(&q.text, &rc.text));
                     outcome.claim.treatment = Treatment::Disputed {
                         supports,
@@ -829,8 +846,15 @@ impl Context<'_> {
                     ConfidenceLevel::Medium
                 });
                 if !numeric_ok {
+                    // A number its sources do not state: whatever the model said, the
+                    // citation is wrong. A fetched source stating it takes over; else the
+                    // report policy applies.
                     outcome.claim.treatment =
                         Treatment::Unsupported(self.settings.unsupported_claims);
+                    return match speculative {
+                        Some(found) => self.recite(rc, outcome, found),
+                        None => self.correct(rc, outcome).await,
+                    };
                 } else if verdict == Verdict::Partial {
                     return self.add_alternate(rc, outcome).await;
                 }
@@ -898,10 +922,13 @@ impl Context<'_> {
         {
             return found;
         }
+        // A claim with numbers can only move to a source that states them: judging by
+        // wording alone, the closest source is often one with another figure or none.
         let others: Vec<SourceText> = self
             .sources
             .iter()
             .filter(|s| !rc.cited.contains(&s.number))
+            .filter(|s| self.states_numbers(rc, s.number))
             .cloned()
             .collect();
         let verbatim_quote = others.iter().find_map(|s| verbatim(s, &rc.text));
@@ -968,12 +995,72 @@ impl Context<'_> {
         claim.confidence_level = Some(ConfidenceLevel::Medium);
         claim.citation_key = Some(quote.source.to_string());
         claim.citation_keys = Some(vec![quote.source.to_string()]);
+        let disagreeing = self.other_figure(rc, &outcome.claim.numeric);
         outcome.claim.numeric = numeric;
-        outcome.claim.treatment = Treatment::Recited {
-            from: rc.cited.clone(),
-            to: quote.source,
+        outcome.claim.treatment = match disagreeing {
+            // The source it cited gives another figure: both are named.
+            Some((source, said)) => Treatment::Disputed {
+                supports: vec![quote.source],
+                contradicts: vec![source],
+                dissent: Some(said),
+            },
+            None => Treatment::Recited {
+                from: rc.cited.clone(),
+                to: quote.source,
+            },
         };
         outcome
+    }
+
+    /// Whether source `number` states every number of the claim (always, with numeric QA
+    /// off or a claim without numbers).
+    fn states_numbers(&self, rc: &ReportClaim, number: u32) -> bool {
+        !self.settings.enable_numeric_qa_verification
+            || numeric::check_claim(&rc.text, &[self.text_of(number)]).qa_verified
+    }
+
+    /// The model's supporting and contradicting sources of a claim with numbers, put right
+    /// by them: a supporting source that does not state the claim's numbers changes sides
+    /// with the contradicting sources that do.
+    fn by_numbers(
+        &self,
+        rc: &ReportClaim,
+        supports: Vec<u32>,
+        against: Vec<u32>,
+    ) -> (Vec<u32>, Vec<u32>) {
+        if supports.iter().all(|s| self.states_numbers(rc, *s)) {
+            return (supports, against);
+        }
+        let (stating, not_stating): (Vec<u32>, Vec<u32>) =
+            against.iter().partition(|s| self.states_numbers(rc, **s));
+        if stating.is_empty() {
+            return (supports, against);
+        }
+        let mut new_against: Vec<u32> = supports;
+        new_against.extend(not_stating);
+        (stating, new_against)
+    }
+
+    /// A cited source that states a different value for one of the claim's numbers, and
+    /// its sentence saying so.
+    fn other_figure(&self, rc: &ReportClaim, checked: &NumericQa) -> Option<(u32, String)> {
+        let cited: Vec<&SourceText> = self
+            .sources
+            .iter()
+            .filter(|s| rc.cited.contains(&s.number))
+            .collect();
+        checked.numbers.iter().find_map(|n| {
+            let NumericMatch::Mismatch {
+                closest,
+                reason: MismatchReason::DifferentValue,
+            } = &n.verdict
+            else {
+                return None;
+            };
+            let source = cited.get(n.evidence_index?)?;
+            let sentence = sentence_at(&source.text, closest.range.start)?;
+            Some((source.number, closest_sentence(sentence, &rc.text)))
+        })
     }
 
     /// The claim's evidence: the quotes its writer named, then the best spans of the
@@ -1136,6 +1223,13 @@ fn closest_sentence(quote: &str, claim: &str) -> String {
     clipped
 }
 
+/// The sentence of `text` that holds byte `at`.
+fn sentence_at(text: &str, at: usize) -> Option<&str> {
+    text.split_sentence_bound_indices()
+        .find(|(start, s)| (*start..start + s.len()).contains(&at))
+        .map(|(_, s)| s)
+}
+
 /// The longest quotation of a disagreeing source put into the report.
 const DISSENT_CHARS: usize = 200;
 
@@ -1176,7 +1270,15 @@ fn rewrite(
                 contradicts,
                 dissent,
             } => {
-                out.push_str(raw);
+                if supports.iter().all(|s| rc.cited.contains(s)) {
+                    out.push_str(raw);
+                } else {
+                    // Re-pointed: cited to what supports it, the old source in the note.
+                    out.push_str(&with_before_stop(
+                        &rc.text,
+                        &format!(" {}", markers(supports)),
+                    ));
+                }
                 out.push_str(&match dissent {
                     Some(said) => format!(
                         " (sources disagree: {} says \"{said}\")",

@@ -382,6 +382,11 @@ fn write_out_dir(
         "promptTokens": usage.iter().map(|u| u.prompt_tokens).sum::<u64>(),
         "completionTokens": usage.iter().map(|u| u.completion_tokens).sum::<u64>(),
         "partial": report.partial.map(|r| r.to_string()),
+        "citationsDropped": report.citations_dropped,
+        "citationsRepointed": report.citations_repointed,
+        // The final links pass alone: what got past the steps' and the writer's enforcement.
+        "linksRemoved": report.links.dropped,
+        "linksRewritten": report.links.repointed,
         "verification": report.verification.as_ref().map(|v| json!({
             "claims": v.claims.len(),
             "modelCalls": v.model_calls,

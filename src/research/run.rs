@@ -25,7 +25,7 @@ use super::budget::{Budget, StopReason, Watch};
 use super::config::{Depth, ProfileResearcher, ResearchProfile};
 use super::event::ResearchEvent;
 use super::sink::EventBus;
-use super::sources::{Source, SourceRegistry};
+use super::sources::{CitationAudit, Source, SourceRegistry};
 use super::spans;
 use crate::citations::config::{CitationVerification, GenerationMode, SynthesisMode};
 use crate::citations::evidence::{Selector, SourceText};
@@ -115,9 +115,13 @@ pub struct ResearchReport {
     pub steps_executed: u32,
     pub steps_skipped: u32,
     pub plan_iterations: u32,
-    /// Citations removed or re-pointed across steps and report.
+    /// Citations removed across steps and report (the final links pass included).
     pub citations_dropped: usize,
+    /// Links to fetched pages turned into their `[n]` across steps and report.
     pub citations_repointed: usize,
+    /// What the final links pass ([`crate::citations::links::finalize`]) changed in the
+    /// report as written and verified: whatever got past the earlier enforcement.
+    pub links: CitationAudit,
     /// Why research stopped before its plan was done, if it did: the report then opens
     /// with a notice saying it is partial.
     pub partial: Option<StopReason>,
@@ -447,6 +451,16 @@ async fn run_traced(
             }
         }
     };
+    // The last word on citations, whatever wrote the text (the synthesizer, verification's
+    // rewrites, the notes of a stopped run): only fetched sources, as `[n]`, and a
+    // References list of exactly those.
+    let finalized = crate::citations::links::finalize(&report.markdown, &sources);
+    let report = synthesizer::Report {
+        markdown: finalized.markdown,
+        cited: finalized.cited,
+        ..report
+    };
+    let links = finalized.audit;
     // A cancelled run ends with its `error` event; any other run, partial or not, completes.
     if stop != Some(StopReason::Cancelled) {
         complete(
@@ -468,8 +482,9 @@ async fn run_traced(
         steps_executed: executed,
         steps_skipped: skipped,
         plan_iterations: iterations,
-        citations_dropped: dropped + report.audit.dropped,
-        citations_repointed: repointed + report.audit.repointed,
+        citations_dropped: dropped + report.audit.dropped + links.dropped,
+        citations_repointed: repointed + report.audit.repointed + links.repointed,
+        links,
         partial: stop,
         tokens_used: watch.tokens(),
         verification,

@@ -3,12 +3,12 @@
 //! is re-pointed (a URL the run fetched becomes its number) or dropped, and counted.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 
-use regex::Regex;
 use serde::Serialize;
 use url::Url;
 
+use crate::citations::links::{marker_numbers, MARKER};
 use crate::web::{normalize, parse_http_url, FetchedPage};
 
 /// A fetched source and its citation number.
@@ -110,42 +110,18 @@ impl SourceRegistry {
     }
 
     /// Rewrite `markdown` so every citation points at a fetched source: `[n]` markers of
-    /// registered numbers stay, links to fetched URLs become `text [n]`, anything else is
-    /// removed (a link keeps its text). Code spans and fenced blocks are left alone.
+    /// registered numbers stay, links to fetched URLs in any form (inline, reference-style,
+    /// autolink, bracketed or bare) become `[n]`, anything else is removed (a link keeps its
+    /// text). Code spans and fenced blocks are left alone. See [`crate::citations::links`].
     pub fn enforce(&self, markdown: &str) -> (String, CitationAudit) {
-        let mut audit = CitationAudit::default();
-        let mut out = String::with_capacity(markdown.len());
-        let mut in_fence = false;
-        for line in markdown.split_inclusive('\n') {
-            if line.trim_start().starts_with("```") {
-                in_fence = !in_fence;
-                out.push_str(line);
-                continue;
-            }
-            if in_fence {
-                out.push_str(line);
-                continue;
-            }
-            // Odd segments between backticks are inline code.
-            for (i, segment) in line.split('`').enumerate() {
-                if i > 0 {
-                    out.push('`');
-                }
-                if i % 2 == 1 {
-                    out.push_str(segment);
-                } else {
-                    out.push_str(&self.enforce_segment(segment, &mut audit));
-                }
-            }
-        }
-        (out, audit)
+        crate::citations::links::resolve(markdown, self)
     }
 
     /// The numbers cited in `markdown` (after enforcement), ascending.
     pub fn cited(&self, markdown: &str) -> BTreeSet<u32> {
         MARKER
             .captures_iter(markdown)
-            .flat_map(|c| numbers(&c[1]))
+            .flat_map(|c| marker_numbers(&c[1]))
             .filter(|n| self.get(*n).is_some())
             .collect()
     }
@@ -169,36 +145,6 @@ impl SourceRegistry {
         }
         out
     }
-
-    fn enforce_segment(&self, text: &str, audit: &mut CitationAudit) -> String {
-        let linked = LINK.replace_all(text, |c: &regex::Captures<'_>| {
-            match self.number_of(&c[2]) {
-                Some(n) => {
-                    audit.repointed += 1;
-                    // A placeholder, so the marker pass below does not count it again.
-                    format!("{} \u{0}{n}\u{0}", &c[1])
-                }
-                None => {
-                    audit.dropped += 1;
-                    c[1].to_string()
-                }
-            }
-        });
-        let replaced = MARKER.replace_all(&linked, |c: &regex::Captures<'_>| {
-            let all = numbers(&c[1]);
-            let known: Vec<u32> = all
-                .iter()
-                .copied()
-                .filter(|n| self.get(*n).is_some())
-                .collect();
-            audit.kept += known.len();
-            audit.dropped += all.len() - known.len();
-            known.iter().map(|n| format!("[{n}]")).collect::<String>()
-        });
-        let restored = PLACEHOLDER.replace_all(&replaced, "[$1]");
-        // Removing a marker can leave "word ." behind.
-        SPACE_BEFORE_PUNCT.replace_all(&restored, "$1").into_owned()
-    }
 }
 
 fn key(url: &Url) -> String {
@@ -212,37 +158,6 @@ fn key(url: &Url) -> String {
         let _ = u.set_host(Some(&host));
     }
     u.to_string().trim_end_matches('/').to_string()
-}
-
-/// `[text](http…)` links.
-static LINK: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\[([^\]\[]+)\]\((https?://[^)\s]+)\)").expect("constant pattern")
-});
-/// `[3]`, `[3, 5]`, `[3-5]`, `[3; 7]` (not followed by `(`, which is a link).
-static MARKER: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\[(\d+(?:\s*[,;–-]\s*\d+)*)\]").expect("constant pattern"));
-static PLACEHOLDER: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new("\u{0}(\\d+)\u{0}").expect("constant pattern"));
-static SPACE_BEFORE_PUNCT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"[ \t]+([.,;:!?])").expect("constant pattern"));
-
-/// Numbers of a marker body; `3-5` expands to 3, 4, 5 (at most 50 to stay sane).
-fn numbers(body: &str) -> Vec<u32> {
-    let mut out = Vec::new();
-    for part in body.split([',', ';']) {
-        let part = part.trim();
-        match part.split_once(['-', '–']) {
-            Some((a, b)) => {
-                if let (Ok(a), Ok(b)) = (a.trim().parse::<u32>(), b.trim().parse::<u32>()) {
-                    if a <= b && b - a <= 50 {
-                        out.extend(a..=b);
-                    }
-                }
-            }
-            None => out.extend(part.parse::<u32>().ok()),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
