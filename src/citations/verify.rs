@@ -1015,7 +1015,9 @@ impl Context<'_> {
     /// Whether source `number` states every number of the claim (always, with numeric QA
     /// off or a claim without numbers).
     fn states_numbers(&self, rc: &ReportClaim, number: u32) -> bool {
+        // Checked first so a claim without numbers does not scan every page for them.
         !self.settings.enable_numeric_qa_verification
+            || numeric::extract(&rc.text).is_empty()
             || numeric::check_claim(&rc.text, &[self.text_of(number)]).qa_verified
     }
 
