@@ -1249,9 +1249,8 @@ fn body_end(markdown: &str) -> usize {
 fn is_bare_list_marker(line: &str) -> bool {
     let t = line.trim();
     matches!(t, "-" | "*" | "+")
-        || (t.len() > 1
-            && t[..t.len() - 1].chars().all(|c| c.is_ascii_digit())
-            && (t.ends_with('.') || t.ends_with(')')))
+        || t.strip_suffix(['.', ')'])
+            .is_some_and(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit()))
 }
 
 fn with_before_stop(text: &str, insert: &str) -> String {
@@ -1283,6 +1282,19 @@ mod tests {
         let said = closest_sentence(&long, "widgets");
         assert!(said.chars().count() <= DISSENT_CHARS + 1, "{said}");
         assert!(said.ends_with("abundant…"), "{said}");
+    }
+
+    #[test]
+    fn a_line_ending_in_a_multibyte_char_is_not_a_list_marker() {
+        assert!(!is_bare_list_marker("Output rose from 4 to 9 →"));
+        assert!(!is_bare_list_marker("→"));
+        assert!(!is_bare_list_marker("1→"));
+        assert!(is_bare_list_marker(" 12. "));
+        assert!(is_bare_list_marker("3)"));
+        assert!(is_bare_list_marker("-"));
+        assert!(!is_bare_list_marker("."));
+        assert!(!is_bare_list_marker("1.."));
+        assert!(!is_bare_list_marker("١."));
     }
 
     #[test]
