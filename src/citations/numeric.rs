@@ -769,6 +769,16 @@ fn finish(text: &str, start: usize, first: Operand, second: Option<Operand>) -> 
             )
         }
     };
+    // A figure too long for an f64 ("9" written 400 times) would be infinite, and infinity
+    // matches nothing, not even itself: it is not read as a number.
+    let finite = match value {
+        Value::Single(v) => v.is_finite(),
+        Value::Range { lo, hi } => lo.is_finite() && hi.is_finite(),
+        Value::Date(_) => true,
+    };
+    if !finite {
+        return Parse::Skip(end);
+    }
     let mention = NumericMention {
         range: start..end,
         raw: text[start..end].to_string(),
@@ -1668,6 +1678,17 @@ mod tests {
         ));
 
         assert!(check_claim("No numbers at all.", &evidence).qa_verified);
+    }
+
+    #[test]
+    fn a_figure_too_long_for_a_float_is_not_a_number() {
+        for text in [
+            format!("Output was {} units.", "9".repeat(400)),
+            format!("Costs of ${} trillion.", "9".repeat(300)),
+        ] {
+            assert!(extract(&text).is_empty(), "{:?}", extract(&text));
+            assert!(check_claim(&text, &[&text]).qa_verified);
+        }
     }
 
     proptest! {

@@ -20,7 +20,7 @@ pub use config::{
 };
 pub use embeddings::{EmbeddingsClient, EmbeddingsError};
 pub use router::{EndpointFailure, JsonSchemaSpec, LlmRequest, LlmResponse, LlmRouter};
-pub use structured::Structured;
+pub use structured::{parse as parse_structured, Structured};
 pub use usage::{UsageRow, UsageScope, UsageTotals};
 pub use wire::{FunctionCall, Message, Role, ToolCall, ToolSpec, Usage};
 
