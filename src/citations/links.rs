@@ -376,9 +376,10 @@ fn prose_items(markdown: &str, range: Range<usize>) -> Vec<Item> {
     let mut items: Vec<Item> = FINDER
         .links(text)
         .filter_map(|link| {
-            let url = link
-                .as_str()
-                .trim_end_matches(|c| CLOSING_PUNCTUATION.contains(c));
+            // linkify ends a URL at ASCII whitespace only; U+2000 and its kin end it too.
+            let raw = link.as_str();
+            let raw = raw.find(char::is_whitespace).map_or(raw, |cut| &raw[..cut]);
+            let url = raw.trim_end_matches(|c| CLOSING_PUNCTUATION.contains(c));
             is_http_url(url).then(|| Item {
                 range: at(link.start()..link.start() + url.len()),
                 target: Target::Url(url.to_string()),
