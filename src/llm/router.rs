@@ -547,21 +547,19 @@ impl LlmRouter {
                     usage.prompt_tokens + usage.completion_tokens
                 }
                 // A failed attempt produced no answer; the prompt may have been read.
-                Err(e) => {
-                    if matches!(e, CallError::RateLimited { .. }) {
-                        // The server's own count says we are over: whatever this process
-                        // thought was left is not.
-                        ep.limiter.drain();
-                        if let Some(l) = tier_limiter {
-                            l.drain();
-                        }
-                    }
-                    prompt_tokens as u64
-                }
+                Err(_) => prompt_tokens as u64,
             };
             reservation.settle(used);
             if let Some(r) = tier_reservation {
                 r.settle(used);
+            }
+            if let Err(CallError::RateLimited { .. }) = &result {
+                // The server's own count says we are over: whatever this process thought
+                // was left is not.
+                ep.limiter.drain();
+                if let Some(l) = tier_limiter {
+                    l.drain();
+                }
             }
             result
         })
