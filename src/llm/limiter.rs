@@ -61,7 +61,8 @@ impl TpmLimiter {
     }
 
     /// The most tokens the bucket holds.
-    pub fn capacity(&self) -> u32 {
+    #[cfg(test)]
+    fn capacity(&self) -> u32 {
         self.capacity
     }
 
@@ -109,8 +110,8 @@ impl TpmLimiter {
     fn adjust(&self, reserved: u32, used: u64) {
         let mut bucket = self.lock();
         self.refill(&mut bucket);
-        bucket.level = (bucket.level + f64::from(reserved) - used as f64)
-            .min(f64::from(self.capacity));
+        bucket.level =
+            (bucket.level + f64::from(reserved) - used as f64).min(f64::from(self.capacity));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Bucket> {
@@ -121,7 +122,8 @@ impl TpmLimiter {
 
 impl Reservation<'_> {
     /// The tokens taken from the bucket.
-    pub fn tokens(&self) -> u32 {
+    #[cfg(test)]
+    fn tokens(&self) -> u32 {
         self.tokens
     }
 
@@ -281,7 +283,11 @@ mod tests {
         assert_eq!(e.tokens(8_000), CompletionEstimate::INITIAL);
         assert_eq!(e.tokens(200), 200, "never above max_tokens");
         e.observe(100);
-        assert_eq!(e.tokens(8_000), 100, "the first answer replaces the default");
+        assert_eq!(
+            e.tokens(8_000),
+            100,
+            "the first answer replaces the default"
+        );
         e.observe(1_100);
         assert_eq!(e.tokens(8_000), 400, "then a running average");
         assert_eq!(e.tokens(0), 1);
