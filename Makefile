@@ -54,7 +54,8 @@ bench: ## Benchmarks; results as JSON in bench-results/
 	  $(CARGO) bench --locked --bench research_run && \
 	  $(CARGO) bench --locked --bench verification && \
 	  $(CARGO) bench --locked --bench sse && \
-	  $(CARGO) bench --locked --bench serve
+	  $(CARGO) bench --locked --bench serve && \
+	  $(CARGO) bench --locked --bench shipped_config
 
 db-migrate: ## Apply migrations to DATABASE_URL (or the configured Lakebase)
 	$(DRA) migrate

@@ -156,16 +156,26 @@ async fn circuit_breaker_opens_then_half_opens_for_one_probe() {
     );
 }
 
+/// An answer "ok" whose server-reported usage is 10 prompt and `completion` completion
+/// tokens.
+fn answer_using(completion: u64) -> Reply {
+    Reply::Json(serde_json::json!({
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": completion, "total_tokens": 10 + completion},
+    }))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn tokens_per_minute_limiter_spaces_calls() {
     let fake = FakeLlm::start().await;
     let mut c = config(&fake);
-    // 6000 tokens/min = 100 tokens/s; a 1 s burst window holds 100 tokens. Each call costs
-    // its prompt plus 90 output tokens, so after the first each waits about a second.
+    // 6000 tokens/min = 100 tokens/s; a 1 s burst window holds 100 tokens. Each call
+    // really uses 100 tokens, so after the first each waits about a second.
     if let Some(ep) = c.endpoints.get_mut("a") {
         ep.tokens_per_minute = 6000;
     }
     c.llm.tpm_burst_window = Duration::from_secs(1);
+    fake.always("ep-a", answer_using(90));
     let r = router(&c);
     for i in 0..3 {
         let req = LlmRequest {
@@ -194,6 +204,7 @@ async fn a_tier_budget_spaces_calls_across_its_endpoints() {
     }
     c.llm.tpm_burst_window = Duration::from_secs(1);
     fake.always("ep-a", Reply::Status(400, None));
+    fake.always("ep-b", answer_using(90));
     let r = router(&c);
     for i in 0..2 {
         let req = LlmRequest {
@@ -208,6 +219,89 @@ async fn a_tier_budget_spaces_calls_across_its_endpoints() {
     assert!(
         gap >= Duration::from_millis(800),
         "second call's first attempt only {gap:?} after the first answer"
+    );
+}
+
+/// The shipped config's shape: 50,000 tokens a minute, 8,000 tokens of output allowed, a
+/// 10 s burst window (8,333 tokens).
+fn shipped_limits(fake: &FakeLlm) -> AppConfig {
+    let mut c = config(fake);
+    if let Some(ep) = c.endpoints.get_mut("a") {
+        ep.tokens_per_minute = 50_000;
+    }
+    if let Some(m) = c.models.get_mut("analytical") {
+        m.max_tokens = 8_000;
+    }
+    c.llm.tpm_burst_window = Duration::from_secs(10);
+    c
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn short_calls_do_not_wait_for_output_they_never_use() {
+    let fake = FakeLlm::start().await;
+    let r = router(&shipped_limits(&fake));
+    // Ten calls of about 40 tokens each are 400 of 8,333. Reserving the 8,000 output
+    // tokens each call may use, every call after the first waited ~10 s.
+    let ten = async {
+        for i in 0..10 {
+            r.complete(None, ask(&format!("short call {i}")))
+                .await
+                .unwrap();
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), ten)
+        .await
+        .expect("ten short calls were held back by the tokens-per-minute limiter");
+    assert_eq!(fake.calls_to("ep-a").len(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_that_used_more_than_it_reserved_makes_the_next_one_wait() {
+    let fake = FakeLlm::start().await;
+    let mut c = config(&fake);
+    // 60,000 tokens/min = 1,000 tokens/s, and a 1 s bucket of 1,000 tokens. The first
+    // call reserves its prompt and at most 200 output tokens, but the server reports 3,000:
+    // the bucket owes 2,000 and the next call waits until it is paid.
+    if let Some(ep) = c.endpoints.get_mut("a") {
+        ep.tokens_per_minute = 60_000;
+    }
+    c.llm.tpm_burst_window = Duration::from_secs(1);
+    fake.script("ep-a", vec![answer_using(2_990)]);
+    let r = router(&c);
+    r.complete(None, ask("a long answer please")).await.unwrap();
+    r.complete(None, ask("and a short one")).await.unwrap();
+    let calls = fake.calls_to("ep-a");
+    let gap = calls[1].at - calls[0].at;
+    assert!(
+        gap >= Duration::from_secs(2),
+        "the next call went out {gap:?} after one that overspent by 2,000 tokens"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_429_empties_the_bucket_so_the_retry_waits_for_a_refill() {
+    let fake = FakeLlm::start().await;
+    let mut c = config(&fake);
+    // 60,000 tokens/min = 1,000 tokens/s; a 10 s bucket holds 10,000, far more than a call
+    // reserves (its prompt and 200 output tokens). The server's 429 says otherwise, so the
+    // bucket is emptied and the retry, though Retry-After is 0, waits for the ~220 tokens
+    // it reserves to refill (~0.22 s).
+    if let Some(ep) = c.endpoints.get_mut("a") {
+        ep.tokens_per_minute = 60_000;
+    }
+    fake.script(
+        "ep-a",
+        vec![Reply::Status(429, Some(0)), Reply::Text("fine".into())],
+    );
+    let r = router(&c);
+    let resp = r.complete(None, ask("hi")).await.unwrap();
+    assert_eq!(resp.content, "fine");
+    let calls = fake.calls_to("ep-a");
+    assert_eq!(calls.len(), 2, "the 429 was retried on the same endpoint");
+    let gap = calls[1].at - calls[0].at;
+    assert!(
+        gap >= Duration::from_millis(200),
+        "retried {gap:?} after the 429, before the emptied bucket could refill"
     );
 }
 

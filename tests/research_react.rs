@@ -8,6 +8,7 @@ use dra::research::agents::researcher::UNVERIFIED_NOTICE;
 use dra::research::agents::{research_step_react, run_step, AgentError, StepOutcome};
 use dra::research::config::{ProfileResearcher, ResearcherMode};
 use serde_json::{json, Value};
+use std::time::Duration;
 use support::llm::Reply;
 use support::research::{step, StepWorld};
 use support::search::Fault;
@@ -368,6 +369,51 @@ async fn a_failing_crawl_goes_back_to_the_model_and_the_step_completes() {
     assert_eq!(outcome.unfetched[0].snippet, "Snippet of /status/404");
     assert_eq!(outcome.sources, [1]);
     assert_eq!(w.sources.number_of(&w.pages.url("/status/404")), None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_crawl_does_not_hold_the_turn_once_most_pages_are_in() {
+    let mut w = world().await;
+    w.patient_fetcher();
+    w.settings.straggler_wait = Duration::from_millis(50);
+    w.serve_hits(&["/article", "/held/slow", "/plain.txt"]);
+    w.llm.script(
+        MODEL,
+        vec![
+            Reply::tools(&[
+                search("delta"),
+                crawl(w.pages.url("/article")),
+                crawl(w.pages.url("/held/slow")),
+                crawl(w.pages.url("/plain.txt")),
+            ]),
+            Reply::Text("- The survey covered 42 stations [2].".into()),
+        ],
+    );
+
+    // The bound only keeps a waiting turn from hanging the suite: the step must finish
+    // while the held page has not answered.
+    let outcome = tokio::time::timeout(Duration::from_secs(30), w.run())
+        .await
+        .expect("the turn waited for a page that never answered")
+        .expect("step researched");
+    w.pages.release_held();
+
+    let messages = tool_messages(&w.requests()[1]);
+    assert_eq!(messages.len(), 4, "one answer per call, in call order");
+    assert!(
+        messages[0].1.starts_with("Results for"),
+        "{}",
+        messages[0].1
+    );
+    assert!(
+        messages[2].1.starts_with("Error: could not fetch")
+            && messages[2].1.contains("not waited for"),
+        "{}",
+        messages[2].1
+    );
+    assert_eq!(outcome.fetched, [1, 2]);
+    assert_eq!(outcome.unfetched[0].url, w.pages.url("/held/slow"));
+    assert_eq!(w.pages.hits("/held/slow"), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

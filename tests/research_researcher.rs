@@ -9,6 +9,7 @@ use dra::research::agents::{research_step, AgentError, StepOutcome};
 use dra::research::config::ProfileResearcher;
 use dra::research::event::ResearchEvent;
 use serde_json::{json, Value};
+use std::time::Duration;
 use support::llm::Reply;
 use support::research::{step, StepWorld};
 use support::search::Fault;
@@ -376,4 +377,84 @@ async fn two_hits_that_lead_to_one_page_make_one_source() {
         .unwrap()
         .to_string();
     assert_eq!(prompt.matches("### [1]").count(), 1, "{prompt}");
+}
+
+impl StepWorld {
+    /// Run the step while `/held/..` pages are held. The bound only keeps a waiting step
+    /// from hanging the suite: the step must finish without any held page answering.
+    async fn run_while_held(&self) -> StepOutcome {
+        let outcome = tokio::time::timeout(Duration::from_secs(30), self.run())
+            .await
+            .expect("the step waited for a page that never answered")
+            .expect("step researched");
+        self.pages.release_held();
+        outcome
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_page_is_dropped_once_most_pages_are_in() {
+    let mut w = world().await;
+    w.patient_fetcher();
+    w.settings.straggler_wait = Duration::from_millis(50);
+    w.serve_hits(&["/article", "/held/slow", "/plain.txt"]);
+    w.script(three_queries(), OBSERVATION);
+
+    let outcome = w.run_while_held().await;
+
+    assert_eq!(outcome.fetched, [1, 2], "the two pages that answered");
+    assert_eq!(outcome.fetches_failed, 1);
+    let slow = &outcome.unfetched[0];
+    assert_eq!(slow.url, w.pages.url("/held/slow"));
+    assert!(slow.reason.contains("not waited for"), "{}", slow.reason);
+    assert_eq!(w.pages.hits("/held/slow"), 1, "asked once, never retried");
+    let crawl_results: Vec<String> = w
+        .recorder
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            ResearchEvent::ToolResult {
+                tool_name,
+                result_preview,
+                ..
+            } if tool_name == "web_crawl" => Some(result_preview),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(crawl_results.len(), 3, "{crawl_results:?}");
+    assert_eq!(
+        crawl_results
+            .iter()
+            .filter(|p| p.starts_with("fetch failed"))
+            .count(),
+        1,
+        "{crawl_results:?}"
+    );
+    let prompt = w.llm.calls_to("ep-analytical")[1].body["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(prompt.contains("Snippet of /held/slow"), "{prompt}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_step_goes_on_without_its_pages_at_the_fetch_deadline() {
+    let mut w = world().await;
+    w.patient_fetcher();
+    w.settings.fetch_deadline = Duration::from_millis(200);
+    w.serve_hits(&["/held/one", "/held/two"]);
+    w.script(three_queries(), OBSERVATION);
+
+    let outcome = w.run_while_held().await;
+
+    assert!(outcome.observation.starts_with(UNVERIFIED_NOTICE));
+    assert_eq!(outcome.fetches_failed, 2);
+    assert!(outcome
+        .unfetched
+        .iter()
+        .all(|n| n.reason.contains("not waited for")));
+    assert_eq!(
+        (w.pages.hits("/held/one"), w.pages.hits("/held/two")),
+        (1, 1)
+    );
 }

@@ -154,6 +154,27 @@ async fn slow_page_times_out() {
 }
 
 #[tokio::test]
+async fn a_timed_out_page_is_not_retried() {
+    let server = PageServer::start().await;
+    let cfg = WebConfig {
+        read_timeout: Duration::from_millis(100),
+        request_timeout: Duration::from_millis(100),
+        retries: 2,
+        ..fast()
+    };
+    let err = fetcher(cfg)
+        .fetch(&server.url("/held/never"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::Timeout { .. }), "{err:?}");
+    assert_eq!(
+        server.hits("/held/never"),
+        1,
+        "a timeout is not retried: each retry would wait out the timeout again"
+    );
+}
+
+#[tokio::test]
 async fn body_that_stalls_times_out() {
     let server = PageServer::start().await;
     let cfg = WebConfig {

@@ -412,6 +412,13 @@ fn validate_research(c: &AppConfig, bad: &mut impl FnMut(&str, String, String)) 
             );
         }
     }
+    if c.agents.researcher.fetch_deadline.is_zero() {
+        bad(
+            "agents.researcher.fetch_deadline",
+            "0s".into(),
+            "must be longer than 0s, e.g. 15s".into(),
+        );
+    }
     if c.agents.planner.max_plan_iterations == 0 {
         bad(
             "agents.planner.max_plan_iterations",

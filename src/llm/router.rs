@@ -16,7 +16,7 @@ use super::breaker::{Admission, CircuitBreaker};
 use super::client::{CallError, Completion, Credentials, DeltaSink, EndpointClient, StreamEvent};
 use super::config::{BackoffStrategy, EndpointConfig, ModelRole, RateLimiting, ServingApi};
 use super::embeddings::EmbeddingsClient;
-use super::limiter::TpmLimiter;
+use super::limiter::{CompletionEstimate, TpmLimiter};
 use super::tokens;
 use super::usage::{record_in_scopes, UsageLedger, UsageRow};
 use super::wire::{ChatRequest, Message, Role, ToolCall, ToolSpec, Usage};
@@ -182,6 +182,8 @@ struct Endpoint {
     client: EndpointClient,
     breaker: CircuitBreaker,
     limiter: TpmLimiter,
+    /// What this endpoint's answers usually cost, for reserving before one arrives.
+    completion: CompletionEstimate,
 }
 
 /// Routes requests to tiers of endpoints. Share it behind an `Arc`.
@@ -258,6 +260,7 @@ impl LlmRouter {
                             s.llm.circuit_cooldown,
                         ),
                         limiter: TpmLimiter::new(ep.tokens_per_minute, s.llm.tpm_burst_window),
+                        completion: CompletionEstimate::default(),
                         config: ep,
                     },
                 )
@@ -462,19 +465,7 @@ impl LlmRouter {
             {
                 Ok(done) => {
                     ep.breaker.success();
-                    let (usage, estimated) = match done.usage {
-                        Some(u) => (u, false),
-                        None => (
-                            Usage {
-                                prompt_tokens: prompt_tokens as u64,
-                                completion_tokens: tokens::count_answer(
-                                    &done.content,
-                                    &done.tool_calls,
-                                ) as u64,
-                            },
-                            true,
-                        ),
-                    };
+                    let (usage, estimated) = usage_of(&done, prompt_tokens);
                     self.usage.record(tier, id, usage, estimated);
                     record_in_scopes(tier, id, usage, estimated);
                     // Recorded once: a field recorded twice is exported twice.
@@ -532,20 +523,45 @@ impl LlmRouter {
                 outer(ev)
             }) as DeltaSink
         });
-        let cost =
-            (prompt_tokens as u64 + u64::from(body.max_tokens)).min(u64::from(u32::MAX)) as u32;
         with_retries(&self.rate, self.retries_per_endpoint, &ep.id, || async {
             if emitted.swap(false, Ordering::Relaxed) {
                 if let Some(s) = sink {
                     s(StreamEvent::Restart);
                 }
             }
-            if let Some(l) = tier_limiter {
-                l.acquire(cost).await;
-            }
-            ep.limiter.acquire(cost).await;
+            // The answer's size is unknown until it arrives: reserve what this endpoint's
+            // answers usually cost, then settle with what this one did.
+            let estimate = u64::from(ep.completion.tokens(body.max_tokens));
+            let cost = (prompt_tokens as u64 + estimate).min(u64::from(u32::MAX)) as u32;
+            let tier_reservation = match tier_limiter {
+                Some(l) => Some(l.acquire(cost).await),
+                None => None,
+            };
+            let reservation = ep.limiter.acquire(cost).await;
             attempts.fetch_add(1, Ordering::Relaxed);
-            ep.client.call(body, wrapped.as_ref()).await
+            let result = ep.client.call(body, wrapped.as_ref()).await;
+            let used = match &result {
+                Ok(done) => {
+                    let (usage, _) = usage_of(done, prompt_tokens);
+                    ep.completion.observe(usage.completion_tokens);
+                    usage.prompt_tokens + usage.completion_tokens
+                }
+                // A failed attempt produced no answer; the prompt may have been read.
+                Err(_) => prompt_tokens as u64,
+            };
+            reservation.settle(used);
+            if let Some(r) = tier_reservation {
+                r.settle(used);
+            }
+            if let Err(CallError::RateLimited { .. }) = &result {
+                // The server's own count says we are over: whatever this process thought
+                // was left is not.
+                ep.limiter.drain();
+                if let Some(l) = tier_limiter {
+                    l.drain();
+                }
+            }
+            result
         })
         .await
     }
@@ -572,6 +588,21 @@ where
             |e, after| tracing::info!(endpoint, error = %e, retry_in = ?after, "retrying LLM call"),
         )
         .await
+}
+
+/// A completion's usage: the server's count, else (`true`) an estimate from the prompt's
+/// size and the answer's text, as for streams whose server sends no usage.
+fn usage_of(done: &Completion, prompt_tokens: usize) -> (Usage, bool) {
+    match done.usage {
+        Some(u) => (u, false),
+        None => (
+            Usage {
+                prompt_tokens: prompt_tokens as u64,
+                completion_tokens: tokens::count_answer(&done.content, &done.tool_calls) as u64,
+            },
+            true,
+        ),
+    }
 }
 
 /// Shape a request for one endpoint: options merged, schema applied, prompt trimmed.

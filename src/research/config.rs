@@ -1,6 +1,8 @@
 //! Research settings in the Python original's shape: `agents`, `research_types` (one
 //! profile per depth), `query_modes` and `truncation`.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 /// `agents`: limits per agent.
@@ -27,6 +29,16 @@ pub struct ResearcherAgent {
     pub max_generated_queries: u32,
     /// At most this many independent plan steps run at once, where the depth allows it.
     pub max_parallel_steps: u32,
+    /// The longest a step waits for the pages it fetches at once (classic mode's pages, a
+    /// ReAct turn's crawls). Pages still loading then are dropped as failed fetches and
+    /// the step goes on with the pages it has.
+    #[serde(with = "humantime_serde")]
+    pub fetch_deadline: Duration,
+    /// Once at least half of a step's pages have arrived, how much longer the others are
+    /// waited for (never past `fetch_deadline`): one slow site should not hold a step that
+    /// already has most of its sources.
+    #[serde(with = "humantime_serde")]
+    pub straggler_wait: Duration,
 }
 
 impl Default for ResearcherAgent {
@@ -41,6 +53,8 @@ impl Default for ResearcherAgent {
             page_contents_limit: 8000,
             max_generated_queries: 3,
             max_parallel_steps: 3,
+            fetch_deadline: Duration::from_secs(15),
+            straggler_wait: Duration::from_secs(3),
         }
     }
 }

@@ -44,6 +44,10 @@ pub enum FetchError {
     /// The body could not be decoded (a broken PDF, an unreadable document).
     #[error("{url}: cannot read the content: {message}")]
     Decode { url: Url, message: String },
+    /// The page was still loading when its caller stopped waiting (a research step's
+    /// `agents.researcher.fetch_deadline` or `straggler_wait`) and went on without it.
+    #[error("{url}: still loading after {}; not waited for", humantime::format_duration(*after))]
+    Abandoned { url: String, after: Duration },
 }
 
 impl FetchError {
@@ -57,7 +61,8 @@ impl FetchError {
 
     /// Whether trying the same request again may succeed: connection failures, timeouts,
     /// and HTTP 429/500/502/503/504. (500 is included because overloaded sites and CDNs
-    /// often return it for a moment; 501 and other 5xx are final.)
+    /// often return it for a moment; 501 and other 5xx are final.) The fetcher itself
+    /// retries all of these but timeouts (see `web.retries`).
     pub fn is_transient(&self) -> bool {
         match self {
             FetchError::Network { .. } | FetchError::Timeout { .. } => true,

@@ -144,7 +144,7 @@ impl Fetcher {
         let cap = cfg.retry_max_delay;
         (|| self.download(url))
             .retry(backoff)
-            .when(|e: &AttemptError| e.error.is_transient())
+            .when(|e: &AttemptError| worth_retrying(&e.error))
             .adjust(move |e: &AttemptError, pause| next_pause(pause, e.retry_after, cap))
             .notify(|e: &AttemptError, after| {
                 tracing::info!(error = %e.error, retry_in = ?after, "fetch failed; retrying");
@@ -395,6 +395,13 @@ fn tidy_pdf(text: &str) -> String {
         out.push_str(&joined);
     }
     out
+}
+
+/// Transient failures but timeouts: a page that took `read_timeout` to say nothing
+/// usually does so again, and retrying it in turn would hold its caller for several
+/// timeouts where one is already long.
+fn worth_retrying(e: &FetchError) -> bool {
+    e.is_transient() && !matches!(e, FetchError::Timeout { .. })
 }
 
 /// The pause before the next attempt: the server's `Retry-After` (capped) when it sent

@@ -1,7 +1,7 @@
 //! A web-page server on loopback for fetcher tests: articles wrapped in boilerplate,
 //! redirect chains (also to other hosts), error statuses, flaky and slow pages, oversize
-//! bodies, legacy charsets, a PDF, a JavaScript-only app and binary files. Every request is
-//! counted by path.
+//! bodies, pages held until the test releases them, legacy charsets, a PDF, a
+//! JavaScript-only app and binary files. Every request is counted by path.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -85,6 +85,8 @@ struct Inner {
     in_flight: Mutex<(usize, usize)>,
     /// Pages set by a test: path → HTML.
     custom: Mutex<HashMap<String, String>>,
+    /// `true` once [`PageServer::release_held`] lets `/held/..` pages answer.
+    released: tokio::sync::watch::Sender<bool>,
 }
 
 /// A running page server. Dropping it stops the server.
@@ -101,6 +103,7 @@ impl PageServer {
             hits: Mutex::new(HashMap::new()),
             in_flight: Mutex::new((0, 0)),
             custom: Mutex::new(HashMap::new()),
+            released: tokio::sync::watch::Sender::new(false),
         });
         let served = serve(Router::new().fallback(page).with_state(inner.clone())).await;
         PageServer {
@@ -122,6 +125,11 @@ impl PageServer {
             .lock()
             .unwrap()
             .insert(path.to_string(), html.into());
+    }
+
+    /// Let every `/held/NAME` request answer, those waiting and those to come.
+    pub fn release_held(&self) {
+        self.inner.released.send_replace(true);
     }
 
     /// The most `/gauge/..` requests that were ever being answered at the same time.
@@ -214,6 +222,18 @@ async fn page(State(inner): State<Arc<Inner>>, uri: Uri) -> Response {
             let own = ARTICLE.replace(
                 "https://news.example.com/science/delta-wetlands",
                 &format!("https://news.example.com/science/{name}"),
+            );
+            ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], own).into_response()
+        }
+        // `/held/NAME`: no answer until the test calls `release_held` (a page as slow as
+        // the test needs, with no clock involved), then an article naming itself canonical.
+        ["held", name] => {
+            let mut released = inner.released.subscribe();
+            // The sender lives in `inner`, so this ends only with a release.
+            let _ = released.wait_for(|r| *r).await;
+            let own = ARTICLE.replace(
+                "https://news.example.com/science/delta-wetlands",
+                &format!("https://news.example.com/science/held-{name}"),
             );
             ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], own).into_response()
         }

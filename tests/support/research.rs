@@ -130,6 +130,19 @@ impl StepWorld {
         }
     }
 
+    /// A fetcher that waits a minute for a page and retries, as a real one waits
+    /// `read_timeout`: long enough that a step waiting for a held page would be seen to.
+    pub fn patient_fetcher(&mut self) {
+        self.fetcher = Fetcher::new(&WebConfig {
+            read_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(60),
+            retries: 2,
+            allowed_hosts: super::pages::loopback_hosts(),
+            ..WebConfig::default()
+        })
+        .expect("fetcher");
+    }
+
     /// Brave answers every query with results at these page-server paths.
     pub fn serve_hits(&self, paths: &[&str]) {
         self.search_fake.serve_pages(&self.pages, paths);

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::researcher::{
-    conclude, fetch_one, search_one, step_message, tool_call, tool_result, write_observation,
+    conclude, fetch_pages, search_one, step_message, tool_call, tool_result, write_observation,
     NumberedPage, StepLog, WEB_CRAWL, WEB_SEARCH,
 };
 use super::{clean, Agent, AgentError, PlanStep, SnippetNote, StepContext, StepOutcome};
@@ -70,7 +70,7 @@ pub async fn research_step_react(
             .iter()
             .map(|call| budget.admit(ctx, call))
             .collect();
-        let ran = join_all(actions.into_iter().map(|a| perform(ctx, a, &calls))).await;
+        let ran = perform_all(ctx, actions, &calls).await;
         messages.push(Message::assistant_tool_calls(
             reply.content,
             reply.tool_calls.clone(),
@@ -292,17 +292,43 @@ impl Found {
     }
 }
 
-/// Run one admitted action, with its events.
-async fn perform(ctx: &StepContext<'_>, action: Action, calls: &AtomicU32) -> Ran {
-    match action {
+/// Run one turn's admitted actions at once, in call order. The crawls are one batch of
+/// [`fetch_pages`], so a slow page holds the turn no longer than classic mode's step.
+async fn perform_all(ctx: &StepContext<'_>, actions: Vec<Action>, calls: &AtomicU32) -> Vec<Ran> {
+    let urls: Vec<String> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Crawl(url) => Some(url.clone()),
+            _ => None,
+        })
+        .collect();
+    let (crawled, others) = futures::join!(
+        fetch_pages(ctx, &urls, calls),
+        join_all(actions.into_iter().map(|a| perform(ctx, a, calls))),
+    );
+    let mut crawled = urls.into_iter().zip(crawled);
+    others
+        .into_iter()
+        .map(|ran| match ran {
+            Some(ran) => ran,
+            // Crawls are in `urls` in the same order as their actions.
+            None => match crawled.next() {
+                Some((url, result)) => Ran::Crawled(url, result),
+                None => Ran::Refused("Error: not run.".into()),
+            },
+        })
+        .collect()
+}
+
+/// Run one admitted action other than a crawl, with its events; `None` for a crawl,
+/// which [`perform_all`] fetches with the turn's others.
+async fn perform(ctx: &StepContext<'_>, action: Action, calls: &AtomicU32) -> Option<Ran> {
+    Some(match action {
         Action::Search(query) => {
             let result = search_one(ctx, &query, calls).await;
             Ran::Searched(query, result)
         }
-        Action::Crawl(url) => {
-            let result = fetch_one(ctx, &url, calls).await;
-            Ran::Crawled(url, result)
-        }
+        Action::Crawl(_) => return None,
         Action::Known { url, number } => {
             ctx.events
                 .emit(tool_call(WEB_CRAWL, [("url", json!(url))], calls));
@@ -317,7 +343,7 @@ async fn perform(ctx: &StepContext<'_>, action: Action, calls: &AtomicU32) -> Ra
             tracing::info!(%message, "tool call refused");
             Ran::Refused(message)
         }
-    }
+    })
 }
 
 fn malformed(name: &str, args: &str, error: &serde_json::Error, expected: &str) -> Action {

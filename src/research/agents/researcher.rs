@@ -12,9 +12,11 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use futures::future::join_all;
+use futures::stream::{FuturesUnordered, StreamExt};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use tokio::time::Instant;
 
 use super::{clean, Agent, AgentError};
 use crate::llm::{LlmRequest, LlmRouter, Message};
@@ -134,12 +136,8 @@ pub async fn research_step(
         .take(max_urls)
         .collect();
 
-    let fetched = join_all(
-        chosen
-            .iter()
-            .map(|hit| fetch_one(ctx, hit.url.as_str(), &calls)),
-    )
-    .await;
+    let urls: Vec<String> = chosen.iter().map(|hit| hit.url.to_string()).collect();
+    let fetched = fetch_pages(ctx, &urls, &calls).await;
     let mut pages = Vec::new();
     let mut unfetched = Vec::new();
     for (hit, result) in chosen.iter().zip(fetched) {
@@ -335,6 +333,67 @@ pub(super) async fn search_one(
     ctx.events
         .emit(tool_result(WEB_SEARCH, &preview, ctx.sources));
     result
+}
+
+/// Fetch `urls` at once, each as [`fetch_one`], and wait for them only as long as the step
+/// allows: until all have answered, `settings.straggler_wait` after half of them (rounded
+/// up) have been fetched, or `settings.fetch_deadline` after the start, whichever comes
+/// first. One slow site then costs the step a bounded wait, not its whole timeout (and
+/// whatever retries the fetcher would make). Results come in `urls` order; a page not
+/// waited for is [`FetchError::Abandoned`] (its download is cancelled) with its
+/// `tool_result` event, so it is recorded as a failed fetch like any other.
+pub(super) async fn fetch_pages(
+    ctx: &StepContext<'_>,
+    urls: &[String],
+    calls: &AtomicU32,
+) -> Vec<Result<NumberedPage, FetchError>> {
+    let started = Instant::now();
+    let mut until = started + ctx.settings.fetch_deadline;
+    let enough = urls.len().div_ceil(2);
+    let mut results: Vec<Option<Result<NumberedPage, FetchError>>> =
+        urls.iter().map(|_| None).collect();
+    let mut pending: FuturesUnordered<_> = urls
+        .iter()
+        .enumerate()
+        .map(|(i, url)| async move { (i, fetch_one(ctx, url, calls).await) })
+        .collect();
+    let mut fetched = 0;
+    while !pending.is_empty() {
+        tokio::select! {
+            Some((i, result)) = pending.next() => {
+                if result.is_ok() {
+                    fetched += 1;
+                    if fetched == enough {
+                        until = until.min(Instant::now() + ctx.settings.straggler_wait);
+                    }
+                }
+                results[i] = Some(result);
+            }
+            () = tokio::time::sleep_until(until) => break,
+        }
+    }
+    // Dropping the futures cancels the downloads still running.
+    drop(pending);
+    let waited = started.elapsed();
+    results
+        .into_iter()
+        .zip(urls)
+        .map(|(result, url)| {
+            result.unwrap_or_else(|| {
+                let e = FetchError::Abandoned {
+                    url: url.clone(),
+                    after: waited,
+                };
+                tracing::warn!(url, error = %e, "page too slow; the step goes on without it");
+                ctx.events.emit(tool_result(
+                    WEB_CRAWL,
+                    &format!("fetch failed: {e}"),
+                    ctx.sources,
+                ));
+                Err(e)
+            })
+        })
+        .collect()
 }
 
 /// Fetch one page and register it as a source, between its `tool_call` and `tool_result`
