@@ -293,3 +293,90 @@ fn markers(text: &str) -> BTreeSet<u32> {
     }
     out
 }
+
+/// A report written the way models often write one: a body section named "Sources of
+/// error", a sentence with its markers after the full stop, and a references list of its
+/// own under a Chinese heading. The body section survives, the model's list is replaced by
+/// ours, and the unsupported sentence is one claim softened once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_model_references_list_in_any_language_goes_and_trailing_markers_stay_one_claim() {
+    let mut w = World::start().await;
+    w.config.citation_verification.enabled = true;
+    for tier in ["ep-analytical", "ep-simple"] {
+        w.llm.respond(tier, |body| {
+            let claim = support::world::claim_of(&support::world::last_user_message(body));
+            let verdict = if claim.contains("GWh") {
+                "unsupported"
+            } else {
+                "supported"
+            };
+            say(json!({"verdict": verdict, "reasoning": "Judged by the claim.", "evidence_index": 1}))
+        });
+    }
+    w.llm.script(
+        "ep-analytical",
+        vec![
+            say(json!({"queries": ["delta wetland loss"]})),
+            Reply::Text("- The delta lost wetlands [1].".into()),
+        ],
+    );
+    w.llm.script(
+        "ep-complex",
+        vec![Reply::Stream(vec!["# Deltas\n\n\
+             The delta has lost nearly a fifth of its wetlands since 1990 [1].\n\n\
+             ## Sources of error\n\n\
+             Sediment surveys stored 12 GWh. [1][2]\n\n\
+             ## 参考文献\n\n\
+             1. Ruiz, Delta wetlands are shrinking. [1]\n\
+             2. 张伟，三角洲湿地研究。[2]\n"
+            .into()])],
+    );
+    let req = RunRequest {
+        mode: Some(QueryMode::WebSearch),
+        ..RunRequest::new("How fast are deltas losing wetlands?")
+    };
+    let (outcome, events) = w.run(&req).await;
+    let Ok(Outcome::Report(report)) = outcome else {
+        panic!("expected a report, got {outcome:?}\n{events:#?}");
+    };
+    let md = &report.markdown;
+    assert!(report.verification.is_some());
+    assert!(md.contains("\n## Sources of error\n"), "{md}");
+    assert!(
+        md.contains("\nSediment surveys stored 12 GWh (unverified).\n"),
+        "{md}"
+    );
+    assert_eq!(md.matches("(unverified)").count(), 1, "{md}");
+    assert!(
+        !md.contains("参考文献") && !md.contains("Ruiz") && !md.contains("张伟"),
+        "{md}"
+    );
+    let (_, references) = md
+        .split_once("\n## References\n\n")
+        .expect("our References");
+    // Ours: one line per source the body cites, nothing of the model's list.
+    let ours: Vec<String> = report
+        .sources
+        .iter()
+        .filter(|s| report.cited.contains(&s.number))
+        .map(|s| format!("{}. [", s.number))
+        .collect();
+    let lines: Vec<&str> = references.lines().collect();
+    assert!(!ours.is_empty() && lines.len() == ours.len(), "{md}");
+    for (line, start) in lines.iter().zip(&ours) {
+        assert!(line.starts_with(start.as_str()), "{md}");
+    }
+    let mut claims: Vec<&str> = events
+        .iter()
+        .filter(|e| e["eventType"] == "claim_verified")
+        .filter_map(|e| e["payload"]["claimText"].as_str())
+        .collect();
+    claims.sort();
+    assert_eq!(
+        claims,
+        vec![
+            "Sediment surveys stored 12 GWh.",
+            "The delta has lost nearly a fifth of its wetlands since 1990."
+        ]
+    );
+}

@@ -2,14 +2,18 @@
 //!
 //! A claim is a sentence of the report body carrying at least one `[n]` marker; an uncited
 //! sentence makes no checkable promise, so it is left alone. The body ends at the
-//! `## References` heading. Headings and blockquotes (the partial-report notice) are never
-//! claims. Positions count characters, as the original's `position_start`/`position_end`
+//! references heading ([`references::section_start`], in any language). Headings and
+//! blockquotes (the partial-report notice) are never claims. Markers a model writes after
+//! a sentence's full stop (`… 12 GWh. [3][4]`) belong to that sentence, so it stays one
+//! claim; CJK full stops (`。！？`) end a sentence without a space after them. Positions count characters, as the original's `position_start`/`position_end`
 //! do, so they match what a browser's JavaScript sees.
 
 use std::ops::Range;
 use std::sync::LazyLock;
 
 use regex::Regex;
+
+use super::references;
 
 /// One cited sentence of a report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,13 +34,10 @@ pub struct ReportClaim {
 pub fn extract(report: &str) -> Vec<ReportClaim> {
     let mut claims = Vec::new();
     let mut line_start = 0;
-    for line in report.split_inclusive('\n') {
+    for line in references::body(report).split_inclusive('\n') {
         let offset = line_start;
         line_start += line.len();
         let trimmed = line.trim_start();
-        if is_references_heading(trimmed) {
-            break;
-        }
         if trimmed.starts_with('#') || trimmed.starts_with('>') || trimmed.starts_with('|') {
             continue;
         }
@@ -88,6 +89,22 @@ pub fn cited_numbers(text: &str) -> Vec<u32> {
     out
 }
 
+/// `insert` put before the final punctuation of `text` (the whole run, so "Really?!" →
+/// "Really (unverified)?!"), or after it when it has none.
+pub fn before_stop(text: &str, insert: &str) -> String {
+    let body = text.trim_end_matches(STOPS);
+    format!("{body}{insert}{}", &text[body.len()..])
+}
+
+/// The punctuation that ends a sentence, ASCII and CJK (full-width).
+pub const STOPS: &[char] = &['.', '!', '?', '。', '！', '？'];
+
+/// CJK full stops end a sentence with no space after them.
+const CJK_STOPS: &[char] = &['。', '！', '？'];
+
+static TRAILING_MARKERS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:[ \t]*\[\d+(?:\s*[,;–-]\s*\d+)*\])+").expect("constant pattern")
+});
 static MARKER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\s*\[(\d+(?:\s*[,;–-]\s*\d+)*)\]").expect("constant pattern"));
 static SPACE_RUN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\s+").expect("constant"));
@@ -129,45 +146,37 @@ fn marker_numbers(inner: &str) -> Vec<u32> {
     out
 }
 
-fn is_references_heading(line: &str) -> bool {
-    let Some(rest) = line.strip_prefix('#') else {
-        return false;
-    };
-    let title = rest.trim_start_matches('#').trim();
-    ["references", "sources", "bibliography"]
-        .iter()
-        .any(|t| title.eq_ignore_ascii_case(t))
-}
-
 fn list_marker_len(line: &str) -> usize {
     LIST_MARKER.find(line).map_or(0, |m| m.end())
 }
 
-/// Sentence ranges of one line: a sentence ends at `.`, `!` or `?` followed by whitespace
-/// or the line's end, and takes any markers written right after its full stop with it
-/// ("… 40%. [1] Next" → "… 40%. [1]").
+/// Sentence ranges of one line. A sentence ends at a run of [`STOPS`] followed by
+/// whitespace or the line's end, or at a CJK full stop whatever follows; the markers
+/// written right after its stop (with or without spaces) go with it ("… 40%. [1][2] Next"
+/// → "… 40%. [1][2]").
 fn sentences(line: &str) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut iter = line.char_indices().peekable();
     while let Some((i, c)) = iter.next() {
-        if !matches!(c, '.' | '!' | '?') {
+        if !STOPS.contains(&c) {
             continue;
         }
-        let after = i + c.len_utf8();
-        let next = line[after..].chars().next();
-        if next.is_some_and(|n| !n.is_whitespace()) {
-            continue;
+        let stops = line[i..]
+            .char_indices()
+            .find(|(_, n)| !STOPS.contains(n))
+            .map_or(line.len() - i, |(j, _)| j);
+        let run = &line[i..i + stops];
+        let mut end = i + stops;
+        end += TRAILING_MARKERS.find(&line[end..]).map_or(0, |m| m.end());
+        let cjk = run.contains(CJK_STOPS);
+        let next = line[end..].chars().next();
+        if cjk || next.is_none_or(char::is_whitespace) {
+            push_trimmed(line, start..end, &mut out);
+            start = end;
+        } else {
+            end = i + stops;
         }
-        let mut end = after;
-        // Markers after the stop belong to this sentence.
-        if let Some(m) = MARKER.find(&line[end..]) {
-            if m.start() == 0 {
-                end += m.end();
-            }
-        }
-        push_trimmed(line, start..end, &mut out);
-        start = end;
         while iter.peek().is_some_and(|(j, _)| *j < end) {
             iter.next();
         }
@@ -219,5 +228,92 @@ mod tests {
         let claims = extract("Revenue was $2.3 billion in 2024 [1]. Costs fell [2].");
         assert_eq!(claims[0].text, "Revenue was $2.3 billion in 2024.");
         assert_eq!(claims[1].text, "Costs fell.");
+    }
+
+    #[test]
+    fn markers_after_the_full_stop_belong_to_its_sentence() {
+        let report = "Storage reached 12 GWh. [3] Prices fell. [3][4] Then 40%.[5]\n\
+                      Output grew? [1, 2]\n";
+        let claims = extract(report);
+        let raw: Vec<&str> = claims.iter().map(|c| &report[c.bytes.clone()]).collect();
+        assert_eq!(
+            raw,
+            vec![
+                "Storage reached 12 GWh. [3]",
+                "Prices fell. [3][4]",
+                "Then 40%.[5]",
+                "Output grew? [1, 2]"
+            ]
+        );
+        let texts: Vec<&str> = claims.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            vec![
+                "Storage reached 12 GWh.",
+                "Prices fell.",
+                "Then 40%.",
+                "Output grew?"
+            ]
+        );
+        assert_eq!(claims[1].cited, vec![3, 4]);
+    }
+
+    #[test]
+    fn cjk_full_stops_end_sentences_and_keep_their_markers() {
+        let report = "电池能量密度提高了15%。[1][2]成本下降了！ [3]真的吗？[4]\n";
+        let claims = extract(report);
+        let raw: Vec<&str> = claims.iter().map(|c| &report[c.bytes.clone()]).collect();
+        assert_eq!(
+            raw,
+            vec![
+                "电池能量密度提高了15%。[1][2]",
+                "成本下降了！ [3]",
+                "真的吗？[4]"
+            ]
+        );
+        assert_eq!(claims[0].text, "电池能量密度提高了15%。");
+        assert_eq!(claims[0].cited, vec![1, 2]);
+        assert_eq!(claims[1].text, "成本下降了！");
+    }
+
+    #[test]
+    fn the_body_ends_at_a_references_heading_in_any_language() {
+        let report =
+            "## Sources of error\n\nNoise grew [1].\n\n## 参考文献\n\n1. Zhang, 电池 [2].\n";
+        let texts: Vec<String> = extract(report).into_iter().map(|c| c.text).collect();
+        assert_eq!(texts, vec!["Noise grew."]);
+    }
+
+    #[test]
+    fn an_insert_goes_before_the_whole_final_punctuation() {
+        assert_eq!(before_stop("Sales grew.", " [2]"), "Sales grew [2].");
+        assert_eq!(
+            before_stop("Really?!", " (unverified)"),
+            "Really (unverified)?!"
+        );
+        assert_eq!(
+            before_stop("涨了。", " (unverified)"),
+            "涨了 (unverified)。"
+        );
+        assert_eq!(before_stop("Sales grew", " [2]"), "Sales grew [2]");
+        assert_eq!(before_stop("", " [2]"), " [2]");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_sentence_with_markers_is_one_claim_whose_text_has_none(
+            words in proptest::collection::vec("[a-zé电池]{1,6}", 1..6),
+            stop in "[.!?。！？]",
+            markers in "( ?\\[[1-9]\\]){1,3}",
+        ) {
+            let sentence = format!("{}{stop}", words.join(" "));
+            let report = format!("{sentence}{markers} Next one [9].\n");
+            let claims = extract(&report);
+            proptest::prop_assert_eq!(claims.len(), 2, "{:?}", claims);
+            proptest::prop_assert_eq!(&claims[0].text, &sentence);
+            let softened = before_stop(&claims[0].text, " (unverified)");
+            proptest::prop_assert_eq!(softened.matches("(unverified)").count(), 1);
+            proptest::prop_assert!(softened.ends_with(&stop), "{}", softened);
+        }
     }
 }

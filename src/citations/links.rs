@@ -25,6 +25,7 @@ use linkify::{LinkFinder, LinkKind};
 use pulldown_cmark::{BrokenLink, CowStr, Event, LinkType, Options, Parser, Tag, TagEnd};
 use regex::Regex;
 
+use super::references;
 use crate::research::sources::{CitationAudit, SourceRegistry};
 use crate::web::parse_http_url;
 
@@ -44,7 +45,7 @@ pub struct Finalized {
 /// link of the body resolved (see the module documentation) and the references list
 /// rebuilt for the sources the body then cites.
 pub fn finalize(report: &str, registry: &SourceRegistry) -> Finalized {
-    let body = &report[..references_start(report)];
+    let body = references::body(report);
     let resolved = resolve_body(body.trim_end(), registry);
     let body = resolved.text.trim_end();
     let markdown = if resolved.cited.is_empty() {
@@ -87,21 +88,6 @@ pub(crate) fn marker_numbers(body: &str) -> Vec<u32> {
         }
     }
     out
-}
-
-/// Where a trailing references section starts (its heading line), or the end of the text.
-/// Only a heading that is nothing but the word counts, so "## Sources of error" is body.
-fn references_start(markdown: &str) -> usize {
-    static HEADING: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(
-            r"(?im)^[ \t]{0,3}(?:#{1,6}[ \t]*(?:references|sources|bibliography|works cited)[ \t]*:?[ \t]*#*|\*\*(?:references|sources|bibliography|works cited):?\*\*:?)[ \t]*\r?$",
-        )
-        .expect("constant pattern")
-    });
-    HEADING
-        .find_iter(markdown)
-        .last()
-        .map_or(markdown.len(), |m| m.start())
 }
 
 struct Resolved {

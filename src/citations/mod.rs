@@ -11,6 +11,7 @@
 //!   or removed, and the References list rebuilt;
 //! - [`numeric`]: stage 6, numbers in a claim found (or not) in its evidence;
 //! - [`quote`]: a claim's quote found in a source despite whitespace and Unicode variants;
+//! - [`references`]: where a report's references section starts, whatever its language;
 //! - [`retrieval`]: stage 7, unsupported claims split into facts, looked for in the pool
 //!   and on the web, and rebuilt from what was verified;
 //! - [`provenance`]: the original's provenance, claims and summary shapes and its
@@ -26,5 +27,6 @@ pub mod links;
 pub mod numeric;
 pub mod provenance;
 pub mod quote;
+pub mod references;
 pub mod retrieval;
 pub mod verify;

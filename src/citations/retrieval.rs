@@ -42,6 +42,7 @@ use regex::Regex;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::claims::{self, before_stop};
 use super::config::VerificationRetrieval;
 use super::evidence::{self, Limits, SourceText};
 use super::numeric;
@@ -951,7 +952,7 @@ fn judged(answer: EntailmentAnswer, n: usize) -> Judged {
 /// capitalised words and the longest other words); `None` when there is no such query.
 fn search_query(fact: &str, attempt: usize) -> Option<String> {
     let plain = strip_markers(fact);
-    let plain = plain.trim_end_matches(['.', '!', '?']).trim();
+    let plain = plain.trim_end_matches(claims::STOPS).trim();
     if plain.is_empty() {
         return None;
     }
@@ -1168,18 +1169,10 @@ fn marker_list(sources: &BTreeSet<u32>) -> String {
 /// `text` ending in sentence punctuation.
 fn with_stop(text: &str) -> String {
     let t = text.trim();
-    if t.ends_with(['.', '!', '?']) {
+    if t.ends_with(claims::STOPS) {
         t.to_string()
     } else {
         format!("{t}.")
-    }
-}
-
-/// `insert` placed before the final punctuation of `text`.
-fn before_stop(text: &str, insert: &str) -> String {
-    match text.char_indices().last() {
-        Some((i, '.' | '!' | '?')) => format!("{}{insert}{}", &text[..i], &text[i..]),
-        _ => format!("{text}{insert}"),
     }
 }
 

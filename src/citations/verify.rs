@@ -51,6 +51,7 @@ use super::provenance::{
     SourceMetadata, Verdict, VerificationSummary,
 };
 use super::quote;
+use super::references;
 use super::retrieval::{self, Outcome as RetrievalOutcome, Retriever};
 use crate::llm::{LlmRouter, Message};
 use crate::research::event::ResearchEvent;
@@ -1185,7 +1186,7 @@ impl Context<'_> {
 
 fn verbatim(source: &SourceText, claim: &str) -> Option<Quote> {
     // The claim's final full stop is the report's punctuation, not necessarily the source's.
-    let quote = claim.trim_end_matches(['.', '!', '?']);
+    let quote = claim.trim_end_matches(claims::STOPS);
     quote::find_best(&source.text, quote)
         .filter(|m| m.score >= VERBATIM_MIN_SCORE)
         .map(|m| Quote::verbatim(source, &m))
@@ -1265,7 +1266,7 @@ fn rewrite(
         match &outcome.claim.treatment {
             Treatment::Kept => out.push_str(raw),
             Treatment::Recited { to, .. } => {
-                out.push_str(&with_before_stop(&rc.text, &format!(" [{to}]")))
+                out.push_str(&claims::before_stop(&rc.text, &format!(" [{to}]")))
             }
             Treatment::Disputed {
                 supports,
@@ -1276,7 +1277,7 @@ fn rewrite(
                     out.push_str(raw);
                 } else {
                     // Re-pointed: cited to what supports it, the old source in the note.
-                    out.push_str(&with_before_stop(
+                    out.push_str(&claims::before_stop(
                         &rc.text,
                         &format!(" {}", markers(supports)),
                     ));
@@ -1297,7 +1298,7 @@ fn rewrite(
             Treatment::Added { to } => {
                 let mut cited = rc.cited.clone();
                 cited.push(*to);
-                out.push_str(&with_before_stop(
+                out.push_str(&claims::before_stop(
                     &rc.text,
                     &format!(" {}", markers(&cited)),
                 ))
@@ -1307,7 +1308,7 @@ fn rewrite(
                 out.push_str(UNVERIFIED_MARK);
             }
             Treatment::Unsupported(UnsupportedClaims::Soften) => {
-                out.push_str(&with_before_stop(&rc.text, SOFTENED_SUFFIX));
+                out.push_str(&claims::before_stop(&rc.text, SOFTENED_SUFFIX));
             }
             Treatment::Unsupported(UnsupportedClaims::Remove) => {
                 // Take the space that separated it from the next sentence with it.
@@ -1318,35 +1319,17 @@ fn rewrite(
         }
     }
     out.push_str(&report[at..]);
-    let body_end = body_end(&out);
-    let body: String = out[..body_end]
+    let written = references::body(&out);
+    let body: String = written
         .lines()
         .filter(|l| !is_bare_list_marker(l))
         .map(|l| l.trim_end().to_string() + "\n")
         .collect();
     let cited = registry.cited(&body);
-    if body_end == out.len() {
+    if written.len() == out.len() {
         return body;
     }
     format!("{}\n\n{}", body.trim_end(), registry.references(&cited))
-}
-
-/// Where the References heading starts, or the end of the text.
-fn body_end(markdown: &str) -> usize {
-    let mut offset = 0;
-    for line in markdown.split_inclusive('\n') {
-        let trimmed = line.trim();
-        let heading = trimmed.trim_start_matches('#');
-        if heading.len() < trimmed.len()
-            && ["references", "sources", "bibliography"]
-                .iter()
-                .any(|t| heading.trim().eq_ignore_ascii_case(t))
-        {
-            return offset;
-        }
-        offset += line.len();
-    }
-    markdown.len()
 }
 
 /// A list item whose only sentence was removed.
@@ -1355,15 +1338,6 @@ fn is_bare_list_marker(line: &str) -> bool {
     matches!(t, "-" | "*" | "+")
         || t.strip_suffix(['.', ')'])
             .is_some_and(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit()))
-}
-
-fn with_before_stop(text: &str, insert: &str) -> String {
-    match text.char_indices().last() {
-        Some((i, '.' | '!' | '?')) => {
-            format!("{}{insert}{}", &text[..i], &text[i..])
-        }
-        _ => format!("{text}{insert}"),
-    }
 }
 
 #[cfg(test)]
@@ -1403,8 +1377,11 @@ mod tests {
 
     #[test]
     fn a_marker_goes_before_the_final_stop() {
-        assert_eq!(with_before_stop("Sales grew.", " [2]"), "Sales grew [2].");
-        assert_eq!(with_before_stop("Sales grew", " [2]"), "Sales grew [2]");
+        assert_eq!(
+            claims::before_stop("Sales grew.", " [2]"),
+            "Sales grew [2]."
+        );
+        assert_eq!(claims::before_stop("Sales grew", " [2]"), "Sales grew [2]");
     }
 
     mod properties {

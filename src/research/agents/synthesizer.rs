@@ -3,12 +3,11 @@
 //! references list itself, so the model can neither invent a source nor mislabel one.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, LazyLock};
-
-use regex::Regex;
+use std::sync::Arc;
 
 use super::{Agent, AgentError};
 use crate::citations::interleaved::{self, ClaimEvidence, EvidencePool};
+use crate::citations::references;
 use crate::llm::{DeltaSink, LlmRequest, LlmRouter, Message, Usage};
 use crate::research::config::ReportLimits;
 use crate::research::prompts::{SYNTHESIZER_EVIDENCE_RULES, SYNTHESIZER_SYSTEM};
@@ -126,19 +125,10 @@ pub async fn synthesize(
     })
 }
 
-/// A trailing "References"/"Sources"/"Bibliography" section the model wrote despite the
-/// instructions: ours replaces it.
+/// A trailing references section the model wrote despite the instructions, in whatever
+/// language (see [`references`]): ours replaces it.
 fn strip_model_references(text: &str) -> &str {
-    static HEADING: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(
-            r"(?im)^[ \t]{0,3}(#{1,6}[ \t]*|\*\*)(references|sources|bibliography|works cited)\b.*$",
-        )
-        .expect("constant pattern")
-    });
-    match HEADING.find_iter(text).last() {
-        Some(m) => &text[..m.start()],
-        None => text,
-    }
+    references::body(text)
 }
 
 #[cfg(test)]
@@ -155,6 +145,14 @@ mod tests {
         assert_eq!(
             strip_model_references("On sources of error [2]."),
             "On sources of error [2]."
+        );
+        assert_eq!(
+            strip_model_references("Body [1].\n\n## 参考文献\n1. x\n"),
+            "Body [1].\n\n"
+        );
+        assert_eq!(
+            strip_model_references("## Sources of error\n\nNoise [2].\n"),
+            "## Sources of error\n\nNoise [2].\n"
         );
     }
 }
