@@ -1482,7 +1482,7 @@ mod tests {
                         prop_assert!(out.contains(raw), "{raw:?} lost from {out:?}");
                     }
                 }
-                let references = &out[body_end(&out)..];
+                let references = &out[crate::citations::references::section_start(&out)..];
                 for line in references.lines().skip(1).filter(|l| !l.trim().is_empty()) {
                     prop_assert!(
                         line.ends_with("(https://s1.example/page)")
@@ -1495,10 +1495,10 @@ mod tests {
             #[test]
             fn list_markers_and_stops_take_any_line(line in "\\PC{0,12}", insert in "\\PC{0,4}") {
                 let _ = is_bare_list_marker(&line);
-                let with = with_before_stop(&line, &insert);
+                let with = claims::before_stop(&line, &insert);
                 prop_assert_eq!(with.chars().count(), line.chars().count() + insert.chars().count());
                 let _ = closest_sentence(&line, &insert);
-                let _ = body_end(&line);
+                let _ = crate::citations::references::section_start(&line);
             }
         }
     }
