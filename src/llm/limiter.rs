@@ -244,7 +244,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_unsettled_reservation_stays_charged() {
         let l = limiter();
-        drop(l.acquire(1_000).await);
+        let _unsettled = l.acquire(1_000).await;
         let d = waited(&l, 500, 500).await;
         assert!(about(d, Duration::from_secs(5)), "waited {d:?}");
     }
