@@ -180,7 +180,7 @@ impl Default for LlmSection {
             retries_per_endpoint: 2,
             circuit_failure_threshold: 3,
             circuit_cooldown: Duration::from_secs(30),
-            tpm_burst_window: Duration::from_secs(10),
+            tpm_burst_window: Duration::from_secs(60),
         }
     }
 }
