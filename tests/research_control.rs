@@ -541,13 +541,7 @@ async fn verification_counts_only_its_own_tokens_while_another_run_spends() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_depth_without_a_mode_means_deep_research_even_when_the_coordinator_says_simple() {
     let w = world(json!([step("step-1", &[])])).await;
-    w.llm.script(
-        "ep-simple",
-        vec![say(json!({
-            "mode": "simple", "depth": "light", "direct_answer": "About a fifth.",
-            "reasoning": "looks simple", "is_ambiguous": false
-        }))],
-    );
+    coordinator_says_simple(&w);
     let req = RunRequest {
         mode: None,
         depth: Depth::Light,
@@ -563,13 +557,7 @@ async fn a_depth_without_a_mode_means_deep_research_even_when_the_coordinator_sa
 #[tokio::test(flavor = "multi_thread")]
 async fn with_neither_mode_nor_depth_the_coordinator_may_answer_directly() {
     let w = world(json!([step("step-1", &[])])).await;
-    w.llm.script(
-        "ep-simple",
-        vec![say(json!({
-            "mode": "simple", "depth": "light", "direct_answer": "About a fifth.",
-            "reasoning": "looks simple", "is_ambiguous": false
-        }))],
-    );
+    coordinator_says_simple(&w);
     let req = RunRequest {
         mode: None,
         depth: Depth::Auto,
@@ -600,4 +588,15 @@ async fn a_panic_inside_a_stage_ends_the_run_with_an_internal_error_not_an_unwin
     assert!(!events
         .iter()
         .any(|e| e["eventType"] == "research_completed"));
+}
+
+/// The coordinator's first answer: a simple question, answered directly.
+fn coordinator_says_simple(w: &World) {
+    w.llm.script(
+        "ep-simple",
+        vec![say(json!({
+            "mode": "simple", "depth": "light", "direct_answer": "About a fifth.",
+            "reasoning": "looks simple", "is_ambiguous": false
+        }))],
+    );
 }

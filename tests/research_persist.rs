@@ -824,14 +824,7 @@ async fn a_killed_run_keeps_beating_until_killed_then_any_server_sweep_ends_it_f
             ],
         )
         .spawn();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !std::fs::read_to_string(&events)
-        .unwrap_or_default()
-        .contains("\"step_completed\"")
-    {
-        assert!(std::time::Instant::now() < deadline, "no step finished");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    support::world::wait_for_first_step(&events).await;
     let pool = pool_for(&w.db).await;
     let c = w.db.client().await;
     let beat = c

@@ -375,33 +375,28 @@ fn write_out_dir(
         dir.join("sources.json"),
         serde_json::to_string_pretty(&report.sources)?,
     )?;
-    let usage_doc = json!({
-        "wallTimeMs": started.elapsed().as_millis() as u64,
-        "pagesFetched": report.sources.len(),
-        "calls": usage.iter().map(|u| u.calls).sum::<u64>(),
-        "promptTokens": usage.iter().map(|u| u.prompt_tokens).sum::<u64>(),
-        "completionTokens": usage.iter().map(|u| u.completion_tokens).sum::<u64>(),
-        "partial": report.partial.map(|r| r.to_string()),
-        "citationsDropped": report.citations_dropped,
-        "citationsRepointed": report.citations_repointed,
-        // The final links pass alone: what got past the steps' and the writer's enforcement.
-        "linksRemoved": report.links.dropped,
-        "linksRewritten": report.links.repointed,
-        "verification": report.verification.as_ref().map(|v| json!({
-            "claims": v.claims.len(),
-            "modelCalls": v.model_calls,
-            "promptTokens": v.prompt_tokens,
-            "completionTokens": v.completion_tokens,
-            "corrections": v.corrections,
-            "searches": v.searches,
-        })),
-        "byTierAndEndpoint": usage,
-    });
-    std::fs::write(
-        dir.join("usage.json"),
-        serde_json::to_string_pretty(&usage_doc)?,
-    )?;
-    Ok(())
+    write_usage(
+        dir,
+        usage,
+        started,
+        json!({
+            "pagesFetched": report.sources.len(),
+            "partial": report.partial.map(|r| r.to_string()),
+            "citationsDropped": report.citations_dropped,
+            "citationsRepointed": report.citations_repointed,
+            // The final links pass alone: what got past the steps' and the writer's enforcement.
+            "linksRemoved": report.links.dropped,
+            "linksRewritten": report.links.repointed,
+            "verification": report.verification.as_ref().map(|v| json!({
+                "claims": v.claims.len(),
+                "modelCalls": v.model_calls,
+                "promptTokens": v.prompt_tokens,
+                "completionTokens": v.completion_tokens,
+                "corrections": v.corrections,
+                "searches": v.searches,
+            })),
+        }),
+    )
 }
 
 /// `usage.json` of a run that failed: what it cost and why it ended.
@@ -411,19 +406,33 @@ fn write_failed_usage(
     usage: &[UsageRow],
     started: Instant,
 ) -> anyhow::Result<()> {
-    let usage_doc = json!({
+    write_usage(
+        dir,
+        usage,
+        started,
+        json!({"failed": true, "error": error.to_string()}),
+    )
+}
+
+/// `usage.json`: the run's wall time and model usage (totals and per tier and endpoint),
+/// with `extra`'s fields.
+fn write_usage(
+    dir: &Path,
+    usage: &[UsageRow],
+    started: Instant,
+    extra: serde_json::Value,
+) -> anyhow::Result<()> {
+    let mut doc = json!({
         "wallTimeMs": started.elapsed().as_millis() as u64,
-        "failed": true,
-        "error": error.to_string(),
         "calls": usage.iter().map(|u| u.calls).sum::<u64>(),
         "promptTokens": usage.iter().map(|u| u.prompt_tokens).sum::<u64>(),
         "completionTokens": usage.iter().map(|u| u.completion_tokens).sum::<u64>(),
         "byTierAndEndpoint": usage,
     });
-    std::fs::write(
-        dir.join("usage.json"),
-        serde_json::to_string_pretty(&usage_doc)?,
-    )?;
+    if let (Some(doc), serde_json::Value::Object(extra)) = (doc.as_object_mut(), extra) {
+        doc.extend(extra);
+    }
+    std::fs::write(dir.join("usage.json"), serde_json::to_string_pretty(&doc)?)?;
     Ok(())
 }
 

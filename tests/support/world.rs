@@ -258,6 +258,21 @@ pub async fn interrupt_after_first_step(
     child: tokio::process::Child,
     events: &std::path::Path,
 ) -> super::cli::Output {
+    wait_for_first_step(events).await;
+    let pid = child.id().expect("dra is running").to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("run kill");
+    assert!(kill.success());
+    tokio::time::timeout(Duration::from_secs(30), super::cli::Output::of(child))
+        .await
+        .expect("dra stops soon after Ctrl-C")
+}
+
+/// Wait (at most a minute) until a `dra research` writing `events` as JSONL has finished
+/// its first step.
+pub async fn wait_for_first_step(events: &std::path::Path) {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !std::fs::read_to_string(events)
         .unwrap_or_default()
@@ -269,13 +284,4 @@ pub async fn interrupt_after_first_step(
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let pid = child.id().expect("dra is running").to_string();
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("run kill");
-    assert!(kill.success());
-    tokio::time::timeout(Duration::from_secs(30), super::cli::Output::of(child))
-        .await
-        .expect("dra stops soon after Ctrl-C")
 }
