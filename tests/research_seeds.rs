@@ -98,11 +98,6 @@ fn outside_code(markdown: &str) -> String {
 async fn medium_run_finishes(seed: u64) {
     let mut w = World::start().await;
     w.config.citation_verification.enabled = true;
-    // This test is about what the model says, not about pacing: a 50,000/min token bucket
-    // would make each long ReAct turn wait seconds.
-    for endpoint in w.config.endpoints.values_mut() {
-        endpoint.tokens_per_minute = u32::MAX;
-    }
     for (path, html) in PAGES {
         w.pages.set_page(path, *html);
     }
