@@ -59,6 +59,27 @@ impl World {
             .env("DRA_USER", user)
     }
 
+    /// Alice's light run that hangs after its first step, spawned, its events in `events`.
+    fn spawn_run_that_hangs_after_one_step(
+        &self,
+        events: &std::path::Path,
+    ) -> (tokio::process::Child, tempfile::TempDir) {
+        self.script_run_that_hangs_after_one_step();
+        self.dra(
+            "alice@example.com",
+            &[
+                "--mode",
+                "deep-research",
+                "--depth",
+                "light",
+                "--events",
+                events.to_str().unwrap(),
+                QUESTION,
+            ],
+        )
+        .spawn()
+    }
+
     /// The user of the one chat in the database.
     async fn only_chat_owner(&self) -> String {
         self.db
@@ -584,23 +605,9 @@ async fn a_full_queue_or_a_failing_write_is_reported_at_close_never_a_panic() {
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_saves_the_partial_report_as_a_cancelled_session() {
     let w = World::start().await;
-    w.script_run_that_hangs_after_one_step();
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.jsonl");
-    let (child, _home) = w
-        .dra(
-            "alice@example.com",
-            &[
-                "--mode",
-                "deep-research",
-                "--depth",
-                "light",
-                "--events",
-                events.to_str().unwrap(),
-                QUESTION,
-            ],
-        )
-        .spawn();
+    let (child, _home) = w.spawn_run_that_hangs_after_one_step(&events);
     let out = interrupt_after_first_step(child, &events).await;
     assert_eq!(out.code, 130, "{out:?}");
 
@@ -807,23 +814,9 @@ async fn a_panic_inside_the_run_fails_it_cleanly_and_saves_it_failed() {
 async fn a_killed_run_keeps_beating_until_killed_then_any_server_sweep_ends_it_failed() {
     use dra::jobs::{sweep, JobsConfig};
     let w = World::start().await;
-    w.script_run_that_hangs_after_one_step();
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.jsonl");
-    let (mut child, _home) = w
-        .dra(
-            "alice@example.com",
-            &[
-                "--mode",
-                "deep-research",
-                "--depth",
-                "light",
-                "--events",
-                events.to_str().unwrap(),
-                QUESTION,
-            ],
-        )
-        .spawn();
+    let (mut child, _home) = w.spawn_run_that_hangs_after_one_step(&events);
     support::world::wait_for_first_step(&events).await;
     let pool = pool_for(&w.db).await;
     let c = w.db.client().await;

@@ -179,14 +179,7 @@ async fn run_writing_every_link_form(w: &World) -> Box<ResearchReport> {
     );
     w.llm
         .script("ep-complex", vec![Reply::Stream(vec![every_link_form(w)])]);
-    let req = RunRequest {
-        mode: Some(QueryMode::WebSearch),
-        ..RunRequest::new("How fast are deltas losing wetlands?")
-    };
-    let (outcome, events) = w.run(&req).await;
-    let Ok(Outcome::Report(report)) = outcome else {
-        panic!("expected a report, got {outcome:?}\n{events:#?}");
-    };
+    let (report, events) = web_search_report(&w).await;
     assert_eq!(
         events.last().unwrap()["payload"]["finalReport"].as_str(),
         Some(report.markdown.as_str())
@@ -331,14 +324,7 @@ async fn a_model_references_list_in_any_language_goes_and_trailing_markers_stay_
              2. 张伟，三角洲湿地研究。[2]\n"
             .into()])],
     );
-    let req = RunRequest {
-        mode: Some(QueryMode::WebSearch),
-        ..RunRequest::new("How fast are deltas losing wetlands?")
-    };
-    let (outcome, events) = w.run(&req).await;
-    let Ok(Outcome::Report(report)) = outcome else {
-        panic!("expected a report, got {outcome:?}\n{events:#?}");
-    };
+    let (report, events) = web_search_report(&w).await;
     let md = &report.markdown;
     assert!(report.verification.is_some());
     assert!(md.contains("\n## Sources of error\n"), "{md}");
@@ -379,4 +365,17 @@ async fn a_model_references_list_in_any_language_goes_and_trailing_markers_stay_
             "The delta has lost nearly a fifth of its wetlands since 1990."
         ]
     );
+}
+
+/// A web-search run on `w` that must end in a report: the report and every event.
+async fn web_search_report(w: &World) -> (Box<ResearchReport>, Vec<serde_json::Value>) {
+    let req = RunRequest {
+        mode: Some(QueryMode::WebSearch),
+        ..RunRequest::new("How fast are deltas losing wetlands?")
+    };
+    let (outcome, events) = w.run(&req).await;
+    let Ok(Outcome::Report(report)) = outcome else {
+        panic!("expected a report, got {outcome:?}\n{events:#?}");
+    };
+    (report, events)
 }
