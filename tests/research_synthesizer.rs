@@ -179,7 +179,7 @@ async fn run_writing_every_link_form(w: &World) -> Box<ResearchReport> {
     );
     w.llm
         .script("ep-complex", vec![Reply::Stream(vec![every_link_form(w)])]);
-    let (report, events) = web_search_report(&w).await;
+    let (report, events) = web_search_report(w).await;
     assert_eq!(
         events.last().unwrap()["payload"]["finalReport"].as_str(),
         Some(report.markdown.as_str())
