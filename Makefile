@@ -8,7 +8,7 @@ PROFILE_FLAG = $(if $(PROFILE),--profile "$(PROFILE)")
 DRA ?= $(CARGO) run --quiet --locked --
 INSTANCE ?= deep-research-lakebase
 
-.PHONY: help install dev build prod test test-integration e2e lint fmt bench db-migrate db-migrate-remote logs deploy
+.PHONY: help install dev build prod test test-integration e2e e2e-original lint fmt bench db-migrate db-migrate-remote logs deploy
 
 help: ## List targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ test-integration: ## Live tests against a real workspace, Brave and Lakebase (ne
 e2e: ## End to end: the UI in Chromium, two serve processes, make deploy against the fakes
 	@url="$$(scripts/test-postgres.sh)" && export DRA_TEST_PG_URL="$$url" && \
 	  $(CARGO) test --locked --test ui_browser --test serve_processes --test deploy_e2e --test deploy_pipeline
+
+e2e-original: ## The original's React frontend and Playwright suite against dra serve: ORIGINAL=<its checkout or git dir> [RUN_SLOW_TESTS=1]
+	bash scripts/original-e2e.sh "$(ORIGINAL)"
 
 lint: ## rustfmt check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check

@@ -94,7 +94,25 @@ impl UiServer {
 
     /// With extra `dra serve` arguments and environment.
     pub async fn start_with(args: &[&str], env: &[(&str, &str)]) -> UiServer {
-        let fakes = Fakes::start().await;
+        let server = Self::launch(Fakes::start().await, args, env).await;
+        let index = reqwest::get(&server.url)
+            .await
+            .expect("GET /")
+            .text()
+            .await
+            .unwrap_or_default();
+        assert!(
+            index.contains("/js/app.js"),
+            "{} does not serve this UI at / (another checkout building into the same \
+             CARGO_TARGET_DIR may have replaced it): {index}",
+            env!("CARGO_BIN_EXE_dra")
+        );
+        server
+    }
+
+    /// `dra serve` on `fakes` with extra arguments and environment, once `/health` answers;
+    /// whatever UI it serves.
+    pub async fn launch(fakes: Fakes, args: &[&str], env: &[(&str, &str)]) -> UiServer {
         let db = TestDb::new().await;
         let migrated = Dra::new(["migrate"])
             .env("DATABASE_URL", db.url())
@@ -166,20 +184,6 @@ impl UiServer {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let index = http
-            .get(&server.url)
-            .send()
-            .await
-            .expect("GET /")
-            .text()
-            .await
-            .unwrap_or_default();
-        assert!(
-            index.contains("/js/app.js"),
-            "{} does not serve this UI at / (another checkout building into the same \
-             CARGO_TARGET_DIR may have replaced it): {index}",
-            env!("CARGO_BIN_EXE_dra")
-        );
         server
     }
 

@@ -1,0 +1,257 @@
+//! The original project's own React frontend and its own Playwright e2e suite, unchanged,
+//! against `dra serve` on the fake world (a schema-driven model at real-ish latencies,
+//! Brave and pages on loopback, a migrated throwaway database, one user).
+//!
+//! Ignored by default: the original's code is not ours to vendor and this machine's CI
+//! cannot reach GitHub. `scripts/original-e2e.sh ORIGINAL` (or `make e2e-original
+//! ORIGINAL=…`) copies its `frontend/` and `e2e/`, installs their npm packages, builds the
+//! frontend and runs this test with `DRA_ORIGINAL_E2E` pointing at them.
+
+mod support;
+
+#[path = "support/browser.rs"]
+mod browser;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use browser::UiServer;
+use support::schema_llm::SchemaModel;
+use support::world::Fakes;
+
+/// Tests that may fail for a reason that is not dra's: each names why. A test listed here
+/// that passes is reported, so the list can shrink.
+const CLASSIFIED: &[(&str, &str, &str)] = &[];
+
+/// The outcome of one Playwright test.
+#[derive(Debug)]
+struct Outcome {
+    file: String,
+    title: String,
+    status: String,
+    note: String,
+}
+
+impl Outcome {
+    fn passed(&self) -> bool {
+        self.status == "expected"
+    }
+
+    /// Skipped by the suite's own choice: a `test.skip(…)` declaration, or its slow set
+    /// without `RUN_SLOW_TESTS`. A skip decided while the test ran ("No chat available to
+    /// delete", "No citations in response") hides a failure and counts as one.
+    fn skipped_by_the_suite(&self) -> bool {
+        self.status == "skipped" && (self.note.is_empty() || self.note.contains("RUN_SLOW_TESTS"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the original's frontend and e2e suite: run scripts/original-e2e.sh ORIGINAL"]
+async fn the_originals_frontend_and_e2e_suite_pass_against_dra_serve() {
+    let work = PathBuf::from(std::env::var("DRA_ORIGINAL_E2E").expect(
+        "DRA_ORIGINAL_E2E: the directory scripts/original-e2e.sh prepares (frontend built \
+         into static/, e2e/ with its node_modules)",
+    ));
+    let static_dir = work.join("static");
+    let e2e = work.join("e2e");
+    assert!(
+        static_dir.join("index.html").is_file() && e2e.join("node_modules").is_dir(),
+        "{} is not prepared: run scripts/original-e2e.sh ORIGINAL",
+        work.display()
+    );
+    // Installs Debian's Chromium when it is missing.
+    browser::chromedriver();
+
+    let fakes = Fakes::start().await;
+    SchemaModel::new(17).serve(&fakes.llm, &["test-fast", "test-strong"]);
+    // Latencies as a hosted model and Brave show them, so a run lasts long enough to be
+    // watched, streamed and stopped.
+    for model in ["test-fast", "test-strong"] {
+        fakes.llm.latency(model, Duration::from_millis(300));
+    }
+    fakes.search.latency(Duration::from_millis(200));
+    let static_arg = static_dir.to_string_lossy().into_owned();
+    let server = UiServer::launch(fakes, &["--static-dir", &static_arg], &[]).await;
+
+    if std::env::var_os("DRA_E2E_SERVE").is_some() {
+        // For a person (or a script) to use the original's UI on the fake world by hand.
+        eprintln!(
+            "original UI on the fake world: {} (Ctrl-C to stop)",
+            server.url
+        );
+        tokio::signal::ctrl_c().await.expect("wait for Ctrl-C");
+        return;
+    }
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/original-e2e/playwright.dra.config.ts"),
+        e2e.join("playwright.dra.config.ts"),
+    )
+    .expect("copy the Playwright wrapper config");
+    let results = e2e.join("dra-results.json");
+    let _ = std::fs::remove_file(&results);
+    // DRA_E2E_ARGS narrows the run while working on one spec, e.g. "tests/smoke.spec.ts".
+    let extra = std::env::var("DRA_E2E_ARGS").unwrap_or_default();
+    let status = tokio::process::Command::new(e2e.join("node_modules/.bin/playwright"))
+        .args(["test", "--config", "playwright.dra.config.ts"])
+        .args(extra.split_whitespace())
+        .current_dir(&e2e)
+        .env("E2E_BASE_URL", &server.url)
+        .env("DRA_E2E_RESULTS", &results)
+        .env_remove("CI")
+        .kill_on_drop(true)
+        .status()
+        .await
+        .expect("run the original's Playwright suite");
+
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(&results)
+            .unwrap_or_else(|e| panic!("no Playwright report ({status}): {e}")),
+    )
+    .expect("Playwright's JSON report");
+    let mut outcomes = Vec::new();
+    collect(&report["suites"], &mut outcomes);
+    assert!(!outcomes.is_empty(), "Playwright ran no test: {report}");
+
+    let summary = summarise(&outcomes);
+    eprintln!("{summary}");
+    std::fs::write(work.join("results.md"), &summary).expect("write results.md");
+
+    let log = server.log();
+    assert!(
+        !log.contains("panicked"),
+        "dra serve panicked during the suite:\n{log}"
+    );
+    let unexplained: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| !o.passed() && !o.skipped_by_the_suite())
+        .filter(|o| {
+            !CLASSIFIED
+                .iter()
+                .any(|(f, t, _)| *f == o.file && *t == o.title)
+        })
+        .collect();
+    assert!(
+        unexplained.is_empty(),
+        "{} of the original's e2e tests failed against dra serve:\n{}\n\ndra serve's log \
+         (tail):\n{}",
+        unexplained.len(),
+        unexplained
+            .iter()
+            .map(|o| format!("- {} › {}: {}", o.file, o.title, o.note))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        tail(&log, 80)
+    );
+}
+
+/// Every test in Playwright's nested suites, with its file.
+fn collect(suites: &Value, out: &mut Vec<Outcome>) {
+    for suite in suites.as_array().into_iter().flatten() {
+        for spec in suite["specs"].as_array().into_iter().flatten() {
+            for test in spec["tests"].as_array().into_iter().flatten() {
+                let last = test["results"]
+                    .as_array()
+                    .and_then(|r| r.last())
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                let skip_reason = test["annotations"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .chain(last["annotations"].as_array().into_iter().flatten())
+                    .filter(|a| a["type"] == "skip")
+                    .filter_map(|a| a["description"].as_str())
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                let error = last["error"]["message"]
+                    .as_str()
+                    .map(|m| first_lines(&strip_ansi(m), 3))
+                    .unwrap_or_default();
+                out.push(Outcome {
+                    file: spec["file"].as_str().unwrap_or_default().to_string(),
+                    title: spec["title"].as_str().unwrap_or_default().to_string(),
+                    status: test["status"].as_str().unwrap_or_default().to_string(),
+                    note: if error.is_empty() { skip_reason } else { error },
+                });
+            }
+        }
+        collect(&suite["suites"], out);
+    }
+}
+
+/// A per-spec table (passed, failed, skipped) and every failure and skip with its reason.
+fn summarise(outcomes: &[Outcome]) -> String {
+    let mut per_file: BTreeMap<&str, [usize; 3]> = BTreeMap::new();
+    for o in outcomes {
+        let slot = if o.passed() {
+            0
+        } else if o.skipped_by_the_suite() {
+            2
+        } else {
+            1
+        };
+        per_file.entry(&o.file).or_default()[slot] += 1;
+    }
+    let mut s = String::from(
+        "| spec | passed | failed (or skipped at run time) | skipped by the suite |\n|---|---|---|---|\n",
+    );
+    let mut total = [0; 3];
+    for (file, counts) in &per_file {
+        s.push_str(&format!(
+            "| {file} | {} | {} | {} |\n",
+            counts[0], counts[1], counts[2]
+        ));
+        for (t, c) in total.iter_mut().zip(counts) {
+            *t += c;
+        }
+    }
+    s.push_str(&format!(
+        "| **all** | {} | {} | {} |\n",
+        total[0], total[1], total[2]
+    ));
+    for o in outcomes.iter().filter(|o| !o.passed()) {
+        let classified = CLASSIFIED
+            .iter()
+            .find(|(f, t, _)| *f == o.file && *t == o.title)
+            .map(|(_, _, why)| format!(" (classified: {why})"))
+            .unwrap_or_default();
+        s.push_str(&format!(
+            "\n- {} {} › {}: {}{classified}",
+            o.status, o.file, o.title, o.note
+        ));
+    }
+    for (f, t, why) in CLASSIFIED {
+        if outcomes
+            .iter()
+            .any(|o| o.file == *f && o.title == *t && o.status == "expected")
+        {
+            s.push_str(&format!("\n- classified but passed: {f} › {t} ({why})"));
+        }
+    }
+    s.push('\n');
+    s
+}
+
+fn strip_ansi(s: &str) -> String {
+    let re = regex::Regex::new("\x1b\\[[0-9;]*m").expect("regex");
+    re.replace_all(s, "").into_owned()
+}
+
+fn first_lines(s: &str, n: usize) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take(n)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn tail(log: &str, lines: usize) -> String {
+    let all: Vec<&str> = log.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
