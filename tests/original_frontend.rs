@@ -9,6 +9,8 @@
 
 mod support;
 
+// Only the server launcher and the Chromium installer are used here.
+#[allow(dead_code)]
 #[path = "support/browser.rs"]
 mod browser;
 
