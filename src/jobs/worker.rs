@@ -6,6 +6,12 @@
 //!   run's progress to its session row, and reads the cancel flag (a cancel notification
 //!   usually arrives first). A heartbeat that finds the job no longer ours stops the run
 //!   without writing anything: another process has taken it over.
+//! - At the end, as the original's orchestrator: the answer, sources and claims are
+//!   stored, a completed run's `persistence_completed` event is stored after them, and
+//!   only then does the session end (which ends its streams). A job whose cancel was asked
+//!   for ends `cancelled`, keeping what it wrote, with no further event.
+//! - A job's question is researched as written: the original never stops a job for
+//!   clarifying questions (its frontend has no way to show them).
 //! - Jobs whose heartbeat went stale (their process died) are swept by [`super::sweep`],
 //!   which every server runs.
 //! - On shutdown, running jobs are handed back to the queue for another process (or this
@@ -333,9 +339,9 @@ impl Worker {
             session_id,
         };
         let stored = runs::store(&self.pool, &saved, &finish).await;
-        // The original's last event after it saved the answer (what makes its frontend
-        // reload the chat), stored and streamed before the session ends and the stream
-        // with it.
+        // The original's announcement of a saved answer (its frontend's cue to leave a
+        // draft chat and reload the messages), stored and streamed before the session
+        // ends, and the stream with it.
         let about = Announce {
             query: &request.query,
             requested_mode: parse_mode(&request),
@@ -368,9 +374,7 @@ impl Worker {
         .await?;
         Ok(())
     }
-}
 
-impl Worker {
     /// Whether `session`'s cancel flag is set (a failed read counts as no).
     async fn cancel_requested(&self, session: SessionId) -> bool {
         match self.pool.get().await {
