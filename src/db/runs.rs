@@ -472,3 +472,70 @@ fn truncate(text: &str, max: usize) -> &str {
         None => text,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn saved() -> SavedRun {
+        SavedRun {
+            chat_id: ChatId::default(),
+            user_message_id: MessageId::default(),
+            agent_message_id: MessageId::default(),
+            session_id: SessionId::default(),
+        }
+    }
+
+    fn about(query: &str, mode: Option<QueryMode>) -> Announce<'_> {
+        Announce {
+            query,
+            requested_mode: mode,
+            created_chat: false,
+        }
+    }
+
+    #[test]
+    fn titles_are_cut_by_characters_as_the_original_cuts_them() {
+        let fifty = "é".repeat(50);
+        assert_eq!(announced_title(&fifty, None), fifty, "50 is not cut");
+        let long = format!("{fifty}日本");
+        assert_eq!(
+            announced_title(&long, None),
+            format!("{}...", "é".repeat(47))
+        );
+        assert_eq!(
+            announced_title(&long, Some(QueryMode::WebSearch)),
+            format!("{fifty}...")
+        );
+        assert_eq!(announced_title("", None), "");
+    }
+
+    #[test]
+    fn only_a_completed_answer_is_announced() {
+        let run = saved();
+        let stored = Stored {
+            sources: 3,
+            claims: 2,
+        };
+        let answer = Finish::from_outcome(&Ok(Outcome::Answer { text: "Paris.".into() }));
+        let Some(ResearchEvent::PersistenceCompleted {
+            research_session_id,
+            counts,
+            ..
+        }) = answer.persisted_event(&run, stored, about("q", None))
+        else {
+            panic!("a direct answer is announced");
+        };
+        assert_eq!(research_session_id, None);
+        assert_eq!(counts, [("messages_updated".to_string(), 1)].into());
+
+        let mut cancelled = answer.clone();
+        cancelled.mark_cancelled();
+        assert_eq!(
+            cancelled.persisted_event(&run, stored, about("q", None)),
+            None
+        );
+        let failed = Finish::from_outcome(&Err(RunError::NothingFound { failed: 1 }));
+        assert_eq!(failed.persisted_event(&run, stored, about("q", None)), None);
+    }
+}
