@@ -517,7 +517,9 @@ mod tests {
             sources: 3,
             claims: 2,
         };
-        let answer = Finish::from_outcome(&Ok(Outcome::Answer { text: "Paris.".into() }));
+        let answer = Finish::from_outcome(&Ok(Outcome::Answer {
+            text: "Paris.".into(),
+        }));
         let Some(ResearchEvent::PersistenceCompleted {
             research_session_id,
             counts,
