@@ -178,13 +178,14 @@ async fn cancelling_returns_the_notes_so_far_as_a_partial_report_without_waiting
         w.llm.calls_to("ep-complex").is_empty(),
         "no synthesis after a cancel"
     );
-    let last = events.last().unwrap();
-    assert_eq!(last["eventType"], "error");
-    assert_eq!(last["payload"]["errorCode"], "RESEARCH_CANCELLED");
-    assert_eq!(last["payload"]["recoverable"], false);
-    assert!(!events
-        .iter()
-        .any(|e| e["eventType"] == "research_completed"));
+    // As the original ends a cancelled run: no error, no completion; the caller says how
+    // it ended (exit 130, a cancelled job).
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["eventType"] == "error" || e["eventType"] == "research_completed"),
+        "{events:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -299,9 +300,9 @@ async fn a_run_cancelled_before_any_step_is_a_typed_error() {
         ),
         "{outcome:?}"
     );
-    assert_eq!(
-        events.last().unwrap()["payload"]["errorCode"],
-        "RESEARCH_CANCELLED"
+    assert!(
+        !events.iter().any(|e| e["eventType"] == "error"),
+        "a cancel is not an error: {events:#?}"
     );
 }
 

@@ -243,9 +243,43 @@ async fn a_research_run_is_saved_as_a_chat_with_its_session_sources_and_events()
         let payload: Value = serde_json::from_str(&row.get::<_, String>(3)).unwrap();
         assert_eq!(payload, event["payload"]);
     }
+    let kinds: Vec<String> = rows.iter().map(|r| r.get(1)).collect();
     assert_eq!(
-        rows.last().map(|r| r.get::<_, String>(1)).as_deref(),
-        Some("research_completed")
+        kinds[kinds.len() - 2..],
+        ["research_completed", "persistence_completed"],
+        "the run completes, is saved, and says so"
+    );
+    // What `dra serve` would stream for it: the original's announcement of a saved run.
+    let claims: i64 = c
+        .query_one(
+            "SELECT count(*) FROM claims WHERE research_session_id = $1::text::uuid",
+            &[&session_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let persisted = &logged.last().unwrap()["payload"];
+    let agent_message: String = c
+        .query_one(
+            "SELECT id::text FROM messages WHERE chat_id = $1::text::uuid AND role = 'agent'",
+            &[&chat],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        persisted,
+        &serde_json::json!({
+            "eventType": "persistence_completed",
+            "timestamp": persisted["timestamp"],
+            "chatId": chat,
+            "messageId": agent_message,
+            "researchSessionId": session_id,
+            "chatTitle": QUESTION,
+            "wasDraft": true,
+            "counts": {"sources": stored.len(), "claims": claims},
+        }),
+        "a CLI run creates its chat"
     );
 }
 
@@ -362,6 +396,21 @@ async fn a_follow_up_sees_the_earlier_report_and_is_appended_to_the_chat() {
         .get(0);
     assert_eq!(sessions, 2);
     assert_eq!(w.count("chats").await, 1);
+    // The follow-up's chat existed before it: its announcement says so.
+    let announced: Vec<Value> = c
+        .query(
+            "SELECT payload::text FROM research_events \
+             WHERE event_type = 'persistence_completed' ORDER BY timestamp",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_str(r.get(0)).unwrap())
+        .collect();
+    let drafts: Vec<&Value> = announced.iter().map(|p| &p["wasDraft"]).collect();
+    assert_eq!(drafts, [&Value::Bool(true), &Value::Bool(false)]);
+    assert_eq!(announced[1]["chatTitle"], "And in Asia?");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -634,6 +683,17 @@ async fn ctrl_c_saves_the_partial_report_as_a_cancelled_session() {
         stored, written,
         "every event up to the cancellation is stored"
     );
+    // A cancelled run is not announced as saved, nor as an error.
+    let ended: i64 = c
+        .query_one(
+            "SELECT count(*) FROM research_events \
+             WHERE event_type IN ('persistence_completed', 'research_completed', 'error')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(ended, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

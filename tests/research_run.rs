@@ -127,6 +127,26 @@ async fn ambiguous_questions_stop_for_clarification_and_simple_ones_are_answered
         "{outcome:?}"
     );
     assert_eq!(events.last().unwrap()["eventType"], "research_completed");
+    // The original's events for a direct answer: the synthesizer "writes" it, in one
+    // chunk when the coordinator had it ready.
+    assert_eq!(
+        shape(&events),
+        [
+            "research_started",
+            "agent_started coordinator",
+            "agent_completed coordinator",
+            "synthesis_started",
+            "agent_started synthesizer",
+            "agent_completed synthesizer",
+            "research_completed",
+        ]
+    );
+    let chunks: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["eventType"] == "synthesis_progress")
+        .map(|e| &e["payload"]["contentChunk"])
+        .collect();
+    assert_eq!(chunks, [&json!("Paris.")]);
     assert!(
         w.llm.calls_to("ep-analytical").is_empty(),
         "no planning for a simple question"

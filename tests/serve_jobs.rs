@@ -20,7 +20,7 @@ use dra::serve::{AppState, IdentityMode};
 use serde_json::{json, Value};
 use support::llm::Reply;
 use support::serve::{app, audit_rows, call, migrated_pool, unlimited};
-use support::world::{researcher, World};
+use support::world::{researcher, say, World};
 use support::TestDb;
 
 const ALICE: &str = "alice@example.com";
@@ -317,7 +317,11 @@ async fn a_submitted_job_runs_in_the_worker_and_streams_every_event_then_its_end
         .map(|f| f.data["eventType"].as_str().unwrap())
         .collect();
     assert!(kinds.contains(&"step_completed"), "{kinds:?}");
-    assert_eq!(kinds.last(), Some(&"research_completed"), "{kinds:?}");
+    assert_eq!(
+        kinds[kinds.len() - 2..],
+        ["research_completed", "persistence_completed"],
+        "{kinds:?}"
+    );
     assert_eq!(
         frames.last().unwrap().data,
         json!({"eventType": "job_completed", "status": "completed"})
@@ -444,6 +448,22 @@ async fn a_client_that_drops_mid_run_resumes_with_last_event_id_and_cancel_stops
         rest.last().unwrap().data,
         json!({"eventType": "job_completed", "status": "cancelled"})
     );
+    // As the original ends a cancelled run: no error (its frontend shows one as a
+    // failure), no completion, just the stream's end; the job reads cancelled.
+    let rest_kinds: Vec<&str> = events_of(&rest)
+        .iter()
+        .map(|f| f.data["eventType"].as_str().unwrap())
+        .collect();
+    for kind in ["error", "research_completed", "persistence_completed"] {
+        assert!(!rest_kinds.contains(&kind), "{rest_kinds:?}");
+    }
+    let (_, job) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/research/jobs/{session}")),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(job["status"], "cancelled", "{job}");
     // Everything seen plus the rest is exactly what was stored.
     let full = read_stream(&s, &session, None).await;
     let mut joined = sequence(&seen);
@@ -944,4 +964,471 @@ async fn a_panic_inside_a_run_fails_its_job_frees_its_slot_and_ends_its_stream()
     let (status, body) = submit(&s, &chat).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     jobs.shutdown().await;
+}
+
+/// Submit `body` (with Alice's chat `chat`) as a job; its session.
+async fn submit_job<S, B>(s: &S, chat: &str, body: Value) -> String
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let mut body = body;
+    body["chat_id"] = json!(chat);
+    let (status, job) = call(
+        s,
+        TestRequest::post()
+            .uri("/api/v1/research/jobs")
+            .set_json(body),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{job}");
+    job["sessionId"].as_str().unwrap().to_string()
+}
+
+/// The `eventType`s of the events among `frames`.
+fn kinds(frames: &[Frame]) -> Vec<&str> {
+    events_of(frames)
+        .iter()
+        .map(|f| f.data["eventType"].as_str().unwrap())
+        .collect()
+}
+
+/// The payload of the only event of `kind` among `frames`.
+fn only<'f>(frames: &'f [Frame], kind: &str) -> &'f Value {
+    let found: Vec<&Frame> = events_of(frames)
+        .into_iter()
+        .filter(|f| f.data["eventType"] == kind)
+        .collect();
+    assert_eq!(found.len(), 1, "one {kind}: {frames:#?}");
+    &found[0].data["payload"]
+}
+
+/// `payload` has exactly these keys: the original's fields (camelCase, by_alias) that its
+/// frontend reads (`frontend/src/types/index.ts`), no more, no fewer.
+fn assert_keys(payload: &Value, keys: &[&str]) {
+    let mut got: Vec<&str> = payload
+        .as_object()
+        .unwrap_or_else(|| panic!("an object: {payload}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    got.sort_unstable();
+    let mut want = keys.to_vec();
+    want.sort_unstable();
+    assert_eq!(got, want, "{payload}");
+}
+
+const PERSISTENCE_KEYS: &[&str] = &[
+    "eventType",
+    "timestamp",
+    "chatId",
+    "messageId",
+    "researchSessionId",
+    "chatTitle",
+    "wasDraft",
+    "counts",
+];
+
+#[actix_web::test]
+async fn a_finished_job_announces_its_stored_answer_before_the_stream_ends() {
+    let (w, _db, pool) = world_and_pool(Duration::ZERO).await;
+    let server = Server::start(&pool, &w, "one", quick());
+    let s = server.app().await;
+    let chat = new_chat(&s).await;
+    // Longer than 50 characters: web_search mode cuts the title after 50 (the original's
+    // orchestrator does, there only).
+    let query = "How fast are the river deltas of Asia losing their wetlands today?";
+    let session = submit_job(
+        &s,
+        &chat,
+        json!({"query": query, "query_mode": "web_search", "research_depth": "light", "verify_sources": false}),
+    )
+    .await;
+
+    // When the announcement arrives the answer and its sources are stored: the original's
+    // frontend refetches the chat's messages on it.
+    let seen = read_until_event(&s, &session, "persistence_completed").await;
+    let messages = list_messages(&s, &chat).await;
+    let answer = &messages["items"][1];
+    assert!(
+        answer["content"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Deltas lost a fifth of their wetlands"),
+        "{messages}"
+    );
+    let persisted = only(&seen, "persistence_completed");
+    assert_keys(persisted, PERSISTENCE_KEYS);
+    let started = only(&seen, "research_started");
+    assert_eq!(persisted["chatId"], chat.as_str());
+    assert_eq!(persisted["messageId"], started["messageId"]);
+    assert_eq!(persisted["messageId"], answer["id"]);
+    assert_eq!(persisted["researchSessionId"], session.as_str());
+    let head: String = query.chars().take(50).collect();
+    assert_eq!(persisted["chatTitle"], format!("{head}..."));
+    assert_eq!(
+        persisted["wasDraft"], false,
+        "a job's chat exists before its run"
+    );
+    let sources = {
+        let mut conn = pool.get().await.unwrap();
+        let id = dra::db::repo::SessionId(session.parse().unwrap());
+        dra::db::repo::sources::for_session(&mut conn, id)
+            .await
+            .unwrap()
+            .len()
+    };
+    assert!(sources > 0, "the run's fetched pages are stored");
+    assert_eq!(
+        persisted["counts"],
+        json!({"sources": sources, "claims": 0}),
+        "unverified: no claims"
+    );
+
+    // The original's order in web_search mode: the run completes, is saved, is announced;
+    // then the stream ends.
+    let frames = read_stream(&s, &session, None).await;
+    let kinds = kinds(&frames);
+    assert_eq!(
+        kinds[kinds.len() - 3..],
+        [
+            "agent_completed",
+            "research_completed",
+            "persistence_completed"
+        ],
+        "{kinds:?}"
+    );
+    assert_eq!(
+        frames.last().unwrap().data,
+        json!({"eventType": "job_completed", "status": "completed"})
+    );
+    server.jobs.shutdown().await;
+}
+
+#[actix_web::test]
+async fn a_simple_job_streams_its_answer_in_chunks_then_announces_it() {
+    let (w, _db, pool) = world_and_pool(Duration::ZERO).await;
+    // Simple mode answers on the coordinator's tier, streamed.
+    w.llm.script(
+        "ep-simple",
+        vec![Reply::Stream(vec![
+            "Paris is ".into(),
+            "the capital".into(),
+            " of France.".into(),
+        ])],
+    );
+    let server = Server::start(&pool, &w, "one", quick());
+    let s = server.app().await;
+    let chat = new_chat(&s).await;
+    let query = "What is the capital of France, and has it always been the capital?";
+    let session = submit_job(
+        &s,
+        &chat,
+        json!({"query": query, "query_mode": "simple", "research_depth": "auto", "verify_sources": false}),
+    )
+    .await;
+
+    let frames = read_stream(&s, &session, None).await;
+    // The original's simple mode: the synthesizer streams the answer as it is written.
+    assert_eq!(
+        kinds(&frames),
+        [
+            "research_started",
+            "synthesis_started",
+            "agent_started",
+            "synthesis_progress",
+            "synthesis_progress",
+            "synthesis_progress",
+            "agent_completed",
+            "research_completed",
+            "persistence_completed",
+        ]
+    );
+    assert_eq!(
+        frames.last().unwrap().data,
+        json!({"eventType": "job_completed", "status": "completed"})
+    );
+    let events = events_of(&frames);
+    let started = only(&frames, "synthesis_started");
+    assert_keys(
+        started,
+        &[
+            "eventType",
+            "timestamp",
+            "totalObservations",
+            "totalSources",
+        ],
+    );
+    assert_eq!(
+        (&started["totalObservations"], &started["totalSources"]),
+        (&json!(0), &json!(0))
+    );
+    for agent in [
+        only(&frames, "agent_started"),
+        only(&frames, "agent_completed"),
+    ] {
+        assert_eq!(agent["agent"], "synthesizer", "{agent}");
+    }
+    assert_keys(
+        only(&frames, "agent_started"),
+        &["eventType", "timestamp", "agent", "modelTier"],
+    );
+    assert_keys(
+        only(&frames, "agent_completed"),
+        &["eventType", "timestamp", "agent", "durationMs"],
+    );
+    let chunks: Vec<&Value> = events
+        .iter()
+        .filter(|f| f.data["eventType"] == "synthesis_progress")
+        .map(|f| &f.data["payload"])
+        .collect();
+    for chunk in &chunks {
+        assert_keys(chunk, &["eventType", "timestamp", "contentChunk"]);
+    }
+    let streamed: String = chunks
+        .iter()
+        .map(|c| c["contentChunk"].as_str().unwrap())
+        .collect();
+    assert_eq!(streamed, "Paris is the capital of France.");
+
+    let messages = list_messages(&s, &chat).await;
+    assert_eq!(messages["items"][1]["content"], streamed, "{messages}");
+    let persisted = only(&frames, "persistence_completed");
+    assert_keys(persisted, PERSISTENCE_KEYS);
+    assert_eq!(persisted["messageId"], messages["items"][1]["id"]);
+    // Simple mode keeps no research session in the original: none is named, and the
+    // count is of the message it filled in. Titles past 50 characters keep 47.
+    assert_eq!(persisted["researchSessionId"], Value::Null);
+    assert_eq!(persisted["counts"], json!({"messages_updated": 1}));
+    let head: String = query.chars().take(47).collect();
+    assert_eq!(persisted["chatTitle"], format!("{head}..."));
+    server.jobs.shutdown().await;
+}
+
+#[actix_web::test]
+async fn cancelling_a_simple_job_mid_answer_ends_it_cancelled_without_an_error() {
+    let (w, _db, pool) = world_and_pool(Duration::ZERO).await;
+    w.llm.script(
+        "ep-simple",
+        vec![Reply::Delayed(
+            Duration::from_secs(8),
+            Box::new(Reply::Stream(vec!["Too late.".into()])),
+        )],
+    );
+    let server = Server::start(&pool, &w, "one", quick());
+    let s = server.app().await;
+    let chat = new_chat(&s).await;
+    let session = submit_job(
+        &s,
+        &chat,
+        json!({"query": "Capital of France?", "query_mode": "simple", "verify_sources": false}),
+    )
+    .await;
+    read_until_event(&s, &session, "research_started").await;
+
+    let (status, cancelled) = call(
+        &s,
+        TestRequest::delete().uri(&format!("/api/v1/research/jobs/{session}")),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(
+        cancelled,
+        json!({"sessionId": session, "status": "cancelled"})
+    );
+
+    let frames = read_stream(&s, &session, None).await;
+    let kinds = kinds(&frames);
+    for kind in [
+        "error",
+        "synthesis_progress",
+        "research_completed",
+        "persistence_completed",
+    ] {
+        assert!(!kinds.contains(&kind), "{kinds:?}");
+    }
+    assert_eq!(
+        frames.last().unwrap().data,
+        json!({"eventType": "job_completed", "status": "cancelled"})
+    );
+    let (_, job) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/research/jobs/{session}")),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(job["status"], "cancelled", "{job}");
+    let (_, list) = call(
+        &s,
+        TestRequest::get().uri("/api/v1/research/jobs?status=cancelled"),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(list["jobs"][0]["sessionId"], session.as_str(), "{list}");
+    server.jobs.shutdown().await;
+}
+
+#[actix_web::test]
+async fn a_job_researches_an_ambiguous_question_as_written_instead_of_asking() {
+    let (w, _db, pool) = world_and_pool(Duration::ZERO).await;
+    // The coordinator would ask; the original never stops a job to (its frontend could
+    // not show the questions).
+    w.llm.script(
+        "ep-simple",
+        vec![say(json!({
+            "mode": "deep_research", "depth": "light", "is_ambiguous": true,
+            "clarifying_questions": ["Which delta?"], "reasoning": "vague"
+        }))],
+    );
+    w.llm.script(
+        "ep-analytical",
+        vec![say(json!({"title": "Delta wetlands", "thought": "t", "steps": [
+            {"id": "a", "title": "Loss rates", "description": "measured loss", "step_type": "research", "needs_search": true}
+        ]}))],
+    );
+    let server = Server::start(&pool, &w, "one", quick());
+    let s = server.app().await;
+    let chat = new_chat(&s).await;
+    let session = submit_job(
+        &s,
+        &chat,
+        json!({"query": "How fast are deltas losing wetlands?", "query_mode": "deep_research", "research_depth": "auto", "verify_sources": false}),
+    )
+    .await;
+
+    let frames = read_stream(&s, &session, None).await;
+    let kinds = kinds(&frames);
+    assert!(!kinds.contains(&"clarification_needed"), "{kinds:?}");
+    assert!(kinds.contains(&"plan_created"), "{kinds:?}");
+    assert_eq!(
+        frames.last().unwrap().data,
+        json!({"eventType": "job_completed", "status": "completed"})
+    );
+    let coordinator = &w.llm.calls_to("ep-simple")[0].body;
+    assert!(
+        !support::world::last_user_message(coordinator).is_empty(),
+        "the coordinator classified the question"
+    );
+    let messages = list_messages(&s, &chat).await;
+    let answer = messages["items"][1]["content"].as_str().unwrap_or_default();
+    assert!(answer.contains("Deltas lost a fifth"), "{messages}");
+    assert!(!answer.contains("Which delta?"), "{messages}");
+    server.jobs.shutdown().await;
+}
+
+#[actix_web::test]
+async fn cancelling_a_job_while_its_report_is_verified_ends_it_cancelled_keeping_the_report() {
+    let (mut w, _db, pool) = world_and_pool(Duration::ZERO).await;
+    w.config.citation_verification.enabled = true;
+    // The report's claim is not verbatim in its source: judging it takes a model call,
+    // which takes two minutes.
+    let slow_judge = |body: &Value| {
+        if support::world::last_user_message(body).contains("## Claim") {
+            Reply::Delayed(
+                Duration::from_secs(120),
+                Box::new(say(json!({"verdict": "supported", "reasoning": "r"}))),
+            )
+        } else {
+            researcher(body)
+        }
+    };
+    w.llm.respond("ep-simple", slow_judge);
+    w.llm.respond("ep-analytical", slow_judge);
+    let server = Server::start(&pool, &w, "one", quick());
+    let s = server.app().await;
+    let chat = new_chat(&s).await;
+    let session = submit_job(
+        &s,
+        &chat,
+        json!({"query": "How fast are deltas losing wetlands?", "query_mode": "web_search", "research_depth": "light", "verify_sources": true}),
+    )
+    .await;
+    let written = read_until(open_stream(&s, &session).await, |frames| {
+        events_of(frames).iter().any(|f| {
+            f.data["eventType"] == "agent_completed" && f.data["payload"]["agent"] == "synthesizer"
+        })
+    })
+    .await;
+    let last_seen = *sequence(&written).last().unwrap();
+
+    let (status, cancelled) = call(
+        &s,
+        TestRequest::delete().uri(&format!("/api/v1/research/jobs/{session}")),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled");
+
+    let rest = read_stream(&s, &session, Some(last_seen)).await;
+    let kinds = kinds(&rest);
+    for kind in ["error", "research_completed", "persistence_completed"] {
+        assert!(!kinds.contains(&kind), "{kinds:?}");
+    }
+    assert_eq!(
+        rest.last().unwrap().data,
+        json!({"eventType": "job_completed", "status": "cancelled"})
+    );
+    let (_, job) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/research/jobs/{session}")),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(job["status"], "cancelled", "{job}");
+    // The report as written is kept (unverified).
+    let messages = list_messages(&s, &chat).await;
+    assert!(
+        messages["items"][1]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Deltas lost a fifth of their wetlands"),
+        "{messages}"
+    );
+    server.jobs.shutdown().await;
+}
+
+#[actix_web::test]
+async fn cancelling_a_queued_job_ends_it_cancelled_without_an_error() {
+    // One run at a time, and the first one waits in synthesis: the second stays queued.
+    let (w, _db, pool) = world_and_pool(Duration::from_secs(120)).await;
+    let server = Server::start(
+        &pool,
+        &w,
+        "one",
+        JobsConfig {
+            max_concurrent_runs: 1,
+            ..quick()
+        },
+    );
+    let s = server.app().await;
+    let (_, running) = chat_with_job(&s).await;
+    read_until_event(&s, &running, "research_started").await;
+    let (_, queued) = chat_with_job(&s).await;
+
+    for session in [&queued, &running] {
+        let (status, cancelled) = call(
+            &s,
+            TestRequest::delete().uri(&format!("/api/v1/research/jobs/{session}")),
+            Some(ALICE),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{cancelled}");
+        assert_eq!(cancelled["status"], "cancelled");
+    }
+    let frames = read_stream(&s, &queued, None).await;
+    assert!(events_of(&frames).is_empty(), "{frames:#?}");
+    assert_eq!(
+        frames.last().unwrap().data,
+        json!({"eventType": "job_completed", "status": "cancelled"})
+    );
+    let frames = read_stream(&s, &running, None).await;
+    assert!(!kinds(&frames).contains(&"error"), "{frames:#?}");
+    assert_eq!(
+        frames.last().unwrap().data,
+        json!({"eventType": "job_completed", "status": "cancelled"})
+    );
+    server.jobs.shutdown().await;
 }

@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use dra::citations::provenance::Provenance;
 use dra::db::event_log::{EventLog, DEFAULT_CAPACITY};
 use dra::db::repo::{MessageId, SessionId};
-use dra::db::runs::{self, Finish, RunStart, SavedRun};
+use dra::db::runs::{self, Announce, Finish, RunStart, SavedRun, Stored};
 use dra::db::target::Backend;
 use dra::db::{build_pool, DbError, PgPool};
 use dra::llm::{LlmRouter, Message, UsageRow, UsageScope};
@@ -148,14 +148,32 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
         }
     };
     interrupts.abort();
+    let finish = Finish::from_outcome(&outcome);
+    // Stored while the event sinks are open, so the announcement of the stored answer
+    // (`persistence_completed`, as `dra serve` sends it) reaches the progress display,
+    // the JSONL file and the stored event log.
+    let stored = match &saving {
+        Some(saving) => saving.store(&finish).await,
+        None => None,
+    };
+    if let (Some(saving), Some(stored)) = (&saving, stored) {
+        let about = Announce {
+            query: &request.query,
+            requested_mode: request.mode,
+            created_chat: args.chat.is_none(),
+        };
+        if let Some(event) = finish.persisted_event(&saving.run, stored, about) {
+            bus.emit(event);
+        }
+    }
     if let Some(t) = &terminal {
         t.finish();
     }
     // Dropping the bus flushes the JSONL writer.
     drop(bus);
-    let saved = match saving {
-        Some(saving) => saving.finish(&Finish::from_outcome(&outcome)).await,
-        None => None,
+    let saved = match (saving, stored) {
+        (Some(saving), Some(_)) => saving.end(&finish).await,
+        _ => None,
     };
     let ids = saved.map(|s| {
         json!({
@@ -542,21 +560,37 @@ async fn start_saving(
 }
 
 impl Saving {
-    /// Wait for the event log, write the result, and say where it went. Failures are
-    /// warnings: the report is printed either way.
-    async fn finish(self, finish: &Finish) -> Option<SavedRun> {
+    /// Write the answer, its sources and claims. A failure is a warning (the report is
+    /// printed either way); the session is then left to end `failed` once its heartbeat
+    /// stops.
+    async fn store(&self, finish: &Finish) -> Option<Stored> {
+        match runs::store(&self.pool, &self.run, finish).await {
+            Ok(stored) => Some(stored),
+            Err(e) => {
+                eprintln!(
+                    "warning: the result was not saved (chat {} holds the question only): {e}",
+                    self.run.chat_id
+                );
+                None
+            }
+        }
+    }
+
+    /// Wait for the event log, end the session, and say where the run went. Failures are
+    /// warnings.
+    async fn end(self, finish: &Finish) -> Option<SavedRun> {
         drop(self.heartbeat);
         if let Err(e) = self.events.close().await {
             eprintln!("warning: the run's event log is incomplete: {e}");
         }
-        match runs::finish(&self.pool, &self.run, finish).await {
-            Ok(_) => {
+        match runs::end(&self.pool, &self.run, finish).await {
+            Ok(()) => {
                 eprintln!("saved as chat {}", self.run.chat_id);
                 Some(self.run)
             }
             Err(e) => {
                 eprintln!(
-                    "warning: the result was not saved (chat {} holds the question only): {e}",
+                    "warning: the run's session was not ended (chat {} holds its answer): {e}",
                     self.run.chat_id
                 );
                 None

@@ -1,7 +1,9 @@
 //! Storing one research run the way the original does, in two phases: [`start`] writes
 //! the chat (new or the follow-up's), the question, an empty agent message and an
 //! `in_progress` session, so events can reference the session while the run streams;
-//! [`finish`] writes the answer, the final session state and the sources.
+//! at the end [`store`] writes the answer, the sources and the claims, the caller emits
+//! the `persistence_completed` event [`Finish::persisted_event`] builds (so it is stored
+//! and streamed before the stream ends), and [`end`] writes the session's final state.
 //!
 //! Shared by `dra research` and (later) `dra serve`: it takes the pool and engine types,
 //! nothing from the terminal or HTTP.
@@ -17,7 +19,9 @@ use super::repo::sources::{self, NewSource};
 use super::repo::{chats, claims, ChatId, MessageId, SessionId};
 use super::{DbError, PgPool};
 use crate::llm::Message;
+use crate::research::agents::QueryMode;
 use crate::research::budget::StopReason;
+use crate::research::event::ResearchEvent;
 use crate::research::run::{Outcome, RunError};
 
 /// How many earlier messages of a chat a follow-up sees (the original loads ten).
@@ -169,10 +173,44 @@ pub struct Finish {
     pub session: SessionEnd,
     /// The agent message's text; `None` leaves it empty (a failed or cancelled run).
     pub answer: Option<String>,
+    /// What kind of answer that is.
+    pub answered: Answered,
     pub message_metadata: serde_json::Value,
     pub sources: Vec<FinishedSource>,
     /// The verified report's claims, with their evidence in the sources above.
     pub claims: Vec<crate::citations::provenance::Claim>,
+}
+
+/// What a finished run answered with: it decides what `persistence_completed` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answered {
+    /// No answer (a failed run).
+    Nothing,
+    /// A direct answer without research (simple mode), or clarifying questions.
+    Directly,
+    /// A researched report with sources.
+    Report,
+}
+
+/// What [`store`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stored {
+    /// Source rows written (every fetched source, cited or not).
+    pub sources: usize,
+    /// Claims written (none unless the report was verified).
+    pub claims: usize,
+}
+
+/// What `persistence_completed` says beyond the rows: the question and how it was asked.
+#[derive(Debug, Clone, Copy)]
+pub struct Announce<'a> {
+    pub query: &'a str,
+    /// The mode the run was asked for (`None`: the coordinator chose).
+    pub requested_mode: Option<QueryMode>,
+    /// Whether this run created its chat. The original says `false` for every job (the
+    /// job's submission stores the chat before the run), `true` for a run that saved a
+    /// chat the user had only drafted.
+    pub created_chat: bool,
 }
 
 /// A fetched source of a finished run.
@@ -208,12 +246,16 @@ impl Finish {
                     .collect::<Vec<_>>()
                     .join("\n");
                 let mut f = Finish::bare(end, Some(text));
+                f.answered = Answered::Directly;
                 f.message_metadata = serde_json::json!({"clarification": true});
                 f
             }
             Ok(Outcome::Answer { text }) => {
                 end.query_mode = Some("simple".into());
-                Finish::bare(end, Some(text.clone()))
+                Finish {
+                    answered: Answered::Directly,
+                    ..Finish::bare(end, Some(text.clone()))
+                }
             }
             Ok(Outcome::Report(report)) => {
                 // The mode stays as started: a report does not say whether the coordinator
@@ -246,6 +288,7 @@ impl Finish {
                     })
                     .collect();
                 Finish {
+                    answered: Answered::Report,
                     sources,
                     claims: report
                         .verification
@@ -263,10 +306,52 @@ impl Finish {
         Finish::bare(SessionEnd::new(SessionStatus::Cancelled), None)
     }
 
+    /// End the run `cancelled` (its user asked to stop it), keeping the answer it stored.
+    pub fn mark_cancelled(&mut self) {
+        self.session.status = SessionStatus::Cancelled;
+    }
+
+    /// The `persistence_completed` event for these rows once [`store`] wrote them, with
+    /// the original's payload (its orchestrator's, after it saved a run); `None` for a run
+    /// that did not complete with an answer, which the original ends without one.
+    pub fn persisted_event(
+        &self,
+        run: &SavedRun,
+        stored: Stored,
+        about: Announce<'_>,
+    ) -> Option<ResearchEvent> {
+        if self.session.status != SessionStatus::Completed || self.answer.is_none() {
+            return None;
+        }
+        let (research_session_id, counts) = match self.answered {
+            Answered::Nothing => return None,
+            // Simple mode stores no research session in the original: it sends none, and
+            // counts the one message it updated.
+            Answered::Directly => (None, [("messages_updated".to_string(), 1)].into()),
+            Answered::Report => (
+                Some(run.session_id.to_string()),
+                [
+                    ("sources".to_string(), count(stored.sources)),
+                    ("claims".to_string(), count(stored.claims)),
+                ]
+                .into(),
+            ),
+        };
+        Some(ResearchEvent::PersistenceCompleted {
+            chat_id: run.chat_id.to_string(),
+            message_id: run.agent_message_id.to_string(),
+            research_session_id,
+            chat_title: announced_title(about.query, about.requested_mode),
+            was_draft: about.created_chat,
+            counts,
+        })
+    }
+
     fn bare(session: SessionEnd, answer: Option<String>) -> Finish {
         Finish {
             session,
             answer,
+            answered: Answered::Nothing,
             message_metadata: serde_json::json!({}),
             sources: Vec::new(),
             claims: Vec::new(),
@@ -274,15 +359,37 @@ impl Finish {
     }
 }
 
-/// Write the answer, the session's end and its sources in one transaction. Returns the
-/// number of source rows written.
-pub async fn finish(pool: &PgPool, run: &SavedRun, f: &Finish) -> Result<usize, DbError> {
+/// The `chatTitle` of `persistence_completed`: the question, cut after 47 characters
+/// plus "..." when longer than 50 (the chat title's rule), but after 50 in web_search
+/// mode, as the original's orchestrator cuts it there. Characters, as Python counts.
+fn announced_title(query: &str, mode: Option<QueryMode>) -> String {
+    let keep = if mode == Some(QueryMode::WebSearch) {
+        50
+    } else {
+        47
+    };
+    match query.char_indices().nth(50) {
+        Some(_) => {
+            let head: String = query.chars().take(keep).collect();
+            format!("{head}...")
+        }
+        None => query.to_string(),
+    }
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Write the answer, its sources and claims in one transaction; the session stays in
+/// progress until [`end`], so a stream of it stays open for the events that announce
+/// this (`persistence_completed`).
+pub async fn store(pool: &PgPool, run: &SavedRun, f: &Finish) -> Result<Stored, DbError> {
     let mut conn = pool.get().await?;
     conn.transaction::<_, DbError, _>(async |conn| {
         if let Some(answer) = &f.answer {
             messages::set_content(conn, run.agent_message_id, answer, &f.message_metadata).await?;
         }
-        sessions::finish(conn, run.session_id, &f.session).await?;
         let rows: Vec<NewSource<'_>> = f
             .sources
             .iter()
@@ -313,9 +420,20 @@ pub async fn finish(pool: &PgPool, run: &SavedRun, f: &Finish) -> Result<usize, 
         )
         .await?;
         chats::touch(conn, run.chat_id).await?;
-        Ok(written.len())
+        Ok(Stored {
+            sources: written.len(),
+            claims: f.claims.len(),
+        })
     })
     .await
+}
+
+/// Write the session's final state (its status last, which ends its streams: call it
+/// once the run's last events are stored).
+pub async fn end(pool: &PgPool, run: &SavedRun, f: &Finish) -> Result<(), DbError> {
+    let mut conn = pool.get().await?;
+    sessions::finish(&mut conn, run.session_id, &f.session).await?;
+    Ok(())
 }
 
 /// The conversation so far in `chat`, oldest first, as model messages: the context of a
@@ -352,5 +470,74 @@ fn truncate(text: &str, max: usize) -> &str {
     match text.char_indices().nth(max) {
         Some((i, _)) => &text[..i],
         None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn saved() -> SavedRun {
+        SavedRun {
+            chat_id: ChatId::default(),
+            user_message_id: MessageId::default(),
+            agent_message_id: MessageId::default(),
+            session_id: SessionId::default(),
+        }
+    }
+
+    fn about(query: &str, mode: Option<QueryMode>) -> Announce<'_> {
+        Announce {
+            query,
+            requested_mode: mode,
+            created_chat: false,
+        }
+    }
+
+    #[test]
+    fn titles_are_cut_by_characters_as_the_original_cuts_them() {
+        let fifty = "é".repeat(50);
+        assert_eq!(announced_title(&fifty, None), fifty, "50 is not cut");
+        let long = format!("{fifty}日本");
+        assert_eq!(
+            announced_title(&long, None),
+            format!("{}...", "é".repeat(47))
+        );
+        assert_eq!(
+            announced_title(&long, Some(QueryMode::WebSearch)),
+            format!("{fifty}...")
+        );
+        assert_eq!(announced_title("", None), "");
+    }
+
+    #[test]
+    fn only_a_completed_answer_is_announced() {
+        let run = saved();
+        let stored = Stored {
+            sources: 3,
+            claims: 2,
+        };
+        let answer = Finish::from_outcome(&Ok(Outcome::Answer {
+            text: "Paris.".into(),
+        }));
+        let Some(ResearchEvent::PersistenceCompleted {
+            research_session_id,
+            counts,
+            ..
+        }) = answer.persisted_event(&run, stored, about("q", None))
+        else {
+            panic!("a direct answer is announced");
+        };
+        assert_eq!(research_session_id, None);
+        assert_eq!(counts, [("messages_updated".to_string(), 1)].into());
+
+        let mut cancelled = answer.clone();
+        cancelled.mark_cancelled();
+        assert_eq!(
+            cancelled.persisted_event(&run, stored, about("q", None)),
+            None
+        );
+        let failed = Finish::from_outcome(&Err(RunError::NothingFound { failed: 1 }));
+        assert_eq!(failed.persisted_event(&run, stored, about("q", None)), None);
     }
 }

@@ -6,6 +6,12 @@
 //!   run's progress to its session row, and reads the cancel flag (a cancel notification
 //!   usually arrives first). A heartbeat that finds the job no longer ours stops the run
 //!   without writing anything: another process has taken it over.
+//! - At the end, as the original's orchestrator: the answer, sources and claims are
+//!   stored, a completed run's `persistence_completed` event is stored after them, and
+//!   only then does the session end (which ends its streams). A job whose cancel was asked
+//!   for ends `cancelled`, keeping what it wrote, with no further event.
+//! - A job's question is researched as written: the original never stops a job for
+//!   clarifying questions (its frontend has no way to show them).
 //! - Jobs whose heartbeat went stale (their process died) are swept by [`super::sweep`],
 //!   which every server runs.
 //! - On shutdown, running jobs are handed back to the queue for another process (or this
@@ -25,8 +31,8 @@ use super::JobsConfig;
 use crate::config::AppConfig;
 use crate::db::event_log::{EventLog, DEFAULT_CAPACITY};
 use crate::db::repo::jobs::{self, Job, JobRequest, JobStatus, Progress};
-use crate::db::repo::{events, messages, sessions, MessageId};
-use crate::db::runs::{self, Finish, SavedRun, HISTORY_LIMIT};
+use crate::db::repo::{events, messages, sessions, MessageId, SessionId};
+use crate::db::runs::{self, Announce, Finish, SavedRun, HISTORY_LIMIT};
 use crate::db::{DbError, PgPool};
 use crate::llm::LlmRouter;
 use crate::research::agents::QueryMode;
@@ -266,15 +272,13 @@ impl Worker {
         let tracker = Arc::new(Tracker::default());
         let sinks: Vec<Box<dyn EventSink>> = vec![Box::new(log.clone()), Box::new(tracker.clone())];
         let bus = Arc::new(EventBus::starting_at(i64::from(first_sequence), sinks));
-        let held = history
-            .iter()
-            .filter(|m| m.role == crate::llm::Role::Assistant)
-            .count();
         let run = RunRequest {
             query: request.query.clone(),
             mode: parse_mode(&request),
             depth: parse_depth(&request),
-            clarification_rounds: Some(u32::try_from(held).unwrap_or(u32::MAX)),
+            // Never stop to ask: the original researches a job's question as written (its
+            // frontend has no way to show clarifying questions).
+            clarification_rounds: None,
             history,
             message_id: session.message_id.0,
             session_id: session_id.0,
@@ -313,35 +317,47 @@ impl Worker {
             _ = self.stopping.cancelled() => None,
         };
         heartbeat.abort();
-        drop(bus);
-        if let Err(e) = tokio::time::timeout(Duration::from_secs(10), log.close())
-            .await
-            .unwrap_or_else(|_| {
-                Err(crate::db::event_log::EventLogError {
-                    total: 0,
-                    unsaved: 0,
-                    cause: "timed out writing the last events".into(),
-                })
-            })
-        {
-            tracing::warn!(session = %session_id, error = %e, "some research events were not stored");
-        }
-        let mut conn = self.pool.get().await?;
         let Some(outcome) = outcome else {
+            drop(bus);
+            close_log(&log, session_id).await;
+            let mut conn = self.pool.get().await?;
             if !lost.is_cancelled() && jobs::release(&mut conn, job.id, &self.id).await? {
                 tracing::info!(job = %job.id, session = %session_id, "research handed back to the queue");
             }
             return Ok(());
         };
-        drop(conn);
-        let finish = Finish::from_outcome(&outcome);
+        let mut finish = Finish::from_outcome(&outcome);
+        // Asked to stop (here, or by a flag this worker has not read yet): the job ends
+        // cancelled whatever the run got to, as the cancel request was told.
+        if cancel.is_cancelled() || self.cancel_requested(session_id).await {
+            finish.mark_cancelled();
+        }
         let saved = SavedRun {
             chat_id: session.chat_id,
             user_message_id: MessageId::default(),
             agent_message_id: session.message_id,
             session_id,
         };
-        runs::finish(&self.pool, &saved, &finish).await?;
+        let stored = runs::store(&self.pool, &saved, &finish).await;
+        // The original's announcement of a saved answer (its frontend's cue to leave a
+        // draft chat and reload the messages), stored and streamed before the session
+        // ends, and the stream with it.
+        let about = Announce {
+            query: &request.query,
+            requested_mode: parse_mode(&request),
+            created_chat: false,
+        };
+        if let Some(event) = stored
+            .as_ref()
+            .ok()
+            .and_then(|stored| finish.persisted_event(&saved, *stored, about))
+        {
+            bus.emit(event);
+        }
+        drop(bus);
+        close_log(&log, session_id).await;
+        stored?;
+        runs::end(&self.pool, &saved, &finish).await?;
         let status = match finish.session.status {
             sessions::SessionStatus::Completed => JobStatus::Completed,
             sessions::SessionStatus::Cancelled => JobStatus::Cancelled,
@@ -357,6 +373,32 @@ impl Worker {
         )
         .await?;
         Ok(())
+    }
+
+    /// Whether `session`'s cancel flag is set (a failed read counts as no).
+    async fn cancel_requested(&self, session: SessionId) -> bool {
+        match self.pool.get().await {
+            Ok(mut conn) => jobs::cancel_requested(&mut conn, session)
+                .await
+                .unwrap_or(false),
+            Err(_) => false,
+        }
+    }
+}
+
+/// Wait (at most 10 s) until the run's events are stored; a shortfall is a warning.
+async fn close_log(log: &EventLog, session: SessionId) {
+    let closed = tokio::time::timeout(Duration::from_secs(10), log.close())
+        .await
+        .unwrap_or_else(|_| {
+            Err(crate::db::event_log::EventLogError {
+                total: 0,
+                unsaved: 0,
+                cause: "timed out writing the last events".into(),
+            })
+        });
+    if let Err(e) = closed {
+        tracing::warn!(%session, error = %e, "some research events were not stored");
     }
 }
 

@@ -123,7 +123,8 @@ pub struct ResearchReport {
     /// report as written and verified: whatever got past the earlier enforcement.
     pub links: CitationAudit,
     /// Why research stopped before its plan was done, if it did: the report then opens
-    /// with a notice saying it is partial.
+    /// with a notice saying it is partial. `Cancelled` also when the cancel came while the
+    /// report was being verified (it is kept unverified) or just after it was written.
     pub partial: Option<StopReason>,
     /// Model tokens (prompt plus completion) this run used.
     pub tokens_used: u64,
@@ -266,10 +267,7 @@ async fn run_traced(
                 (None, _) => QueryMode::DeepResearch,
             };
             if mode == QueryMode::Simple && req.mode.is_none() {
-                let text = match c.direct_answer {
-                    Some(a) => a,
-                    None => answer_directly(s.llm, req).await?,
-                };
+                let text = answer_simply(req, s, bus, c.direct_answer).await?;
                 complete(bus, req, started, 0, 0, 0, Some(text.clone()));
                 return Ok(Outcome::Answer { text });
             }
@@ -283,7 +281,7 @@ async fn run_traced(
     };
     spans::record_choice(mode, depth);
     if mode == QueryMode::Simple {
-        let text = answer_directly(s.llm, req).await?;
+        let text = answer_simply(req, s, bus, None).await?;
         complete(bus, req, started, 0, 0, 0, Some(text.clone()));
         return Ok(Outcome::Answer { text });
     }
@@ -376,7 +374,7 @@ async fn run_traced(
             Some(reason) => RunError::Stopped(reason),
             None => RunError::NothingFound { failed },
         };
-        // A cancellation was announced as the run's end already.
+        // A cancelled run ends without an event (see `announce_stop`).
         if stopped != Some(StopReason::Cancelled) {
             fatal(bus, &e);
         }
@@ -451,6 +449,12 @@ async fn run_traced(
             }
         }
     };
+    // Cancelled while the report was written or verified: the run ends cancelled all the
+    // same, keeping the report as it stands (the user asked to stop; the original never
+    // completes a cancelled run).
+    if watch.is_cancelled() {
+        stop = Some(StopReason::Cancelled);
+    }
     // The last word on citations, whatever wrote the text (the synthesizer, verification's
     // rewrites, the notes of a stopped run): only fetched sources, as `[n]`, and a
     // References list of exactly those.
@@ -461,7 +465,8 @@ async fn run_traced(
         ..report
     };
     let links = finalized.audit;
-    // A cancelled run ends with its `error` event; any other run, partial or not, completes.
+    // A cancelled run just ends (its caller says so); any other run, partial or not,
+    // completes.
     if stop != Some(StopReason::Cancelled) {
         complete(
             bus,
@@ -628,11 +633,14 @@ async fn verify(
     let verified = tokio::select! {
         v = verifying.enter(verifier.verify(&report.markdown)) => v,
         reason = watch.report_stopped() => {
-            recoverable(
-                bus,
-                reason.code(),
-                &format!("{reason} while the claims were being verified; the report is not verified"),
-            );
+            // A cancel is the run's end, told by its caller (see `announce_stop`).
+            if reason != StopReason::Cancelled {
+                recoverable(
+                    bus,
+                    reason.code(),
+                    &format!("{reason} while the claims were being verified; the report is not verified"),
+                );
+            }
             return (report, None);
         }
     };
@@ -677,31 +685,36 @@ async fn synthesize(
             text,
         })
         .collect();
-    let stream_bus = Arc::clone(bus);
-    let sink: crate::llm::DeltaSink = Arc::new(move |ev: StreamEvent<'_>| match ev {
-        StreamEvent::Delta(chunk) => {
-            stream_bus.emit(ResearchEvent::SynthesisProgress {
-                content_chunk: chunk.to_string(),
-            });
-        }
-        StreamEvent::Restart => {
-            recoverable(
-                &stream_bus,
-                "SYNTHESIS_RESTARTED",
-                "the model's stream broke; the report starts over",
-            );
-        }
-    });
     synthesizer::synthesize(
         s.llm,
         &req.query,
         &observations,
         sources,
         &profile.report_limits,
-        Some(sink),
+        Some(progress_sink(bus)),
         pool,
     )
     .await
+}
+
+/// Streamed model text as `synthesis_progress` events: the frontend shows an answer as it
+/// is written by appending their chunks.
+fn progress_sink(bus: &Arc<EventBus>) -> crate::llm::DeltaSink {
+    let bus = Arc::clone(bus);
+    Arc::new(move |ev: StreamEvent<'_>| match ev {
+        StreamEvent::Delta(chunk) => {
+            bus.emit(ResearchEvent::SynthesisProgress {
+                content_chunk: chunk.to_string(),
+            });
+        }
+        StreamEvent::Restart => {
+            recoverable(
+                &bus,
+                "SYNTHESIS_RESTARTED",
+                "the model's stream broke; the answer starts over",
+            );
+        }
+    })
 }
 
 /// The plan-step loop: runs ready steps (one at a time, or up to `max_parallel` whose
@@ -1070,13 +1083,19 @@ fn notes_report(
     }
 }
 
-/// The `error` event that says why research stopped; only cancellation ends the run.
+/// The `error` event that says why research stopped early: a spent budget, after which
+/// the run goes on to write what it has. A cancellation is not announced: the original
+/// ends a cancelled run without another event (its frontend shows any `error` event as a
+/// failure), and the caller says how it ended (a `cancelled` job, exit 130).
 fn announce_stop(bus: &EventBus, reason: StopReason, message: &str) {
     tracing::info!(code = reason.code(), message, "research stopped early");
+    if reason == StopReason::Cancelled {
+        return;
+    }
     bus.emit(ResearchEvent::Error {
         error_code: reason.code().into(),
         error_message: message.into(),
-        recoverable: reason != StopReason::Cancelled,
+        recoverable: true,
         stack_trace: None,
         error_type: None,
     });
@@ -1161,7 +1180,58 @@ fn complete(
     });
 }
 
-async fn answer_directly(router: &LlmRouter, req: &RunRequest) -> Result<String, AgentError> {
+/// A question answered without research (simple mode, or the coordinator's choice), with
+/// the original's events: `synthesis_started`, then the synthesizer's `agent_started`,
+/// the answer as `synthesis_progress` chunks (the coordinator's own answer in one) and
+/// `agent_completed`. A cancel stops it at once, with no event (see [`announce_stop`]).
+async fn answer_simply(
+    req: &RunRequest,
+    s: &Services<'_>,
+    bus: &Arc<EventBus>,
+    direct: Option<String>,
+) -> Result<String, RunError> {
+    bus.emit(ResearchEvent::SynthesisStarted {
+        total_observations: 0,
+        total_sources: 0,
+    });
+    // The answer is the coordinator's tier's (its model call is traced as the
+    // coordinator's); the events name the synthesizer, as the original's do.
+    let tier = Agent::Coordinator
+        .tier(s.llm)
+        .unwrap_or(s.llm.default_tier())
+        .to_string();
+    bus.emit(ResearchEvent::AgentStarted {
+        agent: Agent::Synthesizer.as_str().into(),
+        model_tier: tier,
+    });
+    let started = Instant::now();
+    let text = match direct {
+        Some(text) => {
+            bus.emit(ResearchEvent::SynthesisProgress {
+                content_chunk: text.clone(),
+            });
+            text
+        }
+        None => tokio::select! {
+            answer = answer_directly(s.llm, req, progress_sink(bus)) => answer?,
+            _ = req.cancel.cancelled() => {
+                announce_stop(bus, StopReason::Cancelled, "cancelled while answering");
+                return Err(RunError::Stopped(StopReason::Cancelled));
+            }
+        },
+    };
+    bus.emit(ResearchEvent::AgentCompleted {
+        agent: Agent::Synthesizer.as_str().into(),
+        duration_ms: started.elapsed().as_millis() as u64,
+    });
+    Ok(text)
+}
+
+async fn answer_directly(
+    router: &LlmRouter,
+    req: &RunRequest,
+    stream: crate::llm::DeltaSink,
+) -> Result<String, AgentError> {
     let agent = Agent::Coordinator;
     let messages = std::iter::once(Message::system("Answer the question directly and briefly."))
         .chain(req.history.iter().cloned())
@@ -1172,6 +1242,7 @@ async fn answer_directly(router: &LlmRouter, req: &RunRequest) -> Result<String,
             agent.tier(router),
             LlmRequest {
                 messages,
+                stream: Some(stream),
                 ..LlmRequest::default()
             },
         )

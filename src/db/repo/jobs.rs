@@ -286,8 +286,10 @@ pub async fn sweep_stale(
     .await
 }
 
-/// End a session that no worker will finish: a final `error` event (numbered after the
-/// last stored one) and the status, so streams say why and then close. A session that
+/// End a session that no worker will finish: the status and, unless it was cancelled, a
+/// final `error` event (numbered after the last stored one), so streams say why and then
+/// close. A cancelled session gets no event: the original ends a cancelled run with its
+/// status alone, and its frontend shows any `error` event as a failure. A session that
 /// has already ended is left as it is.
 pub async fn end_session(
     conn: &mut AsyncPgConnection,
@@ -306,7 +308,7 @@ pub async fn end_session(
     .bind::<Text, _>(message)
     .execute(conn)
     .await?;
-    if ended == 0 {
+    if ended == 0 || status == JobStatus::Cancelled.as_str() {
         return Ok(());
     }
     let payload = serde_json::json!({
