@@ -36,7 +36,10 @@ pub fn describe(event: &ResearchEvent) -> Option<String> {
                 .unwrap_or("");
             format!("  {tool_name} {what}")
         }
-        ResearchEvent::ToolResult { .. } | ResearchEvent::SynthesisProgress { .. } | ResearchEvent::ClaimGenerated { .. } => {
+        ResearchEvent::ToolResult { .. }
+        | ResearchEvent::SynthesisProgress { .. }
+        | ResearchEvent::ContentRevised { .. }
+        | ResearchEvent::ClaimGenerated { .. } => {
             return None
         }
         ResearchEvent::ReflectionDecision { decision, reasoning, .. } => {

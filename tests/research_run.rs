@@ -67,6 +67,7 @@ async fn a_deep_research_run_follows_the_originals_event_sequence_and_cites_only
             "synthesis_started",
             "agent_started synthesizer",
             "agent_completed synthesizer",
+            "content_revised",
             "research_completed",
         ]
     );
@@ -96,6 +97,10 @@ async fn a_deep_research_run_follows_the_originals_event_sequence_and_cites_only
         report.markdown
     );
     assert!(report.citations_dropped >= 2);
+    // The streamed draft cited [7]; the frontend swaps it for the report as it stands.
+    let revised = &events[events.len() - 2]["payload"];
+    assert_eq!(revised["content"].as_str().unwrap(), report.markdown);
+    assert!(revised["revisionCount"].as_u64().unwrap() >= 2, "{revised}");
     let done = events.last().unwrap();
     assert_eq!(done["payload"]["totalStepsExecuted"], 1);
     assert_eq!(
@@ -395,7 +400,10 @@ async fn a_verified_report_keeps_supported_claims_and_softens_the_rest_with_even
         .iter()
         .position(|k| *k == "verification_summary")
         .unwrap();
-    assert_eq!(kinds[summary + 1], "research_completed");
+    assert_eq!(
+        kinds[summary + 1..],
+        ["content_revised", "research_completed"]
+    );
     assert_eq!(
         events.last().unwrap()["payload"]["finalReport"],
         report.markdown.as_str()

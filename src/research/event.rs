@@ -93,6 +93,14 @@ pub enum ResearchEvent {
     SynthesisProgress {
         content_chunk: String,
     },
+    /// The report as it finally stands, replacing the streamed text: verification and the
+    /// last citation pass change it after `synthesis_progress` showed it. The original's
+    /// frontend swaps its streamed answer for `content`.
+    ContentRevised {
+        content: String,
+        /// Citations dropped or re-pointed after the stream.
+        revision_count: u32,
+    },
     ResearchCompleted {
         session_id: Uuid,
         total_steps_executed: u32,
@@ -182,6 +190,7 @@ impl ResearchEvent {
             ResearchEvent::ReflectionDecision { .. } => "reflection_decision",
             ResearchEvent::SynthesisStarted { .. } => "synthesis_started",
             ResearchEvent::SynthesisProgress { .. } => "synthesis_progress",
+            ResearchEvent::ContentRevised { .. } => "content_revised",
             ResearchEvent::ResearchCompleted { .. } => "research_completed",
             ResearchEvent::Error { .. } => "error",
             ResearchEvent::ClaimGenerated { .. } => "claim_generated",

@@ -465,9 +465,16 @@ async fn run_traced(
         ..report
     };
     let links = finalized.audit;
+    let citations_dropped = dropped + report.audit.dropped + links.dropped;
+    let citations_repointed = repointed + report.audit.repointed + links.repointed;
     // A cancelled run just ends (its caller says so); any other run, partial or not,
-    // completes.
+    // completes, first replacing the streamed draft with the report as it now stands.
     if stop != Some(StopReason::Cancelled) {
+        bus.emit(ResearchEvent::ContentRevised {
+            content: report.markdown.clone(),
+            revision_count: u32::try_from(citations_dropped + citations_repointed)
+                .unwrap_or(u32::MAX),
+        });
         complete(
             bus,
             req,
@@ -487,8 +494,8 @@ async fn run_traced(
         steps_executed: executed,
         steps_skipped: skipped,
         plan_iterations: iterations,
-        citations_dropped: dropped + report.audit.dropped + links.dropped,
-        citations_repointed: repointed + report.audit.repointed + links.repointed,
+        citations_dropped,
+        citations_repointed,
         links,
         partial: stop,
         tokens_used: watch.tokens(),
