@@ -13,6 +13,7 @@ use crate::db::repo::jobs::{self as queue, CancelOutcome, JobRequest};
 use crate::db::repo::sessions::{self, Session};
 use crate::db::repo::{chats, messages, ChatId, SessionId};
 use crate::jobs::submit;
+use crate::serve::body::{Body, Keys, RequestBody};
 use crate::serve::sse::{self, Format};
 use crate::serve::{audit, ApiError, AppState, User};
 
@@ -36,38 +37,26 @@ pub(super) fn mount(r: &mut Routes) {
         );
 }
 
-/// `SubmitJobRequest`.
+/// `SubmitJobRequest`: a plain pydantic `BaseModel` in the original (no aliases), so its
+/// snake_case names only, with its defaults.
 #[derive(Debug, Deserialize)]
-pub(super) struct SubmitJob {
+struct SubmitJob {
     chat_id: Uuid,
     query: String,
-    #[serde(flatten)]
-    options: ResearchOptions,
-}
-
-/// How to research, as the original's snake_case bodies say it (with its defaults).
-#[derive(Debug, Deserialize)]
-pub(super) struct ResearchOptions {
     #[serde(default = "deep_research")]
-    pub(super) query_mode: String,
+    query_mode: String,
     #[serde(default = "auto")]
-    pub(super) research_depth: String,
+    research_depth: String,
     #[serde(default = "yes")]
-    pub(super) verify_sources: bool,
+    verify_sources: bool,
 }
 
-impl ResearchOptions {
-    /// The request for `query` with these options, checked (snake_case field names).
-    pub(super) fn request(self, query: String) -> Result<JobRequest, ApiError> {
-        job_request(
-            query,
-            self.query_mode,
-            self.research_depth,
-            self.verify_sources,
-            ["query", "query_mode", "research_depth"],
-        )
-    }
+impl RequestBody for SubmitJob {
+    const KEYS: Keys = Keys::Name;
 }
+
+/// The snake_case names of a research request's query, mode and depth, for its 422s.
+pub(super) const SNAKE_NAMES: [&str; 3] = ["query", "query_mode", "research_depth"];
 
 pub(super) fn deep_research() -> String {
     "deep_research".into()
@@ -77,7 +66,7 @@ pub(super) fn auto() -> String {
     "auto".into()
 }
 
-fn yes() -> bool {
+pub(super) fn yes() -> bool {
     true
 }
 
@@ -157,11 +146,17 @@ impl From<Session> for JobResponse {
 async fn submit_job(
     state: web::Data<AppState>,
     user: User,
-    body: web::Json<SubmitJob>,
+    body: Body<SubmitJob>,
 ) -> Result<HttpResponse, ApiError> {
     let jobs = state.research()?;
     let body = body.into_inner();
-    let request = body.options.request(body.query)?;
+    let request = job_request(
+        body.query,
+        body.query_mode,
+        body.research_depth,
+        body.verify_sources,
+        SNAKE_NAMES,
+    )?;
     let submitted = submit::question(
         &jobs.pool,
         &jobs.config,
