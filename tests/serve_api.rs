@@ -10,7 +10,7 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::test::{self, TestRequest};
 use dra::config::AppConfig;
 use dra::db::PgPool;
-use dra::serve::{AppState, IdentityMode};
+use dra::serve::{AppState, IdentityMode, LimitClock, RateLimits};
 use serde_json::{json, Value};
 use support::serve::{app, call, migrated_pool, pool_for, send, unlimited_app};
 use support::world::Fakes;
@@ -980,15 +980,25 @@ async fn a_method_a_path_does_not_serve_is_405_as_fastapi_answers() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// The `rate_limits` section of `yaml`, loaded and validated as `dra serve` loads it.
+fn rate_limits(yaml: &str) -> dra::serve::RateLimitsConfig {
+    let loaded = dra::config::load_str(
+        yaml,
+        std::path::Path::new("app.yaml"),
+        &dra::config::Env::new(),
+    )
+    .unwrap();
+    loaded.config.rate_limits
+}
+
 #[actix_web::test]
-async fn each_user_is_rate_limited_on_their_own_with_retry_after() {
+async fn each_user_is_rate_limited_on_their_own_as_configured_with_retry_after() {
     let db = TestDb::new().await;
+    let pool = migrated_pool(&db).await;
+    let config = rate_limits("rate_limits:\n  requests_per_minute: 3\n  research_per_minute: 1\n");
     let state = Arc::new(AppState {
-        limits: Some(Arc::new(dra::serve::RateLimits::new(dra::serve::Rates {
-            research_per_minute: 1,
-            other_per_minute: 3,
-        }))),
-        ..AppState::new(Some(migrated_pool(&db).await), IdentityMode::Production)
+        limits: RateLimits::from_config(&config).map(Arc::new),
+        ..AppState::new(Some(pool.clone()), IdentityMode::Production)
     });
     let s = app(state).await;
     for _ in 0..3 {
@@ -1020,6 +1030,100 @@ async fn each_user_is_rate_limited_on_their_own_with_retry_after() {
     assert_eq!(status, StatusCode::OK);
     let (status, _) = call(&s, TestRequest::get().uri("/health"), Some(ALICE)).await;
     assert_eq!(status, StatusCode::OK);
+    // Research has its own budget: one a minute here (refused before its body is read).
+    let submit = || json_write(Method::POST, "/api/v1/research/jobs", json!({}));
+    let (status, _) = call(&s, submit(), Some(BOB)).await;
+    assert_ne!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, body) = call(&s, submit(), Some(BOB)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+
+    // Turned off, nobody is limited.
+    let off = rate_limits("rate_limits:\n  enabled: false\n  requests_per_minute: 1\n");
+    assert!(RateLimits::from_config(&off).is_none());
+    let s = unlimited_app(Some(pool), IdentityMode::Production).await;
+    for _ in 0..20 {
+        let (status, _) = call(&s, TestRequest::get().uri("/api/v1/chats"), Some(ALICE)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+}
+
+/// The original's React frontend at its busiest, in three tabs of one user (its
+/// `refetchInterval`s and polling hooks), against the default limits on a clock the test
+/// moves: nothing is refused. Two minutes, so the burst allowance alone would not do.
+#[actix_web::test]
+async fn the_original_frontends_polling_in_three_tabs_stays_under_the_default_limits() {
+    let db = TestDb::new().await;
+    let clock = LimitClock::manual();
+    let state = Arc::new(AppState {
+        limits: Some(Arc::new(RateLimits::with_clock(
+            &dra::serve::RateLimitsConfig::default(),
+            clock.clone(),
+        ))),
+        ..AppState::new(Some(migrated_pool(&db).await), IdentityMode::Production)
+    });
+    let s = app(state).await;
+    let (_, chat) = call(
+        &s,
+        json_write(Method::POST, "/api/v1/chats", json!({"title": "Polled"})),
+        Some(ALICE),
+    )
+    .await;
+    let chat = chat["id"].as_str().unwrap().to_string();
+    let session = uuid::Uuid::new_v4();
+    // (every so many milliseconds, what the frontend asks)
+    let mut polls: Vec<(u64, String)> = vec![
+        // useActiveJobs: the running jobs, every 5 s.
+        (5000, "/api/v1/research/jobs?status=in_progress".into()),
+        // useChatActiveJob: the chat's job, every 3 s.
+        (3000, format!("/api/v1/research/jobs/chat/{chat}/active")),
+        // useResearchReconnection: events every 2 s while it reconnects.
+        (
+            2000,
+            format!("/api/v1/chats/{chat}/research/{session}/events?sinceSequence=0"),
+        ),
+        // useJobEventPolling: job events every second.
+        (
+            1000,
+            format!("/api/v1/research/jobs/{session}/events?sinceSequence=0&limit=100"),
+        ),
+        // useJobEventStream: a dropped stream is reopened after 2 s.
+        (2000, format!("/api/v1/research/jobs/{session}")),
+    ];
+    // useCitations: each of ten answers polls its claims every 3 s until they exist.
+    for _ in 0..10 {
+        let message = uuid::Uuid::new_v4();
+        polls.push((3000, format!("/api/v1/messages/{message}/claims")));
+    }
+    let tabs = 3;
+    let step = 100;
+    let mut sent: usize = 0;
+    for now in (0..120_000u64).step_by(step) {
+        for tab in 0..tabs {
+            // The tabs were opened a moment apart.
+            let at = now + tab * 700;
+            for (every, uri) in &polls {
+                if at % every < step as u64 {
+                    let (status, body) = call(&s, TestRequest::get().uri(uri), Some(ALICE)).await;
+                    assert_ne!(
+                        status,
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "{uri} at {now} ms, {sent} requests sent: {body}"
+                    );
+                    sent += 1;
+                }
+            }
+        }
+        clock.advance(std::time::Duration::from_millis(step as u64));
+    }
+    assert!(sent > 2000, "{sent} requests: several a second per tab");
+    // The burst allowance is a whole minute's: what keeps a tab open for hours from being
+    // refused is that its steady rate is under the limit.
+    let per_minute = sent / 2;
+    let limit = dra::serve::RateLimitsConfig::default().requests_per_minute;
+    assert!(
+        per_minute < limit as usize,
+        "{per_minute} a minute against a limit of {limit}"
+    );
 }
 
 #[actix_web::test]

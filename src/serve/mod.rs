@@ -31,7 +31,7 @@ use actix_web::{web, App, HttpServer};
 
 pub use error::ApiError;
 pub use identity::{IdentityMode, User};
-pub use limits::{RateLimits, Rates};
+pub use limits::{LimitClock, RateLimits, RateLimitsConfig};
 pub use llm_check::LlmCheck;
 pub use routes::{endpoints, methods_at};
 pub use static_files::StaticUi;
@@ -58,12 +58,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State with the default per-user limits.
+    /// State with the default per-user limits (the `rate_limits:` defaults).
     pub fn new(pool: Option<PgPool>, identity: IdentityMode) -> AppState {
         AppState {
             pool,
             identity,
-            limits: Some(Arc::new(RateLimits::new(Rates::default()))),
+            limits: RateLimits::from_config(&RateLimitsConfig::default()).map(Arc::new),
             llm: None,
             jobs: None,
             ui: StaticUi::Off,
