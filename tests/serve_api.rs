@@ -966,6 +966,17 @@ async fn a_method_a_path_does_not_serve_is_405_as_fastapi_answers() {
             );
         }
     }
+    // The method is refused before any body is looked at.
+    let (status, _, _) = send(
+        &s,
+        TestRequest::put()
+            .uri("/api/v1/chats")
+            .insert_header(("Content-Type", "text/plain"))
+            .set_payload("x"),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     // A method no route has is 405 on any path; an unknown path is still 404.
     let (status, _, _) = send(
         &s,

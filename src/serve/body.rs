@@ -25,6 +25,7 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
 use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::MAX_JSON_BODY;
@@ -209,10 +210,11 @@ pub fn is_json(headers: &HeaderMap) -> bool {
     }
 }
 
-/// Middleware: a write request (POST, PUT, PATCH, DELETE) whose `Content-Type` is not
-/// JSON gets 422, whether its route reads a body or not. Those are the bodies a page on
-/// another site can send with the user's cookies and no CORS preflight (`text/plain`,
-/// forms, multipart), so refusing them everywhere keeps every write same-origin.
+/// Middleware: a request to a write route (POST, PUT, PATCH, DELETE) whose `Content-Type`
+/// is not JSON gets 422, whether the route reads a body or not. Those are the bodies a
+/// page on another site can send with the user's cookies and no CORS preflight
+/// (`text/plain`, forms, multipart), so refusing them everywhere keeps every write
+/// same-origin. A method the path does not serve is left to its 405.
 pub async fn json_only(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -221,13 +223,43 @@ pub async fn json_only(
         *req.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
-    if writes && !is_json(req.headers()) {
+    if writes && !is_json(req.headers()) && super::methods_at(req.path()).contains(req.method()) {
         let response = BodyError::NotJson.error_response();
         return Ok(req.into_response(response));
     }
     next.call(req)
         .await
         .map(ServiceResponse::map_into_boxed_body)
+}
+
+/// A boolean as pydantic reads one in its default lax mode: `true`/`false`, `0`/`1`, or
+/// one of its words in any case (`"yes"`, `"off"`, `"t"`…); `deserialize_with` on a `bool`.
+pub fn lax_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let value = Value::deserialize(d)?;
+    let parsed = match &value {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => match n.as_f64() {
+            Some(0.0) => Some(false),
+            Some(1.0) => Some(true),
+            _ => None,
+        },
+        Value::String(s) => match s.to_ascii_lowercase().as_str() {
+            "0" | "off" | "f" | "false" | "n" | "no" => Some(false),
+            "1" | "on" | "t" | "true" | "y" | "yes" => Some(true),
+            _ => None,
+        },
+        _ => None,
+    };
+    parsed.ok_or_else(|| de::Error::custom("Input should be a valid boolean"))
+}
+
+/// [`lax_bool`] for an optional field (`null` is `None`); with `#[serde(default)]`.
+pub fn lax_bool_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    let value = Value::deserialize(d)?;
+    if value.is_null() {
+        return Ok(None);
+    }
+    lax_bool(value).map(Some).map_err(de::Error::custom)
 }
 
 /// pydantic's `to_camel` for a snake_case field name: `feedback_text` → `feedbackText`.
@@ -480,6 +512,32 @@ mod tests {
             "a body FastAPI does not parse fails the model"
         );
         assert!(matches!(prefs("[]"), Err(BodyError::Field { .. })));
+    }
+
+    #[test]
+    fn booleans_are_read_as_pydantic_reads_them() {
+        #[derive(Debug, Deserialize)]
+        struct Flags {
+            #[serde(deserialize_with = "lax_bool")]
+            on: bool,
+            #[serde(default, deserialize_with = "lax_bool_opt")]
+            maybe: Option<bool>,
+        }
+        impl RequestBody for Flags {
+            const KEYS: Keys = Keys::Name;
+        }
+        for (body, on, maybe) in [
+            (r#"{"on": true, "maybe": false}"#, true, Some(false)),
+            (r#"{"on": "YES", "maybe": null}"#, true, None),
+            (r#"{"on": 0}"#, false, None),
+            (r#"{"on": "off", "maybe": "1"}"#, false, Some(true)),
+        ] {
+            let flags: Flags = parse(true, body.as_bytes()).unwrap();
+            assert_eq!((flags.on, flags.maybe), (on, maybe), "{body}");
+        }
+        let err = parse::<Flags>(true, br#"{"on": "maybe"}"#).unwrap_err();
+        assert_eq!(err.body()["detail"][0]["loc"], json!(["body", "on"]));
+        assert!(parse::<Flags>(true, br#"{"on": 2}"#).is_err());
     }
 
     #[test]

@@ -209,7 +209,10 @@ struct ResearchV1 {
     query_mode: String,
     #[serde(default = "super::research::auto")]
     research_depth: String,
-    #[serde(default = "super::research::yes")]
+    #[serde(
+        default = "super::research::yes",
+        deserialize_with = "crate::serve::body::lax_bool"
+    )]
     verify_sources: bool,
 }
 

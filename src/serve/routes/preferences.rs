@@ -24,6 +24,7 @@ struct Update {
     default_research_depth: Option<String>,
     default_query_mode: Option<String>,
     theme: Option<String>,
+    #[serde(default, deserialize_with = "crate::serve::body::lax_bool_opt")]
     notifications_enabled: Option<bool>,
 }
 

@@ -13,7 +13,7 @@ use crate::db::repo::jobs::{self as queue, CancelOutcome, JobRequest};
 use crate::db::repo::sessions::{self, Session};
 use crate::db::repo::{chats, messages, ChatId, SessionId};
 use crate::jobs::submit;
-use crate::serve::body::{Body, Keys, RequestBody};
+use crate::serve::body::{lax_bool, Body, Keys, RequestBody};
 use crate::serve::sse::{self, Format};
 use crate::serve::{audit, ApiError, AppState, User};
 
@@ -47,7 +47,7 @@ struct SubmitJob {
     query_mode: String,
     #[serde(default = "auto")]
     research_depth: String,
-    #[serde(default = "yes")]
+    #[serde(default = "yes", deserialize_with = "lax_bool")]
     verify_sources: bool,
 }
 
