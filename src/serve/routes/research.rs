@@ -330,7 +330,8 @@ async fn job_events(
     })))
 }
 
-/// `user`'s chat `id` exists: `false` for an unknown, deleted or another user's chat.
+/// Whether `id` is one of `user`'s live chats: `false` for an unknown, deleted or another
+/// user's chat.
 async fn owns_chat(
     conn: &mut diesel_async::AsyncPgConnection,
     user: &User,
