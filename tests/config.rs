@@ -412,3 +412,55 @@ fn retention_defaults_to_thirty_days_and_refuses_a_window_too_short_to_restore()
     assert!(msg.contains("retention.deleted_chats"), "{msg}");
     assert!(msg.contains("retention.purge_interval"), "{msg}");
 }
+
+#[test]
+fn rate_limits_default_to_on_and_sized_for_the_frontend_and_refuse_zero_naming_the_key() {
+    let defaults = load_str("", Path::new("app.yaml"), &Env::new()).unwrap();
+    let limits = &defaults.config.rate_limits;
+    assert!(limits.enabled);
+    assert_eq!(limits.requests_per_minute, 1200);
+    assert_eq!(limits.research_per_minute, 30);
+    let loaded = load_str(
+        "rate_limits:\n  enabled: false\n  requests_per_minute: 90\n",
+        Path::new("app.yaml"),
+        &Env::new(),
+    )
+    .unwrap();
+    assert!(!loaded.config.rate_limits.enabled);
+    assert_eq!(loaded.config.rate_limits.requests_per_minute, 90);
+    assert_eq!(loaded.config.rate_limits.research_per_minute, 30);
+
+    let msg = error(
+        "rate_limits:\n  requests_per_minute: 0\n  research_per_minute: 0\n",
+        &Env::new(),
+    );
+    assert!(msg.contains("rate_limits.requests_per_minute"), "{msg}");
+    assert!(msg.contains("rate_limits.research_per_minute"), "{msg}");
+    assert!(msg.contains("rate_limits.enabled: false"), "{msg}");
+    let msg = error("rate_limits:\n  requests_per_minute: lots\n", &Env::new());
+    assert!(msg.contains("rate_limits.requests_per_minute"), "{msg}");
+    let loaded = load_str(
+        "rate_limits:\n  per_hour: 5\n",
+        Path::new("app.yaml"),
+        &Env::new(),
+    )
+    .unwrap();
+    assert_eq!(loaded.unknown_keys[0].0, "rate_limits.per_hour");
+}
+
+#[tokio::test]
+async fn config_check_names_a_bad_rate_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "rate_limits:\n  research_per_minute: 0\n").unwrap();
+    let out = Dra::new(["config", "check"])
+        .env("APP_CONFIG_PATH", &bad)
+        .run()
+        .await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("rate_limits.research_per_minute"),
+        "{}",
+        out.stderr
+    );
+}

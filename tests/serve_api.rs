@@ -6,13 +6,13 @@ mod support;
 
 use std::sync::Arc;
 
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use actix_web::test::{self, TestRequest};
 use dra::config::AppConfig;
 use dra::db::PgPool;
-use dra::serve::{AppState, IdentityMode};
+use dra::serve::{AppState, IdentityMode, LimitClock, RateLimits};
 use serde_json::{json, Value};
-use support::serve::{app, call, migrated_pool, pool_for, unlimited_app};
+use support::serve::{app, call, migrated_pool, pool_for, send, unlimited_app};
 use support::world::Fakes;
 use support::TestDb;
 
@@ -256,12 +256,16 @@ async fn bad_input_gets_the_status_and_field_it_deserves() {
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
 
+    // Malformed JSON is FastAPI's 422 `json_invalid`, at a character offset.
     let malformed = TestRequest::post()
         .uri("/api/v1/chats")
         .insert_header(("Content-Type", "application/json"))
         .set_payload("{\"title\": ");
     let (status, body) = call(&s, malformed, Some(ALICE)).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["detail"][0]["type"], "json_invalid", "{body}");
+    assert_eq!(body["detail"][0]["loc"][0], "body", "{body}");
+    assert!(body["detail"][0]["loc"][1].is_u64(), "{body}");
 
     let (status, body) = call(
         &s,
@@ -276,13 +280,14 @@ async fn bad_input_gets_the_status_and_field_it_deserves() {
 
     let (status, body) = call(
         &s,
-        TestRequest::post()
-            .uri("/api/v1/chats")
-            .set_json(json!({"name": "typo"})),
+        TestRequest::patch()
+            .uri(&format!("/api/v1/chats/{}", uuid::Uuid::new_v4()))
+            .set_json(json!({"status": 5})),
         Some(ALICE),
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["detail"][0]["loc"], json!(["body", "status"]));
 
     let huge = json!({"title": "x".repeat(dra::serve::MAX_JSON_BODY)});
     let (status, _) = call(
@@ -659,15 +664,352 @@ async fn feedback_is_recorded_on_the_owners_message_only() {
     assert_eq!(stored, 1, "only Alice's valid rating is stored");
 }
 
+/// A write as the original's frontend sends it: JSON with `Content-Type: application/json`.
+fn json_write(method: Method, uri: &str, body: Value) -> TestRequest {
+    TestRequest::default()
+        .method(method)
+        .uri(uri)
+        .set_json(body)
+}
+
 #[actix_web::test]
-async fn each_user_is_rate_limited_on_their_own_with_retry_after() {
+async fn bodies_are_taken_in_the_originals_spellings_and_unknown_keys_are_ignored() {
+    use dra::db::repo::messages::Role;
+
     let db = TestDb::new().await;
+    let pool = migrated_pool(&db).await;
+    let s = unlimited_app(Some(pool.clone()), IdentityMode::Production).await;
+
+    // The original's Settings page saves in snake_case; dra's UI in camelCase.
+    let (status, saved) = call(
+        &s,
+        json_write(
+            Method::PUT,
+            "/api/v1/preferences",
+            json!({
+                "system_instructions": "Cite primary sources.",
+                "default_research_depth": "extended",
+                "default_query_mode": "web_search",
+                "theme": "dark",
+                "notifications_enabled": false,
+                "not_a_preference": 1,
+            }),
+        ),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(saved["systemInstructions"], "Cite primary sources.");
+    assert_eq!(saved["defaultResearchDepth"], "extended");
+    assert_eq!(saved["defaultQueryMode"], "web_search");
+    assert_eq!(saved["notificationsEnabled"], false);
+    let (status, saved) = call(
+        &s,
+        json_write(
+            Method::PUT,
+            "/api/v1/preferences",
+            json!({"defaultQueryMode": "simple"}),
+        ),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(saved["defaultQueryMode"], "simple");
+    assert_eq!(saved["theme"], "dark", "untouched fields stay");
+    // A value checked after reading is named as the client may spell it too.
+    let (status, body) = call(
+        &s,
+        json_write(
+            Method::PUT,
+            "/api/v1/preferences",
+            json!({"default_query_mode": "guess"}),
+        ),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        body["detail"][0]["loc"],
+        json!(["body", "defaultQueryMode"])
+    );
+
+    // Chats: a `null` body or none at all is a chat without a title (the original's body
+    // is optional); extra keys, as the frontend sends them, are ignored.
+    for request in [
+        json_write(Method::POST, "/api/v1/chats", Value::Null),
+        TestRequest::post().uri("/api/v1/chats"),
+        TestRequest::post()
+            .uri("/api/v1/chats")
+            .insert_header(("Content-Type", "application/json")),
+    ] {
+        let (status, chat) = call(&s, request, Some(ALICE)).await;
+        assert_eq!(status, StatusCode::CREATED, "{chat}");
+        assert!(chat["title"].is_null(), "{chat}");
+    }
+    let (status, chat) = call(
+        &s,
+        json_write(
+            Method::POST,
+            "/api/v1/chats",
+            json!({"title": "Deltas", "id": "ignored", "createdAt": "ignored"}),
+        ),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{chat}");
+    assert_eq!(chat["title"], "Deltas");
+    let id = chat["id"].as_str().unwrap().to_string();
+    let (status, chat) = call(
+        &s,
+        json_write(
+            Method::PATCH,
+            &format!("/api/v1/chats/{id}"),
+            json!({"title": "Wetlands", "messageCount": 3, "pinned": true}),
+        ),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{chat}");
+    assert_eq!(chat["title"], "Wetlands");
+    // A JSON body without any Content-Type is still JSON, as FastAPI reads it.
+    let (status, chat) = call(
+        &s,
+        TestRequest::post()
+            .uri("/api/v1/chats")
+            .set_payload(r#"{"title": "No header"}"#),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{chat}");
+    assert_eq!(chat["title"], "No header");
+
+    // Feedback in snake_case; the original's frontend's `{rating: 1}` is refused, as the
+    // original refuses it (its rating is "positive" or "negative").
+    let message = insert_message(&pool, id.parse().unwrap(), Role::Agent, "# Report").await;
+    let uri = format!("/api/v1/chats/{id}/messages/{message}/feedback");
+    let (status, saved) = call(
+        &s,
+        json_write(
+            Method::POST,
+            &uri,
+            json!({"rating": "negative", "feedback_text": "A source is missing", "feedback_category": "sources"}),
+        ),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{saved}");
+    assert_eq!(saved["feedbackText"], "A source is missing");
+    assert_eq!(saved["feedbackCategory"], "sources");
+    let (status, body) = call(
+        &s,
+        json_write(
+            Method::POST,
+            &uri,
+            json!({"rating": 1, "error_report": "wrong"}),
+        ),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["detail"][0]["loc"], json!(["body", "rating"]));
+    let (status, body) = call(&s, json_write(Method::POST, &uri, json!({})), Some(ALICE)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        body["detail"][0],
+        json!({"type": "missing", "loc": ["body", "rating"], "msg": "Field required"})
+    );
+
+    // The job submission is a plain pydantic model: snake_case only, so `chatId` is an
+    // unknown key and `chat_id` is missing.
+    let (status, body) = call(
+        &s,
+        json_write(
+            Method::POST,
+            "/api/v1/research/jobs",
+            json!({"chatId": id, "query": "q"}),
+        ),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["detail"][0]["loc"], json!(["body", "chat_id"]));
+    // A body a route needs may not be `null`.
+    let (status, body) = call(
+        &s,
+        json_write(Method::PUT, "/api/v1/preferences", Value::Null),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        body["detail"][0],
+        json!({"type": "missing", "loc": ["body"], "msg": "Field required"})
+    );
+}
+
+#[actix_web::test]
+async fn writes_with_a_body_that_is_not_json_are_refused_on_every_route() {
+    let db = TestDb::new().await;
+    let s = unlimited_app(Some(migrated_pool(&db).await), IdentityMode::Production).await;
+    let (_, chat) = call(
+        &s,
+        json_write(Method::POST, "/api/v1/chats", json!({"title": "Kept"})),
+        Some(ALICE),
+    )
+    .await;
+    let id = chat["id"].as_str().unwrap().to_string();
+
+    // What a page on another site can send with the user's cookies and no preflight.
+    let simple = [
+        ("text/plain;charset=UTF-8", r#"{"title": "csrf"}"#),
+        ("application/x-www-form-urlencoded", "title=csrf"),
+        (
+            "multipart/form-data; boundary=x",
+            "--x\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\ncsrf\r\n--x--\r\n",
+        ),
+        ("text/plain", ""),
+    ];
+    let routes = [
+        (Method::POST, "/api/v1/chats".to_string()),
+        (Method::PATCH, format!("/api/v1/chats/{id}")),
+        (Method::DELETE, format!("/api/v1/chats/{id}")),
+        (Method::POST, format!("/api/v1/chats/{id}/restore")),
+        (Method::PUT, "/api/v1/preferences".to_string()),
+        (Method::POST, "/v1/chats".to_string()),
+    ];
+    for (method, uri) in &routes {
+        for (content_type, payload) in simple {
+            let (status, body) = call(
+                &s,
+                TestRequest::default()
+                    .method(method.clone())
+                    .uri(uri)
+                    .insert_header(("Content-Type", content_type))
+                    .set_payload(payload),
+                Some(ALICE),
+            )
+            .await;
+            assert_eq!(
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{method} {uri} as {content_type}: {body}"
+            );
+            assert_eq!(body["detail"][0]["loc"], json!(["body"]), "{body}");
+        }
+    }
+    // Nothing was created, changed or deleted.
+    let (_, list) = call(&s, TestRequest::get().uri("/api/v1/chats"), Some(ALICE)).await;
+    assert_eq!(list["total"], 1, "{list}");
+    assert_eq!(list["items"][0]["title"], "Kept", "{list}");
+    let (_, prefs) = call(
+        &s,
+        TestRequest::get().uri("/api/v1/preferences"),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(prefs["theme"], "system");
+
+    // Any JSON type FastAPI reads is fine.
+    let (status, body) = call(
+        &s,
+        TestRequest::patch()
+            .uri(&format!("/api/v1/chats/{id}"))
+            .insert_header((
+                "Content-Type",
+                "application/merge-patch+json; charset=utf-8",
+            ))
+            .set_payload(r#"{"title": "Merged"}"#),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["title"], "Merged");
+}
+
+#[actix_web::test]
+async fn a_method_a_path_does_not_serve_is_405_as_fastapi_answers() {
+    let db = TestDb::new().await;
+    let s = unlimited_app(Some(migrated_pool(&db).await), IdentityMode::Production).await;
+    let chat = uuid::Uuid::new_v4();
+    for (method, uri, allow) in [
+        (Method::TRACE, "/api/v1/chats".to_string(), "GET, POST"),
+        (Method::PUT, "/api/v1/chats".to_string(), "GET, POST"),
+        (Method::HEAD, "/api/v1/chats".to_string(), "GET, POST"),
+        (
+            Method::POST,
+            format!("/api/v1/chats/{chat}"),
+            "GET, PATCH, DELETE",
+        ),
+        (Method::TRACE, "/health".to_string(), "GET"),
+        (
+            Method::OPTIONS,
+            "/api/v1/preferences".to_string(),
+            "GET, PUT",
+        ),
+    ] {
+        let (status, headers, body) = send(
+            &s,
+            TestRequest::default().method(method.clone()).uri(&uri),
+            Some(ALICE),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {uri}: {body}"
+        );
+        assert_eq!(headers.get("Allow").unwrap(), allow, "{method} {uri}");
+        if method != Method::HEAD {
+            assert_eq!(
+                serde_json::from_str::<Value>(&body).unwrap(),
+                json!({"detail": "Method Not Allowed"})
+            );
+        }
+    }
+    // The method is refused before any body is looked at.
+    let (status, _, _) = send(
+        &s,
+        TestRequest::put()
+            .uri("/api/v1/chats")
+            .insert_header(("Content-Type", "text/plain"))
+            .set_payload("x"),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    // A method no route has is 405 on any path; an unknown path is still 404.
+    let (status, _, _) = send(
+        &s,
+        TestRequest::default()
+            .method(Method::TRACE)
+            .uri("/api/v1/nowhere"),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    let (status, _) = call(&s, TestRequest::get().uri("/api/v1/nowhere"), Some(ALICE)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// The `rate_limits` section of `yaml`, loaded and validated as `dra serve` loads it.
+fn rate_limits(yaml: &str) -> dra::serve::RateLimitsConfig {
+    let loaded = dra::config::load_str(
+        yaml,
+        std::path::Path::new("app.yaml"),
+        &dra::config::Env::new(),
+    )
+    .unwrap();
+    loaded.config.rate_limits
+}
+
+#[actix_web::test]
+async fn each_user_is_rate_limited_on_their_own_as_configured_with_retry_after() {
+    let db = TestDb::new().await;
+    let pool = migrated_pool(&db).await;
+    let config = rate_limits("rate_limits:\n  requests_per_minute: 3\n  research_per_minute: 1\n");
     let state = Arc::new(AppState {
-        limits: Some(Arc::new(dra::serve::RateLimits::new(dra::serve::Rates {
-            research_per_minute: 1,
-            other_per_minute: 3,
-        }))),
-        ..AppState::new(Some(migrated_pool(&db).await), IdentityMode::Production)
+        limits: RateLimits::from_config(&config).map(Arc::new),
+        ..AppState::new(Some(pool.clone()), IdentityMode::Production)
     });
     let s = app(state).await;
     for _ in 0..3 {
@@ -699,6 +1041,100 @@ async fn each_user_is_rate_limited_on_their_own_with_retry_after() {
     assert_eq!(status, StatusCode::OK);
     let (status, _) = call(&s, TestRequest::get().uri("/health"), Some(ALICE)).await;
     assert_eq!(status, StatusCode::OK);
+    // Research has its own budget: one a minute here (refused before its body is read).
+    let submit = || json_write(Method::POST, "/api/v1/research/jobs", json!({}));
+    let (status, _) = call(&s, submit(), Some(BOB)).await;
+    assert_ne!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, body) = call(&s, submit(), Some(BOB)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+
+    // Turned off, nobody is limited.
+    let off = rate_limits("rate_limits:\n  enabled: false\n  requests_per_minute: 1\n");
+    assert!(RateLimits::from_config(&off).is_none());
+    let s = unlimited_app(Some(pool), IdentityMode::Production).await;
+    for _ in 0..20 {
+        let (status, _) = call(&s, TestRequest::get().uri("/api/v1/chats"), Some(ALICE)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+}
+
+/// The original's React frontend at its busiest, in three tabs of one user (its
+/// `refetchInterval`s and polling hooks), against the default limits on a clock the test
+/// moves: nothing is refused. Two minutes, so the burst allowance alone would not do.
+#[actix_web::test]
+async fn the_original_frontends_polling_in_three_tabs_stays_under_the_default_limits() {
+    let db = TestDb::new().await;
+    let clock = LimitClock::manual();
+    let state = Arc::new(AppState {
+        limits: Some(Arc::new(RateLimits::with_clock(
+            &dra::serve::RateLimitsConfig::default(),
+            clock.clone(),
+        ))),
+        ..AppState::new(Some(migrated_pool(&db).await), IdentityMode::Production)
+    });
+    let s = app(state).await;
+    let (_, chat) = call(
+        &s,
+        json_write(Method::POST, "/api/v1/chats", json!({"title": "Polled"})),
+        Some(ALICE),
+    )
+    .await;
+    let chat = chat["id"].as_str().unwrap().to_string();
+    let session = uuid::Uuid::new_v4();
+    // (every so many milliseconds, what the frontend asks)
+    let mut polls: Vec<(u64, String)> = vec![
+        // useActiveJobs: the running jobs, every 5 s.
+        (5000, "/api/v1/research/jobs?status=in_progress".into()),
+        // useChatActiveJob: the chat's job, every 3 s.
+        (3000, format!("/api/v1/research/jobs/chat/{chat}/active")),
+        // useResearchReconnection: events every 2 s while it reconnects.
+        (
+            2000,
+            format!("/api/v1/chats/{chat}/research/{session}/events?sinceSequence=0"),
+        ),
+        // useJobEventPolling: job events every second.
+        (
+            1000,
+            format!("/api/v1/research/jobs/{session}/events?sinceSequence=0&limit=100"),
+        ),
+        // useJobEventStream: a dropped stream is reopened after 2 s.
+        (2000, format!("/api/v1/research/jobs/{session}")),
+    ];
+    // useCitations: each of ten answers polls its claims every 3 s until they exist.
+    for _ in 0..10 {
+        let message = uuid::Uuid::new_v4();
+        polls.push((3000, format!("/api/v1/messages/{message}/claims")));
+    }
+    let tabs = 3;
+    let step = 100;
+    let mut sent: usize = 0;
+    for now in (0..120_000u64).step_by(step) {
+        for tab in 0..tabs {
+            // The tabs were opened a moment apart.
+            let at = now + tab * 700;
+            for (every, uri) in &polls {
+                if at % every < step as u64 {
+                    let (status, body) = call(&s, TestRequest::get().uri(uri), Some(ALICE)).await;
+                    assert_ne!(
+                        status,
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "{uri} at {now} ms, {sent} requests sent: {body}"
+                    );
+                    sent += 1;
+                }
+            }
+        }
+        clock.advance(std::time::Duration::from_millis(step as u64));
+    }
+    assert!(sent > 2000, "{sent} requests: several a second per tab");
+    // The burst allowance is a whole minute's: what keeps a tab open for hours from being
+    // refused is that its steady rate is under the limit.
+    let per_minute = sent / 2;
+    let limit = dra::serve::RateLimitsConfig::default().requests_per_minute;
+    assert!(
+        per_minute < limit as usize,
+        "{per_minute} a minute against a limit of {limit}"
+    );
 }
 
 #[actix_web::test]

@@ -281,6 +281,54 @@ where
     (chat, session)
 }
 
+/// The original's `ActiveResearchResponse` for a chat with no research: every key, null.
+fn no_active_research() -> Value {
+    json!({
+        "has_active_research": false,
+        "session_id": null,
+        "status": null,
+        "last_sequence_number": null,
+        "query": null,
+        "query_mode": null,
+        "started_at": null,
+    })
+}
+
+#[actix_web::test]
+async fn a_chat_with_no_research_running_has_no_active_job_rather_than_a_404() {
+    let db = TestDb::new().await;
+    let pool = migrated_pool(&db).await;
+    let s = app(Arc::new(unlimited(Some(pool), IdentityMode::Production))).await;
+    let chat = new_chat(&s).await;
+    // Alice's new chat, a chat id nobody has (the original's frontend asks about draft
+    // chats before they are stored), and Alice's chat asked about by Bob.
+    let unknown = uuid::Uuid::new_v4().to_string();
+    for (id, user) in [(&chat, ALICE), (&unknown, ALICE), (&chat, BOB)] {
+        let (status, job) = call(
+            &s,
+            TestRequest::get().uri(&format!("/api/v1/research/jobs/chat/{id}/active")),
+            Some(user),
+        )
+        .await;
+        assert_eq!(
+            (status, job),
+            (StatusCode::OK, Value::Null),
+            "{id} as {user}"
+        );
+        let (status, active) = call(
+            &s,
+            TestRequest::get().uri(&format!("/api/v1/chats/{id}/research/active")),
+            Some(user),
+        )
+        .await;
+        assert_eq!(
+            (status, active),
+            (StatusCode::OK, no_active_research()),
+            "{id} as {user}"
+        );
+    }
+}
+
 #[actix_web::test]
 async fn a_submitted_job_runs_in_the_worker_and_streams_every_event_then_its_end() {
     let (w, _db, pool) = world_and_pool(Duration::ZERO).await;
@@ -359,7 +407,8 @@ async fn a_submitted_job_runs_in_the_worker_and_streams_every_event_then_its_end
     )
     .await;
     assert_eq!(polled["sessionStatus"], "completed");
-    assert_eq!(polled["hasMore"], true);
+    // The original's meaning: more is to come while the session runs, whatever is stored.
+    assert_eq!(polled["hasMore"], false, "{polled}");
     let polled_seq: Vec<i64> = polled["events"]
         .as_array()
         .unwrap()
@@ -379,13 +428,36 @@ async fn a_submitted_job_runs_in_the_worker_and_streams_every_event_then_its_end
     .await;
     assert_eq!(state["status"], "completed");
     assert!(state["final_report"].as_str().unwrap().contains("Deltas"));
-    let (_, active) = call(
+    let (_, chat_events) = call(
+        &s,
+        TestRequest::get().uri(&format!(
+            "/api/v1/chats/{chat}/research/{session}/events?sinceSequence=0&limit=1"
+        )),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(chat_events["events"].as_array().unwrap().len(), 1);
+    assert_eq!(chat_events["has_more"], false, "{chat_events}");
+    // No research runs: the latest session is described, as the original does.
+    let (status, active) = call(
         &s,
         TestRequest::get().uri(&format!("/api/v1/chats/{chat}/research/active")),
         Some(ALICE),
     )
     .await;
-    assert_eq!(active, json!({"has_active_research": false}));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(active["has_active_research"], false, "{active}");
+    assert_eq!(active["session_id"], session.as_str(), "{active}");
+    assert_eq!(active["status"], "completed");
+    assert_eq!(active["last_sequence_number"], seq.len());
+    assert_eq!(active["query_mode"], "web_search");
+    let (status, job) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/research/jobs/chat/{chat}/active")),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!((status, job), (StatusCode::OK, Value::Null));
     server.jobs.shutdown().await;
 }
 
@@ -408,17 +480,53 @@ async fn a_client_that_drops_mid_run_resumes_with_last_event_id_and_cancel_stops
     .await;
     assert_eq!(active["sessionId"], session.as_str(), "{active}");
     assert_eq!(active["status"], "in_progress");
+    let (_, active) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/chats/{chat}/research/active")),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(active["has_active_research"], true, "{active}");
+    assert_eq!(active["session_id"], session.as_str());
+    assert!(
+        active["last_sequence_number"].as_i64().unwrap() >= last_seen,
+        "{active}"
+    );
+    // While it runs, more is to come even when every stored event has been read.
+    let (_, polled) = call(
+        &s,
+        TestRequest::get().uri(&format!(
+            "/api/v1/research/jobs/{session}/events?sinceSequence={last_seen}"
+        )),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(polled["hasMore"], true, "{polled}");
 
-    // Another user can neither see nor cancel it.
+    // Another user can neither see nor cancel it: the active routes answer as for a chat
+    // with nothing running.
     for req in [
         TestRequest::get().uri(&format!("/api/v1/research/jobs/{session}")),
         TestRequest::get().uri(&format!("/api/v1/research/jobs/{session}/stream")),
         TestRequest::delete().uri(&format!("/api/v1/research/jobs/{session}")),
-        TestRequest::get().uri(&format!("/api/v1/research/jobs/chat/{chat}/active")),
     ] {
         let (status, body) = call(&s, req, Some(BOB)).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     }
+    let (status, job) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/research/jobs/chat/{chat}/active")),
+        Some(BOB),
+    )
+    .await;
+    assert_eq!((status, job), (StatusCode::OK, Value::Null));
+    let (status, active) = call(
+        &s,
+        TestRequest::get().uri(&format!("/api/v1/chats/{chat}/research/active")),
+        Some(BOB),
+    )
+    .await;
+    assert_eq!((status, active), (StatusCode::OK, no_active_research()));
     // A second question in the same chat waits for this one.
     let (status, body) = submit(&s, &chat).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");

@@ -7,7 +7,7 @@ use dra::db::target::Backend;
 use std::sync::Arc;
 
 use dra::jobs::{Engine, Jobs};
-use dra::serve::{AppState, IdentityMode, Listen, LlmCheck, StaticUi};
+use dra::serve::{AppState, IdentityMode, Listen, LlmCheck, RateLimits, StaticUi};
 use dra::web::Fetcher;
 
 use super::{Context, DatabaseTarget};
@@ -87,6 +87,7 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         dra::serve::purge::spawn(pool.clone(), ctx.config.retention.clone());
     }
     let state = AppState {
+        limits: RateLimits::from_config(&ctx.config.rate_limits).map(Arc::new),
         llm: router.map(|r| Arc::new(LlmCheck::new(r))),
         jobs: jobs.clone(),
         ui,

@@ -45,6 +45,9 @@ pub struct AppConfig {
     pub citation_verification: crate::citations::config::CitationVerification,
     /// Durable research jobs of `dra serve` (the original's `jobs`).
     pub jobs: crate::jobs::JobsConfig,
+    /// Per-user request limits of `dra serve` (ours; not the original's `rate_limiting`,
+    /// which is the model calls' backoff).
+    pub rate_limits: crate::serve::RateLimitsConfig,
 }
 
 impl AppConfig {
@@ -82,6 +85,7 @@ impl Default for AppConfig {
             retention: RetentionSection::default(),
             citation_verification: Default::default(),
             jobs: Default::default(),
+            rate_limits: Default::default(),
         }
     }
 }

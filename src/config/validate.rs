@@ -176,6 +176,9 @@ pub fn validate(c: &AppConfig) -> Vec<Problem> {
             "must be at least 1m, e.g. 1h".into(),
         );
     }
+    for (key, value, allowed) in c.rate_limits.problems() {
+        bad(&format!("rate_limits.{key}"), value, allowed);
+    }
     if let Some(endpoint) = &c.tracing.otlp_endpoint {
         if !is_http_url(endpoint) {
             bad(

@@ -5,11 +5,13 @@
 //!
 //! - [`identity`]: the user a request acts for (proxy headers, or a development identity);
 //! - [`error`]: the original's error bodies and status codes;
+//! - [`body`]: request bodies read as the original's FastAPI reads them;
 //! - `routes/`: one module per resource;
 //! - [`static_files`]: the browser UI at `/` (embedded, or a directory).
 
 pub mod access_log;
 pub mod audit;
+pub mod body;
 pub mod error;
 pub mod identity;
 pub mod limits;
@@ -29,9 +31,9 @@ use actix_web::{web, App, HttpServer};
 
 pub use error::ApiError;
 pub use identity::{IdentityMode, User};
-pub use limits::{RateLimits, Rates};
+pub use limits::{LimitClock, RateLimits, RateLimitsConfig};
 pub use llm_check::LlmCheck;
-pub use routes::endpoints;
+pub use routes::{endpoints, methods_at};
 pub use static_files::StaticUi;
 
 use crate::db::PgPool;
@@ -56,12 +58,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State with the default per-user limits.
+    /// State with the default per-user limits (the `rate_limits:` defaults).
     pub fn new(pool: Option<PgPool>, identity: IdentityMode) -> AppState {
         AppState {
             pool,
             identity,
-            limits: Some(Arc::new(RateLimits::new(Rates::default()))),
+            limits: RateLimits::from_config(&RateLimitsConfig::default()).map(Arc::new),
             llm: None,
             jobs: None,
             ui: StaticUi::Off,
@@ -116,11 +118,7 @@ pub struct Listen {
 pub fn configure(state: Arc<AppState>) -> impl Fn(&mut web::ServiceConfig) + Clone {
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(web::Data::from(Arc::clone(&state)))
-            .app_data(
-                web::JsonConfig::default()
-                    .limit(MAX_JSON_BODY)
-                    .error_handler(routes::json_error),
-            )
+            // Bodies are read by `body::Body`, within this limit.
             .app_data(web::PayloadConfig::new(MAX_JSON_BODY))
             .app_data(web::QueryConfig::default().error_handler(routes::query_error))
             .app_data(web::PathConfig::default().error_handler(routes::path_error))
@@ -130,8 +128,8 @@ pub fn configure(state: Arc<AppState>) -> impl Fn(&mut web::ServiceConfig) + Clo
     }
 }
 
-/// The whole app: routes plus request ids, access log, gzip, rate limits and the audit
-/// log. The server builds one per worker; tests build one with
+/// The whole app: routes plus request ids, access log, gzip, rate limits, the refusal of
+/// non-JSON writes and the audit log. The server builds one per worker; tests build one with
 /// `actix_web::test::init_service`.
 pub fn app(
     state: Arc<AppState>,
@@ -147,6 +145,7 @@ pub fn app(
     App::new()
         .configure(configure(state))
         .wrap(from_fn(audit::record))
+        .wrap(from_fn(body::json_only))
         .wrap(from_fn(limits::limit))
         .wrap(Compress::default())
         .wrap(from_fn(access_log::record))

@@ -54,13 +54,32 @@ pub fn mount(ui: StaticUi) -> impl Fn(&mut web::ServiceConfig) + Clone {
 
 async fn serve(req: HttpRequest, ui: web::Data<StaticUi>) -> Result<HttpResponse, ApiError> {
     let path = req.path();
-    if is_api_path(path) || matches!(**ui, StaticUi::Off) {
-        return Err(ApiError::not_found("Path", path.to_string()));
+    // A route's path asked with a method it does not serve (TRACE, HEAD, PUT on a
+    // list…) is FastAPI's 405, not a missing page.
+    let served = super::methods_at(path);
+    if !served.is_empty() {
+        return Ok(method_not_allowed(&served));
     }
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        return Ok(HttpResponse::MethodNotAllowed()
-            .insert_header((header::ALLOW, "GET, HEAD"))
-            .finish());
+    let ui_path = !is_api_path(path) && !matches!(**ui, StaticUi::Off);
+    let method = req.method();
+    if ui_path && method != Method::GET && method != Method::HEAD {
+        return Ok(method_not_allowed(&[Method::GET, Method::HEAD]));
+    }
+    // A method no route has (TRACE, CONNECT, OPTIONS, WebDAV's…) is allowed nowhere: the
+    // original answers it 405 (its UI's catch-all route takes GET only).
+    let known = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+    ];
+    if !known.contains(method) {
+        return Ok(method_not_allowed(&[]));
+    }
+    if !ui_path {
+        return Err(ApiError::not_found("Path", path.to_string()));
     }
     let Some(relative) = relative_path(path) else {
         return Err(ApiError::not_found("Path", path.to_string()));
@@ -70,6 +89,18 @@ async fn serve(req: HttpRequest, ui: web::Data<StaticUi>) -> Result<HttpResponse
         StaticUi::Embedded => Ok(embedded(&req, &relative)),
         StaticUi::Dir(dir) => from_dir(&req, dir, &relative).await,
     }
+}
+
+/// FastAPI's 405: `{"detail": "Method Not Allowed"}` and the methods that are.
+fn method_not_allowed(allowed: &[Method]) -> HttpResponse {
+    let allow = allowed
+        .iter()
+        .map(Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, allow))
+        .json(serde_json::json!({"detail": "Method Not Allowed"}))
 }
 
 /// The file a URL path names, relative to the UI root; `index.html` for a folder; `None`

@@ -231,6 +231,20 @@ pub async fn list_for_user(
         .await
 }
 
+/// The newest session of `chat`, whatever its status (the caller checked the chat).
+pub async fn latest_for_chat(
+    conn: &mut AsyncPgConnection,
+    chat: ChatId,
+) -> QueryResult<Option<Session>> {
+    research_sessions::table
+        .filter(research_sessions::chat_id.eq(chat.0))
+        .order(research_sessions::created_at.desc())
+        .select(Session::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
 /// The newest session of `chat` still running, if any (the caller checked the chat).
 pub async fn active_for_chat(
     conn: &mut AsyncPgConnection,

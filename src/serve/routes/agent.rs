@@ -14,6 +14,7 @@ use super::Routes;
 use crate::db::repo::messages::{self, NewMessage, Role};
 use crate::db::repo::{chats, sessions, sources, ChatId, MessageId, SessionId};
 use crate::jobs::{follow, submit, Frame, Jobs, Submitted};
+use crate::serve::body::{Body, Keys, RequestBody};
 use crate::serve::sse::{self, Format};
 use crate::serve::{audit, ApiError, AppState, User};
 
@@ -34,7 +35,6 @@ struct ContextMessage {
 
 /// `AgentQueryRequest`.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
 struct AgentQuery {
     query: String,
     conversation_id: Option<Uuid>,
@@ -43,11 +43,15 @@ struct AgentQuery {
     research_depth: String,
 }
 
+impl RequestBody for AgentQuery {
+    const KEYS: Keys = Keys::NameOrCamelAlias;
+}
+
 async fn query(
     state: web::Data<AppState>,
     user: User,
     req: HttpRequest,
-    body: web::Json<AgentQuery>,
+    body: Body<AgentQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let jobs = state.research()?;
     let body = body.into_inner();
@@ -195,23 +199,41 @@ fn with_ids(mut response: HttpResponse, s: &Submitted) -> HttpResponse {
     response
 }
 
-/// The docs' `POST /v1/research` body.
+/// The docs' `POST /v1/research` body: `SubmitJobRequest`'s snake_case fields with the
+/// chat optional.
 #[derive(Debug, Deserialize)]
 struct ResearchV1 {
     query: String,
     chat_id: Option<Uuid>,
-    #[serde(flatten)]
-    options: super::research::ResearchOptions,
+    #[serde(default = "super::research::deep_research")]
+    query_mode: String,
+    #[serde(default = "super::research::auto")]
+    research_depth: String,
+    #[serde(
+        default = "super::research::yes",
+        deserialize_with = "crate::serve::body::lax_bool"
+    )]
+    verify_sources: bool,
+}
+
+impl RequestBody for ResearchV1 {
+    const KEYS: Keys = Keys::Name;
 }
 
 async fn research_v1(
     state: web::Data<AppState>,
     user: User,
-    body: web::Json<ResearchV1>,
+    body: Body<ResearchV1>,
 ) -> Result<HttpResponse, ApiError> {
     let jobs = state.research()?;
     let body = body.into_inner();
-    let request = body.options.request(body.query)?;
+    let request = super::research::job_request(
+        body.query,
+        body.query_mode,
+        body.research_depth,
+        body.verify_sources,
+        super::research::SNAKE_NAMES,
+    )?;
     let chat = ChatId(body.chat_id.unwrap_or_else(Uuid::new_v4));
     let submitted = submit::question(&jobs.pool, &jobs.config, &user.id, chat, &request).await?;
     Ok(audit::created(

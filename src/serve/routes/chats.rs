@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::Routes;
 use crate::db::repo::chats::{self, ChatQuery, ChatStatus, ChatSummary};
 use crate::db::repo::ChatId;
+use crate::serve::body::{Body, Keys, RequestBody};
 use crate::serve::{audit, ApiError, AppState, User};
 
 /// The original's title limit.
@@ -65,17 +66,30 @@ struct ListParams {
     offset: Option<i64>,
 }
 
+/// `ChatCreate`: the original's route takes it as an optional body (`ChatCreate | None`),
+/// so none, an empty one or `null` is a chat without a title.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct ChatCreate {
     title: Option<String>,
 }
 
+impl RequestBody for ChatCreate {
+    const KEYS: Keys = Keys::NameOrCamelAlias;
+
+    fn when_absent() -> Option<Self> {
+        Some(ChatCreate::default())
+    }
+}
+
+/// `ChatUpdate`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct ChatUpdate {
     title: Option<String>,
     status: Option<String>,
+}
+
+impl RequestBody for ChatUpdate {
+    const KEYS: Keys = Keys::NameOrCamelAlias;
 }
 
 async fn list(
@@ -113,15 +127,9 @@ async fn list(
 async fn create(
     state: web::Data<AppState>,
     user: User,
-    body: web::Bytes,
+    body: Body<ChatCreate>,
 ) -> Result<HttpResponse, ApiError> {
-    // The body is optional (the original accepts none), but a body that is there must be
-    // a valid one.
-    let request: ChatCreate = if body.iter().all(u8::is_ascii_whitespace) {
-        ChatCreate::default()
-    } else {
-        super::parse_json(&body)?
-    };
+    let request = body.into_inner();
     let title = checked_title(request.title.as_deref())?.filter(|t| !t.is_empty());
     let id = ChatId::new();
     let mut conn = state.conn().await?;
@@ -152,7 +160,7 @@ async fn update(
     state: web::Data<AppState>,
     user: User,
     path: web::Path<Uuid>,
-    body: web::Json<ChatUpdate>,
+    body: Body<ChatUpdate>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ChatId(path.into_inner());
     let body = body.into_inner();

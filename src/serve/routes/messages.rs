@@ -14,6 +14,7 @@ use crate::db::repo::jobs::JobRequest;
 use crate::db::repo::messages::{self, Message, Role};
 use crate::db::repo::{chats, ChatId, MessageId};
 use crate::jobs::submit;
+use crate::serve::body::{Body, Keys, RequestBody};
 use crate::serve::{ApiError, AppState, User};
 
 pub(super) fn mount(r: &mut Routes) {
@@ -138,18 +139,21 @@ async fn copy(
 
 /// `FeedbackRequest`.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct FeedbackRequest {
     rating: String,
     feedback_text: Option<String>,
     feedback_category: Option<String>,
 }
 
+impl RequestBody for FeedbackRequest {
+    const KEYS: Keys = Keys::NameOrCamelAlias;
+}
+
 async fn feedback(
     state: web::Data<AppState>,
     user: User,
     path: web::Path<(Uuid, Uuid)>,
-    body: web::Json<FeedbackRequest>,
+    body: Body<FeedbackRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (chat, message) = path.into_inner();
     let body = body.into_inner();
@@ -162,7 +166,7 @@ async fn feedback_v1(
     state: web::Data<AppState>,
     user: User,
     path: web::Path<Uuid>,
-    body: web::Json<FeedbackRequest>,
+    body: Body<FeedbackRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let message = MessageId(path.into_inner());
     let body = body.into_inner();
@@ -215,9 +219,8 @@ async fn record_feedback(
     })))
 }
 
-/// `SendMessageRequest` / `EditMessageRequest`.
+/// `SendMessageRequest`.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
 struct SendMessage {
     content: String,
     #[serde(default = "super::research::auto")]
@@ -226,6 +229,10 @@ struct SendMessage {
     /// free to choose.
     #[serde(default = "super::research::deep_research")]
     query_mode: String,
+}
+
+impl RequestBody for SendMessage {
+    const KEYS: Keys = Keys::NameOrCamelAlias;
 }
 
 impl SendMessage {
@@ -246,7 +253,7 @@ async fn send(
     state: web::Data<AppState>,
     user: User,
     path: web::Path<Uuid>,
-    body: web::Json<SendMessage>,
+    body: Body<SendMessage>,
 ) -> Result<HttpResponse, ApiError> {
     let jobs = state.research()?;
     let chat = ChatId(path.into_inner());
@@ -266,11 +273,14 @@ async fn send(
 
 /// `EditMessageRequest` (plus, ours, an optional new mode and depth).
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
 struct EditMessage {
     content: String,
     research_depth: Option<String>,
     query_mode: Option<String>,
+}
+
+impl RequestBody for EditMessage {
+    const KEYS: Keys = Keys::NameOrCamelAlias;
 }
 
 /// A question edited: the messages after it are removed and it is researched again,
@@ -279,7 +289,7 @@ async fn edit(
     state: web::Data<AppState>,
     user: User,
     path: web::Path<(Uuid, Uuid)>,
-    body: web::Json<EditMessage>,
+    body: Body<EditMessage>,
 ) -> Result<HttpResponse, ApiError> {
     let jobs = state.research()?;
     let (chat, message) = path.into_inner();

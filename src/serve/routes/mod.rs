@@ -9,9 +9,12 @@ mod preferences;
 mod provenance;
 mod research;
 
-use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use std::sync::OnceLock;
+
+use actix_web::dev::ResourceDef;
+use actix_web::error::{PathError, QueryPayloadError};
 use actix_web::http::Method;
-use actix_web::{web, FromRequest, Handler, HttpRequest, HttpResponse, Responder, ResponseError};
+use actix_web::{web, FromRequest, Handler, HttpRequest, HttpResponse, Responder};
 use serde_json::json;
 
 use super::ApiError;
@@ -27,6 +30,25 @@ pub fn endpoints() -> Vec<(Method, String)> {
     let mut seen = Vec::new();
     each_route(None, &mut seen);
     seen
+}
+
+/// The methods served at `path` (a concrete path, parameters filled in), in the order
+/// they are mounted; empty when no route's pattern matches it.
+pub fn methods_at(path: &str) -> Vec<Method> {
+    static PATTERNS: OnceLock<Vec<(ResourceDef, Method)>> = OnceLock::new();
+    let patterns = PATTERNS.get_or_init(|| {
+        endpoints()
+            .into_iter()
+            .map(|(method, pattern)| (ResourceDef::new(pattern), method))
+            .collect()
+    });
+    let mut methods: Vec<Method> = Vec::new();
+    for (pattern, method) in patterns {
+        if pattern.is_match(path) && !methods.contains(method) {
+            methods.push(method.clone());
+        }
+    }
+    methods
 }
 
 fn each_route(mut cfg: Option<&mut web::ServiceConfig>, seen: &mut Vec<(Method, String)>) {
@@ -134,31 +156,6 @@ async fn openapi() -> HttpResponse {
     HttpResponse::Ok().json(crate::serve::openapi::document())
 }
 
-/// A body that is not JSON (400), too large (413), or the wrong shape (422 naming the
-/// field, as FastAPI's validation errors do).
-pub(super) fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    let response = match &err {
-        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-            HttpResponse::PayloadTooLarge().json(json!({
-                "code": "PAYLOAD_TOO_LARGE",
-                "message": format!("the request body is larger than {} bytes", super::MAX_JSON_BODY),
-            }))
-        }
-        JsonPayloadError::Deserialize(e) if e.is_data() => validation(&e.to_string(), "body"),
-        JsonPayloadError::ContentType => ApiError::Invalid {
-            message: "the request body must be JSON (Content-Type: application/json)".into(),
-            field: None,
-        }
-        .error_response(),
-        other => ApiError::Invalid {
-            message: format!("malformed JSON: {other}"),
-            field: None,
-        }
-        .error_response(),
-    };
-    actix_web::error::InternalError::from_response(err, response).into()
-}
-
 pub(super) fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
     let response = validation(&err.to_string(), "query");
     actix_web::error::InternalError::from_response(err, response).into()
@@ -174,25 +171,6 @@ fn validation(message: &str, location: &str) -> HttpResponse {
     HttpResponse::UnprocessableEntity().json(json!({
         "detail": [{"loc": [location], "msg": message, "type": "value_error"}],
     }))
-}
-
-/// A JSON body read by hand (where the body is optional): malformed is 400, the wrong
-/// shape 422, like the `Json` extractor's errors.
-pub(super) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        if e.is_data() {
-            ApiError::Unprocessable {
-                location: "body",
-                name: "body",
-                message: e.to_string(),
-            }
-        } else {
-            ApiError::Invalid {
-                message: format!("malformed JSON: {e}"),
-                field: None,
-            }
-        }
-    })
 }
 
 /// `limit` (1–100, default 20) and `offset` (≥ 0, default 0) of a paginated list.

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::Routes;
 use crate::db::repo::preferences::{self, Preferences, PreferencesUpdate};
+use crate::serve::body::{Body, Keys, RequestBody};
 use crate::serve::{ApiError, AppState, User};
 
 const DEPTHS: [&str; 4] = ["auto", "light", "medium", "extended"];
@@ -15,15 +16,20 @@ pub(super) fn mount(r: &mut Routes) {
     r.get("/preferences", get).put("/preferences", put);
 }
 
-/// `UpdatePreferencesRequest`.
+/// `UpdatePreferencesRequest` (the original's frontend sends it in snake_case, dra's UI in
+/// camelCase).
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Update {
     system_instructions: Option<String>,
     default_research_depth: Option<String>,
     default_query_mode: Option<String>,
     theme: Option<String>,
+    #[serde(default, deserialize_with = "crate::serve::body::lax_bool_opt")]
     notifications_enabled: Option<bool>,
+}
+
+impl RequestBody for Update {
+    const KEYS: Keys = Keys::NameOrCamelAlias;
 }
 
 fn response(p: Preferences) -> serde_json::Value {
@@ -46,7 +52,7 @@ async fn get(state: web::Data<AppState>, user: User) -> Result<HttpResponse, Api
 async fn put(
     state: web::Data<AppState>,
     user: User,
-    body: web::Json<Update>,
+    body: Body<Update>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     one_of(

@@ -13,6 +13,7 @@ use crate::db::repo::jobs::{self as queue, CancelOutcome, JobRequest};
 use crate::db::repo::sessions::{self, Session};
 use crate::db::repo::{chats, messages, ChatId, SessionId};
 use crate::jobs::submit;
+use crate::serve::body::{lax_bool, Body, Keys, RequestBody};
 use crate::serve::sse::{self, Format};
 use crate::serve::{audit, ApiError, AppState, User};
 
@@ -36,38 +37,26 @@ pub(super) fn mount(r: &mut Routes) {
         );
 }
 
-/// `SubmitJobRequest`.
+/// `SubmitJobRequest`: a plain pydantic `BaseModel` in the original (no aliases), so its
+/// snake_case names only, with its defaults.
 #[derive(Debug, Deserialize)]
-pub(super) struct SubmitJob {
+struct SubmitJob {
     chat_id: Uuid,
     query: String,
-    #[serde(flatten)]
-    options: ResearchOptions,
-}
-
-/// How to research, as the original's snake_case bodies say it (with its defaults).
-#[derive(Debug, Deserialize)]
-pub(super) struct ResearchOptions {
     #[serde(default = "deep_research")]
-    pub(super) query_mode: String,
+    query_mode: String,
     #[serde(default = "auto")]
-    pub(super) research_depth: String,
-    #[serde(default = "yes")]
-    pub(super) verify_sources: bool,
+    research_depth: String,
+    #[serde(default = "yes", deserialize_with = "lax_bool")]
+    verify_sources: bool,
 }
 
-impl ResearchOptions {
-    /// The request for `query` with these options, checked (snake_case field names).
-    pub(super) fn request(self, query: String) -> Result<JobRequest, ApiError> {
-        job_request(
-            query,
-            self.query_mode,
-            self.research_depth,
-            self.verify_sources,
-            ["query", "query_mode", "research_depth"],
-        )
-    }
+impl RequestBody for SubmitJob {
+    const KEYS: Keys = Keys::Name;
 }
+
+/// The snake_case names of a research request's query, mode and depth, for its 422s.
+pub(super) const SNAKE_NAMES: [&str; 3] = ["query", "query_mode", "research_depth"];
 
 pub(super) fn deep_research() -> String {
     "deep_research".into()
@@ -77,7 +66,7 @@ pub(super) fn auto() -> String {
     "auto".into()
 }
 
-fn yes() -> bool {
+pub(super) fn yes() -> bool {
     true
 }
 
@@ -157,11 +146,17 @@ impl From<Session> for JobResponse {
 async fn submit_job(
     state: web::Data<AppState>,
     user: User,
-    body: web::Json<SubmitJob>,
+    body: Body<SubmitJob>,
 ) -> Result<HttpResponse, ApiError> {
     let jobs = state.research()?;
     let body = body.into_inner();
-    let request = body.options.request(body.query)?;
+    let request = job_request(
+        body.query,
+        body.query_mode,
+        body.research_depth,
+        body.verify_sources,
+        SNAKE_NAMES,
+    )?;
     let submitted = submit::question(
         &jobs.pool,
         &jobs.config,
@@ -293,7 +288,9 @@ struct EventsQuery {
     limit: Option<i64>,
 }
 
-/// Events after `sinceSequence` (at most `limit`), and whether more are to come.
+/// Events after `sinceSequence` (at most `limit`), and whether more are to come: the
+/// original's `has_more` means the session is still running (a client polls until it is
+/// false), not that more events are stored than this page holds.
 async fn events_page(
     state: &AppState,
     session: &Session,
@@ -311,16 +308,11 @@ async fn events_page(
         &mut conn,
         session.id,
         i32::try_from(after).unwrap_or(i32::MAX),
-        limit + 1,
+        limit,
     )
     .await?;
-    let more_stored = rows.len() as i64 > limit;
-    let events = rows
-        .iter()
-        .take(limit as usize)
-        .map(|r| r.envelope())
-        .collect();
-    Ok((events, more_stored || session.is_active()))
+    let events = rows.iter().map(|r| r.envelope()).collect();
+    Ok((events, session.is_active()))
 }
 
 async fn job_events(
@@ -338,53 +330,74 @@ async fn job_events(
     })))
 }
 
-/// `user`'s chat `id`, or 404.
-async fn check_chat(state: &AppState, user: &User, id: ChatId) -> Result<(), ApiError> {
-    let mut conn = state.conn().await?;
-    chats::find_for_user(&mut conn, id, &user.id)
-        .await?
-        .map(|_| ())
-        .ok_or_else(|| ApiError::not_found("Chat", id))
-}
-
-async fn active_session(
-    state: &AppState,
+/// Whether `id` is one of `user`'s live chats: `false` for an unknown, deleted or another
+/// user's chat.
+async fn owns_chat(
+    conn: &mut diesel_async::AsyncPgConnection,
     user: &User,
-    chat: ChatId,
-) -> Result<Option<Session>, ApiError> {
-    check_chat(state, user, chat).await?;
-    let mut conn = state.conn().await?;
-    Ok(sessions::active_for_chat(&mut conn, chat).await?)
+    id: ChatId,
+) -> Result<bool, ApiError> {
+    Ok(chats::find_for_user(conn, id, &user.id).await?.is_some())
 }
 
+/// The chat's running job, or `null`. The original looks the job up by chat and user, so a
+/// chat that is not the user's (or not stored yet: its frontend asks about draft chats)
+/// is `null` too, which says nothing about another user's chat.
 async fn chat_active_job(
     state: web::Data<AppState>,
     user: User,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let active = active_session(&state, &user, ChatId(path.into_inner())).await?;
+    let chat = ChatId(path.into_inner());
+    let mut conn = state.conn().await?;
+    let active = if owns_chat(&mut conn, &user, chat).await? {
+        sessions::active_for_chat(&mut conn, chat).await?
+    } else {
+        None
+    };
     Ok(HttpResponse::Ok().json(active.map(JobResponse::from)))
 }
 
+/// The original's `ActiveResearchResponse` (snake_case, every key present).
+#[derive(Debug, Default, Serialize)]
+struct ActiveResearch {
+    has_active_research: bool,
+    session_id: Option<Uuid>,
+    status: Option<String>,
+    last_sequence_number: Option<i32>,
+    query: Option<String>,
+    query_mode: Option<String>,
+    started_at: Option<String>,
+}
+
+/// Whether the chat's latest research still runs, and that session. As in the original,
+/// a chat with no research, not stored yet or another user's gets
+/// `has_active_research: false` and nulls; a finished session is still described.
 async fn active_research(
     state: web::Data<AppState>,
     user: User,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(s) = active_session(&state, &user, ChatId(path.into_inner())).await? else {
-        return Ok(HttpResponse::Ok().json(json!({"has_active_research": false})));
-    };
+    let chat = ChatId(path.into_inner());
     let mut conn = state.conn().await?;
+    let latest = if owns_chat(&mut conn, &user, chat).await? {
+        sessions::latest_for_chat(&mut conn, chat).await?
+    } else {
+        None
+    };
+    let Some(s) = latest else {
+        return Ok(HttpResponse::Ok().json(ActiveResearch::default()));
+    };
     let last = events::last_sequence(&mut conn, s.id).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "has_active_research": true,
-        "session_id": s.id,
-        "status": s.status,
-        "last_sequence_number": last,
-        "query": s.query,
-        "query_mode": s.query_mode,
-        "started_at": s.started_at.to_rfc3339(),
-    })))
+    Ok(HttpResponse::Ok().json(ActiveResearch {
+        has_active_research: s.is_active(),
+        session_id: Some(s.id.0),
+        last_sequence_number: Some(last),
+        started_at: Some(s.started_at.to_rfc3339()),
+        status: Some(s.status),
+        query: Some(s.query),
+        query_mode: Some(s.query_mode),
+    }))
 }
 
 /// `user`'s session `session` of chat `chat`, or 404.
