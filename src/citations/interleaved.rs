@@ -10,13 +10,14 @@
 //! states) passes through, and verification selects evidence for it as for any report.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use regex::Regex;
 
 use super::claims;
 use super::config::EvidencePreselection;
 use super::evidence::{EvidenceSpan, Limits, Selector, SourceText};
+use crate::llm::{DeltaSink, StreamEvent};
 use crate::research::sources::SourceRegistry;
 
 /// Quotes offered to the writer over all sources: enough for a long report, few enough to
@@ -154,10 +155,44 @@ static EVIDENCE_ID: LazyLock<Regex> =
 /// when both quote source 3; → `[3][5]` otherwise) and records, per cited sentence, the
 /// quotes it named.
 pub fn render(text: &str, pool: Arc<EvidencePool>) -> Written {
+    // (byte offset in the body of the rendered run, the ids it named)
+    let mut anchors: Vec<(usize, Vec<u32>)> = Vec::new();
+    let (body, unknown_ids) = rewrite_runs(text, &pool, |at, ids| anchors.push((at, ids)));
+
+    let mut by_claim: HashMap<String, Vec<u32>> = HashMap::new();
+    for claim in claims::extract(&body) {
+        let named: Vec<u32> = anchors
+            .iter()
+            .filter(|(offset, _)| claim.bytes.contains(offset))
+            .flat_map(|(_, ids)| ids.iter().copied())
+            .collect();
+        if named.is_empty() {
+            continue;
+        }
+        let entry = by_claim.entry(claim.text).or_default();
+        for id in named {
+            if !entry.contains(&id) {
+                entry.push(id);
+            }
+        }
+    }
+    Written {
+        body,
+        evidence: ClaimEvidence { pool, by_claim },
+        unknown_ids,
+    }
+}
+
+/// `text` with every run of evidence ids replaced by the markers of their sources, and
+/// the number of ids the pool does not hold (dropped). `anchor` gets each rendered run's
+/// offset in the result and the ids it named.
+fn rewrite_runs(
+    text: &str,
+    pool: &EvidencePool,
+    mut anchor: impl FnMut(usize, Vec<u32>),
+) -> (String, usize) {
     let mut body = String::with_capacity(text.len());
     let mut unknown_ids = 0;
-    // (byte offset in `body` of the rendered run, the ids it named)
-    let mut anchors: Vec<(usize, Vec<u32>)> = Vec::new();
     let mut at = 0;
     for run in EVIDENCE_RUN.find_iter(text) {
         body.push_str(&text[at..run.start()]);
@@ -182,36 +217,102 @@ pub fn render(text: &str, pool: Arc<EvidencePool>) -> Written {
         if numbers.is_empty() {
             continue;
         }
-        anchors.push((body.len(), ids));
+        anchor(body.len(), ids);
         body.push(' ');
         for n in numbers {
             body.push_str(&format!("[{n}]"));
         }
     }
     body.push_str(&text[at..]);
+    (body, unknown_ids)
+}
 
-    let mut by_claim: HashMap<String, Vec<u32>> = HashMap::new();
-    for claim in claims::extract(&body) {
-        let named: Vec<u32> = anchors
-            .iter()
-            .filter(|(offset, _)| claim.bytes.contains(offset))
-            .flat_map(|(_, ids)| ids.iter().copied())
-            .collect();
-        if named.is_empty() {
-            continue;
-        }
-        let entry = by_claim.entry(claim.text).or_default();
-        for id in named {
-            if !entry.contains(&id) {
-                entry.push(id);
+/// The longest evidence run held back while it may still be growing (`[E12, E4` waiting
+/// for its `]`); an open bracket further back is not a marker.
+const MAX_OPEN_RUN: usize = 64;
+
+/// The writer's stream with its evidence ids shown as source markers as they arrive, so a
+/// reader watching the draft sees `[3]`, the marker the report and its verified claims
+/// use, never `[E4]`. A run that may continue in the next chunk (an unclosed `[`, a run
+/// ending the text so far, the spaces before either) is held back until it is complete.
+pub struct StreamRenderer {
+    pool: Arc<EvidencePool>,
+    out: DeltaSink,
+    pending: Mutex<String>,
+}
+
+impl StreamRenderer {
+    pub fn new(pool: Arc<EvidencePool>, out: DeltaSink) -> Arc<StreamRenderer> {
+        Arc::new(StreamRenderer {
+            pool,
+            out,
+            pending: Mutex::new(String::new()),
+        })
+    }
+
+    /// The sink to hand the model call.
+    pub fn sink(self: &Arc<Self>) -> DeltaSink {
+        let me = Arc::clone(self);
+        Arc::new(move |ev: StreamEvent<'_>| match ev {
+            StreamEvent::Delta(chunk) => me.push(chunk),
+            StreamEvent::Restart => {
+                me.lock().clear();
+                (me.out)(StreamEvent::Restart);
             }
+        })
+    }
+
+    /// Sends what is still held back; call once the model's answer is complete.
+    pub fn finish(&self) {
+        let rest = std::mem::take(&mut *self.lock());
+        self.emit(&rest);
+    }
+
+    fn push(&self, chunk: &str) {
+        let ready = {
+            let mut pending = self.lock();
+            pending.push_str(chunk);
+            let hold = held_from(&pending);
+            let rest = pending.split_off(hold);
+            std::mem::replace(&mut *pending, rest)
+        };
+        self.emit(&ready);
+    }
+
+    fn emit(&self, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        let (shown, _) = rewrite_runs(text, &self.pool, |_, _| {});
+        if !shown.is_empty() {
+            (self.out)(StreamEvent::Delta(&shown));
         }
     }
-    Written {
-        body,
-        evidence: ClaimEvidence { pool, by_claim },
-        unknown_ids,
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, String> {
+        // The buffer is only text: one poisoned by a panicking sink is still usable.
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Where the part of `text` that may still grow into (or continue) an evidence run
+/// starts: `text.len()` when all of it can be shown. Always a char boundary: it is the
+/// position of an ASCII `[`, space or tab, or the end.
+fn held_from(text: &str) -> usize {
+    let mut hold = text.len();
+    if let Some(open) = text.rfind('[') {
+        if !text[open..].contains(']') && text.len() - open <= MAX_OPEN_RUN {
+            hold = open;
+        }
+    }
+    if let Some(last) = EVIDENCE_RUN.find_iter(&text[..hold]).last() {
+        // A complete run at the end may be followed by `[E9]` in the next chunk.
+        if last.end() == hold {
+            hold = last.start();
+        }
+    }
+    // The spaces before a held run (or at the end) belong to the run the regex matches.
+    text[..hold].trim_end_matches([' ', '\t']).len()
 }
 
 /// The outline the pool is selected for: the question, each step's title and each line of
@@ -373,5 +474,72 @@ mod tests {
                 "Groundwater pumping lowers land.".to_string()
             ]
         );
+    }
+
+    /// What a stream of `chunks` shows through a [`StreamRenderer`].
+    fn streamed(pool: &Arc<EvidencePool>, chunks: &[&str]) -> String {
+        let shown = Arc::new(Mutex::new(String::new()));
+        let out: DeltaSink = {
+            let shown = Arc::clone(&shown);
+            Arc::new(move |ev: StreamEvent<'_>| match ev {
+                StreamEvent::Delta(t) => shown.lock().unwrap().push_str(t),
+                StreamEvent::Restart => shown.lock().unwrap().clear(),
+            })
+        };
+        let renderer = StreamRenderer::new(Arc::clone(pool), out);
+        let sink = renderer.sink();
+        for c in chunks {
+            sink(StreamEvent::Delta(c));
+        }
+        renderer.finish();
+        let text = shown.lock().unwrap().clone();
+        text
+    }
+
+    #[tokio::test]
+    async fn a_streamed_draft_shows_source_markers_however_the_chunks_fall() {
+        let (_, pool) = pool().await;
+        let rice = id_of(&pool, "Rice paddies");
+        let salt = id_of(&pool, "Saltwater");
+        let text = format!(
+            "Rice → 60 % [E{rice}][E{rice}]. Salt 60 km [E{salt}] [E{rice}], [E{salt}; E{rice}]. Made up [E999]. Notes [2] and [a link]. Brackets [ open →"
+        );
+        let whole = render(&text, Arc::clone(&pool)).body;
+        assert!(!whole.contains("[E"), "{whole}");
+        assert_eq!(streamed(&pool, &[&text]), whole);
+        // Split in two at every char boundary, and one char at a time.
+        for (at, _) in text.char_indices() {
+            assert_eq!(
+                streamed(&pool, &[&text[..at], &text[at..]]),
+                whole,
+                "split at {at}"
+            );
+        }
+        let chars: Vec<String> = text.chars().map(String::from).collect();
+        let chars: Vec<&str> = chars.iter().map(String::as_str).collect();
+        assert_eq!(streamed(&pool, &chars), whole);
+    }
+
+    #[tokio::test]
+    async fn a_restarted_stream_drops_what_it_held() {
+        let (_, pool) = pool().await;
+        let rice = id_of(&pool, "Rice paddies");
+        let shown = Arc::new(Mutex::new(Vec::<String>::new()));
+        let out: DeltaSink = {
+            let shown = Arc::clone(&shown);
+            Arc::new(move |ev: StreamEvent<'_>| {
+                shown.lock().unwrap().push(match ev {
+                    StreamEvent::Delta(t) => t.to_string(),
+                    StreamEvent::Restart => "<restart>".into(),
+                })
+            })
+        };
+        let renderer = StreamRenderer::new(Arc::clone(&pool), out);
+        let sink = renderer.sink();
+        sink(StreamEvent::Delta("Broken [E"));
+        sink(StreamEvent::Restart);
+        sink(StreamEvent::Delta(&format!("Rice [E{rice}].")));
+        renderer.finish();
+        assert_eq!(*shown.lock().unwrap(), ["Broken", "<restart>", "Rice [1]."]);
     }
 }

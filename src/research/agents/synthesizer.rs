@@ -81,6 +81,15 @@ pub async fn synthesize(
         user.push_str("\n\nEvidence:\n\n");
         user.push_str(&pool.prompt(sources));
     }
+    // A reader watching the draft sees the source markers the report will have.
+    let renderer = pool
+        .as_ref()
+        .zip(stream.as_ref())
+        .map(|(pool, out)| interleaved::StreamRenderer::new(Arc::clone(pool), Arc::clone(out)));
+    let stream = match &renderer {
+        Some(r) => Some(r.sink()),
+        None => stream,
+    };
     let response = router
         .complete(
             agent.tier(router),
@@ -93,6 +102,9 @@ pub async fn synthesize(
         )
         .await
         .map_err(AgentError::llm(agent))?;
+    if let Some(r) = &renderer {
+        r.finish();
+    }
     let body = strip_model_references(&response.content);
     if body.trim().is_empty() {
         return Err(AgentError::Unusable {
