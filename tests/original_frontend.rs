@@ -68,7 +68,7 @@ async fn the_originals_frontend_and_e2e_suite_pass_against_dra_serve() {
     browser::chromedriver();
 
     let fakes = Fakes::start().await;
-    SchemaModel::new(17).serve(&fakes.llm, &["test-fast", "test-strong"]);
+    SchemaModel::plain(17).serve(&fakes.llm, &["test-fast", "test-strong"]);
     // Latencies as a hosted model and Brave show them, so a run lasts long enough to be
     // watched, streamed and stopped.
     for model in ["test-fast", "test-strong"] {

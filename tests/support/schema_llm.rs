@@ -20,12 +20,21 @@ use super::llm::{FakeLlm, Reply};
 #[derive(Clone, Copy, Debug)]
 pub struct SchemaModel {
     seed: u64,
+    plain: bool,
 }
 
 impl SchemaModel {
     /// A fake whose answers are fixed by `seed`.
     pub fn new(seed: u64) -> SchemaModel {
-        SchemaModel { seed }
+        SchemaModel { seed, plain: false }
+    }
+
+    /// The same fake writing prose as a competent model does: plain English, a few
+    /// sections, every sentence citing a quote or source it was offered. For suites that,
+    /// like someone trying the product, expect an answer with citations in it (the
+    /// original's e2e suite clicks citation `[1]`); its JSON answers stay as messy.
+    pub fn plain(seed: u64) -> SchemaModel {
+        SchemaModel { seed, plain: true }
     }
 
     /// Answer every request to `models` on `llm` (after any scripted replies).
@@ -46,7 +55,13 @@ impl SchemaModel {
             .pointer("/response_format/json_schema/schema")
             .or_else(|| body.pointer("/response_format/schema"))
         {
-            let value = generate(&mut rng, schema, schema, None, 0);
+            let mut value = generate(&mut rng, schema, schema, None, 0);
+            if self.plain {
+                // A competent verifier finds a quote-backed claim supported.
+                if let Some(verdict) = value.get_mut("verdict").filter(|v| v.is_string()) {
+                    *verdict = Value::from("supported");
+                }
+            }
             return Reply::Text(wrap_json(&mut rng, &value));
         }
         let tools = body["tools"].as_array().cloned().unwrap_or_default();
@@ -55,7 +70,12 @@ impl SchemaModel {
                 return Reply::ToolCalls(calls);
             }
         }
-        let text = markdown(&mut rng, &Offered::from_body(body));
+        let offered = Offered::from_body(body);
+        let text = if self.plain {
+            plain_report(&mut rng, &offered, &quotes_offered(body))
+        } else {
+            markdown(&mut rng, &offered)
+        };
         if body["stream"].as_bool() == Some(true) {
             Reply::Stream(pieces(&mut rng, &text))
         } else {
@@ -764,6 +784,65 @@ fn markdown(rng: &mut fastrand::Rng, offered: &Offered) -> String {
             "\n"
         });
     }
+    out
+}
+
+/// The quotes of the prompt's evidence block (`[E4] from source [1] Title` then the quote
+/// in double quotes), by id.
+fn quotes_offered(body: &Value) -> Vec<(u32, String)> {
+    static QUOTE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r#"\[E(\d{1,4})\] from source \[\d+\][^\n]*\n"([^\n]+)""#)
+            .expect("constant pattern")
+    });
+    let mut out = Vec::new();
+    for m in body["messages"].as_array().into_iter().flatten() {
+        if m["role"] != "user" {
+            continue;
+        }
+        for c in QUOTE.captures_iter(m["content"].as_str().unwrap_or_default()) {
+            if let Ok(id) = c[1].parse::<u32>() {
+                out.push((id, c[2].trim().to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// A report as a competent model writes one: a title, sections whose sentences restate
+/// the offered quotes and cite them (or cite the offered sources), so every one is cited
+/// and each claim is backed by its quote; with nothing to cite, a short plain answer.
+fn plain_report(rng: &mut fastrand::Rng, offered: &Offered, quotes: &[(u32, String)]) -> String {
+    let sentences: Vec<String> = if !quotes.is_empty() {
+        quotes
+            .iter()
+            .map(|(id, quote)| format!("{} [E{id}].", quote.trim_end_matches(['.', '!', '?'])))
+            .collect()
+    } else {
+        offered
+            .sources
+            .iter()
+            .map(|n| {
+                format!(
+                    "The research notes report a measured value of {} [{n}].",
+                    pick(rng, QUANTITIES)
+                )
+            })
+            .collect()
+    };
+    if sentences.is_empty() {
+        return "Research on this question points to a few well documented findings. \
+                The data suggest the effect is real but smaller than often reported.\n"
+            .into();
+    }
+    let mut out = String::from("# Research summary\n");
+    for (i, sentence) in sentences.iter().take(12).enumerate() {
+        if i % 3 == 0 {
+            out.push_str(&format!("\n## Finding group {}\n\n", i / 3 + 1));
+        }
+        out.push_str(sentence);
+        out.push(' ');
+    }
+    out.push_str("\n\n## Summary\n\nThe sources agree on the main points of the research.\n");
     out
 }
 
