@@ -1194,14 +1194,14 @@ async fn a_finished_job_announces_its_stored_answer_before_the_stream_ends() {
         "unverified: no claims"
     );
 
-    // The original's order in web_search mode: the run completes, is saved, is announced;
-    // then the stream ends.
+    // The original's order in web_search mode: the report as it stands replaces the
+    // streamed draft, the run completes, is saved, is announced; then the stream ends.
     let frames = read_stream(&s, &session, None).await;
     let kinds = kinds(&frames);
     assert_eq!(
         kinds[kinds.len() - 3..],
         [
-            "agent_completed",
+            "content_revised",
             "research_completed",
             "persistence_completed"
         ],

@@ -813,9 +813,16 @@ fn quotes_offered(body: &Value) -> Vec<(u32, String)> {
 /// and each claim is backed by its quote; with nothing to cite, a short plain answer.
 fn plain_report(rng: &mut fastrand::Rng, offered: &Offered, quotes: &[(u32, String)]) -> String {
     let sentences: Vec<String> = if !quotes.is_empty() {
+        // Every offered source is named once, whichever sources the quotes come from.
+        let named = offered
+            .sources
+            .iter()
+            .map(|n| format!("Source [{n}] is one of the documents this research examined."));
         quotes
             .iter()
+            .take(10)
             .map(|(id, quote)| format!("{} [E{id}].", quote.trim_end_matches(['.', '!', '?'])))
+            .chain(named)
             .collect()
     } else {
         offered
@@ -835,7 +842,7 @@ fn plain_report(rng: &mut fastrand::Rng, offered: &Offered, quotes: &[(u32, Stri
             .into();
     }
     let mut out = String::from("# Research summary\n");
-    for (i, sentence) in sentences.iter().take(12).enumerate() {
+    for (i, sentence) in sentences.iter().take(14).enumerate() {
         if i % 3 == 0 {
             out.push_str(&format!("\n## Finding group {}\n\n", i / 3 + 1));
         }
