@@ -75,6 +75,9 @@ async fn the_originals_frontend_and_e2e_suite_pass_against_dra_serve() {
         fakes.llm.latency(model, Duration::from_millis(300));
     }
     fakes.search.latency(Duration::from_millis(200));
+    // One substantive page, so the report's quotes (and marker [1], which the suite
+    // clicks) come from source 1; the short /plain.txt rarely yields a quote.
+    fakes.search.serve_pages(&fakes.pages, &["/article"]);
     let static_arg = static_dir.to_string_lossy().into_owned();
     let server = UiServer::launch(fakes, &["--static-dir", &static_arg], &[]).await;
 

@@ -23,6 +23,8 @@ pub enum Reply {
     Status(u16, Option<u64>),
     /// A streamed answer in these pieces.
     Stream(Vec<String>),
+    /// A streamed answer whose pieces come this far apart, as a real model's tokens do.
+    Paced(Duration, Vec<String>),
     /// A stream that stops after these pieces, without finishing.
     StreamCut(Vec<String>),
     /// This reply, after a pause.
@@ -41,7 +43,7 @@ impl Reply {
     pub fn tokens(&self) -> u64 {
         match self {
             Reply::Text(_) | Reply::ToolCalls(_) => 11 + 7,
-            Reply::Stream(pieces) => 5 + pieces.len() as u64,
+            Reply::Stream(pieces) | Reply::Paced(_, pieces) => 5 + pieces.len() as u64,
             Reply::Delayed(_, reply) => reply.tokens(),
             Reply::Status(..) | Reply::StreamCut(_) | Reply::Json(_) | Reply::Embeddings => 0,
         }
@@ -289,6 +291,16 @@ fn render(reply: Reply, call: usize) -> futures::future::BoxFuture<'static, Resp
         Reply::Embeddings => (StatusCode::BAD_REQUEST, "not an embeddings request").into_response(),
         Reply::Stream(pieces) => sse(&pieces, true),
         Reply::StreamCut(pieces) => sse(&pieces, false),
+        Reply::Paced(gap, pieces) => {
+            let frames = futures::StreamExt::then(futures::stream::iter(sse_frames(&pieces, true)), move |frame| async move {
+                tokio::time::sleep(gap).await;
+                Ok::<_, std::convert::Infallible>(frame)
+            });
+            Response::builder()
+                .header("content-type", "text/event-stream")
+                .body(Body::from_stream(frames))
+                .unwrap()
+        }
         Reply::Delayed(d, reply) => {
             tokio::time::sleep(d).await;
             render(*reply, call).await
@@ -298,28 +310,36 @@ fn render(reply: Reply, call: usize) -> futures::future::BoxFuture<'static, Resp
 }
 
 fn sse(pieces: &[String], finish: bool) -> Response {
-    let mut out = String::new();
-    for p in pieces {
-        out.push_str(&format!(
-            "data: {}\n\n",
-            json!({"choices": [{"index": 0, "delta": {"content": p}, "finish_reason": null}]})
-        ));
-    }
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(Body::from(sse_frames(pieces, finish).concat()))
+        .unwrap()
+}
+
+/// The SSE frames of a streamed answer: one per piece, then (when it finishes) the
+/// finish reason, the usage and `[DONE]`.
+fn sse_frames(pieces: &[String], finish: bool) -> Vec<String> {
+    let mut out: Vec<String> = pieces
+        .iter()
+        .map(|p| {
+            format!(
+                "data: {}\n\n",
+                json!({"choices": [{"index": 0, "delta": {"content": p}, "finish_reason": null}]})
+            )
+        })
+        .collect();
     if finish {
-        out.push_str(&format!(
+        out.push(format!(
             "data: {}\n\n",
             json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
         ));
-        out.push_str(&format!(
+        out.push(format!(
             "data: {}\n\n",
             json!({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": pieces.len()}})
         ));
-        out.push_str("data: [DONE]\n\n");
+        out.push("data: [DONE]\n\n".into());
     }
-    Response::builder()
-        .header("content-type", "text/event-stream")
-        .body(Body::from(out))
-        .unwrap()
+    out
 }
 
 /// Words that mean the same to the fake embedder: each group is one concept. Tests build
