@@ -1540,3 +1540,30 @@ async fn cancelling_a_queued_job_ends_it_cancelled_without_an_error() {
     );
     server.jobs.shutdown().await;
 }
+
+#[actix_web::test]
+async fn a_question_sent_right_after_stop_starts_at_once_as_in_the_original() {
+    // The original ends a cancelled job at once; its frontend sends the next question
+    // right after Stop. The run still winding down here must not make that a 409.
+    let (w, _db, pool) = world_and_pool(Duration::from_secs(120)).await;
+    let server = Server::start(&pool, &w, "one", quick());
+    let s = server.app().await;
+    let (chat, running) = chat_with_job(&s).await;
+    read_until_event(&s, &running, "research_started").await;
+    let (status, cancelled) = call(
+        &s,
+        TestRequest::delete().uri(&format!("/api/v1/research/jobs/{running}")),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    let (status, next) = submit(&s, &chat).await;
+    assert_eq!(status, StatusCode::OK, "{next}");
+    assert_ne!(next["sessionId"].as_str().unwrap(), running);
+    let frames = read_stream(&s, &running, None).await;
+    assert_eq!(
+        frames.last().unwrap().data,
+        json!({"eventType": "job_completed", "status": "cancelled"})
+    );
+    server.jobs.shutdown().await;
+}

@@ -245,14 +245,22 @@ pub async fn latest_for_chat(
         .optional()
 }
 
-/// The newest session of `chat` still running, if any (the caller checked the chat).
+/// The newest session of `chat` still running, if any (the caller checked the chat). A
+/// session whose job was asked to stop is not: the original ends a cancelled job at once,
+/// so its frontend sends the next question right after Stop, before our worker has
+/// wound the run down.
 pub async fn active_for_chat(
     conn: &mut AsyncPgConnection,
     chat: ChatId,
 ) -> QueryResult<Option<Session>> {
+    let stopping = crate::db::schema::research_jobs::table
+        .filter(crate::db::schema::research_jobs::chat_id.eq(chat.0))
+        .filter(crate::db::schema::research_jobs::cancel_requested.eq(true))
+        .select(crate::db::schema::research_jobs::research_session_id);
     research_sessions::table
         .filter(research_sessions::chat_id.eq(chat.0))
         .filter(research_sessions::status.eq_any(["pending", "in_progress"]))
+        .filter(research_sessions::id.ne_all(stopping))
         .order(research_sessions::created_at.desc())
         .select(Session::as_select())
         .first(conn)
