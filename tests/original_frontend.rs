@@ -20,13 +20,56 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use browser::UiServer;
+use browser::{Browser, UiServer};
 use support::schema_llm::SchemaModel;
 use support::world::Fakes;
 
-/// Tests that may fail for a reason that is not dra's: each names why. A test listed here
-/// that passes is reported, so the list can shrink.
-const CLASSIFIED: &[(&str, &str, &str)] = &[];
+/// Tests that fail for a reason that is not dra's, each with the evidence (`*`: every test
+/// of the spec). They fail the same way against the original's own backend at the commit
+/// scripts/original-e2e.sh copies (08592a9): the suite was not updated when its frontend and
+/// backend changed. A test listed here that passes is reported, so the list can shrink.
+const CLASSIFIED: &[(&str, &str, &str)] = &[
+    (
+        "verification-summary.spec.ts",
+        "*",
+        "looks for data-testid `verification-summary-section`, which the frontend renamed \
+         `sources-citations-section` in c75227e; each test skips itself at run time with \
+         'No verification section in response', whatever the backend",
+    ),
+    (
+        "numeric-claims.spec.ts",
+        "*",
+        "looks for data-testid `numeric-chip`: the frontend exports NumericChip but renders \
+         it nowhere (git grep '<NumericChip' frontend/src finds nothing), so each test skips \
+         itself with 'No numeric chips in response', whatever the backend",
+    ),
+    (
+        "provenance-export.spec.ts",
+        "provenance export returns valid JSON after research",
+        "its body ends in an unconditional test.skip('Message ID extraction requires \
+         additional implementation') after the research",
+    ),
+    (
+        "provenance-export.spec.ts",
+        "claims endpoint returns array of claims",
+        "its body ends in an unconditional test.skip('Message ID extraction requires \
+         additional implementation') after the research",
+    ),
+    (
+        "provenance-export.spec.ts",
+        "verification-summary returns expected fields",
+        "its body ends in an unconditional test.skip('Message ID extraction requires \
+         additional implementation') after the research",
+    ),
+];
+
+/// The reason `o` may fail, when it is classified.
+fn classified(o: &Outcome) -> Option<&'static str> {
+    CLASSIFIED
+        .iter()
+        .find(|(f, t, _)| *f == o.file && (*t == "*" || *t == o.title))
+        .map(|(_, _, why)| *why)
+}
 
 /// The outcome of one Playwright test.
 #[derive(Debug)]
@@ -53,33 +96,8 @@ impl Outcome {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs the original's frontend and e2e suite: run scripts/original-e2e.sh ORIGINAL"]
 async fn the_originals_frontend_and_e2e_suite_pass_against_dra_serve() {
-    let work = PathBuf::from(std::env::var("DRA_ORIGINAL_E2E").expect(
-        "DRA_ORIGINAL_E2E: the directory scripts/original-e2e.sh prepares (frontend built \
-         into static/, e2e/ with its node_modules)",
-    ));
-    let static_dir = work.join("static");
+    let (work, server) = serve_the_originals_frontend().await;
     let e2e = work.join("e2e");
-    assert!(
-        static_dir.join("index.html").is_file() && e2e.join("node_modules").is_dir(),
-        "{} is not prepared: run scripts/original-e2e.sh ORIGINAL",
-        work.display()
-    );
-    // Installs Debian's Chromium when it is missing.
-    browser::chromedriver();
-
-    let fakes = Fakes::start().await;
-    SchemaModel::plain(17).serve(&fakes.llm, &["test-fast", "test-strong"]);
-    // Latencies as a hosted model and Brave show them, so a run lasts long enough to be
-    // watched, streamed and stopped.
-    for model in ["test-fast", "test-strong"] {
-        fakes.llm.latency(model, Duration::from_millis(300));
-    }
-    fakes.search.latency(Duration::from_millis(200));
-    // One substantive page, so the report's quotes (and marker [1], which the suite
-    // clicks) come from source 1; the short /plain.txt rarely yields a quote.
-    fakes.search.serve_pages(&fakes.pages, &["/article"]);
-    let static_arg = static_dir.to_string_lossy().into_owned();
-    let server = UiServer::launch(fakes, &["--static-dir", &static_arg], &[]).await;
 
     if std::env::var_os("DRA_E2E_SERVE").is_some() {
         // For a person (or a script) to use the original's UI on the fake world by hand.
@@ -133,11 +151,7 @@ async fn the_originals_frontend_and_e2e_suite_pass_against_dra_serve() {
     let unexplained: Vec<&Outcome> = outcomes
         .iter()
         .filter(|o| !o.passed() && !o.skipped_by_the_suite())
-        .filter(|o| {
-            !CLASSIFIED
-                .iter()
-                .any(|(f, t, _)| *f == o.file && *t == o.title)
-        })
+        .filter(|o| classified(o).is_none())
         .collect();
     assert!(
         unexplained.is_empty(),
@@ -151,6 +165,143 @@ async fn the_originals_frontend_and_e2e_suite_pass_against_dra_serve() {
             .join("\n"),
         tail(&log, 80)
     );
+}
+
+/// What a person sees: the answer (as stored) appears where the question was asked, without
+/// a reload, and so does a follow-up's. The original's frontend at 08592a9 no longer acts on
+/// `persistence_completed` (ba1e0dc removed its handler), so a new chat stays a draft in its
+/// sidebar and a follow-up's exchange replaces the first one on screen until a reload,
+/// whatever the backend: only the latest answer is asserted.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the original's frontend: run scripts/original-e2e.sh ORIGINAL"]
+async fn the_originals_frontend_shows_each_answer_without_a_reload() {
+    let (_work, server) = serve_the_originals_frontend().await;
+    let b = Browser::start("original-no-reload").await;
+    b.client.goto(&server.url).await.expect("open the UI");
+    b.find("[data-testid=message-input]").await;
+    // Survives only as long as the page is not reloaded.
+    b.js("window.__draSamePage = true; return true").await;
+
+    for (turn, question) in [
+        "What is retrieval-augmented generation?",
+        "And how is it evaluated?",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        b.type_into("[data-testid=message-input]", question).await;
+        b.click("[data-testid=send-button]").await;
+        let chat_id = chat_id_in_url(&b).await;
+        let answer = stored_answer(&server, &chat_id, turn).await;
+        // A sentence of the stored answer, as the page renders it (markers are elements).
+        let sentence: String = answer
+            .split(['[', '\n', '.'])
+            .map(str::trim)
+            .find(|s| s.len() > 30 && !s.starts_with('#'))
+            .unwrap_or_else(|| panic!("no plain sentence in the answer: {answer}"))
+            .to_string();
+        let expected = serde_json::to_string(&sentence).expect("json");
+        b.wait_js_for(
+            &format!("answer {} to appear in the page", turn + 1),
+            &format!(
+                "const r = [...document.querySelectorAll('[data-testid=agent-response]')]; \
+                 return r.length > 0 && r[r.length - 1].innerText.includes({expected}) \
+                 && window.__draSamePage === true"
+            ),
+            RUN_PATIENCE,
+        )
+        .await;
+        let id = serde_json::to_string(&chat_id).expect("json");
+        b.wait_js(
+            "the chat in the sidebar",
+            &format!(
+                "return document.querySelector(`[data-testid=\"chat-item-${{{id}}}\"]`) !== null"
+            ),
+        )
+        .await;
+    }
+    b.close().await;
+}
+
+/// How long a research run on the fake world may take in the browser.
+const RUN_PATIENCE: Duration = Duration::from_secs(180);
+
+/// The chat id in the page's `/chat/{id}` URL, once it has one.
+async fn chat_id_in_url(b: &Browser) -> String {
+    b.wait_js(
+        "a /chat/{id} URL",
+        "return /^\\/chat\\/[0-9a-f-]{36}/.test(location.pathname)",
+    )
+    .await;
+    b.js("return location.pathname.split('/')[2]")
+        .await
+        .as_str()
+        .expect("chat id")
+        .to_string()
+}
+
+/// The `turn`-th assistant answer stored for `chat_id`, once it is stored.
+async fn stored_answer(server: &UiServer, chat_id: &str, turn: usize) -> String {
+    let deadline = std::time::Instant::now() + RUN_PATIENCE;
+    loop {
+        let (status, body) = server
+            .api(
+                reqwest::Method::GET,
+                &format!("/api/v1/chats/{chat_id}/messages"),
+                None,
+            )
+            .await;
+        let answers: Vec<String> = body["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m["role"] == "agent" || m["role"] == "assistant")
+            .filter_map(|m| m["content"].as_str())
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect();
+        if let Some(answer) = answers.get(turn) {
+            return answer.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no stored answer {} for chat {chat_id}: {status} {body}",
+            turn + 1
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The directory scripts/original-e2e.sh prepared, and `dra serve` on the fake world
+/// serving the original's built frontend.
+async fn serve_the_originals_frontend() -> (PathBuf, UiServer) {
+    let work = PathBuf::from(std::env::var("DRA_ORIGINAL_E2E").expect(
+        "DRA_ORIGINAL_E2E: the directory scripts/original-e2e.sh prepares (frontend built \
+         into static/, e2e/ with its node_modules)",
+    ));
+    let static_dir = work.join("static");
+    assert!(
+        static_dir.join("index.html").is_file() && work.join("e2e/node_modules").is_dir(),
+        "{} is not prepared: run scripts/original-e2e.sh ORIGINAL",
+        work.display()
+    );
+    // Installs Debian's Chromium when it is missing.
+    browser::chromedriver();
+
+    let fakes = Fakes::start().await;
+    SchemaModel::plain(17).serve(&fakes.llm, &["test-fast", "test-strong"]);
+    // Latencies as a hosted model and Brave show them, so a run lasts long enough to be
+    // watched, streamed and stopped.
+    for model in ["test-fast", "test-strong"] {
+        fakes.llm.latency(model, Duration::from_millis(300));
+    }
+    fakes.search.latency(Duration::from_millis(200));
+    // One substantive page, so the report's quotes (and marker [1], which the suite
+    // clicks) come from source 1; the short /plain.txt rarely yields a quote.
+    fakes.search.serve_pages(&fakes.pages, &["/article"]);
+    let static_arg = static_dir.to_string_lossy().into_owned();
+    let server = UiServer::launch(fakes, &["--static-dir", &static_arg], &[]).await;
+    (work, server)
 }
 
 /// Every test in Playwright's nested suites, with its file.
@@ -220,22 +371,20 @@ fn summarise(outcomes: &[Outcome]) -> String {
         total[0], total[1], total[2]
     ));
     for o in outcomes.iter().filter(|o| !o.passed()) {
-        let classified = CLASSIFIED
-            .iter()
-            .find(|(f, t, _)| *f == o.file && *t == o.title)
-            .map(|(_, _, why)| format!(" (classified: {why})"))
+        let classified = classified(o)
+            .map(|why| format!(" (classified: {why})"))
             .unwrap_or_default();
         s.push_str(&format!(
             "\n- {} {} › {}: {}{classified}",
             o.status, o.file, o.title, o.note
         ));
     }
-    for (f, t, why) in CLASSIFIED {
-        if outcomes
-            .iter()
-            .any(|o| o.file == *f && o.title == *t && o.status == "expected")
-        {
-            s.push_str(&format!("\n- classified but passed: {f} › {t} ({why})"));
+    for o in outcomes.iter().filter(|o| o.passed()) {
+        if let Some(why) = classified(o) {
+            s.push_str(&format!(
+                "\n- classified but passed: {} › {} ({why})",
+                o.file, o.title
+            ));
         }
     }
     s.push('\n');

@@ -310,7 +310,12 @@ impl Browser {
 
     /// Waits until `script` (a function body returning a boolean) is true.
     pub async fn wait_js(&self, what: &str, script: &str) {
-        let deadline = Instant::now() + PATIENCE;
+        self.wait_js_for(what, script, PATIENCE).await
+    }
+
+    /// [`Browser::wait_js`] with its own patience, for work that takes a research run.
+    pub async fn wait_js_for(&self, what: &str, script: &str, patience: Duration) {
+        let deadline = Instant::now() + patience;
         loop {
             match self.client.execute(script, vec![]).await {
                 Ok(Value::Bool(true)) => return,
