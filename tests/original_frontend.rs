@@ -44,6 +44,27 @@ const CLASSIFIED: &[(&str, &str, &str)] = &[
          itself with 'No numeric chips in response', whatever the backend",
     ),
     (
+        "grey-references.spec.ts",
+        "no grey citations after research completes",
+        BROKEN_MARKER_WAIT,
+    ),
+    (
+        "grey-references.spec.ts",
+        "citation resolution stats are accurate",
+        BROKEN_MARKER_WAIT,
+    ),
+    (
+        "grey-references.spec.ts",
+        "individual citation marker grey detection works",
+        BROKEN_MARKER_WAIT,
+    ),
+    (
+        "citations.spec.ts",
+        "pressing Enter on focused marker opens evidence card",
+        "the frontend's CitationMarker handles Enter as a click (opens the source URL); the \
+         evidence card opens only on mouseenter, which a key press never fires",
+    ),
+    (
         "provenance-export.spec.ts",
         "provenance export returns valid JSON after research",
         "its body ends in an unconditional test.skip('Message ID extraction requires \
@@ -62,6 +83,14 @@ const CLASSIFIED: &[(&str, &str, &str)] = &[
          additional implementation') after the research",
     ),
 ];
+
+/// utils/wait-helpers.ts `waitForCitationMarkers` calls `toHaveCount({ minimum: 1 })`,
+/// which the suite's Playwright (1.57) rejects at once, so the test skips itself as if the
+/// answer had no markers, whatever the page shows.
+const BROKEN_MARKER_WAIT: &str = "its waitForCitationMarkers calls toHaveCount({ minimum: 1 }), \
+     which Playwright 1.57 rejects in 12 ms ('expectedNumber: expected float, got object') on \
+     a page that shows two markers; the test then skips itself with 'No citation(s) (markers) \
+     in response', whatever the backend";
 
 /// The reason `o` may fail, when it is classified.
 fn classified(o: &Outcome) -> Option<&'static str> {
