@@ -28,7 +28,7 @@ Exit codes:
 #[derive(Debug, Parser)]
 #[command(name = "dra", version, about, after_help = EXIT_CODES, propagate_version = true)]
 pub struct Cli {
-    /// Configuration file [default: config/app.yaml; built-in defaults if it is missing].
+    /// Configuration file [default: config/app.yaml; the built-in copy of the shipped one if it is missing].
     #[arg(long, global = true, env = "APP_CONFIG_PATH", value_name = "PATH")]
     pub config: Option<PathBuf>,
 
@@ -363,6 +363,12 @@ pub struct ResearchArgs {
     /// questions, and overwrite an --out directory that already holds a report.
     #[arg(short = 'y', long)]
     pub yes: bool,
+
+    /// The model to ask an OpenAI-compatible server (OPENAI_BASE_URL, or an Ollama found
+    /// on 127.0.0.1:11434) for, in every tier [env: OPENAI_MODEL]. Without it: the one
+    /// model the server lists.
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
 
     /// Use a model tier for one agent (`planner=complex`) or for every agent (`complex`).
     /// Agents: coordinator, planner, researcher, reflector, synthesizer. Repeatable.

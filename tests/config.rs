@@ -464,3 +464,62 @@ async fn config_check_names_a_bad_rate_limit() {
         out.stderr
     );
 }
+
+#[tokio::test]
+async fn outside_the_repository_the_built_in_copy_of_the_shipped_config_is_used() {
+    // As after `make install`: no config/app.yaml where dra runs, no APP_CONFIG_PATH.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let llm = support::llm::FakeLlm::start().await;
+    let out = Dra::new(["models", "--json"])
+        .env_remove("APP_CONFIG_PATH")
+        .current_dir(elsewhere.path())
+        .env("OPENAI_BASE_URL", format!("{}/v1", llm.url))
+        .run()
+        .await;
+    assert!(out.ok(), "no 'no model tiers configured': {out:?}");
+    let shipped = dra::config::load_str(
+        dra::config::BUILT_IN,
+        Path::new("config/app.yaml"),
+        &Env::new(),
+    )
+    .unwrap();
+    for tier in shipped.config.models.keys() {
+        assert!(
+            out.stdout.contains(tier.as_str()),
+            "tier {tier}: {}",
+            out.stdout
+        );
+    }
+    assert_eq!(
+        dra::config::BUILT_IN,
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/app.yaml")).unwrap(),
+        "the binary carries the file as shipped"
+    );
+
+    let check = Dra::new(["config", "check"])
+        .env_remove("APP_CONFIG_PATH")
+        .current_dir(elsewhere.path())
+        .run()
+        .await;
+    assert_eq!(check.code, 0, "{check:?}");
+    assert!(
+        format!("{}{}", check.stdout, check.stderr).contains("built-in copy of the shipped"),
+        "{check:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_config_file_without_end_is_refused_not_read_until_memory_runs_out() {
+    let out = Dra::new(["--config", "/dev/zero", "config", "check"])
+        .run()
+        .await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("/dev/zero: cannot read config file")
+            && out.stderr.contains("larger than 1024 KiB"),
+        "{}",
+        out.stderr
+    );
+    let out = Dra::new(["--config", "/dev/zero", "migrate"]).run().await;
+    assert_eq!(out.code, 3, "{out:?}");
+}

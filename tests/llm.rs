@@ -779,3 +779,156 @@ async fn requests_go_through_http_proxy_when_set() {
     assert!(out.ok(), "{out:?}");
     assert_eq!(proxy.calls_to("test-fast").len(), 1);
 }
+
+/// The shipped configuration, as `make install` puts it in the binary.
+const SHIPPED_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/app.yaml");
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_local_server_that_knows_only_its_own_model_runs_the_shipped_config() {
+    let w = support::world::Fakes::start().await;
+    support::schema_llm::SchemaModel::plain(18).serve(&w.llm, &["qwen3:4b"]);
+    w.llm.only_knows(&["qwen3:4b"]);
+    // The shipped file as it is, but for fetching from loopback, where the fake pages live.
+    let shipped = std::fs::read_to_string(SHIPPED_CONFIG).unwrap();
+    assert!(shipped.contains("allow_private_addresses: false"));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("app.yaml");
+    std::fs::write(
+        &config,
+        shipped.replace(
+            "allow_private_addresses: false",
+            "allow_private_addresses: true",
+        ),
+    )
+    .unwrap();
+    // The schema-driven fake's coordinator may pick a direct answer; a report is asked for.
+    let out = w
+        .dra([
+            "research",
+            "--no-clarify",
+            "--mode",
+            "deep-research",
+            "How fast are deltas losing wetlands?",
+        ])
+        .env("APP_CONFIG_PATH", &config)
+        .run()
+        .await;
+    assert!(out.ok(), "{out:?}");
+    assert!(
+        out.stderr.contains("using model qwen3:4b, the one model"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        regex::Regex::new(r"\[\d+\]").unwrap().is_match(&out.stdout)
+            && out.stdout.contains("## References"),
+        "a cited report: {}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    let calls = w.llm.calls();
+    assert!(!calls.is_empty());
+    let others: Vec<&str> = calls
+        .iter()
+        .map(|c| c.model.as_str())
+        .filter(|m| *m != "qwen3:4b")
+        .collect();
+    assert!(
+        others.is_empty(),
+        "asked for models it does not serve: {others:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_with_several_models_needs_one_chosen() {
+    let fake = FakeLlm::start().await;
+    fake.only_knows(&["llama3.2", "qwen3:4b"]);
+    let base = format!("{}/v1", fake.url);
+    let out = support::Dra::new(["models", "--check"])
+        .env("OPENAI_BASE_URL", &base)
+        .env("APP_CONFIG_PATH", SHIPPED_CONFIG)
+        .run()
+        .await;
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        out.stderr.contains("serves 2 models")
+            && out.stderr.contains("llama3.2, qwen3:4b")
+            && out.stderr.contains("OPENAI_MODEL")
+            && out.stderr.contains("--model"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        fake.calls().is_empty(),
+        "nothing sent before a model is chosen"
+    );
+
+    let out = support::Dra::new(["models", "--check"])
+        .env("OPENAI_BASE_URL", &base)
+        .env("OPENAI_MODEL", "llama3.2")
+        .env("APP_CONFIG_PATH", SHIPPED_CONFIG)
+        .run()
+        .await;
+    assert!(out.ok(), "{out:?}");
+    assert!(!fake.calls_to("llama3.2").is_empty());
+    assert!(fake.calls().iter().all(|c| c.model == "llama3.2"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn research_model_flag_names_the_model_for_every_tier() {
+    let w = support::world::Fakes::start().await;
+    support::schema_llm::SchemaModel::plain(19).serve(&w.llm, &["mistral-small"]);
+    // A server without a model list: the flag is the only way to name the model.
+    let out = w
+        .dra([
+            "research",
+            "--no-clarify",
+            "--model",
+            "mistral-small",
+            "How fast are deltas losing wetlands?",
+        ])
+        .env("APP_CONFIG_PATH", SHIPPED_CONFIG)
+        .run()
+        .await;
+    assert!(out.ok(), "{out:?}");
+    let calls = w.llm.calls();
+    assert!(!calls.is_empty() && calls.iter().all(|c| c.model == "mistral-small"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_no_model_server_configured_an_ollama_on_its_port_is_used() {
+    let fake = FakeLlm::start().await;
+    fake.only_knows(&["llama3.2"]);
+    let host = fake.url.trim_start_matches("http://").to_string();
+    let out = support::Dra::new(["models", "--check"])
+        .env("OLLAMA_HOST", &host)
+        .env("APP_CONFIG_PATH", SHIPPED_CONFIG)
+        .run()
+        .await;
+    assert!(out.ok(), "{out:?}");
+    assert!(
+        out.stderr
+            .contains(&format!("using Ollama at http://{host}/v1"))
+            && out.stderr.contains("using model llama3.2"),
+        "{}",
+        out.stderr
+    );
+    assert!(!fake.calls_to("llama3.2").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_nothing_to_talk_to_the_error_lists_every_option_in_order() {
+    let out = support::Dra::new(["research", "q"])
+        .env("APP_CONFIG_PATH", SHIPPED_CONFIG)
+        .run()
+        .await;
+    assert_eq!(out.code, 4, "{out:?}");
+    let at = |s: &str| {
+        out.stderr
+            .find(s)
+            .unwrap_or_else(|| panic!("{s:?} missing: {}", out.stderr))
+    };
+    assert!(at("OPENAI_BASE_URL is not set") < at("2. Databricks serving"));
+    assert!(at("2. Databricks serving") < at("3. Ollama at http://127.0.0.1:1/v1"));
+    assert!(out.stderr.contains("OPENAI_MODEL"), "{}", out.stderr);
+}

@@ -22,7 +22,12 @@ pub fn run(cmd: &ConfigCommand, path: &Path, origin: PathOrigin, env: &Env) -> E
         .source
         .as_ref()
         .map(|p| p.display().to_string())
-        .unwrap_or_else(|| format!("{} (not found; built-in defaults)", path.display()));
+        .unwrap_or_else(|| {
+            format!(
+                "{} (not found; the built-in copy of the shipped config/app.yaml)",
+                path.display()
+            )
+        });
     match cmd {
         ConfigCommand::Check => {
             for key in &loaded.unknown_keys {

@@ -40,16 +40,38 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Config(sub) = &cli.command {
         return Ok(config::run(sub, &path, origin, &env));
     }
-    let loaded = cfg::load(&path, origin, &env)?;
+    let mut loaded = cfg::load(&path, origin, &env)?;
     warn_unknown_keys(&loaded);
+    if let Command::Research(args) = &cli.command {
+        if let Some(model) = &args.model {
+            loaded.config.llm.model = Some(model.clone());
+        }
+    }
+    let auth = AuthOptions {
+        host: loaded.config.databricks.host.clone(),
+        profile: cli
+            .profile
+            .clone()
+            .or(loaded.config.databricks.profile.clone()),
+    };
+    if matches!(
+        cli.command,
+        Command::Research(_) | Command::Serve(_) | Command::Models(_)
+    ) {
+        let config = &mut loaded.config;
+        let databricks = DatabricksAuth::resolve(&auth, &env)
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        let ollama = dra::llm::local::ollama_base_url(env.get("OLLAMA_HOST").map(String::as_str));
+        if let Some(notice) =
+            dra::llm::local::prepare(&mut config.llm, &mut config.endpoints, databricks, &ollama)
+                .await?
+        {
+            eprintln!("{notice}");
+        }
+    }
     let ctx = Context {
-        auth: AuthOptions {
-            host: loaded.config.databricks.host.clone(),
-            profile: cli
-                .profile
-                .clone()
-                .or(loaded.config.databricks.profile.clone()),
-        },
+        auth,
         config: loaded.config,
         env,
     };

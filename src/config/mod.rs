@@ -87,13 +87,23 @@ pub struct LoadedConfig {
 pub enum PathOrigin {
     /// `--config` or `APP_CONFIG_PATH`: the file must exist.
     Explicit,
-    /// The built-in default path: a missing file means built-in defaults.
+    /// The built-in default path: a missing file means the built-in copy of the shipped
+    /// `config/app.yaml`.
     Default,
 }
 
-/// Load, interpolate, override and validate the configuration at `path`.
+/// The shipped `config/app.yaml`, compiled in: what a binary installed outside the
+/// repository runs with when there is no config file where it looks.
+pub const BUILT_IN: &str = include_str!("../../config/app.yaml");
+
+/// Config files larger than this are refused: a real one is a few KiB, and a path such as
+/// `/dev/zero` must not be read until memory runs out.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Load, interpolate, override and validate the configuration at `path`. When the default
+/// path does not exist, the built-in copy of the shipped file is used.
 pub fn load(path: &Path, origin: PathOrigin, env: &Env) -> Result<LoadedConfig, ConfigError> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match read_capped(path) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && origin == PathOrigin::Default => None,
         Err(source) => {
@@ -104,8 +114,27 @@ pub fn load(path: &Path, origin: PathOrigin, env: &Env) -> Result<LoadedConfig, 
         }
     };
     let source = text.as_ref().map(|_| path.to_path_buf());
-    let loaded = load_str(text.as_deref().unwrap_or(""), path, env)?;
+    let loaded = load_str(text.as_deref().unwrap_or(BUILT_IN), path, env)?;
     Ok(LoadedConfig { source, ..loaded })
+}
+
+/// The file's text, refusing more than [`MAX_CONFIG_BYTES`] (checked while reading, as a
+/// device or a pipe has no size).
+fn read_capped(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)?;
+    let mut text = String::new();
+    file.take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "larger than {} KiB; a config file is a few KiB of YAML",
+                MAX_CONFIG_BYTES / 1024
+            ),
+        ));
+    }
+    Ok(text)
 }
 
 /// Load configuration from YAML text; `path` is used in messages only.

@@ -153,6 +153,11 @@ pub struct LlmSection {
     /// An OpenAI-compatible base URL (vLLM, Ollama, OpenAI: `https://api.openai.com/v1`).
     /// When set, Databricks serving is not used. Env: `OPENAI_BASE_URL`.
     pub base_url: Option<String>,
+    /// The model every endpoint asks `base_url` for (env `OPENAI_MODEL`, `dra research
+    /// --model`). Unset: the configured endpoint names if the server lists them all, else
+    /// the one model it serves.
+    #[serde(deserialize_with = "crate::config::opt_string")]
+    pub model: Option<String>,
     /// Key for `base_url` (env `OPENAI_API_KEY`); never printed.
     pub api_key: Option<crate::config::Secret>,
     pub serving_api: ServingApi,
@@ -174,6 +179,7 @@ impl Default for LlmSection {
     fn default() -> Self {
         Self {
             base_url: None,
+            model: None,
             api_key: None,
             serving_api: ServingApi::ChatCompletions,
             request_timeout: Duration::from_secs(300),

@@ -7,6 +7,7 @@ mod client;
 mod config;
 mod embeddings;
 mod limiter;
+pub mod local;
 mod router;
 mod structured;
 pub mod tokens;

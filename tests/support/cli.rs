@@ -66,6 +66,8 @@ pub const SCRUBBED: &[&str] = &[
     "BRAVE_BASE_URL",
     "SEARXNG_URL",
     "OPENAI_BASE_URL",
+    "OPENAI_MODEL",
+    "OLLAMA_HOST",
     "OPENAI_API_KEY",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
@@ -95,6 +97,8 @@ impl Dra {
         }
         cmd.env("HOME", home.path())
             .env("APP_CONFIG_PATH", config_path("app.test.yaml"))
+            // No Ollama: nothing listens on port 1, whatever this machine runs on 11434.
+            .env("OLLAMA_HOST", "127.0.0.1:1")
             .args(args)
             .kill_on_drop(true);
         Dra { cmd, home }
@@ -102,6 +106,12 @@ impl Dra {
 
     pub fn env(mut self, k: &str, v: impl AsRef<std::ffi::OsStr>) -> Dra {
         self.cmd.env(k, v);
+        self
+    }
+
+    /// Run in `dir` (the default config path is relative to it).
+    pub fn current_dir(mut self, dir: &std::path::Path) -> Dra {
+        self.cmd.current_dir(dir);
         self
     }
 

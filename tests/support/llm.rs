@@ -85,6 +85,8 @@ struct Inner {
     responders: Mutex<HashMap<String, Responder>>,
     latency: Mutex<HashMap<String, Duration>>,
     calls: Mutex<Vec<Call>>,
+    /// Set by [`FakeLlm::only_knows`]: the models it lists and the only ones it answers.
+    known: Mutex<Option<Vec<String>>>,
 }
 
 /// The running fake. Dropping it stops the server.
@@ -101,6 +103,7 @@ impl FakeLlm {
             .route("/serving-endpoints/chat/completions", post(chat))
             .route("/serving-endpoints/{name}/invocations", post(invocations))
             .route("/v1/chat/completions", post(chat))
+            .route("/v1/models", axum::routing::get(list_models))
             .route("/v1/embeddings", post(embeddings))
             .route("/serving-endpoints/embeddings", post(embeddings))
             .with_state(inner.clone());
@@ -110,6 +113,13 @@ impl FakeLlm {
             inner,
             _server: server,
         }
+    }
+
+    /// Act as a local server (Ollama, vLLM) does: `GET /v1/models` lists `models`, and a
+    /// request for any other model is refused as Ollama refuses it (404, "model … not
+    /// found"). Without this the fake lists nothing (404) and answers every name.
+    pub fn only_knows(&self, models: &[&str]) {
+        *self.inner.known.lock().unwrap() = Some(models.iter().map(|m| m.to_string()).collect());
     }
 
     /// Replies for `model`, in order; after them, the `always` reply (or "ok").
@@ -155,6 +165,19 @@ impl FakeLlm {
             .into_iter()
             .filter(|c| c.model == model)
             .collect()
+    }
+}
+
+async fn list_models(State(s): State<Arc<Inner>>) -> Response {
+    match s.known.lock().unwrap().clone() {
+        Some(models) => Json(serde_json::json!({
+            "object": "list",
+            "data": models.iter().map(|m| serde_json::json!({
+                "id": m, "object": "model", "created": 1_700_000_000, "owned_by": "library"
+            })).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 
@@ -210,6 +233,22 @@ async fn answer(
     body: Value,
     default: Reply,
 ) -> Response {
+    let unknown = s
+        .known
+        .lock()
+        .unwrap()
+        .as_ref()
+        .is_some_and(|known| !known.contains(&model));
+    if unknown {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({"error": {
+                "message": format!("model \"{model}\" not found, try pulling it first"),
+                "type": "api_error", "param": null, "code": null
+            }})),
+        )
+            .into_response();
+    }
     let index = {
         let mut calls = s.calls.lock().unwrap();
         calls.push(Call {
