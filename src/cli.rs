@@ -289,9 +289,10 @@ pub struct SearchArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "0.0.0.0")]
-    pub host: String,
+    /// Address to listen on [default: 127.0.0.1, this machine only; 0.0.0.0 as a
+    /// Databricks App (DATABRICKS_APP_PORT set) or in production].
+    #[arg(long)]
+    pub host: Option<String>,
 
     /// Port to listen on (Databricks Apps set DATABRICKS_APP_PORT).
     #[arg(long, env = "DATABRICKS_APP_PORT", default_value_t = 8000)]

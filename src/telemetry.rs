@@ -2,7 +2,7 @@
 //! when an OTLP endpoint is configured, the research spans exported over OTLP/HTTP.
 
 use std::collections::HashMap;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal as _, Write};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig as _};
@@ -156,6 +156,10 @@ pub fn init(
         .transpose()?;
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(ScrubbingStderr)
+        .with_ansi(colour(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR").as_deref(),
+        ))
         .with_target(true);
     let fmt = match format {
         LogFormat::Text => fmt.boxed(),
@@ -173,6 +177,12 @@ pub fn init(
     // A second init (tests) keeps the first subscriber; not an error worth failing on.
     drop(result);
     Ok(Telemetry { provider })
+}
+
+/// Colour codes only for a person at a terminal: a log file or a pipe gets plain text, and
+/// a non-empty `NO_COLOR` turns colour off everywhere (no-color.org).
+fn colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// Which callsites become exported spans: dra's own spans only. Events stay out, because
@@ -260,6 +270,15 @@ impl<'a> MakeWriter<'a> for ScrubbingStderr {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn colour_only_at_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(super::colour(true, None));
+        assert!(super::colour(true, Some(OsStr::new(""))));
+        assert!(!super::colour(true, Some(OsStr::new("1"))));
+        assert!(!super::colour(false, None));
+    }
+
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {

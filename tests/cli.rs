@@ -102,3 +102,23 @@ async fn logs_are_json_when_asked_and_never_carry_the_token() {
         out.stderr
     );
 }
+
+#[tokio::test]
+async fn logs_to_a_pipe_carry_no_colour_codes() {
+    // A warning through the log writer: the model server's list cannot be read.
+    let out = Dra::new(["models"])
+        .env("OPENAI_BASE_URL", "http://127.0.0.1:1/v1")
+        .env("LOG_LEVEL", "warn")
+        .run()
+        .await;
+    assert!(
+        out.stderr.contains("WARN") && out.stderr.contains("cannot list the models"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains('\x1b'),
+        "ANSI codes in a pipe: {:?}",
+        out.stderr
+    );
+}

@@ -329,3 +329,80 @@ async fn serve_flags_choose_the_ui() {
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("no index.html"), "{}", out.stderr);
 }
+
+/// This machine's address on its default route, if it has one besides loopback.
+fn non_loopback_address() -> Option<std::net::IpAddr> {
+    let probe = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    // Connecting a UDP socket sends nothing; it only picks the outgoing interface.
+    probe.connect("10.255.255.255:9").ok()?;
+    let ip = probe.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+/// Starts `dra serve --port P` without `--host` and returns its first stderr line.
+async fn serve_without_host(env: &[(&str, &str)]) -> (tokio::process::Child, u16, String) {
+    use tokio::io::AsyncBufReadExt as _;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut dra =
+        Dra::new(["serve", "--port", &port.to_string()]).env("DRA_USER", "ui@example.com");
+    for (k, v) in env {
+        dra = dra.env(k, v);
+    }
+    let (mut child, _home) = dra.spawn();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let line = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match lines.next_line().await.unwrap() {
+                Some(l) if l.starts_with("dra serve on") => return l,
+                Some(_) => continue,
+                None => panic!("dra serve ended without a startup line"),
+            }
+        }
+    })
+    .await
+    .expect("a startup line");
+    let url = format!("http://127.0.0.1:{port}/health");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while reqwest::get(&url).await.is_err() {
+        assert!(Instant::now() < deadline, "dra serve did not start: {line}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (child, port, line)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_development_serve_listens_on_this_machine_only_unless_told() {
+    let (mut local, port, line) = serve_without_host(&[]).await;
+    assert!(
+        line.starts_with(&format!(
+            "dra serve on http://127.0.0.1:{port} (this machine only"
+        )) && line.contains("--host 0.0.0.0"),
+        "{line}"
+    );
+    let other = non_loopback_address();
+    if let Some(ip) = other {
+        assert!(
+            tokio::net::TcpStream::connect((ip, port)).await.is_err(),
+            "reachable from the network at {ip}:{port}"
+        );
+    }
+    local.kill().await.unwrap();
+
+    // As a Databricks App, the platform's proxy must reach it.
+    let (mut app, port, line) = serve_without_host(&[("APP_ENV", "production")]).await;
+    assert!(
+        line.starts_with(&format!(
+            "dra serve on http://0.0.0.0:{port} (all interfaces, in production"
+        )),
+        "{line}"
+    );
+    if let Some(ip) = other {
+        assert!(tokio::net::TcpStream::connect((ip, port)).await.is_ok());
+    }
+    app.kill().await.unwrap();
+}

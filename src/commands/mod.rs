@@ -63,11 +63,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .map(|_| ())
             .map_err(|e| e.to_string());
         let ollama = dra::llm::local::ollama_base_url(env.get("OLLAMA_HOST").map(String::as_str));
-        if let Some(notice) =
-            dra::llm::local::prepare(&mut config.llm, &mut config.endpoints, databricks, &ollama)
-                .await?
+        match dra::llm::local::prepare(&mut config.llm, &mut config.endpoints, databricks, &ollama)
+            .await
         {
-            eprintln!("{notice}");
+            Ok(notice) => {
+                if let Some(notice) = notice {
+                    eprintln!("{notice}");
+                }
+            }
+            // The server starts without a model (its health check says so); the UI and the
+            // stored chats still work.
+            Err(e) if matches!(cli.command, Command::Serve(_)) => {
+                eprintln!("warning: {e}");
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     let ctx = Context {

@@ -39,17 +39,18 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         eprintln!("warning: no database configured (DATABASE_URL or Lakebase): chats cannot be stored; data routes answer 503");
         None
     };
+    let (host, reach) = listen_host(args.host.as_deref(), production, &ctx.env);
     let listen = Listen {
-        host: args.host.clone(),
+        host,
         port: args.port,
     };
     match &identity {
         IdentityMode::Production => eprintln!(
-            "dra serve on http://{}:{} (production: users from the Databricks Apps proxy headers)",
+            "dra serve on http://{}:{} ({reach}; production: users from the Databricks Apps proxy headers)",
             listen.host, listen.port
         ),
         IdentityMode::Development { local_user } => eprintln!(
-            "dra serve on http://{}:{} (development: requests without proxy headers act as {local_user})",
+            "dra serve on http://{}:{} ({reach}; development: requests without proxy headers act as {local_user})",
             listen.host, listen.port
         ),
     }
@@ -125,4 +126,24 @@ fn static_ui(ctx: &Context, args: &ServeArgs) -> anyhow::Result<StaticUi> {
     } else {
         StaticUi::Embedded
     })
+}
+
+/// Where to listen, and who can reach it, for the startup line. In development anyone who
+/// can reach the port acts as the local user, so only this machine can unless asked.
+fn listen_host(
+    flag: Option<&str>,
+    production: bool,
+    env: &dra::config::Env,
+) -> (String, &'static str) {
+    match flag.map(str::trim).filter(|h| !h.is_empty()) {
+        Some(host) => (host.to_string(), "--host"),
+        None if env.contains_key("DATABRICKS_APP_PORT") => {
+            ("0.0.0.0".into(), "all interfaces, as a Databricks App")
+        }
+        None if production => ("0.0.0.0".into(), "all interfaces, in production"),
+        None => (
+            "127.0.0.1".into(),
+            "this machine only; --host 0.0.0.0 opens it to the network",
+        ),
+    }
 }

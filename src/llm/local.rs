@@ -150,6 +150,8 @@ fn join(notices: Vec<String>) -> Notice {
 /// The error when no model server is configured or found: every option tried, in order,
 /// with what to set.
 fn no_server_found(databricks: &str, ollama: &str, why_not_ollama: &str) -> String {
+    // The Databricks reason is a list of its own; indent it under its item.
+    let databricks = databricks.replace('\n', "\n     ");
     format!(
         "no model server found. Tried, in order:\n  \
          1. an OpenAI-compatible server (Ollama, vLLM, OpenAI): OPENAI_BASE_URL is not set\n  \
