@@ -557,7 +557,10 @@ async fn preferences_start_at_the_defaults_and_keep_what_each_user_sets() {
     .await;
     assert_eq!(status, StatusCode::OK, "{prefs}");
     assert_eq!(prefs["defaultResearchDepth"], "auto");
-    assert_eq!(prefs["defaultQueryMode"], "simple");
+    assert_eq!(
+        prefs["defaultQueryMode"], "deep_research",
+        "a new user starts in deep research"
+    );
     assert_eq!(prefs["theme"], "system");
     assert_eq!(prefs["notificationsEnabled"], true);
     assert!(prefs["systemInstructions"].is_null());
@@ -574,7 +577,7 @@ async fn preferences_start_at_the_defaults_and_keep_what_each_user_sets() {
     assert_eq!(updated["defaultResearchDepth"], "extended");
     assert_eq!(updated["theme"], "dark");
     assert_eq!(
-        updated["defaultQueryMode"], "simple",
+        updated["defaultQueryMode"], "deep_research",
         "untouched fields stay"
     );
     let (_, again) = call(
@@ -1234,7 +1237,7 @@ async fn the_v1_aliases_answer_in_the_docs_shapes() {
 
     let (status, prefs) = call(&s, TestRequest::get().uri("/v1/preferences"), Some(ALICE)).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(prefs["defaultQueryMode"], "simple");
+    assert_eq!(prefs["defaultQueryMode"], "deep_research");
     let (status, _) = call(
         &s,
         TestRequest::get().uri(&format!("/v1/messages/{message}/provenance")),
@@ -1324,4 +1327,85 @@ async fn v1_health_checks_the_model_endpoints_and_caches_the_answer() {
     let none = unlimited_app(None, IdentityMode::Production).await;
     let (_, body) = call(&none, TestRequest::get().uri("/v1/health"), None).await;
     assert_eq!(body["llm"], "not_configured");
+}
+
+#[actix_web::test]
+async fn a_missing_model_and_a_missing_database_say_which_is_missing() {
+    let db = TestDb::new().await;
+    // A database but no model endpoint (jobs without a worker, as `dra serve` runs then):
+    // chats work, research says the model is missing.
+    let pool = migrated_pool(&db).await;
+    let jobs = Arc::new(dra::jobs::Jobs::start(
+        pool.clone(),
+        dra::jobs::JobsConfig::default(),
+        None,
+        "no-model".into(),
+    ));
+    let no_model = app(Arc::new(AppState {
+        jobs: Some(jobs.clone()),
+        ..support::serve::unlimited(Some(pool), IdentityMode::Production)
+    }))
+    .await;
+    let (status, _) = call(
+        &no_model,
+        TestRequest::post()
+            .uri("/api/v1/chats")
+            .set_json(json!({"title": "t"})),
+        Some(ALICE),
+    )
+    .await;
+    assert!(status.is_success(), "{status}");
+    let (status, body) = call(
+        &no_model,
+        TestRequest::post()
+            .uri("/api/v1/research/jobs")
+            .set_json(json!({"chat_id": uuid::Uuid::new_v4(), "query": "q"})),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["details"]["dependency"], "model", "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("no model is configured") && message.contains("OPENAI_BASE_URL"),
+        "{body}"
+    );
+    assert!(!message.contains("database"), "{body}");
+    jobs.shutdown().await;
+
+    let no_database = unlimited_app(None, IdentityMode::Production).await;
+    let (status, body) = call(
+        &no_database,
+        TestRequest::get().uri("/api/v1/chats"),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["details"]["dependency"], "database", "{body}");
+    assert_eq!(body["message"], "the database is unavailable");
+}
+
+#[actix_web::test]
+async fn saved_preferences_keep_their_mode_when_new_users_start_in_deep_research() {
+    let db = TestDb::new().await;
+    let pool = migrated_pool(&db).await;
+    // Saved before this version, with the column's default (the original's `simple`).
+    let mut conn = pool.get().await.unwrap();
+    diesel_async::RunQueryDsl::execute(
+        diesel::sql_query("INSERT INTO user_preferences (user_id) VALUES ('alice@example.com')"),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    let s = unlimited_app(Some(pool), IdentityMode::Production).await;
+    let (_, alice) = call(
+        &s,
+        TestRequest::get().uri("/api/v1/preferences"),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(alice["defaultQueryMode"], "simple", "{alice}");
+    let (_, bob) = call(&s, TestRequest::get().uri("/api/v1/preferences"), Some(BOB)).await;
+    assert_eq!(bob["defaultQueryMode"], "deep_research", "{bob}");
 }

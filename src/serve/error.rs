@@ -40,6 +40,10 @@ pub enum ApiError {
     /// No database configured, or it cannot be reached.
     #[error("the database is unavailable")]
     Unavailable(String),
+    /// No model endpoint: chats can be read, research cannot run. The message is the
+    /// operator's fix, and holds no secret.
+    #[error("{0}")]
+    NoModel(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -67,7 +71,7 @@ impl ApiError {
             ApiError::Conflict { code, .. } => code,
             ApiError::TooMany(_) => "RATE_LIMITED",
             ApiError::ResearchFailed(_) => "RESEARCH_FAILED",
-            ApiError::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            ApiError::Unavailable(_) | ApiError::NoModel(_) => "SERVICE_UNAVAILABLE",
             ApiError::Internal(_) => "INTERNAL_ERROR",
         }
     }
@@ -75,6 +79,8 @@ impl ApiError {
     fn details(&self) -> Option<Value> {
         match self {
             ApiError::NotFound { resource, id } => Some(json!({"resource": resource, "id": id})),
+            ApiError::Unavailable(_) => Some(json!({"dependency": "database"})),
+            ApiError::NoModel(_) => Some(json!({"dependency": "model"})),
             ApiError::Invalid {
                 field: Some(field), ..
             } => Some(json!({"field": field})),
@@ -93,7 +99,7 @@ impl ResponseError for ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::ResearchFailed(_) => StatusCode::BAD_GATEWAY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::NoModel(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -99,8 +99,11 @@ impl AppState {
     pub(crate) fn research(&self) -> Result<&Arc<crate::jobs::Jobs>, ApiError> {
         let jobs = self.jobs()?;
         if jobs.worker.is_none() {
-            return Err(ApiError::Unavailable(
-                "research cannot run on this server: no model endpoint is configured".into(),
+            return Err(ApiError::NoModel(
+                "research cannot run on this server: no model is configured (set \
+                 OPENAI_BASE_URL and OPENAI_MODEL, or Databricks credentials, and restart \
+                 dra serve)"
+                    .into(),
             ));
         }
         Ok(jobs)

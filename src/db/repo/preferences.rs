@@ -30,13 +30,21 @@ pub struct PreferencesUpdate<'a> {
     pub notifications_enabled: Option<bool>,
 }
 
+/// The query mode a new user starts in: this is a research app. The column's default
+/// stays the original's `simple`, so the schema matches it and rows already saved keep
+/// their mode.
+pub const NEW_USER_QUERY_MODE: &str = "deep_research";
+
 /// `user_id`'s preferences, created with the defaults if they have none yet.
 pub async fn get_or_create(
     conn: &mut AsyncPgConnection,
     user_id: &str,
 ) -> QueryResult<Preferences> {
     diesel::insert_into(user_preferences::table)
-        .values(user_preferences::user_id.eq(user_id))
+        .values((
+            user_preferences::user_id.eq(user_id),
+            user_preferences::default_query_mode.eq(NEW_USER_QUERY_MODE),
+        ))
         .on_conflict(user_preferences::user_id)
         .do_nothing()
         .execute(conn)
