@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use dra::config::{AppConfig, Env, PgUser, SslMode};
 use dra::databricks::{AuthOptions, DatabricksAuth, WorkspaceClient};
+use dra::db::tls::{Roots, Verify};
 use dra::db::ConnectionTarget;
 use futures::FutureExt;
 use support::workspace::{FakeWorkspace, ME, PAT};
@@ -34,7 +35,7 @@ async fn resolve(ws: &FakeWorkspace, user: PgUser, e: &Env) -> ConnectionTarget 
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn instance_dns_and_jwt_subject_by_default_with_tls_required() {
+async fn instance_dns_and_jwt_subject_by_default_with_tls_verified_fully() {
     let ws = FakeWorkspace::start().await.with_instance(
         "lb",
         &["AVAILABLE"],
@@ -46,7 +47,33 @@ async fn instance_dns_and_jwt_subject_by_default_with_tls_required() {
     assert_eq!(t.port, 5432);
     assert_eq!(t.database, "deep_research");
     assert_eq!(t.user, "sp-application-id");
-    assert_eq!(t.sslmode, SslMode::Require);
+    assert_eq!(t.sslmode, SslMode::VerifyFull);
+    assert_eq!(
+        t.verify,
+        Verify::ChainAndHost(Roots::Lakebase { extra: None })
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_weaker_sslmode_does_not_weaken_lakebase_verification() {
+    let ws = FakeWorkspace::start().await.with_instance(
+        "lb",
+        &["AVAILABLE"],
+        "instance-1.database.example",
+    );
+    for mode in [SslMode::Prefer, SslMode::Require, SslMode::VerifyCa] {
+        let mut config = AppConfig::default();
+        config.database.sslmode = Some(mode);
+        let t = ConnectionTarget::lakebase(&client(&ws), "lb", &config, &Env::new())
+            .await
+            .unwrap();
+        assert_eq!(t.sslmode, SslMode::VerifyFull, "{mode}");
+        assert_eq!(
+            t.verify,
+            Verify::ChainAndHost(Roots::Lakebase { extra: None }),
+            "{mode}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

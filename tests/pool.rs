@@ -5,12 +5,17 @@ mod support;
 use std::time::Duration;
 
 use diesel_async::RunQueryDsl;
-use dra::config::{AppConfig, DatabaseUrl};
+use dra::config::{AppConfig, DatabaseUrl, Env};
 use dra::db::{build_pool, ConnectionTarget};
 use support::TestDb;
 
 fn target(url: &str) -> ConnectionTarget {
-    ConnectionTarget::from_url(&DatabaseUrl::parse(url).unwrap(), &AppConfig::default()).unwrap()
+    ConnectionTarget::from_url(
+        &DatabaseUrl::parse(url).unwrap(),
+        &AppConfig::default(),
+        &Env::new(),
+    )
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

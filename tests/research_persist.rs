@@ -6,7 +6,7 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use dra::config::{AppConfig, DatabaseUrl};
+use dra::config::{AppConfig, DatabaseUrl, Env};
 use dra::db::event_log::EventLog;
 use dra::db::repo::{ChatId, MessageId, SessionId};
 use dra::db::runs::{self, RunStart};
@@ -547,8 +547,12 @@ async fn without_a_database_nothing_is_required() {
 
 async fn pool_for(db: &TestDb) -> PgPool {
     let config = AppConfig::default();
-    let target =
-        ConnectionTarget::from_url(&DatabaseUrl::parse(&db.url()).unwrap(), &config).unwrap();
+    let target = ConnectionTarget::from_url(
+        &DatabaseUrl::parse(&db.url()).unwrap(),
+        &config,
+        &Env::new(),
+    )
+    .unwrap();
     // Through the binary: embedded migrations need a multi-threaded runtime, and these
     // tests run on a single thread.
     let migrated = Dra::new(["migrate"])
@@ -781,6 +785,7 @@ async fn stored_claims_read_back_as_the_provenance_the_run_exported() {
         ConnectionTarget::from_url(
             &DatabaseUrl::parse(&w.db.url()).unwrap(),
             &AppConfig::default(),
+            &Env::new(),
         )
         .unwrap(),
         &AppConfig::default().database.pool,

@@ -4,7 +4,7 @@
 use std::future::Future;
 
 use diesel_async::RunQueryDsl;
-use dra::config::{AppConfig, DatabaseUrl};
+use dra::config::{AppConfig, DatabaseUrl, Env};
 use dra::db::{admin, ConnectionTarget};
 
 /// Runs `bench` to its end on a multi-threaded runtime.
@@ -54,6 +54,7 @@ impl ScratchDb {
         let server = ConnectionTarget::from_url(
             &DatabaseUrl::parse(url.as_str()).map_err(anyhow::Error::msg)?,
             &AppConfig::default(),
+            &Env::new(),
         )?;
         let name = format!("dra_bench_{}", uuid::Uuid::new_v4().simple());
         admin::create_database(&mut server.connect().await?, &name).await?;

@@ -155,7 +155,7 @@ impl Context {
             None => Backend::from_config(&self.config)?,
         };
         Ok(match backend {
-            Backend::Url(url) => ConnectionTarget::from_url(&url, &self.config)?,
+            Backend::Url(url) => ConnectionTarget::from_url(&url, &self.config, &self.env)?,
             Backend::Lakebase { instance } => {
                 let client = self.workspace()?;
                 ConnectionTarget::lakebase(&client, &instance, &self.config, &self.env).await?

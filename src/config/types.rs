@@ -192,10 +192,12 @@ pub struct DatabaseSection {
     /// Plain PostgreSQL URL (`postgres://`, `postgresql://` or `postgresql+asyncpg://`).
     /// When set, Lakebase is not used.
     pub url: Option<DatabaseUrl>,
-    /// TLS mode; defaults to `require` for Lakebase and to the URL's `sslmode` (else
-    /// `prefer`) for `database.url`.
+    /// TLS mode for `database.url` when the URL has no `sslmode` (default `prefer`).
+    /// Lakebase is always `verify-full` unless this is `disable`.
     pub sslmode: Option<SslMode>,
-    /// Extra PEM root certificate(s) to trust, beside the built-in web PKI roots.
+    /// PEM root certificate(s) to verify the server against (libpq's `sslrootcert`; the
+    /// URL's `sslrootcert` wins; `system` means the web PKI roots). For Lakebase, extra
+    /// roots beside the web PKI ones.
     pub ssl_root_cert: Option<PathBuf>,
     pub pool: PoolSection,
 }
@@ -293,19 +295,23 @@ impl Serialize for PgUser {
     }
 }
 
-/// libpq's `sslmode` values that dra supports.
+/// libpq's `sslmode` values, with libpq's meaning (see `db::tls` for how each is applied).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SslMode {
-    /// No TLS (local servers).
+    /// No TLS.
     Disable,
-    /// TLS when the server offers it; certificates are verified when it is used.
+    /// Plain first; TLS only if the server refuses a plain connection.
+    Allow,
+    /// TLS when the server offers it, else plain; the certificate is not verified unless a
+    /// root certificate is configured (then as `verify-ca`).
     Prefer,
-    /// TLS required; the certificate chain and host name are verified.
+    /// TLS or nothing; the certificate is not verified unless a root certificate is
+    /// configured (then as `verify-ca`).
     Require,
-    /// Same as `require` in dra: certificates are always verified.
+    /// TLS with the certificate chain verified against the root certificate; any host name.
     VerifyCa,
-    /// Same as `require` in dra: certificates are always verified.
+    /// TLS with the certificate chain and the host name verified.
     VerifyFull,
 }
 
@@ -313,6 +319,7 @@ impl fmt::Display for SslMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             SslMode::Disable => "disable",
+            SslMode::Allow => "allow",
             SslMode::Prefer => "prefer",
             SslMode::Require => "require",
             SslMode::VerifyCa => "verify-ca",
@@ -326,7 +333,8 @@ impl SslMode {
     pub fn parse(s: &str) -> Option<SslMode> {
         Some(match s {
             "disable" => SslMode::Disable,
-            "allow" | "prefer" => SslMode::Prefer,
+            "allow" => SslMode::Allow,
+            "prefer" => SslMode::Prefer,
             "require" => SslMode::Require,
             "verify-ca" => SslMode::VerifyCa,
             "verify-full" => SslMode::VerifyFull,

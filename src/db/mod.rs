@@ -10,7 +10,7 @@ pub mod repo;
 pub mod runs;
 pub mod schema;
 pub mod target;
-mod tls;
+pub mod tls;
 pub mod token;
 pub mod wait;
 
@@ -36,8 +36,12 @@ pub enum DbError {
     NoDns { instance: String, state: String },
     #[error("cannot connect to {target}: {message}")]
     Connect { target: String, message: String },
-    #[error("TLS setup failed: {0}")]
-    Tls(String),
+    /// A TLS setting that cannot work, or a server certificate that was rejected.
+    #[error("cannot connect to {target}: {error}")]
+    Tls {
+        target: String,
+        error: tls::TlsError,
+    },
     #[error("database query failed: {0}")]
     Query(#[from] diesel::result::Error),
     #[error("connection pool: {0}")]

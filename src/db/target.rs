@@ -2,7 +2,7 @@
 //! Databricks Apps conventions (`PGHOST`, `PGPORT`, `PGDATABASE`, `PGUSER`).
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,8 +10,9 @@ use base64::Engine;
 use diesel_async::AsyncPgConnection;
 use secrecy::{ExposeSecret, SecretString};
 
+use super::tls::{self, TlsError, Verify};
 use super::token::TokenProvider;
-use super::{tls, DbError};
+use super::DbError;
 use crate::config::{AppConfig, DatabaseUrl, Env, PgUser, SslMode};
 use crate::databricks::WorkspaceClient;
 
@@ -46,8 +47,10 @@ pub struct ConnectionTarget {
     pub port: u16,
     pub database: String,
     pub user: String,
+    /// The `sslmode` in effect: how TLS is negotiated.
     pub sslmode: SslMode,
-    pub root_cert: Option<PathBuf>,
+    /// Which server certificates TLS accepts, resolved with libpq's rules.
+    pub verify: Verify,
     pub connect_timeout: Duration,
     pub provider: Arc<TokenProvider>,
 }
@@ -69,29 +72,41 @@ impl fmt::Display for ConnectionTarget {
 }
 
 impl ConnectionTarget {
-    /// A target from a PostgreSQL URL. TLS: the URL's `sslmode`, else `database.sslmode`
-    /// (`PGSSLMODE`), else `prefer`.
-    pub fn from_url(url: &DatabaseUrl, config: &AppConfig) -> Result<ConnectionTarget, DbError> {
+    /// A target from a PostgreSQL URL. TLS as libpq does it: the URL's `sslmode`, else
+    /// `database.sslmode` (`PGSSLMODE`), else `prefer`; the URL's `sslrootcert`, else
+    /// `database.ssl_root_cert` (`PGSSLROOTCERT`), else `$HOME/.postgresql/root.crt` from
+    /// `env` when it exists.
+    pub fn from_url(
+        url: &DatabaseUrl,
+        config: &AppConfig,
+        env: &Env,
+    ) -> Result<ConnectionTarget, DbError> {
         let u = url.expose();
         let decode = |s: &str| {
             percent_encoding::percent_decode_str(s)
                 .decode_utf8_lossy()
                 .into_owned()
         };
-        let mut sslmode = config.database.sslmode.unwrap_or(SslMode::Prefer);
+        let mut sslmode = config.database.sslmode;
         let mut root_cert = config.database.ssl_root_cert.clone();
         for (k, v) in u.query_pairs() {
             match k.as_ref() {
                 "sslmode" => {
-                    sslmode = SslMode::parse(&v).ok_or_else(|| DbError::Connect {
+                    sslmode = Some(SslMode::parse(&v).ok_or_else(|| DbError::Connect {
                         target: url.redacted(),
-                        message: format!("unknown sslmode `{v}` (use disable, prefer, require, verify-ca or verify-full)"),
-                    })?
+                        message: format!("unknown sslmode `{v}` (use disable, allow, prefer, require, verify-ca or verify-full)"),
+                    })?)
                 }
                 "sslrootcert" => root_cert = Some(PathBuf::from(v.as_ref())),
                 _ => {}
             }
         }
+        let home = env.get("HOME").filter(|h| !h.is_empty()).map(Path::new);
+        let (sslmode, verify) = tls::libpq_verification(sslmode, root_cert.as_deref(), home)
+            .map_err(|error| DbError::Tls {
+                target: url.redacted(),
+                error,
+            })?;
         let database = decode(u.path().trim_start_matches('/'));
         Ok(ConnectionTarget {
             host: u
@@ -111,7 +126,7 @@ impl ConnectionTarget {
                 decode(u.username())
             },
             sslmode,
-            root_cert,
+            verify,
             connect_timeout: config.database.pool.connect_timeout,
             provider: Arc::new(TokenProvider::Static(
                 u.password().map(|p| SecretString::from(decode(p))),
@@ -121,7 +136,8 @@ impl ConnectionTarget {
 
     /// A target for a Lakebase instance. Host: `PGHOST`, else the instance's
     /// `read_write_dns`; port: `PGPORT`, else `lakebase.port`; database: `PGDATABASE`, else
-    /// `lakebase.database`; user per `lakebase.user`; TLS `require` unless configured.
+    /// `lakebase.database`; user per `lakebase.user`; TLS `verify-full` against the web PKI
+    /// roots whatever `sslmode` says (see [`tls::lakebase_verification`]).
     pub async fn lakebase(
         client: &WorkspaceClient,
         instance: &str,
@@ -181,13 +197,17 @@ impl ConnectionTarget {
             }
             None => lb.database.clone(),
         };
+        let (sslmode, verify) = tls::lakebase_verification(
+            config.database.sslmode,
+            config.database.ssl_root_cert.as_deref(),
+        );
         Ok(ConnectionTarget {
             host,
             port,
             database,
             user,
-            sslmode: config.database.sslmode.unwrap_or(SslMode::Require),
-            root_cert: config.database.ssl_root_cert.clone(),
+            sslmode,
+            verify,
             connect_timeout: config.database.pool.connect_timeout,
             provider,
         })
@@ -201,7 +221,8 @@ impl ConnectionTarget {
         }
     }
 
-    /// Open one connection with a password from the provider.
+    /// Open one connection with a password from the provider, negotiating TLS as libpq does
+    /// for `sslmode`.
     pub async fn connect(&self) -> Result<AsyncPgConnection, DbError> {
         let password = self.provider.password().await?;
         let mut cfg = tokio_postgres::Config::new();
@@ -210,35 +231,170 @@ impl ConnectionTarget {
             .user(&self.user)
             .dbname(&self.database)
             .application_name("dra")
-            .connect_timeout(self.connect_timeout)
-            .ssl_mode(match self.sslmode {
-                SslMode::Disable => tokio_postgres::config::SslMode::Disable,
-                SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
-                SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
-                    tokio_postgres::config::SslMode::Require
-                }
-            });
+            .connect_timeout(self.connect_timeout);
         if let Some(p) = &password {
             cfg.password(p.expose_secret());
         }
-        let fail = |message: String| DbError::Connect {
-            target: self.to_string(),
-            message,
+        let opened = match self.sslmode {
+            SslMode::Disable => self.open(&cfg, Encryption::Off).await,
+            // libpq retries with TLS when the server answers a plain start-up with an error;
+            // only a pg_hba.conf refusal can depend on encryption, so only that is retried.
+            SslMode::Allow => match self.open(&cfg, Encryption::Off).await {
+                Err(Failure::Pg(e)) if refused_by_pg_hba(&e) => {
+                    self.open(&cfg, Encryption::Required).await
+                }
+                other => other,
+            },
+            // A server without TLS is handled in the negotiation; libpq also retries without
+            // TLS when the TLS attempt itself fails (a certificate rejected under a
+            // configured root certificate, a handshake error) or pg_hba.conf refuses it.
+            SslMode::Prefer => match self.open(&cfg, Encryption::IfOffered).await {
+                Err(tls_failure) if tls_failure.plain_may_work() => {
+                    let tls_failure = self.describe(tls_failure);
+                    tracing::warn!(
+                        target_db = %self,
+                        error = %tls_failure,
+                        "TLS connection failed; trying without TLS, as sslmode=prefer allows"
+                    );
+                    self.open(&cfg, Encryption::Off)
+                        .await
+                        .map_err(|plain| Failure::PlainAfterTls {
+                            tls: tls_failure,
+                            plain: Box::new(self.describe(plain)),
+                        })
+                }
+                other => other,
+            },
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
+                self.open(&cfg, Encryption::Required).await
+            }
         };
-        let conn = if self.sslmode == SslMode::Disable {
-            let (client, connection) = cfg
-                .connect(tokio_postgres::NoTls)
-                .await
-                .map_err(|e| fail(describe_pg_error(&e)))?;
-            AsyncPgConnection::try_from_client_and_connection(client, connection).await
-        } else {
-            let (client, connection) = cfg
-                .connect(tls::connector(self.root_cert.as_deref())?)
-                .await
-                .map_err(|e| fail(describe_pg_error(&e)))?;
-            AsyncPgConnection::try_from_client_and_connection(client, connection).await
+        opened.map_err(|f| self.describe(f))
+    }
+
+    /// One connection attempt.
+    async fn open(
+        &self,
+        cfg: &tokio_postgres::Config,
+        encryption: Encryption,
+    ) -> Result<AsyncPgConnection, Failure> {
+        let mut cfg = cfg.clone();
+        let mode = match encryption {
+            Encryption::Off => {
+                cfg.ssl_mode(tokio_postgres::config::SslMode::Disable);
+                let (client, connection) = cfg
+                    .connect(tokio_postgres::NoTls)
+                    .await
+                    .map_err(Failure::Pg)?;
+                return AsyncPgConnection::try_from_client_and_connection(client, connection)
+                    .await
+                    .map_err(Failure::Setup);
+            }
+            Encryption::IfOffered => tokio_postgres::config::SslMode::Prefer,
+            Encryption::Required => tokio_postgres::config::SslMode::Require,
         };
-        conn.map_err(|e| fail(e.to_string()))
+        cfg.ssl_mode(mode);
+        let tls = tls::connector(&self.verify).map_err(Failure::Tls)?;
+        let (client, connection) = cfg.connect(tls).await.map_err(Failure::Pg)?;
+        AsyncPgConnection::try_from_client_and_connection(client, connection)
+            .await
+            .map_err(Failure::Setup)
+    }
+
+    /// The user-facing error for a failed attempt.
+    fn describe(&self, failure: Failure) -> DbError {
+        let target = self.to_string();
+        match failure {
+            Failure::Tls(error) => DbError::Tls { target, error },
+            Failure::Pg(e) => match rustls_error(&e) {
+                Some(rustls::Error::InvalidCertificate(cert_error)) => DbError::Tls {
+                    target,
+                    error: tls::rejected(self.sslmode, &self.verify, &self.host, cert_error),
+                },
+                _ => DbError::Connect {
+                    target,
+                    message: describe_pg_error(&e),
+                },
+            },
+            Failure::Setup(e) => DbError::Connect {
+                target,
+                message: e.to_string(),
+            },
+            Failure::PlainAfterTls { tls, plain } => DbError::Connect {
+                target,
+                message: format!(
+                    "with TLS: {}; then without TLS (sslmode=prefer): {}",
+                    strip_target(&tls),
+                    strip_target(&plain)
+                ),
+            },
+        }
+    }
+}
+
+/// How one connection attempt encrypts.
+#[derive(Debug, Clone, Copy)]
+enum Encryption {
+    Off,
+    /// TLS if the server agrees, else plain (the protocol's SSLRequest answered `N`).
+    IfOffered,
+    Required,
+}
+
+/// Why one attempt failed, kept typed until the retry decisions are made.
+enum Failure {
+    Tls(TlsError),
+    Pg(tokio_postgres::Error),
+    Setup(diesel::ConnectionError),
+    /// `prefer`'s TLS attempt failed and so did the plain one.
+    PlainAfterTls {
+        tls: DbError,
+        plain: Box<DbError>,
+    },
+}
+
+impl Failure {
+    /// Whether `prefer` should try again without TLS, as libpq does.
+    fn plain_may_work(&self) -> bool {
+        match self {
+            Failure::Pg(e) => rustls_error(e).is_some() || refused_by_pg_hba(e),
+            _ => false,
+        }
+    }
+}
+
+/// A pg_hba.conf refusal (`no pg_hba.conf entry …`, a `hostssl`/`hostnossl` mismatch among
+/// them); a wrong password has its own code.
+fn refused_by_pg_hba(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&tokio_postgres::error::SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
+}
+
+/// The rustls error behind a failed TLS handshake. tokio-rustls wraps it in an
+/// `io::Error`, whose `source()` skips it, so the I/O error's payload is looked into.
+fn rustls_error(e: &tokio_postgres::Error) -> Option<&rustls::Error> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(r) = s.downcast_ref::<rustls::Error>() {
+            return Some(r);
+        }
+        if let Some(r) = s
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(r);
+        }
+        source = s.source();
+    }
+    None
+}
+
+/// An error's text without its "cannot connect to …:" prefix, to nest it in another.
+fn strip_target(e: &DbError) -> String {
+    match e {
+        DbError::Connect { message, .. } => message.clone(),
+        DbError::Tls { error, .. } => error.to_string(),
+        other => other.to_string(),
     }
 }
 
@@ -253,6 +409,12 @@ fn describe_pg_error(e: &tokio_postgres::Error) -> String {
         msg.push_str(": ");
         msg.push_str(&s.to_string());
         source = s.source();
+    }
+    // tokio-postgres's wording when sslmode demands TLS of a server without it.
+    if msg.contains("server does not support TLS") {
+        msg.push_str(
+            " (the server has ssl=off; use sslmode=prefer or disable to connect without TLS)",
+        );
     }
     msg
 }
@@ -303,7 +465,7 @@ mod tests {
             "postgresql+asyncpg://u%40x:p%3Aw@db.example:6543/deep_research?sslmode=disable",
         )
         .unwrap();
-        let t = ConnectionTarget::from_url(&url, &AppConfig::default()).unwrap();
+        let t = ConnectionTarget::from_url(&url, &AppConfig::default(), &Env::new()).unwrap();
         assert_eq!(
             (
                 t.host.as_str(),

@@ -19,6 +19,6 @@ pub mod world;
 
 pub use cli::Dra;
 pub use pages::PageServer;
-pub use pg::{PrivateCluster, TestDb};
+pub use pg::{PrivateCluster, ServerCert, TestDb};
 pub use search::FakeSearch;
 pub use workspace::FakeWorkspace;

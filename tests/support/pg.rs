@@ -294,10 +294,23 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// The certificate a private cluster presents when TLS is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerCert {
+    /// Signed by a fresh test CA, for `127.0.0.1` and `localhost`.
+    CaSigned,
+    /// Self-signed for `localhost` only (subjectAltName, `CA:FALSE`), like the "snakeoil"
+    /// certificate Debian's PostgreSQL package installs (`make-ssl-cert`).
+    Snakeoil,
+    /// Self-signed with only a Common Name of `localhost` and openssl's default `CA:TRUE`:
+    /// the recipe in PostgreSQL's documentation (`openssl req -new -x509 … -subj /CN=…`).
+    DocsRecipe,
+}
+
 impl PrivateCluster {
-    /// Turn on TLS with a fresh CA-signed certificate for 127.0.0.1 / localhost; returns
-    /// the CA certificate (PEM) clients must trust.
-    pub async fn enable_tls(&self) -> PathBuf {
+    /// Turn on TLS with a fresh certificate of the given kind; returns the PEM certificate
+    /// a client must trust to verify it (the CA, or the self-signed certificate itself).
+    pub async fn enable_tls(&self, kind: ServerCert) -> PathBuf {
         let d = self.dir.path();
         let run = |args: &[&str]| {
             let out = Command::new("openssl")
@@ -311,55 +324,93 @@ impl PrivateCluster {
                 String::from_utf8_lossy(&out.stderr)
             );
         };
-        run(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=dra test CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-        ]);
-        std::fs::write(
-            d.join("san.ext"),
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-        )
-        .unwrap();
-        run(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-        ]);
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-            "-out",
-            "server.pem",
-        ]);
+        let self_signed = |extra: &[&str]| {
+            let mut args = vec![
+                "req",
+                "-new",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.pem",
+            ];
+            args.extend_from_slice(extra);
+            run(&args);
+        };
+        let trusted = match kind {
+            ServerCert::CaSigned => {
+                run(&[
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=dra test CA",
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                ]);
+                std::fs::write(
+                    d.join("san.ext"),
+                    "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+                )
+                .unwrap();
+                run(&[
+                    "req",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                ]);
+                run(&[
+                    "x509",
+                    "-req",
+                    "-in",
+                    "server.csr",
+                    "-CA",
+                    "ca.pem",
+                    "-CAkey",
+                    "ca.key",
+                    "-CAcreateserial",
+                    "-days",
+                    "2",
+                    "-extfile",
+                    "san.ext",
+                    "-out",
+                    "server.pem",
+                ]);
+                d.join("ca.pem")
+            }
+            ServerCert::Snakeoil => {
+                self_signed(&[
+                    "-addext",
+                    "subjectAltName=DNS:localhost",
+                    "-addext",
+                    "basicConstraints=CA:FALSE",
+                ]);
+                d.join("server.pem")
+            }
+            ServerCert::DocsRecipe => {
+                self_signed(&[]);
+                d.join("server.pem")
+            }
+        };
         // PostgreSQL insists its key is private to the server's user.
         let _ = Command::new("chown")
             .args(["postgres", "server.key", "server.pem"])
@@ -381,9 +432,60 @@ impl PrivateCluster {
         ] {
             su.batch_execute(&sql).await.expect("configure ssl");
         }
-        su.query("SELECT pg_reload_conf()", &[])
+        self.reload().await;
+        // The postmaster reloads asynchronously; a new backend sees the new settings once
+        // it has, and by then the TLS context is loaded too.
+        self.wait_until("ssl on", || async move {
+            let su = self.superuser().await;
+            let row = su.query_one("SHOW ssl", &[]).await.expect("show ssl");
+            row.get::<_, String>(0) == "on"
+        })
+        .await;
+        trusted
+    }
+
+    /// Accept TCP logins only over TLS (`hostssl` lines in pg_hba.conf).
+    pub async fn require_tls_in_hba(&self) {
+        let path = self.data.join("pg_hba.conf");
+        let hba = std::fs::read_to_string(&path).expect("read pg_hba.conf");
+        let hba: String = hba
+            .lines()
+            .map(|l| match l.strip_prefix("host ") {
+                Some(rest) => format!("hostssl {rest}\n"),
+                None => format!("{l}\n"),
+            })
+            .collect();
+        std::fs::write(&path, hba).expect("write pg_hba.conf");
+        self.reload().await;
+        self.wait_until("plain TCP refused", || async move {
+            self.login("postgres", "superpw")
+                .await
+                .is_err_and(|e| e.contains("pg_hba.conf"))
+        })
+        .await;
+    }
+
+    async fn reload(&self) {
+        self.superuser()
+            .await
+            .query("SELECT pg_reload_conf()", &[])
             .await
             .expect("reload");
-        d.join("ca.pem")
+    }
+
+    /// Poll `ready` for up to ten seconds.
+    async fn wait_until<F, Fut>(&self, what: &str, ready: F)
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !ready().await {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "cluster not ready after 10s: {what}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 }

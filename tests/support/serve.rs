@@ -9,7 +9,7 @@ use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::header::HeaderMap;
 use actix_web::http::StatusCode;
 use actix_web::test::{self, TestRequest};
-use dra::config::{AppConfig, DatabaseUrl};
+use dra::config::{AppConfig, DatabaseUrl, Env};
 use dra::db::repo::audit::{self, AuditEntry};
 use dra::db::{build_pool, ConnectionTarget, PgPool};
 use dra::serve::{AppState, IdentityMode};
@@ -35,7 +35,9 @@ pub async fn migrate(db: &TestDb) {
 /// A pool on `url` with the default settings.
 pub async fn pool_for(url: &str) -> PgPool {
     let config = AppConfig::default();
-    let target = ConnectionTarget::from_url(&DatabaseUrl::parse(url).unwrap(), &config).unwrap();
+    let target =
+        ConnectionTarget::from_url(&DatabaseUrl::parse(url).unwrap(), &config, &Env::new())
+            .unwrap();
     build_pool(target, &config.database.pool).await.unwrap()
 }
 
