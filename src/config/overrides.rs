@@ -20,13 +20,19 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     // A secret: the typed value (`ApiKey`) never prints, and problems name only the variable.
     ("BRAVE_API_KEY", "search.brave.api_key"),
     ("SEARXNG_URL", "search.searxng.base_url"),
+    ("WIKIPEDIA_BASE_URL", "search.wikipedia.base_url"),
     ("OPENAI_BASE_URL", "llm.base_url"),
     ("OPENAI_API_KEY", "llm.api_key"),
 ];
 
 /// Variables taken verbatim as strings: a key or URL that happens to look like a number
 /// (`0123`) must not be re-read as one.
-const VERBATIM: &[&str] = &["BRAVE_BASE_URL", "BRAVE_API_KEY", "SEARXNG_URL"];
+const VERBATIM: &[&str] = &[
+    "BRAVE_BASE_URL",
+    "BRAVE_API_KEY",
+    "SEARXNG_URL",
+    "WIKIPEDIA_BASE_URL",
+];
 
 /// Apply every set (non-empty) override variable to the tree.
 ///
