@@ -98,7 +98,7 @@ pub enum Command {
 
     /// Research a question: plan, search, read, reflect and write a cited report.
     #[command(
-        after_help = "Examples:\n  dra research \"How fast are river deltas losing wetlands?\"\n  dra research --depth extended --out report/ \"State of sodium-ion batteries in 2026\"\n  echo \"question\" | dra research - --no-clarify --format json > run.json\n  dra research --timeout 10m --max-tokens 400000 --model-tier synthesizer=complex \"…\"\n  dra research --chat 1b4e28ba-2fa1-11d2-883f-0016d3cca427 \"And in Asia?\"\n\nSaving: with DATABASE_URL or a Lakebase instance configured, each run is stored as a chat\n(`saved as chat <id>` on stderr) that `dra serve` shows; --no-save skips it.\n\nOn a terminal, clarifying questions are asked interactively (--yes or --no-clarify skips them);\notherwise exit code 11 means the question needs clarification (the questions are printed).\nCtrl-C stops the run, prints and writes what was gathered as a partial report and exits 130;\na second Ctrl-C quits at once. Exit code 7: the --chat is not one of yours."
+        after_help = "Examples:\n  dra research \"How fast are river deltas losing wetlands?\"\n  dra research --depth extended --out report/ \"State of sodium-ion batteries in 2026\"\n  echo \"question\" | dra research - --no-clarify --format json > run.json\n  dra research --timeout 10m --max-tokens 400000 --model-tier synthesizer=complex \"…\"\n  dra research --chat 1b4e28ba-2fa1-11d2-883f-0016d3cca427 \"And in Asia?\"\n  dra research --search-provider wikipedia \"History of the printing press\"\n  dra research --mode simple \"What is a river delta?\"   # no search, so no search setup needed\n\nSearch: Brave when BRAVE_API_KEY is set, else SearXNG when SEARXNG_URL is set, else Wikipedia\n(no key; search.wikipedia.language picks the wiki, e.g. de). --search-provider or\nsearch.provider chooses outright. --mode simple answers from the model alone.\n\nSaving: with DATABASE_URL or a Lakebase instance configured, each run is stored as a chat\n(`saved as chat <id>` on stderr) that `dra serve` shows; --no-save skips it.\n\nOn a terminal, clarifying questions are asked interactively (--yes or --no-clarify skips them);\notherwise exit code 11 means the question needs clarification (the questions are printed).\nCtrl-C stops the run, prints and writes what was gathered as a partial report and exits 130;\na second Ctrl-C quits at once. Exit code 7: the --chat is not one of yours."
     )]
     Research(ResearchArgs),
 
@@ -111,7 +111,7 @@ pub enum Command {
 
     /// Search the web and print the hits the research engine would see.
     #[command(
-        after_help = "Examples:\n  dra search \"lakebase pricing\"\n  dra search \"rust async runtimes\" --count 5 --freshness pw --json\n  SEARXNG_URL=http://localhost:8888 dra search --provider searxng \"databricks apps\""
+        after_help = "Examples:\n  dra search \"lakebase pricing\"\n  dra search \"rust async runtimes\" --count 5 --freshness pw --json\n  SEARXNG_URL=http://localhost:8888 dra search --provider searxng \"databricks apps\"\n  dra search --provider wikipedia \"river delta\"   # no key needed"
     )]
     Search(SearchArgs),
     /// List the model tiers and endpoints; `--check` sends each endpoint a one-word prompt.
@@ -278,8 +278,14 @@ pub struct SearchArgs {
     #[arg(long)]
     pub any_time: bool,
 
-    /// Search provider [default: search.provider, else brave].
-    #[arg(long, value_enum, value_name = "NAME")]
+    /// Search provider [default: search.provider; auto: Brave with BRAVE_API_KEY, else
+    /// SearXNG with SEARXNG_URL, else Wikipedia, which needs no key].
+    #[arg(
+        long,
+        visible_alias = "search-provider",
+        value_enum,
+        value_name = "NAME"
+    )]
     pub provider: Option<ProviderKind>,
 
     /// Print the hits as JSON (for scripts) instead of text.
@@ -324,6 +330,11 @@ pub struct ResearchArgs {
     /// How deep to research.
     #[arg(long, value_enum, default_value = "auto")]
     pub depth: ResearchDepth,
+
+    /// Where to search [default: search.provider; auto: Brave with BRAVE_API_KEY, else
+    /// SearXNG with SEARXNG_URL, else Wikipedia, which needs no key].
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub search_provider: Option<ProviderKind>,
 
     /// Write report.md, sources.json, usage.json and events.jsonl into this directory.
     #[arg(long, value_name = "DIR")]

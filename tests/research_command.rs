@@ -5,7 +5,7 @@ mod support;
 use serde_json::{json, Value};
 use support::llm::Reply;
 use support::world::{interrupt_after_first_step, Fakes};
-use support::Dra;
+use support::{Dra, FakeWikipedia};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn research_prints_the_report_and_writes_the_out_directory() {
@@ -112,12 +112,17 @@ async fn clarification_exits_11_with_the_questions_and_bad_input_is_explained() 
     assert_eq!(out.code, 4, "no model credentials: {out:?}");
     assert!(out.stderr.contains("OPENAI_BASE_URL"), "{}", out.stderr);
 
-    let out = Dra::new(["research", "q"])
+    let out = Dra::new(["research", "--search-provider", "brave", "q"])
         .env("OPENAI_BASE_URL", format!("{}/v1", w.llm.url))
         .run()
         .await;
-    assert_eq!(out.code, 9, "no search key: {out:?}");
+    assert_eq!(out.code, 9, "Brave named, but no key: {out:?}");
     assert!(out.stderr.contains("BRAVE_API_KEY"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--search-provider") && !out.stderr.contains("/ --provider"),
+        "the hint names flags `dra research` has: {}",
+        out.stderr
+    );
 
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!("http://{}", closed.local_addr().unwrap());
@@ -362,5 +367,157 @@ async fn verify_writes_the_provenance_next_to_the_report_and_no_verify_skips_it(
     assert!(
         !dir.path().join("provenance.json").exists(),
         "the last flag wins"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn simple_mode_runs_with_no_search_configured_at_all() {
+    let w = Fakes::start().await;
+    w.llm.always(
+        "test-fast",
+        Reply::Stream(vec![
+            "A delta is where a river deposits sediment as it meets the sea.".into(),
+        ]),
+    );
+    // No Brave key, no SearXNG URL, no Wikipedia fake: and even Brave named outright.
+    for extra in [&[][..], &["--search-provider", "brave"][..]] {
+        let mut args = vec!["research", "--mode", "simple"];
+        args.extend_from_slice(extra);
+        args.push("What is a river delta?");
+        let out = Dra::new(args)
+            .env("OPENAI_BASE_URL", format!("{}/v1", w.llm.url))
+            .run()
+            .await;
+        assert!(out.ok(), "{extra:?}: {out:?}");
+        assert!(
+            out.stdout
+                .contains("A delta is where a river deposits sediment"),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            !out.stderr.contains("Wikipedia") && !out.stderr.contains("BRAVE_API_KEY"),
+            "no search, so nothing to say about it: {}",
+            out.stderr
+        );
+    }
+    assert!(w.search.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_key_research_searches_wikipedia_and_cites_the_articles_it_read() {
+    let w = Fakes::start().await;
+    let wiki = FakeWikipedia::start().await;
+    w.script_one_step_run("Deltas");
+    let out = Dra::new([
+        "research",
+        "--no-clarify",
+        "How fast are deltas losing wetlands?",
+    ])
+    .env("OPENAI_BASE_URL", format!("{}/v1", w.llm.url))
+    .env("WIKIPEDIA_BASE_URL", &wiki.url)
+    .run()
+    .await;
+    assert!(out.ok(), "{out:?}");
+    assert_eq!(
+        out.stderr
+            .lines()
+            .filter(
+                |l| l.starts_with("no BRAVE_API_KEY or SEARXNG_URL: searching Wikipedia (keyless")
+            )
+            .count(),
+        1,
+        "one notice: {}",
+        out.stderr
+    );
+    assert!(out.stdout.starts_with("# Deltas"), "{}", out.stdout);
+    let queries: Vec<String> = wiki
+        .requests()
+        .iter()
+        .filter_map(|r| r.params.get("srsearch").cloned())
+        .collect();
+    assert!(
+        queries.iter().any(|q| q == "delta wetland loss"),
+        "the researcher's query went to Wikipedia: {queries:?}"
+    );
+    assert!(w.search.requests().is_empty(), "nothing went to Brave");
+
+    // Every article the report links is one the run fetched, at its wiki URL.
+    let prefix = format!("{}/wiki/", wiki.url);
+    let cited: Vec<String> = out
+        .stdout
+        .match_indices(&prefix)
+        .map(|(i, _)| {
+            out.stdout[i + prefix.len()..]
+                .split(|c: char| c == ')' || c == '>' || c.is_whitespace())
+                .next()
+                .unwrap_or_default()
+                .replace('_', " ")
+        })
+        .collect();
+    assert_eq!(cited, ["River delta"], "{}", out.stdout);
+    for title in &cited {
+        assert!(
+            wiki.fetches(title) >= 1,
+            "{title} was cited but never fetched"
+        );
+    }
+    assert!(out.stdout.contains("## References"), "{}", out.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn search_provider_flag_picks_wikipedia_over_a_configured_brave() {
+    let w = Fakes::start().await;
+    let wiki = FakeWikipedia::start().await;
+    w.script_one_step_run("Deltas");
+    let out = w
+        .dra([
+            "research",
+            "--no-clarify",
+            "--search-provider",
+            "wikipedia",
+            "How fast are deltas losing wetlands?",
+        ])
+        .env("WIKIPEDIA_BASE_URL", &wiki.url)
+        .run()
+        .await;
+    assert!(out.ok(), "{out:?}");
+    assert!(!wiki.requests().is_empty());
+    assert!(
+        w.search.requests().is_empty(),
+        "Brave had a key but was not asked"
+    );
+    assert!(
+        !out.stderr.contains("keyless"),
+        "chosen, so no notice: {}",
+        out.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_search_provider_is_refused_listing_the_choices() {
+    let out = Dra::new(["research", "--search-provider", "foo", "q"])
+        .run()
+        .await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("invalid value 'foo' for '--search-provider <NAME>'"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("[possible values: brave, searxng, wikipedia]"),
+        "{}",
+        out.stderr
+    );
+
+    let help = Dra::new(["research", "--help"]).run().await;
+    assert!(help.ok(), "{help:?}");
+    assert!(
+        help.stdout.contains("--search-provider <NAME>") && help.stdout.contains("else Wikipedia"),
+        "{}",
+        help.stdout
     );
 }

@@ -1,5 +1,5 @@
-//! Web search: Brave and SearXNG against loopback fakes, retries and rate limits,
-//! de-duplication, the domain filter, and `dra search` through the binary.
+//! Web search: Brave, SearXNG and Wikipedia against loopback fakes, retries and rate
+//! limits, de-duplication, the domain filter, and `dra search` through the binary.
 
 mod support;
 
@@ -10,10 +10,11 @@ use std::time::Duration;
 use dra::config::{load_str, AppConfig, Env};
 use dra::search::{
     self, brave, dedup, filter, searxng, DomainFilter, DomainFilterConfig, DomainFilterMode,
-    Freshness, ProviderKind, SearchError, SearchProvider, SearchQuery,
+    Freshness, ProviderKind, SearchError, SearchProvider, SearchQuery, WikipediaSearch,
 };
 use support::search::{fixture, Fault, BRAVE_KEY};
-use support::{Dra, FakeSearch};
+use support::wikipedia::{Article, WikiFault};
+use support::{Dra, FakeSearch, FakeWikipedia};
 
 /// Configuration as `dra` would load it: `yaml` plus the fake's URL and key in the
 /// environment, as a deployment would set them.
@@ -381,13 +382,21 @@ async fn searxng_request_parameters() {
 }
 
 #[test]
-fn missing_key_or_url_says_what_to_set() {
+fn missing_key_or_url_says_what_to_set_and_names_real_flags() {
     let c = AppConfig::default();
-    let err = search::from_config(&c, &Env::new()).unwrap_err();
+    let err = search::provider(ProviderKind::Brave, &c, &Env::new()).unwrap_err();
     assert!(matches!(err, SearchError::NotConfigured { .. }));
-    assert!(err.to_string().contains("set BRAVE_API_KEY"), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("set BRAVE_API_KEY"), "{msg}");
+    assert!(
+        msg.contains("--search-provider") && msg.contains("wikipedia needs no key"),
+        "{msg}"
+    );
     let err = search::provider(ProviderKind::Searxng, &c, &Env::new()).unwrap_err();
     assert!(err.to_string().contains("set SEARXNG_URL"), "{err}");
+    // Nothing set up and nothing named: Wikipedia, which needs nothing.
+    let provider = search::from_config(&c, &Env::new()).unwrap();
+    assert_eq!(provider.kind(), ProviderKind::Wikipedia);
 }
 
 #[test]
@@ -450,10 +459,13 @@ async fn dra_search_prints_hits_as_text_and_json() {
 }
 
 #[tokio::test]
-async fn dra_search_without_a_key_fails_with_exit_9_and_says_what_to_set() {
-    let out = Dra::new(["search", "anything"]).run().await;
+async fn dra_search_with_brave_but_no_key_fails_with_exit_9_and_says_what_to_set() {
+    let out = Dra::new(["search", "--provider", "brave", "anything"])
+        .run()
+        .await;
     assert_eq!(out.code, 9, "{out:?}");
     assert!(out.stderr.contains("set BRAVE_API_KEY"), "{}", out.stderr);
+    assert!(out.stderr.contains("--search-provider"), "{}", out.stderr);
 }
 
 #[tokio::test]
@@ -482,4 +494,274 @@ async fn config_show_redacts_the_brave_key() {
         out.stdout
     );
     assert!(!out.stdout.contains("s3cr3t"), "{}", out.stdout);
+}
+
+// --- Wikipedia ---------------------------------------------------------------------------
+
+fn wikipedia(fake: &FakeWikipedia, yaml: &str) -> Arc<dyn SearchProvider> {
+    let (c, env) = fake.config(yaml);
+    let provider = search::from_config(&c, &env).expect("provider");
+    assert_eq!(
+        provider.kind(),
+        ProviderKind::Wikipedia,
+        "auto, with no key"
+    );
+    provider
+}
+
+#[tokio::test]
+async fn wikipedia_request_asks_for_json_articles_and_names_dra() {
+    let fake = FakeWikipedia::start().await;
+    let provider = wikipedia(&fake, "");
+    let mut q = query("river delta wetlands");
+    q.count = 2;
+    q.offset = 1;
+    provider.search(&q).await.unwrap();
+
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 1);
+    let r = &reqs[0];
+    let p = |k: &str| r.params.get(k).map(String::as_str);
+    assert_eq!(p("action"), Some("query"));
+    assert_eq!(p("list"), Some("search"));
+    assert_eq!(p("srsearch"), Some("river delta wetlands"));
+    assert_eq!(p("srlimit"), Some("2"));
+    assert_eq!(p("sroffset"), Some("2"), "page 1 of 2 starts at result 2");
+    assert_eq!(p("srnamespace"), Some("0"));
+    assert_eq!(p("format"), Some("json"));
+    assert_eq!(p("formatversion"), Some("2"));
+    assert_eq!(p("utf8"), Some("1"));
+    assert!(
+        !r.params.contains_key("freshness") && !r.params.contains_key("country"),
+        "Wikipedia has no such filters: {:?}",
+        r.params
+    );
+    let agent = r.user_agent.as_deref().unwrap_or_default();
+    assert!(agent.starts_with("dra/") && agent.contains('('), "{agent}");
+}
+
+#[tokio::test]
+async fn wikipedia_hits_are_plain_text_at_the_article_urls() {
+    let fake = FakeWikipedia::start().await;
+    let hits = wikipedia(&fake, "")
+        .search(&query("delta wetlands"))
+        .await
+        .unwrap();
+    let titles: Vec<&str> = hits.iter().map(|h| h.title.as_str()).collect();
+    assert_eq!(titles, ["River delta", "Mekong Delta", "Wetland"]);
+    assert_eq!(hits.iter().map(|h| h.rank).collect::<Vec<_>>(), [1, 2, 3]);
+    let first = &hits[0];
+    assert_eq!(first.provider, ProviderKind::Wikipedia);
+    assert_eq!(first.url.as_str(), fake.article_url("River delta"));
+    assert!(
+        first.snippet.starts_with(
+            "A river delta is a landform shaped like a triangle, the \"Δ\" of its name"
+        ),
+        "{}",
+        first.snippet
+    );
+    assert!(
+        first.snippet.contains("a river's sediment & silt"),
+        "{}",
+        first.snippet
+    );
+    for h in &hits {
+        assert!(
+            !h.snippet.contains('<')
+                && !h.snippet.contains("&quot;")
+                && !h.snippet.contains("&#039;"),
+            "{}",
+            h.snippet
+        );
+    }
+
+    // A title with characters a URL must escape links where the wiki has it, and the
+    // article is there.
+    let hits = wikipedia(&fake, "")
+        .search(&query("programming language"))
+        .await
+        .unwrap();
+    assert_eq!(hits[0].url.as_str(), format!("{}/wiki/C%2B%2B", fake.url));
+    let page = reqwest::get(hits[0].url.clone()).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(fake.fetches("C++"), 1);
+}
+
+#[test]
+fn wikipedia_language_picks_the_wiki() {
+    let c = load_str(
+        "search:\n  provider: wikipedia\n  wikipedia:\n    language: de\n",
+        Path::new("app.yaml"),
+        &Env::new(),
+    )
+    .unwrap()
+    .config;
+    let wiki = WikipediaSearch::new(&c.search).unwrap();
+    assert_eq!(
+        wiki.article_url("Flussdelta").unwrap().as_str(),
+        "https://de.wikipedia.org/wiki/Flussdelta"
+    );
+    let provider = search::from_config(&c, &Env::new()).unwrap();
+    assert_eq!(provider.kind(), ProviderKind::Wikipedia);
+}
+
+#[tokio::test]
+async fn wikipedia_429_with_retry_after_is_waited_out_then_succeeds() {
+    let fake = FakeWikipedia::start().await;
+    fake.fail_next(WikiFault::RateLimited("1".into()));
+    let hits = wikipedia(&fake, "").search(&query("delta")).await.unwrap();
+    assert!(!hits.is_empty());
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 2);
+    let gap = reqs[1].at - reqs[0].at;
+    assert!(gap >= Duration::from_millis(950), "retried after {gap:?}");
+}
+
+#[tokio::test]
+async fn wikipedia_with_no_matching_article_is_empty_not_an_error() {
+    let fake = FakeWikipedia::start().await;
+    let hits = wikipedia(&fake, "").search(&query("zxqvbj")).await.unwrap();
+    assert!(hits.is_empty(), "{hits:?}");
+    assert_eq!(fake.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn wikipedia_follows_continue_when_the_wiki_returns_fewer_than_asked() {
+    let fake = FakeWikipedia::start().await;
+    fake.max_results_per_request(2);
+    let mut q = query("delta wetlands");
+    q.count = 3;
+    let hits = wikipedia(&fake, "").search(&q).await.unwrap();
+    assert_eq!(hits.iter().map(|h| h.rank).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(hits[2].title, "Wetland");
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 2);
+    let p = |i: usize, k: &str| reqs[i].params.get(k).cloned();
+    assert_eq!(p(1, "sroffset").as_deref(), Some("2"));
+    assert_eq!(
+        p(1, "continue").as_deref(),
+        Some("-||"),
+        "continue sent back"
+    );
+    assert_eq!(
+        p(1, "srlimit").as_deref(),
+        Some("1"),
+        "only what is missing"
+    );
+}
+
+#[tokio::test]
+async fn wikipedia_malformed_json_and_api_errors_are_clear_errors() {
+    let fake = FakeWikipedia::start().await;
+    let provider = wikipedia(&fake, "");
+    fake.fail_next(WikiFault::Truncated);
+    let err = provider.search(&query("delta")).await.unwrap_err();
+    assert!(matches!(err, SearchError::Decode { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("wikipedia sent a response dra cannot read")
+            && msg.contains("application/json"),
+        "{msg}"
+    );
+    assert_eq!(fake.requests().len(), 1, "a bad body is not retried");
+
+    let err = provider.search(&query("   ")).await.unwrap_err();
+    assert!(
+        matches!(&err, SearchError::Rejected { code, .. } if code == "missingparam"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("srsearch"), "{err}");
+}
+
+#[tokio::test]
+async fn wikipedia_refuses_a_library_user_agent_and_the_error_says_what_to_set() {
+    let fake = FakeWikipedia::start().await;
+    let provider = wikipedia(
+        &fake,
+        "search:\n  retries: 2\n  wikipedia:\n    user_agent: reqwest/0.12\n",
+    );
+    let err = provider.search(&query("delta")).await.unwrap_err();
+    assert!(matches!(err, SearchError::Unauthorized { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("search.wikipedia.user_agent"),
+        "{err}"
+    );
+    assert_eq!(fake.requests().len(), 1, "403 is not retried");
+}
+
+#[test]
+fn wikipedia_settings_are_validated() {
+    let err = load_str(
+        "search:\n  wikipedia:\n    language: 'en.evil.com/'\n    base_url: ftp://x\n    requests_per_second: 0\n    user_agent: ''\n",
+        Path::new("app.yaml"),
+        &Env::new(),
+    )
+    .unwrap_err()
+    .to_string();
+    for key in [
+        "search.wikipedia.language",
+        "search.wikipedia.base_url",
+        "search.wikipedia.requests_per_second",
+        "search.wikipedia.user_agent",
+    ] {
+        assert!(err.contains(key), "{key}: {err}");
+    }
+    let err = load_str(
+        "search:\n  provider: duckduckgo\n",
+        Path::new("app.yaml"),
+        &Env::new(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("search.provider") && err.contains("wikipedia") && err.contains("auto"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn dra_search_without_any_setup_searches_wikipedia_and_says_so() {
+    let fake = FakeWikipedia::start().await;
+    let out = Dra::new(["search", "delta wetlands", "--json"])
+        .env("WIKIPEDIA_BASE_URL", &fake.url)
+        .run()
+        .await;
+    assert!(out.ok(), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("no BRAVE_API_KEY or SEARXNG_URL: searching Wikipedia (keyless"),
+        "{}",
+        out.stderr
+    );
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["provider"], "wikipedia");
+    assert_eq!(v["hits"][0]["url"], fake.article_url("River delta"));
+
+    // Named outright, even next to a Brave key: no notice.
+    let out = Dra::new(["search", "--search-provider", "wikipedia", "delta"])
+        .env("WIKIPEDIA_BASE_URL", &fake.url)
+        .env("BRAVE_API_KEY", BRAVE_KEY)
+        .run()
+        .await;
+    assert!(out.ok(), "{out:?}");
+    assert!(!out.stderr.contains("keyless"), "{}", out.stderr);
+    assert!(out.stdout.contains("River delta"), "{}", out.stdout);
+}
+
+#[tokio::test]
+async fn a_hyphenated_title_links_as_the_wiki_writes_it() {
+    let fake = FakeWikipedia::start().await;
+    fake.set_articles(vec![Article::new(
+        "Sodium-ion battery",
+        &["A sodium-ion battery uses sodium ions as charge carriers."],
+    )]);
+    let hits = wikipedia(&fake, "")
+        .search(&query("sodium battery"))
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(
+        hits[0].url.as_str(),
+        format!("{}/wiki/Sodium-ion_battery", fake.url)
+    );
 }

@@ -31,7 +31,7 @@ use dra::llm::{parse_structured, tokens, LlmRouter, Message};
 use dra::progress;
 use dra::research::event::ResearchEvent;
 use dra::research::sources::SourceRegistry;
-use dra::search::{brave, dedup, filter, SearchConfig, SearchQuery};
+use dra::search::{brave, dedup, filter, wikipedia, SearchConfig, SearchQuery};
 use dra::web::{self, FetchedPage};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -415,6 +415,23 @@ fn check_web(text: &str) {
         let query = SearchQuery::new(text, &SearchConfig::default());
         let hits = brave::hits(response, &query);
         let _ = dedup::dedup(hits);
+    }
+    let response = json!({"query": {"search": [
+        {"ns": 0, "title": text, "snippet": format!("<span class=\"searchmatch\">{text}</span> &quot;{text}&#039;")},
+    ]}});
+    if let Ok(response) = serde_json::from_value::<wikipedia::Response>(response) {
+        let articles = Url::parse("https://en.wikipedia.org/wiki/").expect("constant URL");
+        let query = SearchQuery::new(text, &SearchConfig::default());
+        let results = response.query.map(|q| q.search).unwrap_or_default();
+        for hit in wikipedia::hits(results, &articles, &query) {
+            // Whatever the title, the hit links an article on that wiki.
+            assert!(
+                hit.url.as_str().starts_with(articles.as_str()),
+                "{}",
+                hit.url
+            );
+            assert_eq!((hit.url.query(), hit.url.fragment()), (None, None));
+        }
     }
     let _ = filter::matches(text, text);
     let _ = filter::matches("news.example", text);

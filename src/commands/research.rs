@@ -53,7 +53,7 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
     })?;
     apply_tier_overrides(&mut router, &args.model_tier)?;
     let router = Arc::new(router);
-    let search = dra::search::from_config(&ctx.config, &ctx.env)?;
+    let search = search_provider(ctx, &args)?;
     let fetcher = Fetcher::new(&ctx.config.web)?;
     let database = open_database(ctx, &args).await?;
     let history = match (&database, args.chat) {
@@ -240,6 +240,25 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
             }
         }
     }
+}
+
+/// The run's search provider: `--search-provider`, else what `search.provider` selects,
+/// announced on stderr when it is the keyless default. `--mode simple` never searches, so
+/// a provider it cannot build (no key) is no reason to refuse it.
+fn search_provider(
+    ctx: &Context,
+    args: &ResearchArgs,
+) -> anyhow::Result<Arc<dyn dra::search::SearchProvider>> {
+    let selection = dra::search::select(args.search_provider, &ctx.config, &ctx.env);
+    let built = dra::search::provider(selection.kind(), &ctx.config, &ctx.env);
+    if matches!(args.mode, Some(ResearchMode::Simple)) {
+        return Ok(built.unwrap_or_else(|e| Arc::new(dra::search::Unavailable::new(&e))));
+    }
+    let search = built?;
+    if let (Some(notice), false) = (selection.notice(), args.quiet) {
+        eprintln!("{notice}");
+    }
+    Ok(search)
 }
 
 /// First Ctrl-C: cancel the run, which then returns what it gathered. Second: quit now.

@@ -22,8 +22,12 @@ struct JsonOutput<'a> {
 }
 
 pub async fn run(ctx: &Context, args: SearchArgs) -> anyhow::Result<ExitCode> {
-    let kind = args.provider.unwrap_or(ctx.config.search.provider);
+    let selection = search::select(args.provider, &ctx.config, &ctx.env);
+    let kind = selection.kind();
     let provider = search::provider(kind, &ctx.config, &ctx.env)?;
+    if let Some(notice) = selection.notice() {
+        eprintln!("{notice}");
+    }
     let mut query = SearchQuery::new(args.query, &ctx.config.search);
     if let Some(count) = args.count {
         query.count = count;

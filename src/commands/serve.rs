@@ -69,7 +69,7 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let engine = match &router {
         Some(router) => Some(Arc::new(Engine {
             llm: router.clone(),
-            search: dra::search::from_config(&ctx.config, &ctx.env)?,
+            search: search_provider(ctx)?,
             fetcher: Arc::new(Fetcher::new(&ctx.config.web)?),
             config: Arc::new(ctx.config.clone()),
         })),
@@ -101,6 +101,16 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         jobs.shutdown().await;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The research jobs' search provider, announced on stderr when it is the keyless default.
+fn search_provider(ctx: &Context) -> anyhow::Result<Arc<dyn dra::search::SearchProvider>> {
+    let selection = dra::search::select(None, &ctx.config, &ctx.env);
+    let search = dra::search::provider(selection.kind(), &ctx.config, &ctx.env)?;
+    if let Some(notice) = selection.notice() {
+        eprintln!("{notice}");
+    }
+    Ok(search)
 }
 
 /// The UI to serve: `--static-dir`, else the built-in one unless `SERVE_STATIC` says no.

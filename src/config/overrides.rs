@@ -20,6 +20,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     // A secret: the typed value (`ApiKey`) never prints, and problems name only the variable.
     ("BRAVE_API_KEY", "search.brave.api_key"),
     ("SEARXNG_URL", "search.searxng.base_url"),
+    ("WIKIPEDIA_BASE_URL", "search.wikipedia.base_url"),
     ("OPENAI_BASE_URL", "llm.base_url"),
     ("OPENAI_MODEL", "llm.model"),
     ("OPENAI_API_KEY", "llm.api_key"),
@@ -32,6 +33,7 @@ const VERBATIM: &[&str] = &[
     "BRAVE_API_KEY",
     "SEARXNG_URL",
     "OPENAI_MODEL",
+    "WIKIPEDIA_BASE_URL",
 ];
 
 /// Apply every set (non-empty) override variable to the tree.

@@ -161,6 +161,7 @@ pub fn validate(c: &AppConfig) -> Vec<Problem> {
             "must be greater than 0 and at most 100".into(),
         );
     }
+    validate_wikipedia(&search.wikipedia, &mut bad);
     let retention = &c.retention;
     if retention.deleted_chats < Duration::from_secs(60 * 60) {
         bad(
@@ -254,6 +255,51 @@ fn validate_web(w: &crate::web::WebConfig, bad: &mut impl FnMut(&str, String, St
             "web.user_agent",
             w.user_agent.clone(),
             "must be a non-empty single line".into(),
+        );
+    }
+}
+
+fn validate_wikipedia(
+    w: &crate::search::WikipediaConfig,
+    bad: &mut impl FnMut(&str, String, String),
+) {
+    // The language becomes a host name label: `en`, `de`, `simple`, `zh-yue`, `be-tarask`.
+    let label_ok = (2..=20).contains(&w.language.len())
+        && w.language
+            .chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
+        && !w.language.starts_with('-')
+        && !w.language.ends_with('-');
+    if !label_ok {
+        bad(
+            "search.wikipedia.language",
+            w.language.clone(),
+            "must be a Wikipedia language code like en, de or simple (the subdomain of wikipedia.org)".into(),
+        );
+    }
+    if let Some(base) = &w.base_url {
+        if !is_http_url(base) {
+            bad(
+                "search.wikipedia.base_url",
+                crate::redact::scrub(base).into_owned(),
+                "must be an http(s) URL like https://en.wikipedia.org".into(),
+            );
+        }
+    }
+    let rps = w.requests_per_second;
+    if !(rps > 0.0 && rps <= 50.0) {
+        bad(
+            "search.wikipedia.requests_per_second",
+            rps.to_string(),
+            "must be greater than 0 and at most 50".into(),
+        );
+    }
+    let agent = w.user_agent.trim();
+    if agent.is_empty() || !agent.chars().all(|ch| ch == ' ' || ch.is_ascii_graphic()) {
+        bad(
+            "search.wikipedia.user_agent",
+            w.user_agent.clone(),
+            "must name the tool in printable ASCII, e.g. \"dra/0.1 (you@example.com)\": Wikimedia refuses requests without one".into(),
         );
     }
 }

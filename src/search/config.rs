@@ -1,7 +1,7 @@
 //! The `search` configuration section. The Python original's keys
 //! (`brave.{requests_per_second, default_result_count, freshness}`,
 //! `domain_filter.{mode, include_domains, exclude_domains, log_filtered}`) keep their meaning;
-//! the rest is dra's.
+//! the rest is dra's (`provider: auto` and the `wikipedia` section among it).
 
 use std::time::Duration;
 
@@ -12,12 +12,22 @@ use super::{Freshness, ProviderKind};
 /// Brave's documented API host.
 pub const BRAVE_DEFAULT_BASE_URL: &str = "https://api.search.brave.com";
 
+/// The User-Agent sent to Wikipedia unless `search.wikipedia.user_agent` says otherwise.
+/// Wikimedia's User-Agent policy refuses anonymous clients and asks for one that names the
+/// tool (and, for heavy use, a contact: operators add theirs through the setting).
+pub const WIKIPEDIA_DEFAULT_USER_AGENT: &str = concat!(
+    "dra/",
+    env!("CARGO_PKG_VERSION"),
+    " (deep-research agent; keyless Wikipedia search) reqwest/0.12"
+);
+
 /// Which provider answers searches, and how each is reached.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct SearchConfig {
-    /// The provider `from_config` builds: `brave` (default) or `searxng`.
-    pub provider: ProviderKind,
+    /// The provider `from_config` builds: `auto` (default: Brave when it has a key, else
+    /// SearXNG when it has a URL, else Wikipedia), or one named outright.
+    pub provider: ProviderSetting,
     /// Limit for one HTTP request, connection included.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
@@ -31,19 +41,45 @@ pub struct SearchConfig {
     pub max_retry_after: Duration,
     pub brave: BraveConfig,
     pub searxng: SearxngConfig,
+    pub wikipedia: WikipediaConfig,
     pub domain_filter: DomainFilterConfig,
+}
+
+/// What `search.provider` says: a provider, or `auto` to take the one that is set up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderSetting {
+    /// Brave when a key is set, else SearXNG when a URL is set, else Wikipedia (no key).
+    #[default]
+    Auto,
+    Brave,
+    Searxng,
+    Wikipedia,
+}
+
+impl ProviderSetting {
+    /// The provider named outright; `None` for `auto`.
+    pub fn fixed(self) -> Option<ProviderKind> {
+        match self {
+            ProviderSetting::Auto => None,
+            ProviderSetting::Brave => Some(ProviderKind::Brave),
+            ProviderSetting::Searxng => Some(ProviderKind::Searxng),
+            ProviderSetting::Wikipedia => Some(ProviderKind::Wikipedia),
+        }
+    }
 }
 
 impl Default for SearchConfig {
     fn default() -> Self {
         Self {
-            provider: ProviderKind::Brave,
+            provider: ProviderSetting::Auto,
             timeout: Duration::from_secs(30),
             retries: 3,
             retry_delay: Duration::from_secs(1),
             max_retry_after: Duration::from_secs(60),
             brave: BraveConfig::default(),
             searxng: SearxngConfig::default(),
+            wikipedia: WikipediaConfig::default(),
             domain_filter: DomainFilterConfig::default(),
         }
     }
@@ -106,6 +142,47 @@ impl Default for SearxngConfig {
             requests_per_second: 5.0,
             language: None,
             categories: None,
+        }
+    }
+}
+
+/// Wikipedia (the MediaWiki Action API's full-text search) settings. No key.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct WikipediaConfig {
+    /// Which Wikipedia: the language subdomain, e.g. `en`, `de`, `simple`
+    /// (`https://{language}.wikipedia.org`).
+    pub language: String,
+    /// The wiki's root URL, overriding `language`; env `WIKIPEDIA_BASE_URL` overrides it
+    /// (tests point it at a fake). The API is at `{base_url}/w/api.php` and articles at
+    /// `{base_url}/wiki/{Title}`, Wikipedia's layout.
+    #[serde(deserialize_with = "opt_string")]
+    pub base_url: Option<String>,
+    /// Calls per second to the API. Wikimedia sets no hard limit for reads but asks
+    /// clients to go one request at a time.
+    pub requests_per_second: f64,
+    /// Sent with every API request; Wikimedia refuses requests without a descriptive one.
+    pub user_agent: String,
+}
+
+impl WikipediaConfig {
+    /// The wiki's root URL, without a trailing slash: `base_url`, else the language's
+    /// Wikipedia.
+    pub fn root(&self) -> String {
+        match &self.base_url {
+            Some(base) => base.trim_end_matches('/').to_string(),
+            None => format!("https://{}.wikipedia.org", self.language),
+        }
+    }
+}
+
+impl Default for WikipediaConfig {
+    fn default() -> Self {
+        Self {
+            language: "en".into(),
+            base_url: None,
+            requests_per_second: 5.0,
+            user_agent: WIKIPEDIA_DEFAULT_USER_AGENT.into(),
         }
     }
 }

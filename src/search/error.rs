@@ -45,6 +45,14 @@ pub enum SearchError {
         base_url: String,
         message: String,
     },
+    /// The provider understood the request and answered it with an error of its own, in
+    /// a successful response (MediaWiki's `{"error": {"code", "info"}}`).
+    #[error("{provider} rejected the query ({code}): {message}")]
+    Rejected {
+        provider: ProviderKind,
+        code: String,
+        message: String,
+    },
     /// The provider answered with something that is not its documented JSON.
     #[error("{provider} sent a response dra cannot read: {message}")]
     Decode {
@@ -60,6 +68,19 @@ impl SearchError {
             SearchError::RateLimited { .. } | SearchError::Network { .. } => true,
             SearchError::Status { status, .. } => status.is_server_error(),
             _ => false,
+        }
+    }
+
+    /// Which provider failed.
+    pub fn provider(&self) -> ProviderKind {
+        match self {
+            SearchError::NotConfigured { provider, .. }
+            | SearchError::Unauthorized { provider, .. }
+            | SearchError::RateLimited { provider, .. }
+            | SearchError::Status { provider, .. }
+            | SearchError::Network { provider, .. }
+            | SearchError::Rejected { provider, .. }
+            | SearchError::Decode { provider, .. } => *provider,
         }
     }
 

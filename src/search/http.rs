@@ -1,4 +1,4 @@
-//! The HTTP call both providers share: wait for the rate limiter, GET, map the status to a
+//! The HTTP call every provider shares: wait for the rate limiter, GET, map the status to a
 //! [`SearchError`], decode JSON, and retry transient failures with backoff (honouring
 //! `Retry-After`).
 
@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use governor::{DefaultDirectRateLimiter, Quota};
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -29,7 +29,8 @@ pub(super) struct Http {
 
 impl Http {
     /// A connection to `base` + `path`, sending `headers` on every request and allowing at
-    /// most `requests_per_second` requests (retries included).
+    /// most `requests_per_second` requests (retries included). A `User-Agent` in `headers`
+    /// replaces dra's default one.
     pub(super) fn new(
         provider: ProviderKind,
         config: &SearchConfig,
@@ -60,10 +61,15 @@ impl Http {
                 ))
             })?;
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        if !headers.contains_key(USER_AGENT) {
+            headers.insert(
+                USER_AGENT,
+                HeaderValue::from_static(concat!("dra/", env!("CARGO_PKG_VERSION"))),
+            );
+        }
         let client = reqwest::Client::builder()
             .connect_timeout(config.timeout)
             .timeout(config.timeout)
-            .user_agent(concat!("dra/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
             .build()
             .map_err(|e| not_configured(format!("cannot build an HTTP client: {e}")))?;
@@ -132,11 +138,17 @@ impl Http {
             .map_err(network)?;
         let status = resp.status();
         let retry_after = resp.headers().get(RETRY_AFTER).and_then(parse_retry_after);
+        let content_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("no Content-Type")
+            .to_string();
         let body = resp.bytes().await.map_err(network)?;
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|e| SearchError::Decode {
                 provider,
-                message: e.to_string(),
+                message: undecodable(&e, &content_type, &body),
             });
         }
         Err(match status {
@@ -169,12 +181,27 @@ fn parse_retry_after(value: &HeaderValue) -> Option<Duration> {
     Some(wait.to_std().unwrap_or(Duration::ZERO))
 }
 
-/// The most useful line of an error body: Brave's `error.detail`, SearXNG's text, else the
-/// status reason.
+/// Why a successful answer could not be read, with what it was instead: a serde error
+/// alone ("expected value at line 1 column 1") does not say that the server sent HTML.
+fn undecodable(e: &serde_json::Error, content_type: &str, body: &[u8]) -> String {
+    // Bytes, decoded lossily: a character cut at 1024 becomes U+FFFD, never a panic.
+    let head = &body[..body.len().min(1024)];
+    let text = String::from_utf8_lossy(head);
+    let start = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let start: String = start.chars().take(80).collect();
+    format!(
+        "{e}; the body ({content_type}) starts {:?}",
+        crate::redact::scrub(&start)
+    )
+}
+
+/// The most useful line of an error body: Brave's `error.detail`, MediaWiki's
+/// `error.info`, SearXNG's text, else the status reason.
 fn error_message(status: StatusCode, body: &[u8]) -> String {
     let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     let detail = json.as_ref().and_then(|j| {
         j.pointer("/error/detail")
+            .or_else(|| j.pointer("/error/info"))
             .or_else(|| j.pointer("/message"))
             .or_else(|| j.pointer("/error"))
             .and_then(|v| v.as_str())

@@ -1,9 +1,11 @@
-//! Web search: the [`SearchProvider`] trait the research engine uses, Brave and SearXNG
-//! behind it, and the post-processing every provider shares (URL de-duplication, then the
-//! domain filter).
+//! Web search: the [`SearchProvider`] trait the research engine uses, Brave, SearXNG and
+//! Wikipedia behind it, and the post-processing every provider shares (URL de-duplication,
+//! then the domain filter).
 //!
-//! [`from_config`] builds the configured provider already wrapped in that post-processing,
-//! so callers get hits that are unique by normalized URL and allowed by the domain filter.
+//! [`select`] decides which provider a command uses (`search.provider: auto` takes the one
+//! that is set up, and Wikipedia, which needs no key, when none is); [`from_config`] and
+//! [`provider`] build it already wrapped in that post-processing, so callers get hits that
+//! are unique by normalized URL and allowed by the domain filter.
 
 pub mod brave;
 mod config;
@@ -12,6 +14,7 @@ mod error;
 pub mod filter;
 mod http;
 pub mod searxng;
+pub mod wikipedia;
 
 use std::fmt;
 use std::sync::Arc;
@@ -22,15 +25,21 @@ use crate::config::{AppConfig, Env};
 
 pub use brave::BraveSearch;
 pub use config::{
-    ApiKey, BraveConfig, DomainFilterConfig, DomainFilterMode, SearchConfig, SearxngConfig,
-    BRAVE_DEFAULT_BASE_URL,
+    ApiKey, BraveConfig, DomainFilterConfig, DomainFilterMode, ProviderSetting, SearchConfig,
+    SearxngConfig, WikipediaConfig, BRAVE_DEFAULT_BASE_URL, WIKIPEDIA_DEFAULT_USER_AGENT,
 };
 pub use error::SearchError;
 pub use filter::DomainFilter;
 pub use searxng::SearxngSearch;
+pub use wikipedia::WikipediaSearch;
 
 /// The environment variable holding the Brave subscription token.
 pub const BRAVE_API_KEY_VAR: &str = "BRAVE_API_KEY";
+
+/// What to set or pass to pick a provider, for hints. `dra search --provider` accepts
+/// `--search-provider` too, so the flag named here works for both commands.
+const CHOOSE_ANOTHER: &str =
+    "or choose another provider with --search-provider or search.provider (wikipedia needs no key)";
 
 /// A search engine: one query in, ranked hits out.
 ///
@@ -55,6 +64,8 @@ pub enum ProviderKind {
     Brave,
     /// A SearXNG instance (needs `SEARXNG_URL`).
     Searxng,
+    /// Wikipedia's own search (no key; `search.wikipedia.language` picks the wiki).
+    Wikipedia,
 }
 
 impl fmt::Display for ProviderKind {
@@ -62,6 +73,7 @@ impl fmt::Display for ProviderKind {
         f.write_str(match self {
             ProviderKind::Brave => "brave",
             ProviderKind::Searxng => "searxng",
+            ProviderKind::Wikipedia => "wikipedia",
         })
     }
 }
@@ -155,12 +167,14 @@ pub struct SearchHit {
     /// The URL as the provider gave it, minus tracking parameters (dedup compares a normalized
     /// form; fetches and citations use this one).
     pub url: url::Url,
-    /// The provider's text excerpt (Brave `description`, SearXNG `content`), HTML tags removed.
+    /// The provider's text excerpt (Brave `description`, SearXNG `content`, Wikipedia
+    /// `snippet`) as plain text: tags removed, entities decoded.
     pub snippet: String,
     /// Human-readable age as the provider words it, e.g. "2 days ago" (Brave only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub age: Option<String>,
-    /// Publication date as the provider gives it (ISO 8601 for both providers).
+    /// Publication date as the provider gives it (ISO 8601 from Brave and SearXNG;
+    /// Wikipedia articles have none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub published: Option<String>,
     /// Which provider returned it.
@@ -170,13 +184,60 @@ pub struct SearchHit {
     pub engine: Option<String>,
 }
 
-/// Build the configured provider (`search.provider`), wrapped so its hits are de-duplicated
-/// and domain-filtered. Says what to set when the key or URL is missing.
-pub fn from_config(config: &AppConfig, env: &Env) -> Result<Arc<dyn SearchProvider>, SearchError> {
-    provider(config.search.provider, config, env)
+/// Which provider a command uses, and how it came to be the one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    /// Named outright: by a command-line flag or `search.provider`.
+    Named(ProviderKind),
+    /// `search.provider: auto` found it set up (a Brave key, else a SearXNG URL).
+    Configured(ProviderKind),
+    /// `search.provider: auto` found nothing set up: Wikipedia, which needs no key.
+    KeylessDefault,
 }
 
-/// Like [`from_config`] for an explicitly chosen provider (`dra search --provider`).
+impl Selection {
+    /// The provider to build.
+    pub fn kind(self) -> ProviderKind {
+        match self {
+            Selection::Named(kind) | Selection::Configured(kind) => kind,
+            Selection::KeylessDefault => ProviderKind::Wikipedia,
+        }
+    }
+
+    /// The line a command prints on stderr before searching, when the user did not choose
+    /// this provider and may not expect it.
+    pub fn notice(self) -> Option<&'static str> {
+        match self {
+            Selection::KeylessDefault => Some(
+                "no BRAVE_API_KEY or SEARXNG_URL: searching Wikipedia (keyless; --search-provider or search.provider picks another)",
+            ),
+            Selection::Named(_) | Selection::Configured(_) => None,
+        }
+    }
+}
+
+/// Decide the provider: `requested` (a command-line flag) if given, else `search.provider`,
+/// and for `auto` Brave when it has a key, else SearXNG when it has a URL, else Wikipedia.
+pub fn select(requested: Option<ProviderKind>, config: &AppConfig, env: &Env) -> Selection {
+    if let Some(kind) = requested.or(config.search.provider.fixed()) {
+        return Selection::Named(kind);
+    }
+    if brave_key(&config.search, env).is_some() {
+        return Selection::Configured(ProviderKind::Brave);
+    }
+    if config.search.searxng.base_url.is_some() {
+        return Selection::Configured(ProviderKind::Searxng);
+    }
+    Selection::KeylessDefault
+}
+
+/// Build the provider [`select`] picks from the configuration alone, wrapped so its hits
+/// are de-duplicated and domain-filtered. Says what to set when a key or URL is missing.
+pub fn from_config(config: &AppConfig, env: &Env) -> Result<Arc<dyn SearchProvider>, SearchError> {
+    provider(select(None, config, env).kind(), config, env)
+}
+
+/// Build `kind`, wrapped like [`from_config`]'s.
 pub fn provider(
     kind: ProviderKind,
     config: &AppConfig,
@@ -185,40 +246,81 @@ pub fn provider(
     let search = &config.search;
     let inner: Arc<dyn SearchProvider> = match kind {
         ProviderKind::Brave => {
-            // The config loader already applied BRAVE_API_KEY; the env fallback covers
-            // configurations built in code.
-            let key = search
-                .brave
-                .api_key
-                .clone()
-                .and_then(ApiKey::non_empty)
-                .or_else(|| {
-                    env.get(BRAVE_API_KEY_VAR)
-                        .map(|k| ApiKey::new(k))
-                        .and_then(ApiKey::non_empty)
-                })
-                .ok_or_else(|| SearchError::NotConfigured {
-                    provider: ProviderKind::Brave,
-                    hint: format!(
-                        "no API key: set {BRAVE_API_KEY_VAR} (or search.brave.api_key), or choose another provider with search.provider / --provider"
-                    ),
-                })?;
+            let key = brave_key(search, env).ok_or_else(|| SearchError::NotConfigured {
+                provider: ProviderKind::Brave,
+                hint: format!(
+                    "no API key: set {BRAVE_API_KEY_VAR} (or search.brave.api_key), {CHOOSE_ANOTHER}"
+                ),
+            })?;
             Arc::new(BraveSearch::new(search, key)?)
         }
         ProviderKind::Searxng => {
             let base = search.searxng.base_url.as_deref().ok_or_else(|| {
                 SearchError::NotConfigured {
                     provider: ProviderKind::Searxng,
-                    hint: "no instance URL: set SEARXNG_URL (or search.searxng.base_url), e.g. http://localhost:8888".into(),
+                    hint: format!("no instance URL: set SEARXNG_URL (or search.searxng.base_url), e.g. http://localhost:8888, {CHOOSE_ANOTHER}"),
                 }
             })?;
             Arc::new(SearxngSearch::new(search, base)?)
         }
+        ProviderKind::Wikipedia => Arc::new(WikipediaSearch::new(search)?),
     };
     Ok(Arc::new(Refined {
         inner,
         filter: DomainFilter::new(&search.domain_filter),
     }))
+}
+
+/// The Brave key, from the configuration (where the loader put `BRAVE_API_KEY`) or, for
+/// configurations built in code, the environment.
+fn brave_key(search: &SearchConfig, env: &Env) -> Option<ApiKey> {
+    search
+        .brave
+        .api_key
+        .clone()
+        .and_then(ApiKey::non_empty)
+        .or_else(|| {
+            env.get(BRAVE_API_KEY_VAR)
+                .map(|k| ApiKey::new(k))
+                .and_then(ApiKey::non_empty)
+        })
+}
+
+/// A provider that cannot search, standing in for one that could not be built, for a run
+/// that will not search (`dra research --mode simple` answers from the model alone).
+/// A search anyway fails with the reason the real one could not be built.
+#[derive(Debug)]
+pub struct Unavailable {
+    provider: ProviderKind,
+    hint: String,
+}
+
+impl Unavailable {
+    /// Stand in for the provider that failed to build with `error`.
+    pub fn new(error: &SearchError) -> Unavailable {
+        let hint = match error {
+            SearchError::NotConfigured { hint, .. } => hint.clone(),
+            other => other.to_string(),
+        };
+        Unavailable {
+            provider: error.provider(),
+            hint,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl SearchProvider for Unavailable {
+    fn kind(&self) -> ProviderKind {
+        self.provider
+    }
+
+    async fn search(&self, _query: &SearchQuery) -> Result<Vec<SearchHit>, SearchError> {
+        Err(SearchError::NotConfigured {
+            provider: self.provider,
+            hint: self.hint.clone(),
+        })
+    }
 }
 
 /// A provider whose hits are de-duplicated by normalized URL (best rank wins), then passed
@@ -260,24 +362,73 @@ impl SearchProvider for Refined {
     }
 }
 
-/// Provider text with HTML tags removed and the common entities decoded (Brave wraps the
-/// matched words in `<strong>`).
+/// Provider text as plain text: tags removed, every entity decoded, whitespace collapsed.
+/// Brave wraps matched words in `<strong>`, MediaWiki in `<span class="searchmatch">` and
+/// escapes quotes as `&quot;` and `&#039;`; an HTML parser handles all of it.
 fn plain_text(html: &str) -> String {
-    static TAG: std::sync::LazyLock<Option<regex::Regex>> =
-        std::sync::LazyLock::new(|| regex::Regex::new(r"<[^>]*>").ok());
-    let stripped = match TAG.as_ref() {
-        Some(re) => re.replace_all(html, ""),
-        None => html.into(),
-    };
-    stripped
-        .replace("&quot;", "\"")
-        .replace("&#x27;", "'")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&nbsp;", " ")
-        .replace("&amp;", "&")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    if !html.contains(['<', '&']) {
+        return html.split_whitespace().collect::<Vec<_>>().join(" ");
+    }
+    let text = dom_query::Document::fragment(html).text();
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_strips_highlighting_and_decodes_entities() {
+        assert_eq!(
+            plain_text(
+                r#"A river <span class="searchmatch">delta</span> is a &quot;landform&quot; &amp; the river&#039;s mouth &lt;sea&gt;"#
+            ),
+            r#"A river delta is a "landform" & the river's mouth <sea>"#
+        );
+        assert_eq!(
+            plain_text("<strong>Lakebase</strong>&nbsp;is\n  Postgres"),
+            "Lakebase is Postgres"
+        );
+        assert_eq!(
+            plain_text("Eins<span class=\"searchmatch\">tein</span>"),
+            "Einstein"
+        );
+        assert_eq!(plain_text("plain   text"), "plain text");
+        assert_eq!(plain_text(""), "");
+    }
+
+    #[test]
+    fn auto_takes_what_is_set_up_and_falls_back_to_wikipedia() {
+        let mut config = AppConfig::default();
+        let none = Env::new();
+        assert_eq!(select(None, &config, &none), Selection::KeylessDefault);
+        assert_eq!(select(None, &config, &none).kind(), ProviderKind::Wikipedia);
+        assert!(select(None, &config, &none)
+            .notice()
+            .is_some_and(|n| n.contains("Wikipedia")));
+
+        config.search.searxng.base_url = Some("http://localhost:8888".into());
+        assert_eq!(
+            select(None, &config, &none),
+            Selection::Configured(ProviderKind::Searxng)
+        );
+        let key: Env = [(BRAVE_API_KEY_VAR.to_string(), "k".to_string())].into();
+        assert_eq!(
+            select(None, &config, &key),
+            Selection::Configured(ProviderKind::Brave),
+            "a Brave key wins over a SearXNG URL"
+        );
+        assert_eq!(
+            select(Some(ProviderKind::Wikipedia), &config, &key),
+            Selection::Named(ProviderKind::Wikipedia),
+            "a flag wins over everything"
+        );
+        config.search.provider = ProviderSetting::Brave;
+        assert_eq!(
+            select(None, &config, &none),
+            Selection::Named(ProviderKind::Brave),
+            "named in the config, even without its key"
+        );
+        assert_eq!(select(None, &config, &none).notice(), None);
+    }
 }
