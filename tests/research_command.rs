@@ -527,3 +527,54 @@ async fn an_unknown_search_provider_is_refused_listing_the_choices() {
         help.stdout
     );
 }
+
+/// Issue 18's "done when": a machine with only a local OpenAI-compatible server that knows
+/// one model, no search key, the shipped configuration, and `dra research "q"` writes a
+/// cited report. (Wikipedia's address is the fake's, and loopback fetches are allowed
+/// because the fakes live there; nothing else is set.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_newcomer_with_only_a_local_model_server_gets_a_cited_report() {
+    let llm = support::llm::FakeLlm::start().await;
+    support::schema_llm::SchemaModel::plain(21).serve(&llm, &["llama3.2:3b"]);
+    llm.only_knows(&["llama3.2:3b"]);
+    let wiki = FakeWikipedia::start().await;
+    wiki.fuzzy();
+    let shipped =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/app.yaml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app.yaml"),
+        shipped.replace(
+            "allow_private_addresses: false",
+            "allow_private_addresses: true",
+        ),
+    )
+    .unwrap();
+    let out = Dra::new([
+        "research",
+        "--mode",
+        "deep-research",
+        "How fast are deltas losing wetlands?",
+    ])
+    .env("APP_CONFIG_PATH", dir.path().join("app.yaml"))
+    .env("OPENAI_BASE_URL", format!("{}/v1", llm.url))
+    .env("WIKIPEDIA_BASE_URL", &wiki.url)
+    .run()
+    .await;
+    assert!(out.ok(), "{out:?}");
+    assert!(
+        out.stderr.contains("using model llama3.2:3b")
+            && out.stderr.contains("searching Wikipedia (keyless"),
+        "{}",
+        out.stderr
+    );
+    let prefix = format!("{}/wiki/", wiki.url);
+    assert!(
+        regex::Regex::new(r"\[\d+\]").unwrap().is_match(&out.stdout)
+            && out.stdout.contains(&prefix),
+        "a report citing the articles it read:\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(llm.calls().iter().all(|c| c.model == "llama3.2:3b"));
+}

@@ -98,6 +98,8 @@ struct Inner {
     /// Article fetches by title.
     fetched: Mutex<HashMap<String, usize>>,
     url: Mutex<String>,
+    /// Set by [`FakeWikipedia::fuzzy`]: a query no article matches finds them all.
+    fuzzy: Mutex<bool>,
 }
 
 /// A running fake; dropping it stops the server.
@@ -117,6 +119,7 @@ impl FakeWikipedia {
             requests: Mutex::new(Vec::new()),
             fetched: Mutex::new(HashMap::new()),
             url: Mutex::new(String::new()),
+            fuzzy: Mutex::new(false),
         });
         let app = Router::new()
             .route("/w/api.php", get(api))
@@ -139,6 +142,13 @@ impl FakeWikipedia {
     /// Return at most `n` results per request, whatever `srlimit` asks.
     pub fn max_results_per_request(&self, n: usize) {
         *self.inner.max_limit.lock().unwrap() = n;
+    }
+
+    /// Find every article for a query that matches none, as Wikipedia's fuzzy search
+    /// finds something for almost any text (for runs whose queries a schema-driven fake
+    /// makes up).
+    pub fn fuzzy(&self) {
+        *self.inner.fuzzy.lock().unwrap() = true;
     }
 
     /// Replace the articles.
@@ -291,13 +301,16 @@ async fn api(
     };
     let terms = terms(text);
     let articles = s.articles.lock().unwrap().clone();
-    let matching: Vec<&Article> = articles
+    let mut matching: Vec<&Article> = articles
         .iter()
         .filter(|a| {
             let words = terms_of(&format!("{} {}", a.title, a.paragraphs.join(" ")));
             terms.iter().any(|t| words.contains(t))
         })
         .collect();
+    if matching.is_empty() && *s.fuzzy.lock().unwrap() {
+        matching = articles.iter().collect();
+    }
     let page: Vec<Value> = matching
         .iter()
         .enumerate()
