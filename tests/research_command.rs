@@ -578,3 +578,64 @@ async fn a_newcomer_with_only_a_local_model_server_gets_a_cited_report() {
     );
     assert!(llm.calls().iter().all(|c| c.model == "llama3.2:3b"));
 }
+
+/// The README's quick start, read from the README itself, as a newcomer runs it: the run
+/// command against a local server that knows one model and keyless search, and the test
+/// command the same as CI's.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_readme_quick_start_runs_as_written() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let block = readme
+        .split("```bash\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a bash block near the top of README.md");
+    let commands: Vec<&str> = block
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert_eq!(commands.len(), 2, "a run and a test command: {commands:?}");
+    let ci = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/run")).unwrap();
+    assert!(
+        ci.lines().any(|l| l.trim() == commands[1]),
+        "CI runs the README's test command {:?}",
+        commands[1]
+    );
+    let words = shlex::split(commands[0]).expect("a shell command");
+    let args = match words.iter().position(|w| w == "--") {
+        Some(i) if words[0] == "cargo" => words[i + 1..].to_vec(),
+        _ if words[0] == "dra" => words[1..].to_vec(),
+        _ => panic!("the run command is neither `cargo run -- …` nor `dra …`: {words:?}"),
+    };
+    assert_eq!(
+        args.first().map(String::as_str),
+        Some("research"),
+        "{args:?}"
+    );
+
+    let llm = support::llm::FakeLlm::start().await;
+    support::schema_llm::SchemaModel::plain(22).serve(&llm, &["llama3.2:3b"]);
+    llm.only_knows(&["llama3.2:3b"]);
+    let wiki = FakeWikipedia::start().await;
+    wiki.fuzzy();
+    let out = Dra::new(&args)
+        .env(
+            "APP_CONFIG_PATH",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/app.yaml"),
+        )
+        .env("OPENAI_BASE_URL", format!("{}/v1", llm.url))
+        .env("WIKIPEDIA_BASE_URL", &wiki.url)
+        .run()
+        .await;
+    assert!(out.ok(), "{out:?}");
+    assert!(!out.stdout.trim().is_empty(), "{out:?}");
+    assert!(
+        out.stderr.contains("using model llama3.2:3b")
+            && (out.stderr.contains("searching Wikipedia (keyless")
+                || !out.stderr.contains("web_search")),
+        "{}",
+        out.stderr
+    );
+}
