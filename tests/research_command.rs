@@ -639,3 +639,26 @@ async fn the_readme_quick_start_runs_as_written() {
         out.stderr
     );
 }
+
+#[test]
+fn the_readme_is_a_short_guide_whose_links_stay_in_the_repository() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(
+        readme.lines().count() <= 200,
+        "README.md is a guide; the reference lives in docs/"
+    );
+    let links = regex::Regex::new(r"\]\(([^)\s]+)\)").unwrap();
+    for link in links.captures_iter(&readme).map(|c| c[1].to_string()) {
+        assert!(
+            !link.starts_with(".."),
+            "a link outside the repository: {link}"
+        );
+        if !link.contains("://") && !link.starts_with('#') {
+            assert!(
+                root.join(&link).exists(),
+                "README links to a missing {link}"
+            );
+        }
+    }
+}

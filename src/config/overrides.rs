@@ -7,7 +7,7 @@ use serde_norway::{Mapping, Value};
 use super::interpolate::rescalar;
 use super::{Env, Problem};
 
-/// Each variable and the key it sets. Documented in README ("Configuration").
+/// Each variable and the key it sets. Documented in docs/reference.md ("Configuration").
 pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("DATABASE_URL", "database.url"),
     ("PGSSLMODE", "database.sslmode"),
