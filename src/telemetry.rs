@@ -194,9 +194,15 @@ pub fn is_exported(meta: &tracing::Metadata<'_>) -> bool {
 
 fn log_filter(level: Option<&str>, rust_log: Option<&str>) -> Result<EnvFilter, LogLevelError> {
     let spec = level.or(rust_log).unwrap_or("warn");
-    // The original's LOG_LEVEL values are upper case (INFO); EnvFilter wants lower case.
     let normalized = if spec.chars().all(|c| c.is_ascii_alphabetic()) {
-        spec.to_ascii_lowercase()
+        // A bare level (the original's LOG_LEVEL values are upper case: INFO) is for dra's
+        // own logs: libraries stay at warn, or one light run at debug writes hundreds of MB
+        // of HTML-parser lines. A filter that names targets is taken as written.
+        let level = spec.to_ascii_lowercase();
+        match level.as_str() {
+            "off" | "error" | "warn" => level,
+            _ => format!("warn,dra={level}"),
+        }
     } else {
         spec.to_string()
     };
@@ -270,6 +276,26 @@ impl<'a> MakeWriter<'a> for ScrubbingStderr {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_bare_level_is_for_dra_and_libraries_stay_at_warn() {
+        let filter = |l: &str| super::log_filter(Some(l), None).unwrap().to_string();
+        for (given, expected) in [
+            ("debug", "warn,dra=debug"),
+            ("INFO", "warn,dra=info"),
+            ("trace", "warn,dra=trace"),
+            ("error", "error"),
+            ("warn", "warn"),
+            ("dra=debug,selectors=trace", "dra=debug,selectors=trace"),
+        ] {
+            let got = filter(given);
+            let mut want: Vec<&str> = expected.split(',').collect();
+            let mut have: Vec<&str> = got.split(',').collect();
+            want.sort_unstable();
+            have.sort_unstable();
+            assert_eq!(have, want, "{given}");
+        }
+    }
+
     #[test]
     fn colour_only_at_a_terminal_without_no_color() {
         use std::ffi::OsStr;

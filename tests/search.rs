@@ -471,7 +471,8 @@ async fn dra_search_with_brave_but_no_key_fails_with_exit_9_and_says_what_to_set
 #[tokio::test]
 async fn dra_search_with_a_refused_key_exits_9_without_printing_it() {
     let fake = FakeSearch::start().await;
-    let out = Dra::new(["--log-level", "debug", "search", "anything"])
+    // Every library at debug too (a filter, not a bare level): none may print the key.
+    let out = Dra::new(["--log-level", "debug,dra=debug", "search", "anything"])
         .env("BRAVE_BASE_URL", &fake.url)
         .env("BRAVE_API_KEY", "BSA-wrong-s3cr3t")
         .run()

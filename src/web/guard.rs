@@ -380,6 +380,11 @@ fn v6_class(ip: Ipv6Addr) -> Option<AddressClass> {
     if seg[..5] == [0; 5] && (seg[5] == 0xffff || seg[5] == 0) {
         return v4_class(embedded_v4(seg[6], seg[7]));
     }
+    // ::ffff:0:a.b.c.d, IPv4-translated (RFC 2765, SIIT): a translator reaches the IPv4
+    // address inside.
+    if seg[..4] == [0; 4] && seg[4] == 0xffff && seg[5] == 0 {
+        return v4_class(embedded_v4(seg[6], seg[7]));
+    }
     // NAT64 64:ff9b::a.b.c.d and 64:ff9b:1::/48 reach the IPv4 address inside.
     if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
         return v4_class(embedded_v4(seg[6], seg[7]));
@@ -399,10 +404,15 @@ fn v6_class(ip: Ipv6Addr) -> Option<AddressClass> {
         s if s & 0xffc0 == 0xfe80 => AddressClass::LinkLocal,
         s if s & 0xffc0 == 0xfec0 => AddressClass::Reserved,
         s if s & 0xff00 == 0xff00 => AddressClass::Multicast,
-        // Documentation (2001:db8::/32), Teredo (2001::/32, which tunnels to an IPv4
-        // address) and the discard prefix (100::/64).
-        0x2001 if seg[1] == 0xdb8 || seg[1] == 0 => AddressClass::Reserved,
-        0x100 if seg[1..4] == [0, 0, 0] => AddressClass::Reserved,
+        // The IANA IPv6 special-purpose registry, beyond the ranges above: IETF protocol
+        // assignments (2001::/23: Teredo, which tunnels to an IPv4 address, benchmarking,
+        // ORCHID, AMT, AS112; none a web server's address), documentation (2001:db8::/32,
+        // 3fff::/20), the discard and dummy prefixes (100::/64, 100:0:0:1::/64) and SRv6
+        // SIDs (5f00::/16).
+        0x2001 if seg[1] < 0x200 || seg[1] == 0xdb8 => AddressClass::Reserved,
+        0x3fff if seg[1] < 0x1000 => AddressClass::Reserved,
+        0x100 if seg[1..3] == [0, 0] && seg[3] <= 1 => AddressClass::Reserved,
+        0x5f00 => AddressClass::Reserved,
         _ => return None,
     };
     Some(class)
@@ -472,6 +482,19 @@ mod tests {
             ("2002:7f00:1::", Some(Loopback)),
             ("2002:a9fe:a9fe::1", Some(CloudMetadata)),
             ("2001:db8::1", Some(Reserved)),
+            // IPv4-translated (RFC 2765): found by the hostile-input run.
+            ("::ffff:0:127.0.0.1", Some(Loopback)),
+            ("::ffff:0:10.1.2.3", Some(Private)),
+            ("::ffff:0:169.254.169.254", Some(CloudMetadata)),
+            ("::ffff:0:8.8.8.8", None),
+            ("2001::1", Some(Reserved)),
+            ("2001:2::1", Some(Reserved)),
+            ("2001:1ff::1", Some(Reserved)),
+            ("3fff:abc::1", Some(Reserved)),
+            ("100::1", Some(Reserved)),
+            ("100:0:0:1::1", Some(Reserved)),
+            ("5f00::1", Some(Reserved)),
+            ("2001:200::1", None),
             ("::ffff:8.8.8.8", None),
             ("2002:808:808::1", None),
             ("2606:4700::1111", None),
@@ -490,6 +513,7 @@ mod tests {
             "http://[::1]/",
             "http://[::ffff:127.0.0.1]/",
             "http://[::ffff:7f00:1]/",
+            "http://[::ffff:0:127.0.0.1]:8080/",
             "http://[fe80::1]/",
             "http://2130706433/",
             "http://0x7f.1/",
