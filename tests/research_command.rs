@@ -455,13 +455,9 @@ async fn without_a_key_research_searches_wikipedia_and_cites_the_articles_it_rea
                 .replace('_', " ")
         })
         .collect();
-    // Which hit becomes source [1] depends on which fetch finishes first.
+    // Which hit becomes source [1] depends on which fetch finishes first; whichever it
+    // is, it must be one the run fetched (below).
     assert_eq!(cited.len(), 1, "{}", out.stdout);
-    assert!(
-        ["River delta", "Mekong Delta"].contains(&cited[0].as_str()),
-        "{}",
-        out.stdout
-    );
     for title in &cited {
         assert!(
             wiki.fetches(title) >= 1,
