@@ -318,10 +318,27 @@ pub struct ServeArgs {
     pub static_dir: Option<std::path::PathBuf>,
 }
 
+/// A question that is not blank; `-` (stdin) is checked once it is read.
+fn question(raw: &str) -> Result<String, String> {
+    if raw.trim().is_empty() {
+        return Err(EMPTY_QUESTION.into());
+    }
+    Ok(raw.to_string())
+}
+
+/// Why a blank question is refused, and what to do instead.
+pub const EMPTY_QUESTION: &str =
+    "the question is empty: give it as an argument, or `-` to read it from stdin";
+
 #[derive(Debug, Args)]
 pub struct ResearchArgs {
     /// The question, or `-` to read it from stdin.
+    #[arg(value_parser = question)]
     pub query: String,
+
+    /// Set when the question was read from stdin (`-`), before the command runs.
+    #[arg(skip)]
+    pub query_from_stdin: bool,
 
     /// How to answer [default: the coordinator decides].
     #[arg(long, value_enum)]

@@ -18,9 +18,11 @@ static PATTERNS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         (r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*", MASK),
         // Databricks personal access tokens.
         (r"dapi[0-9a-f]{32}(-\d+)?", MASK),
-        // key=value / "key": "value" for secret-looking keys.
+        // key=value / "key": "value" for secret-looking keys. A key right after `/` or `\`
+        // is a file name in a path (`/etc/passwd: blocked`), not a key: its "value" is the
+        // next word of the message.
         (
-            r#"(?i)((?:password|passwd|pwd|token|secret|client_secret|access_token|api_key)["']?\s*[:=]\s*["']?)[^\s"',&}]+"#,
+            r#"(?i)((?:^|[^/\\])(?:password|passwd|pwd|token|secret|client_secret|access_token|api_key)["']?\s*[:=]\s*["']?)[^\s"',&}]+"#,
             "${1}[REDACTED]",
         ),
         // Passwords in URLs.
@@ -57,5 +59,29 @@ mod tests {
         let s = scrub("cred eyJhbGciOi.eyJzdWIiOiJ4In0.sig here");
         assert_eq!(s, "cred [REDACTED] here");
         assert_eq!(scrub("nothing secret here"), "nothing secret here");
+        for (text, gone) in [
+            ("DATABRICKS_TOKEN=dapiX1", "dapiX1"),
+            ("db.password: hunter2", "hunter2"),
+            ("https://h/cb?code=1&access_token=abc123", "abc123"),
+            ("PWD=s3cret", "s3cret"),
+        ] {
+            let s = scrub(text);
+            assert!(!s.contains(gone), "{text} -> {s}");
+        }
+    }
+
+    #[test]
+    fn messages_about_files_named_like_keys_stay_readable() {
+        // The message the fetcher gives for a redirect to a local file: "passwd" there is a
+        // file name, and "blocked" is not a password.
+        let message = "file:///etc/passwd: blocked: scheme `file` is not http or https";
+        assert_eq!(scrub(message), message);
+        for readable in [
+            "cannot read /run/secrets/token: permission denied",
+            r"C:\creds\secret=1 is a path",
+            "open ./api_key: no such file",
+        ] {
+            assert_eq!(scrub(readable), readable);
+        }
     }
 }

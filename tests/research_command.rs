@@ -100,13 +100,29 @@ async fn clarification_exits_11_with_the_questions_and_bad_input_is_explained() 
     assert_eq!(out.code, 11, "{out:?}");
     assert_eq!(out.stdout.trim(), "- Which delta?");
 
-    let out = w.dra(["research", "   "]).run().await;
-    assert_eq!(out.code, 1, "{out:?}");
-    assert!(
-        out.stderr.contains("the question is empty"),
-        "{}",
-        out.stderr
-    );
+    // A blank question is a usage error (2), found before any model is looked for: the
+    // same with no model server at all.
+    for (args, model) in [
+        (["research", "   "], true),
+        (["research", "-"], true),
+        (["research", "\t\n"], false),
+        (["research", "-"], false),
+    ] {
+        let dra = if model { w.dra(args) } else { Dra::new(args) };
+        // `run` gives the child an empty stdin.
+        let out = dra.run().await;
+        assert_eq!(out.code, 2, "{args:?} (model: {model}): {out:?}");
+        assert!(
+            out.stderr.contains("the question is empty"),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("`-`"),
+            "says how to give one: {}",
+            out.stderr
+        );
+    }
 
     let out = Dra::new(["research", "q"]).run().await;
     assert_eq!(out.code, 4, "no model credentials: {out:?}");

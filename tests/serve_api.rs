@@ -610,6 +610,78 @@ async fn preferences_start_at_the_defaults_and_keep_what_each_user_sets() {
 }
 
 #[actix_web::test]
+async fn every_preference_field_is_validated_and_a_refused_update_stores_nothing() {
+    // Issue 19 #7: `{"theme": "neon"}` was answered 200 and stored.
+    let db = TestDb::new().await;
+    let s = unlimited_app(Some(migrated_pool(&db).await), IdentityMode::Production).await;
+    let put = |body: Value| TestRequest::put().uri("/api/v1/preferences").set_json(body);
+    let (status, _) = call(&s, put(json!({"theme": "dark"})), Some(ALICE)).await;
+    assert_eq!(status, StatusCode::OK);
+    for (body, field, says) in [
+        (
+            json!({"theme": "neon"}),
+            "theme",
+            "'light', 'dark' or 'system'",
+        ),
+        (json!({"theme": 5}), "theme", ""),
+        (
+            json!({"default_research_depth": "deep"}),
+            "defaultResearchDepth",
+            "'auto', 'light', 'medium' or 'extended'",
+        ),
+        (
+            json!({"defaultQueryMode": "chat"}),
+            "defaultQueryMode",
+            "'simple', 'web_search' or 'deep_research'",
+        ),
+        (
+            json!({"systemInstructions": "x".repeat(10_001)}),
+            "systemInstructions",
+            "10000",
+        ),
+        (
+            json!({"notificationsEnabled": "maybe"}),
+            "notificationsEnabled",
+            "boolean",
+        ),
+        (
+            json!({"system_instructions": "cite\u{0}primary"}),
+            "systemInstructions",
+            "NUL",
+        ),
+    ] {
+        let (status, answer) = call(&s, put(body.clone()), Some(ALICE)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {answer}");
+        assert_eq!(
+            answer["detail"][0]["loc"],
+            json!(["body", field]),
+            "{body}: {answer}"
+        );
+        let msg = answer["detail"][0]["msg"].as_str().unwrap_or_default();
+        assert!(msg.contains(says), "{body}: {msg}");
+    }
+    let (_, prefs) = call(
+        &s,
+        TestRequest::get().uri("/api/v1/preferences"),
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(
+        prefs["theme"], "dark",
+        "nothing refused was stored: {prefs}"
+    );
+    assert!(prefs["systemInstructions"].is_null(), "{prefs}");
+    // Each accepted value, in either spelling.
+    for theme in ["light", "dark", "system"] {
+        let (status, prefs) = call(&s, put(json!({"theme": theme})), Some(ALICE)).await;
+        assert_eq!(
+            (status, prefs["theme"].as_str()),
+            (StatusCode::OK, Some(theme))
+        );
+    }
+}
+
+#[actix_web::test]
 async fn feedback_is_recorded_on_the_owners_message_only() {
     use dra::db::repo::messages::Role;
 
@@ -927,6 +999,150 @@ async fn writes_with_a_body_that_is_not_json_are_refused_on_every_route() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["title"], "Merged");
+}
+
+#[actix_web::test]
+async fn text_with_a_nul_is_refused_naming_the_field_on_every_route_never_500() {
+    // Issue 19 #1: PostgreSQL cannot store U+0000; these seven answered 500.
+    let db = TestDb::new().await;
+    let s = unlimited_app(Some(migrated_pool(&db).await), IdentityMode::Production).await;
+    let (_, chat) = call(
+        &s,
+        json_write(Method::POST, "/api/v1/chats", json!({"title": "Kept"})),
+        Some(ALICE),
+    )
+    .await;
+    let id = chat["id"].as_str().unwrap().to_string();
+    let nul = "a\u{0}b";
+    let writes = [
+        (
+            Method::POST,
+            "/api/v1/chats".to_string(),
+            json!({"title": nul}),
+            "title",
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/chats/{id}"),
+            json!({"title": nul}),
+            "title",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/preferences".to_string(),
+            json!({"theme": nul}),
+            "theme",
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/chats/{id}/messages"),
+            json!({"content": nul}),
+            "content",
+        ),
+        (
+            Method::POST,
+            "/api/v1/agent/query".to_string(),
+            json!({"query": nul}),
+            "query",
+        ),
+        (
+            Method::POST,
+            "/v1/research".to_string(),
+            json!({"query": nul}),
+            "query",
+        ),
+    ];
+    for (method, uri, body, field) in writes {
+        let (status, answer) = call(&s, json_write(method.clone(), &uri, body), Some(ALICE)).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{method} {uri}: {answer}"
+        );
+        assert_eq!(
+            answer["detail"][0]["loc"],
+            json!(["body", field]),
+            "{answer}"
+        );
+        assert_eq!(answer["detail"][0]["type"], "string_nul", "{answer}");
+    }
+    for uri in [
+        "/api/v1/chats?search=%00",
+        "/api/v1/chats?limit=5&search=x%00y",
+        "/v1/chats?search=%00",
+    ] {
+        let (status, answer) = call(&s, TestRequest::get().uri(uri), Some(ALICE)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{uri}: {answer}");
+        assert_eq!(
+            answer["detail"][0]["loc"],
+            json!(["query", "search"]),
+            "{answer}"
+        );
+    }
+    // Nothing was stored or changed, and the chat still answers.
+    let (status, list) = call(&s, TestRequest::get().uri("/api/v1/chats"), Some(ALICE)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["total"], 1, "{list}");
+    assert_eq!(list["items"][0]["title"], "Kept", "{list}");
+}
+
+#[actix_web::test]
+async fn an_invalid_or_repeated_identity_header_is_400_never_another_user() {
+    // Issue 19 #5: an invalid X-Forwarded-Email fell through to X-Forwarded-User, and of
+    // two email headers the first won.
+    use actix_web::http::header::HeaderValue;
+    let db = TestDb::new().await;
+    let s = unlimited_app(Some(migrated_pool(&db).await), IdentityMode::Production).await;
+    let (_, bobs) = call(
+        &s,
+        json_write(Method::POST, "/api/v1/chats", json!({"title": "Bob's"})),
+        Some(BOB),
+    )
+    .await;
+    assert!(bobs["id"].is_string(), "{bobs}");
+    let as_bob = || {
+        TestRequest::get()
+            .uri("/api/v1/chats")
+            .insert_header(("X-Forwarded-User", BOB))
+    };
+    let not_utf8 = HeaderValue::from_bytes(b"\xffalice@example.com").unwrap();
+    let long = "a".repeat(250) + "@x.com";
+    for (req, says) in [
+        (
+            as_bob().insert_header(("X-Forwarded-Email", not_utf8)),
+            "not UTF-8",
+        ),
+        (
+            as_bob().insert_header(("X-Forwarded-Email", long.as_str())),
+            "longer than 255",
+        ),
+        (
+            TestRequest::get()
+                .uri("/api/v1/chats")
+                .append_header(("X-Forwarded-Email", BOB))
+                .append_header(("X-Forwarded-Email", ALICE)),
+            "more than once",
+        ),
+    ] {
+        let (status, body) = call(&s, req, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(says) && message.contains("X-Forwarded-Email"),
+            "{body}"
+        );
+        assert!(
+            !body.to_string().contains("Bob's"),
+            "no one's chats: {body}"
+        );
+    }
+    // A blank email header still counts as absent.
+    let (status, list) = call(&s, as_bob().insert_header(("X-Forwarded-Email", "")), None).await;
+    assert_eq!(
+        (status, list["total"].as_i64()),
+        (StatusCode::OK, Some(1)),
+        "{list}"
+    );
 }
 
 #[actix_web::test]

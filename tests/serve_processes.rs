@@ -294,3 +294,87 @@ async fn sigterm_hands_the_running_job_back_to_the_queue() {
     assert_eq!(attempts, 0, "an interrupted attempt does not count");
     assert_eq!(session, "in_progress");
 }
+
+/// Sends `head` (and what follows it) on a new connection to `url`'s port and returns the
+/// connection, still open.
+async fn open_slow(url: &str, head: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let addr = url.trim_start_matches("http://");
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    conn.write_all(head.as_bytes()).await.expect("send");
+    conn
+}
+
+/// Everything the server sends on `conn` until it closes it (or `limit` passes: then what
+/// came so far).
+async fn read_until_closed(conn: &mut tokio::net::TcpStream, limit: Duration) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(limit, conn.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_that_never_finishes_is_cut_off_and_open_connections_are_capped() {
+    // Issue 19 #6: a request body that never finished held its connection open (one still
+    // open after 130 s; 1,000 open after 33 s).
+    let fakes = Fakes::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(support::cli::config_path("app.test.yaml")).unwrap();
+    let config = dir.path().join("app.yaml");
+    std::fs::write(
+        &config,
+        format!("{base}\nserver:\n  body_timeout: 4s\n  max_connections: 2\n"),
+    )
+    .unwrap();
+    let port = free_port();
+    let (_child, _home) = fakes
+        .dra(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
+        .env("APP_CONFIG_PATH", &config)
+        .spawn();
+    let url = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..200 {
+        if client.get(format!("{url}/health")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "dra serve did not start on {url}");
+
+    // Two clients that announce 100 bytes and send one: the server's whole capacity.
+    let slow = "PUT /api/v1/preferences HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{";
+    let mut first = open_slow(&url, slow).await;
+    let mut second = open_slow(&url, slow).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A third is not served while they hold it...
+    let mut third = open_slow(
+        &url,
+        "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let early = read_until_closed(&mut third, Duration::from_secs(1)).await;
+    assert_eq!(early, "", "served beyond max_connections");
+    // ...the slow ones are answered 408 and closed once body_timeout passes...
+    for conn in [&mut first, &mut second] {
+        let answer = read_until_closed(conn, Duration::from_secs(60)).await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("REQUEST_TIMEOUT"), "{answer}");
+    }
+    // ...and then the third gets its answer.
+    let late = read_until_closed(&mut third, Duration::from_secs(60)).await;
+    assert!(late.starts_with("HTTP/1.1 200"), "{late}");
+    // A body that arrives in time is read as usual.
+    let ok = client
+        .put(format!("{url}/api/v1/preferences"))
+        .json(&json!({"theme": "dark"}))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(ok.status(), reqwest::StatusCode::REQUEST_TIMEOUT);
+}

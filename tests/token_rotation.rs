@@ -115,13 +115,22 @@ async fn unknown_instance_is_a_clear_credential_error() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn pool_keeps_answering_across_token_rotations_and_expired_tokens_are_refused() {
+/// A private cluster whose role `app_sp` logs in only with the latest credential of a fake
+/// workspace that issues credentials living `lifetime`, and a Lakebase target for it
+/// (config as shipped but for the pool's size and the refresh buffer).
+struct Rotating {
+    cluster: PrivateCluster,
+    su: Arc<tokio_postgres::Client>,
+    ws: FakeWorkspace,
+    issued: Arc<Mutex<Vec<String>>>,
+    config: AppConfig,
+    target: ConnectionTarget,
+}
+
+async fn rotating(lifetime: Duration) -> Rotating {
     let cluster = PrivateCluster::start();
     let su = Arc::new(cluster.superuser().await);
     su.batch_execute("CREATE ROLE app_sp LOGIN").await.unwrap();
-
-    let lifetime = Duration::from_secs(2);
     let ws = FakeWorkspace::start()
         .await
         .with_instance("lb", &["AVAILABLE"], "127.0.0.1");
@@ -149,7 +158,6 @@ async fn pool_keeps_answering_across_token_rotations_and_expired_tokens_are_refu
             .boxed()
         }));
     }
-
     let mut config = AppConfig::default();
     config.lakebase.port = cluster.port;
     config.lakebase.user = PgUser::Auto; // resolves to the JWT subject, app_sp
@@ -157,10 +165,30 @@ async fn pool_keeps_answering_across_token_rotations_and_expired_tokens_are_refu
     config.lakebase.token_refresh_buffer = Duration::from_millis(700);
     config.database.sslmode = Some(SslMode::Disable);
     config.database.pool.max_size = 3;
-    config.database.pool.max_lifetime = Duration::from_millis(600);
     let target = ConnectionTarget::lakebase(&client(&ws), "lb", &config, &Env::new())
         .await
         .unwrap();
+    Rotating {
+        cluster,
+        su,
+        ws,
+        issued,
+        config,
+        target,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pool_keeps_answering_across_token_rotations_and_expired_tokens_are_refused() {
+    let Rotating {
+        cluster,
+        su: _su,
+        ws,
+        issued,
+        mut config,
+        target,
+    } = rotating(Duration::from_secs(2)).await;
+    config.database.pool.max_lifetime = Duration::from_millis(600);
     assert_eq!(
         (target.host.as_str(), target.user.as_str()),
         ("127.0.0.1", "app_sp")
@@ -195,4 +223,60 @@ async fn pool_keeps_answering_across_token_rotations_and_expired_tokens_are_refu
         refused.contains("password authentication failed"),
         "{refused}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_pooled_connection_outlives_its_credential_with_the_shipped_lifetime() {
+    // Issue 19 #11: with `max_lifetime: 45m` as shipped and 20 s credentials, pooled
+    // connections were seen 151 s old.
+    let lifetime = Duration::from_secs(3);
+    let r = rotating(lifetime).await;
+    assert_eq!(
+        r.config.database.pool.max_lifetime,
+        Duration::from_secs(45 * 60),
+        "the shipped lifetime"
+    );
+    let pool = build_pool(r.target.clone(), &r.config.database.pool)
+        .await
+        .unwrap();
+    let age_sql = "SELECT extract(epoch FROM clock_timestamp() - backend_start)::float8 AS age \
+                   FROM pg_stat_activity WHERE pid = pg_backend_pid()";
+    #[derive(diesel::QueryableByName)]
+    struct Age {
+        #[diesel(sql_type = diesel::sql_types::Double)]
+        age: f64,
+    }
+    let started = Instant::now();
+    let mut oldest: f64 = 0.0;
+    while started.elapsed() < lifetime * 3 {
+        let mut conn = pool.get().await.expect("checkout");
+        let age: Age = diesel::sql_query(age_sql)
+            .get_result(&mut *conn)
+            .await
+            .expect("age");
+        oldest = oldest.max(age.age);
+        drop(conn);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        oldest < lifetime.as_secs_f64(),
+        "a checked-out connection was {oldest:.1}s old on {lifetime:?} credentials"
+    );
+    // Left idle, the pool closes its connections before their credential expires too.
+    tokio::time::sleep(lifetime + Duration::from_secs(1)).await;
+    let rows =
+        r.su.query(
+            "SELECT extract(epoch FROM clock_timestamp() - backend_start)::float8 \
+             FROM pg_stat_activity WHERE usename = 'app_sp'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let ages: Vec<f64> = rows.iter().map(|row| row.get(0)).collect();
+    assert!(
+        ages.iter().all(|age| *age < lifetime.as_secs_f64()),
+        "idle connections older than their credential: {ages:?}"
+    );
+    drop(pool);
+    let _ = (&r.cluster, &r.ws, &r.issued);
 }

@@ -493,19 +493,18 @@ async fn literal_non_public_addresses_are_blocked_by_default() {
 }
 
 #[tokio::test]
-async fn a_name_resolving_to_loopback_is_blocked_by_default() {
+async fn a_loopback_name_is_blocked_by_default() {
+    // Names that resolve to loopback are refused by the resolver (unit tests in
+    // web::guard); `localhost` is refused before it is looked up.
     let server = PageServer::start().await;
     let url = format!("http://localhost:{}/article", port(&server));
     let err = fetcher(guarded(&[])).fetch(&url).await.unwrap_err();
-    let Some(BlockReason::Resolved { host, class, ip }) = err.block_reason() else {
+    let Some(BlockReason::LoopbackName { host }) = err.block_reason() else {
         panic!("{err:?}");
     };
     assert_eq!(host, "localhost");
-    assert_eq!(*class, AddressClass::Loopback);
-    assert!(ip.is_loopback(), "{ip}");
     assert!(
-        err.to_string()
-            .contains("localhost resolves to a loopback address"),
+        err.to_string().contains("localhost is a loopback name"),
         "{err}"
     );
     assert_eq!(server.hits("/article"), 0);
@@ -588,12 +587,12 @@ async fn a_redirect_to_a_host_not_allowed_is_blocked() {
         "{reason:?}"
     );
 
-    // The same server by name: refused when the name resolves, before connecting.
+    // The same server by a name that is loopback by definition: refused before any lookup.
     let by_name = format!("http://localhost:{}/article", port(&other));
     let via = allowed.url(&format!("/redirect-to?url={by_name}"));
     let err = f.fetch(&via).await.unwrap_err();
     assert!(
-        matches!(err.block_reason(), Some(BlockReason::Resolved { host, .. }) if host == "localhost"),
+        matches!(err.block_reason(), Some(BlockReason::LoopbackName { host }) if host == "localhost"),
         "{err:?}"
     );
     assert!(!err.is_transient(), "not retried");
@@ -662,4 +661,68 @@ async fn dra_fetch_reports_a_blocked_address_with_exit_code_8() {
         assert_eq!(out.code, 8, "{out:?}");
         assert!(out.stderr.contains(expected), "{}", out.stderr);
     }
+}
+
+#[tokio::test]
+async fn a_redirect_to_a_local_file_is_reported_readably_not_redacted() {
+    // Issue 19 #13: the scrubber took `passwd: blocked` for a password and printed
+    // "[REDACTED] scheme …".
+    let server = PageServer::start().await;
+    let out = Dra::new(["fetch", &server.url("/redirect-to?url=file:///etc/passwd")])
+        .run()
+        .await;
+    assert_eq!(out.code, 8, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("file:///etc/passwd: blocked: scheme `file` is not http or https"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("REDACTED"), "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn loopback_names_are_refused_even_through_a_proxy() {
+    // Issue 19 #8: behind HTTP_PROXY the resolver never sees the name, so `localhost` was
+    // handed to the proxy, which reaches its own loopback.
+    let proxy = PageServer::start().await;
+    let shipped = |url: &str| {
+        Dra::new(["fetch", url])
+            .env("APP_CONFIG_PATH", support::cli::config_path("app.yaml"))
+            .env("HTTP_PROXY", &proxy.base)
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+    };
+    for url in [
+        "http://localhost/article",
+        "http://localhost./article",
+        "http://LocalHost.LocalDomain/article",
+        "http://ip6-localhost/article",
+        "http://ip6-loopback:8080/article",
+        "http://admin.localhost/article",
+        // A redirect, by the proxy's answer, to a loopback name.
+        "http://news.invalid/redirect-to?url=http://localhost/article",
+    ] {
+        let out = shipped(url).run().await;
+        assert_eq!(out.code, 8, "{url}: {out:?}");
+        assert!(
+            out.stderr.contains("is a loopback name"),
+            "{url}: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(
+        proxy.hits("/article"),
+        0,
+        "nothing loopback reached the proxy"
+    );
+    assert_eq!(
+        proxy.hits("/redirect-to"),
+        1,
+        "the public hop went through it"
+    );
+    // A public name still goes through the proxy.
+    let out = shipped("http://news.invalid/article").run().await;
+    assert!(out.ok(), "{out:?}");
+    assert_eq!(proxy.hits("/article"), 1);
 }

@@ -30,7 +30,10 @@ use dra::web::{ClientError, FetchError};
 use crate::cli::{Cli, Command, DatabaseTarget};
 
 /// Run the parsed command line.
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+pub async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Research(args) = &mut cli.command {
+        research::read_query(args)?;
+    }
     if let Command::Completions { shell } = cli.command {
         completions::run(shell);
         return Ok(ExitCode::SUCCESS);
@@ -201,9 +204,18 @@ fn warn_unknown_keys(loaded: &cfg::LoadedConfig) {
     );
 }
 
+/// A command line that parsed but cannot be run as given (exit code 2, as clap's own
+/// usage errors).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
 /// Map an error to the documented exit code (see `dra --help`).
 pub fn exit_code(e: &anyhow::Error) -> ExitCode {
     for cause in e.chain() {
+        if cause.downcast_ref::<UsageError>().is_some() {
+            return ExitCode::from(2);
+        }
         if cause.downcast_ref::<ConfigError>().is_some() {
             return ExitCode::from(3);
         }

@@ -41,9 +41,9 @@ const INTERRUPTED: u8 = 130;
 const NEEDS_CLARIFICATION: u8 = 11;
 
 pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> {
-    let query = read_query(&args.query)?;
+    let query = args.query.trim().to_string();
     // Questions can be answered only when stdin is a person, not the question itself.
-    let interactive = args.query != "-"
+    let interactive = !args.query_from_stdin
         && !args.yes
         && !args.no_clarify
         && std::io::stdin().is_terminal()
@@ -638,19 +638,25 @@ fn with_ids(mut doc: serde_json::Value, ids: &Option<serde_json::Value>) -> serd
     doc
 }
 
-fn read_query(arg: &str) -> anyhow::Result<String> {
-    let query = if arg == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("cannot read the question from stdin")?;
-        text
-    } else {
-        arg.to_string()
-    };
-    let query = query.trim().to_string();
-    anyhow::ensure!(!query.is_empty(), "the question is empty");
-    Ok(query)
+/// `args.query`, read from stdin when it is `-`: a blank question is a usage error (exit
+/// 2), found before any model or search is set up.
+pub fn read_query(args: &mut ResearchArgs) -> anyhow::Result<()> {
+    if args.query != "-" {
+        return Ok(());
+    }
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("cannot read the question from stdin")?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(
+            super::UsageError(format!("{} (stdin was empty)", crate::cli::EMPTY_QUESTION)).into(),
+        );
+    }
+    args.query = text.to_string();
+    args.query_from_stdin = true;
+    Ok(())
 }
 
 #[cfg(test)]

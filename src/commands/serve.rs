@@ -92,11 +92,12 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         llm: router.map(|r| Arc::new(LlmCheck::new(r))),
         jobs: jobs.clone(),
         ui,
+        body_timeout: ctx.config.server.body_timeout,
         ..AppState::new(pool, identity)
     };
     // On SIGTERM, `run` hands running research back to the queue for another process (or
     // this one's next start).
-    dra::serve::run(state, &listen).await?;
+    dra::serve::run(state, &listen, &ctx.config.server).await?;
     if let Some(jobs) = jobs {
         jobs.shutdown().await;
     }

@@ -48,6 +48,8 @@ pub struct AppConfig {
     /// Per-user request limits of `dra serve` (ours; not the original's `rate_limiting`,
     /// which is the model calls' backoff).
     pub rate_limits: crate::serve::RateLimitsConfig,
+    /// Client timeouts and the connection cap of `dra serve`.
+    pub server: crate::serve::ServerConfig,
 }
 
 impl AppConfig {
@@ -86,6 +88,7 @@ impl Default for AppConfig {
             citation_verification: Default::default(),
             jobs: Default::default(),
             rate_limits: Default::default(),
+            server: Default::default(),
         }
     }
 }

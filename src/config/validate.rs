@@ -180,6 +180,9 @@ pub fn validate(c: &AppConfig) -> Vec<Problem> {
     for (key, value, allowed) in c.rate_limits.problems() {
         bad(&format!("rate_limits.{key}"), value, allowed);
     }
+    for (key, value, allowed) in c.server.problems() {
+        bad(&format!("server.{key}"), value, allowed);
+    }
     if let Some(endpoint) = &c.tracing.otlp_endpoint {
         if !is_http_url(endpoint) {
             bad(

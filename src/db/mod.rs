@@ -14,7 +14,7 @@ pub mod tls;
 pub mod token;
 pub mod wait;
 
-pub use pool::{build_pool, PgPool};
+pub use pool::{build_pool, PgPool, PooledConn};
 pub use target::ConnectionTarget;
 pub use token::{Credential, TokenError, TokenProvider};
 

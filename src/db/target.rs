@@ -224,7 +224,15 @@ impl ConnectionTarget {
     /// Open one connection with a password from the provider, negotiating TLS as libpq does
     /// for `sslmode`.
     pub async fn connect(&self) -> Result<AsyncPgConnection, DbError> {
-        let password = self.provider.password().await?;
+        Ok(self.connect_with_expiry().await?.0)
+    }
+
+    /// [`connect`](Self::connect), and when the credential it logged in with expires
+    /// (`None` for a fixed password).
+    pub async fn connect_with_expiry(
+        &self,
+    ) -> Result<(AsyncPgConnection, Option<chrono::DateTime<chrono::Utc>>), DbError> {
+        let (password, expires_at) = self.provider.login().await?;
         let mut cfg = tokio_postgres::Config::new();
         cfg.host(&self.host)
             .port(self.port)
@@ -269,7 +277,9 @@ impl ConnectionTarget {
                 self.open(&cfg, Encryption::Required).await
             }
         };
-        opened.map_err(|f| self.describe(f))
+        opened
+            .map(|conn| (conn, expires_at))
+            .map_err(|f| self.describe(f))
     }
 
     /// One connection attempt.

@@ -66,9 +66,18 @@ impl TokenProvider {
 
     /// The password to log in with now; `None` for password-less local servers.
     pub async fn password(&self) -> Result<Option<SecretString>, TokenError> {
+        Ok(self.login().await?.0)
+    }
+
+    /// The password to log in with now and when it stops being valid (`None`: never, for
+    /// a fixed password).
+    pub async fn login(&self) -> Result<(Option<SecretString>, Option<DateTime<Utc>>), TokenError> {
         match self {
-            TokenProvider::Static(p) => Ok(p.clone()),
-            TokenProvider::Lakebase(l) => Ok(Some(l.credential().await?.token)),
+            TokenProvider::Static(p) => Ok((p.clone(), None)),
+            TokenProvider::Lakebase(l) => {
+                let credential = l.credential().await?;
+                Ok((Some(credential.token), Some(credential.expires_at)))
+            }
         }
     }
 }

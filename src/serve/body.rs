@@ -86,6 +86,9 @@ pub enum BodyError {
     },
     #[error("the request body is larger than {limit} bytes")]
     TooLarge { limit: usize },
+    /// The client did not finish sending the body in time (`server.body_timeout`).
+    #[error("the request body was not received within {}", humantime::format_duration(*.0))]
+    TimedOut(std::time::Duration),
     /// The connection failed while the body was being read.
     #[error("the request body could not be read: {0}")]
     Unreadable(String),
@@ -96,6 +99,7 @@ impl BodyError {
     pub fn status(&self) -> StatusCode {
         match self {
             BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
             BodyError::Unreadable(_) => StatusCode::BAD_REQUEST,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         }
@@ -110,6 +114,9 @@ impl BodyError {
             }
             BodyError::Unreadable(_) => {
                 return json!({"code": "VALIDATION_ERROR", "message": self.to_string()})
+            }
+            BodyError::TimedOut(_) => {
+                return json!({"code": "REQUEST_TIMEOUT", "message": self.to_string()})
             }
             BodyError::NotJson => ("model_attributes_type", vec![json!("body")], None),
             BodyError::Malformed { position, message } => (
@@ -152,12 +159,20 @@ impl<T: RequestBody + 'static> FromRequest for Body<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let json = is_json(req.headers());
+        let deadline = req
+            .app_data::<web::Data<super::AppState>>()
+            .map_or(super::ServerConfig::default().body_timeout, |s| {
+                s.body_timeout
+            });
         // `web::Bytes` honours the app's `PayloadConfig` (the size limit) and decodes a
         // compressed body.
         let bytes = web::Bytes::from_request(req, payload);
         Box::pin(async move {
-            let bytes = bytes
+            // A body that never finishes would hold the connection for ever; the 408 goes
+            // out with the body unread, so the connection is closed after it.
+            let bytes = tokio::time::timeout(deadline, bytes)
                 .await
+                .map_err(|_| BodyError::TimedOut(deadline))?
                 .map_err(|e| match e.as_error::<PayloadError>() {
                     Some(PayloadError::Overflow) => BodyError::TooLarge {
                         limit: MAX_JSON_BODY,
@@ -186,7 +201,31 @@ pub fn parse<T: RequestBody>(json: bool, bytes: &[u8]) -> Result<T, BodyError> {
     if let (Keys::NameOrCamelAlias, Value::Object(map)) = (T::KEYS, &mut value) {
         accept_aliases(map, field_names::<T>());
     }
+    if let Some(loc) = nul_in_fields(&value, field_names::<T>(), T::KEYS) {
+        return Err(BodyError::Field {
+            loc,
+            kind: "string_nul",
+            message: super::nul::MESSAGE.into(),
+        });
+    }
     serde_path_to_error::deserialize(value).map_err(|e| field_error(e, T::KEYS))
+}
+
+/// The `loc` of the first string holding a NUL in a field the model reads (unknown keys
+/// are ignored, as they are everywhere else), keys spelled as the model's aliases.
+fn nul_in_fields(value: &Value, fields: &[&str], keys: Keys) -> Option<Vec<Value>> {
+    let Value::Object(map) = value else {
+        return None;
+    };
+    fields.iter().find_map(|field| {
+        let mut loc = super::nul::find(map.get(*field)?)?;
+        let key = match keys {
+            Keys::NameOrCamelAlias => camel_alias(field),
+            Keys::Name => (*field).to_string(),
+        };
+        loc.insert(0, json!(key));
+        Some(loc)
+    })
 }
 
 /// Whether FastAPI parses a body with these headers as JSON: no (or an empty)
@@ -512,6 +551,36 @@ mod tests {
             "a body FastAPI does not parse fails the model"
         );
         assert!(matches!(prefs("[]"), Err(BodyError::Field { .. })));
+    }
+
+    #[test]
+    fn a_nul_in_a_field_is_refused_naming_it_and_ignored_in_unknown_keys() {
+        let err = prefs(r#"{"defaultQueryMode": "a\u0000b"}"#).unwrap_err();
+        assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let entry = &err.body()["detail"][0];
+        assert_eq!(entry["loc"], json!(["body", "defaultQueryMode"]));
+        assert_eq!(entry["type"], "string_nul");
+        let err = parse::<Job>(true, br#"{"chat_id": "c\u0000"}"#).unwrap_err();
+        assert_eq!(err.body()["detail"][0]["loc"], json!(["body", "chat_id"]));
+        // Nested: the path to the string.
+        #[derive(Debug, Deserialize)]
+        struct Nested {
+            #[allow(dead_code)]
+            history: Vec<Value>,
+        }
+        impl RequestBody for Nested {
+            const KEYS: Keys = Keys::Name;
+        }
+        let err = parse::<Nested>(
+            true,
+            br#"{"history": [{"role": "user"}, {"content": "x\u0000"}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.body()["detail"][0]["loc"],
+            json!(["body", "history", 1, "content"])
+        );
+        assert!(prefs(r#"{"theme": "dark", "extra": "\u0000"}"#).is_ok());
     }
 
     #[test]

@@ -12,10 +12,12 @@
 pub mod access_log;
 pub mod audit;
 pub mod body;
+pub mod connections;
 pub mod error;
 pub mod identity;
 pub mod limits;
 pub mod llm_check;
+pub mod nul;
 pub mod openapi;
 pub mod purge;
 mod routes;
@@ -29,6 +31,7 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Compress};
 use actix_web::{web, App, HttpServer};
 
+pub use connections::ServerConfig;
 pub use error::ApiError;
 pub use identity::{IdentityMode, User};
 pub use limits::{LimitClock, RateLimits, RateLimitsConfig};
@@ -55,6 +58,8 @@ pub struct AppState {
     pub jobs: Option<Arc<crate::jobs::Jobs>>,
     /// The browser UI at `/`; [`StaticUi::Off`] unless the server turns it on.
     pub ui: StaticUi,
+    /// Time a client has to send a request body (`server.body_timeout`).
+    pub body_timeout: std::time::Duration,
 }
 
 impl AppState {
@@ -67,16 +72,12 @@ impl AppState {
             llm: None,
             jobs: None,
             ui: StaticUi::Off,
+            body_timeout: ServerConfig::default().body_timeout,
         }
     }
 
     /// A connection from the pool, or 503 when there is no database.
-    pub(crate) async fn conn(
-        &self,
-    ) -> Result<
-        diesel_async::pooled_connection::bb8::PooledConnection<'_, diesel_async::AsyncPgConnection>,
-        ApiError,
-    > {
+    pub(crate) async fn conn(&self) -> Result<crate::db::PooledConn<'_>, ApiError> {
         match &self.pool {
             Some(pool) => Ok(pool.get().await?),
             None => Err(ApiError::Unavailable(
@@ -132,7 +133,7 @@ pub fn configure(state: Arc<AppState>) -> impl Fn(&mut web::ServiceConfig) + Clo
 }
 
 /// The whole app: routes plus request ids, access log, gzip, rate limits, the refusal of
-/// non-JSON writes and the audit log. The server builds one per worker; tests build one with
+/// non-JSON writes and of NULs in query strings, and the audit log. The server builds one per worker; tests build one with
 /// `actix_web::test::init_service`.
 pub fn app(
     state: Arc<AppState>,
@@ -149,6 +150,7 @@ pub fn app(
         .configure(configure(state))
         .wrap(from_fn(audit::record))
         .wrap(from_fn(body::json_only))
+        .wrap(from_fn(nul::refuse_in_query))
         .wrap(from_fn(limits::limit))
         .wrap(Compress::default())
         .wrap(from_fn(access_log::record))
@@ -157,10 +159,18 @@ pub fn app(
 /// Serves until SIGTERM or Ctrl-C. Then, at once, running research goes back to the job
 /// table and open event streams end (their clients resume on another process), while the
 /// server stops accepting and gives in-flight requests `shutdown_timeout` to finish.
-pub async fn run(state: AppState, listen: &Listen) -> std::io::Result<()> {
+///
+/// A client that does not send its headers within `server.header_timeout` or its body
+/// within `server.body_timeout` is cut off, and at most `server.max_connections` are
+/// open at once.
+pub async fn run(state: AppState, listen: &Listen, limits: &ServerConfig) -> std::io::Result<()> {
     let jobs = state.jobs.clone();
     let state = Arc::new(state);
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
     let server = HttpServer::new(move || app(Arc::clone(&state)))
+        .workers(workers)
+        .max_connections(limits.per_worker(workers))
+        .client_request_timeout(limits.header_timeout)
         .shutdown_timeout(30)
         .disable_signals()
         .bind((listen.host.as_str(), listen.port))?

@@ -74,6 +74,10 @@ pub enum BlockReason {
     /// The host is a literal IP address of a refused class.
     #[error("{ip} is a {class} address ({HINT})")]
     Address { ip: IpAddr, class: AddressClass },
+    /// The host name means this machine by definition (`localhost` and its aliases),
+    /// whatever a resolver or proxy would make of it.
+    #[error("{host} is a loopback name ({HINT})")]
+    LoopbackName { host: String },
     /// The host name resolves to an address of a refused class.
     #[error("{host} resolves to a {class} address {ip} ({HINT})")]
     Resolved {
@@ -81,6 +85,20 @@ pub enum BlockReason {
         ip: IpAddr,
         class: AddressClass,
     },
+}
+
+/// The loopback address a name stands for by definition: `localhost` and every name under
+/// it (RFC 6761 §6.3), and the aliases Debian and others put in /etc/hosts for it.
+fn loopback_by_name(canonical: &str) -> Option<IpAddr> {
+    match canonical {
+        "ip6-localhost" | "ip6-loopback" => Some(Ipv6Addr::LOCALHOST.into()),
+        "localhost" | "localhost.localdomain" | "localhost4" | "localhost4.localdomain4" => {
+            Some(Ipv4Addr::LOCALHOST.into())
+        }
+        "localhost6" | "localhost6.localdomain6" => Some(Ipv6Addr::LOCALHOST.into()),
+        name if name.ends_with(".localhost") => Some(Ipv4Addr::LOCALHOST.into()),
+        _ => None,
+    }
 }
 
 const HINT: &str = "to allow it, list it in web.allowed_hosts";
@@ -226,12 +244,29 @@ impl AddressGuard {
         let ip: IpAddr = match url.host() {
             Some(Host::Ipv4(v4)) => v4.into(),
             Some(Host::Ipv6(v6)) => v6.into(),
-            Some(Host::Domain(_)) | None => return Ok(()),
+            Some(Host::Domain(name)) => return self.check_name(name, port),
+            None => return Ok(()),
         };
         match self.refused_class(ip, port) {
             None => Ok(()),
             Some(class) => Err(BlockReason::Address { ip, class }),
         }
+    }
+
+    /// A name that means this machine whatever DNS says is refused here, before any
+    /// lookup: behind a proxy the resolver never sees it, and the proxy would reach its
+    /// own loopback. Other names are checked when they resolve.
+    fn check_name(&self, name: &str, port: Option<u16>) -> Result<(), BlockReason> {
+        let canonical = canonical_name(name);
+        let Some(ip) = loopback_by_name(&canonical) else {
+            return Ok(());
+        };
+        if self.name_allowed(&canonical) || self.refused_class(ip, port).is_none() {
+            return Ok(());
+        }
+        Err(BlockReason::LoopbackName {
+            host: name.to_string(),
+        })
     }
 
     /// Check every address `host` resolved to: one refused address refuses the name, so
@@ -621,6 +656,70 @@ mod tests {
             g.check_resolved("localhost", [ip("127.0.0.1")]).is_err(),
             "an entry with a port allows only URLs that spell the address"
         );
+    }
+
+    #[test]
+    fn loopback_names_are_refused_from_the_url_alone() {
+        let g = guard(false, &[]);
+        let url = |g: &AddressGuard, u: &str| g.check_url(&Url::parse(u).unwrap());
+        for name in [
+            "localhost",
+            "LOCALHOST.",
+            "localhost.localdomain",
+            "ip6-localhost",
+            "ip6-loopback",
+            "api.localhost",
+            "localhost6",
+        ] {
+            assert_eq!(
+                url(&g, &format!("http://{name}:8080/")),
+                Err(BlockReason::LoopbackName {
+                    host: name.to_ascii_lowercase()
+                }),
+                "{name}"
+            );
+        }
+        for public in ["mylocalhost.com", "localhost.example.com", "example.com"] {
+            assert_eq!(url(&g, &format!("http://{public}/")), Ok(()), "{public}");
+        }
+        // Whatever allows the loopback address (or the name) allows the name.
+        assert_eq!(url(&guard(true, &[]), "http://localhost/"), Ok(()));
+        assert_eq!(
+            url(&guard(false, &["localhost"]), "http://localhost./"),
+            Ok(())
+        );
+        assert_eq!(
+            url(&guard(false, &["::1"]), "http://ip6-localhost/"),
+            Ok(())
+        );
+        assert!(url(&guard(false, &["::1"]), "http://localhost/").is_err());
+    }
+
+    #[tokio::test]
+    async fn the_resolver_refuses_a_name_whose_addresses_are_refused() {
+        // `localhost` resolves through the system resolver to loopback; the URL check
+        // refuses it by name first, so this is the resolver's own refusal.
+        let resolver = GuardedResolver {
+            guard: Arc::new(guard(false, &[])),
+        };
+        let name = Name::from_str("localhost").unwrap();
+        let err = match resolver.resolve(name).await {
+            Ok(_) => panic!("localhost resolved through the guard"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            err.contains("localhost resolves to a loopback address"),
+            "{err}"
+        );
+        let allowing = GuardedResolver {
+            guard: Arc::new(guard(false, &["localhost"])),
+        };
+        let addrs: Vec<SocketAddr> = allowing
+            .resolve(Name::from_str("localhost").unwrap())
+            .await
+            .unwrap()
+            .collect();
+        assert!(addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");
     }
 
     #[test]

@@ -11,6 +11,10 @@ use crate::serve::{ApiError, AppState, User};
 
 const DEPTHS: [&str; 4] = ["auto", "light", "medium", "extended"];
 const MODES: [&str; 3] = ["simple", "web_search", "deep_research"];
+/// The themes a UI can show (dra's UI offers these three; the original's frontend sends
+/// none). The original stores any 20 characters; a theme no UI knows is refused instead
+/// of stored.
+const THEMES: [&str; 3] = ["light", "dark", "system"];
 
 pub(super) fn mount(r: &mut Routes) {
     r.get("/preferences", get).put("/preferences", put);
@@ -65,7 +69,7 @@ async fn put(
         body.default_query_mode.as_deref(),
         &MODES,
     )?;
-    at_most("theme", body.theme.as_deref(), 20)?;
+    one_of("theme", body.theme.as_deref(), &THEMES)?;
     at_most(
         "systemInstructions",
         body.system_instructions.as_deref(),
@@ -88,9 +92,18 @@ fn one_of(name: &'static str, value: Option<&str>, allowed: &[&str]) -> Result<(
         Some(v) if !allowed.contains(&v) => Err(ApiError::Unprocessable {
             location: "body",
             name,
-            message: format!("must be one of {}", allowed.join(", ")),
+            message: format!("Input should be {}", pydantic_choices(allowed)),
         }),
         _ => Ok(()),
+    }
+}
+
+/// pydantic's list of allowed values: `'a', 'b' or 'c'`.
+fn pydantic_choices(allowed: &[&str]) -> String {
+    let quoted: Vec<String> = allowed.iter().map(|v| format!("'{v}'")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => quoted.concat(),
     }
 }
 
