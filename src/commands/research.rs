@@ -648,6 +648,8 @@ pub fn read_query(args: &mut ResearchArgs) -> anyhow::Result<()> {
     std::io::stdin()
         .read_to_string(&mut text)
         .context("cannot read the question from stdin")?;
+    // A NUL (never typed, only piped) cannot be stored with the chat.
+    let text = text.replace('\0', "");
     let text = text.trim();
     if text.is_empty() {
         return Err(

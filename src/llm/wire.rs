@@ -267,14 +267,21 @@ pub(super) struct Part {
 impl Content {
     /// The visible text: string content, or the concatenated `text` parts (reasoning parts
     /// are not part of the answer).
+    /// U+0000 is dropped: PostgreSQL cannot store it, and a model emits it only by
+    /// mistake.
     pub fn into_text(self) -> String {
-        match self {
+        let text: String = match self {
             Content::Text(s) => s,
             Content::Parts(parts) => parts
                 .into_iter()
                 .filter(|p| p.kind.as_deref().is_none_or(|k| k == "text"))
                 .filter_map(|p| p.text)
                 .collect(),
+        };
+        if text.contains('\0') {
+            text.replace('\0', "")
+        } else {
+            text
         }
     }
 }
@@ -288,6 +295,16 @@ mod tests {
         let path = format!("{}/tests/fixtures/llm/{name}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).expect("fixture exists");
         serde_json::from_str(&text).expect("fixture is JSON")
+    }
+
+    #[test]
+    fn nul_characters_in_model_text_are_dropped() {
+        let content: Content = serde_json::from_value(json!("a\u{0}b")).unwrap();
+        assert_eq!(content.into_text(), "ab");
+        let parts: Content =
+            serde_json::from_value(json!([{"type": "text", "text": "c\u{0}"}, {"text": "d"}]))
+                .unwrap();
+        assert_eq!(parts.into_text(), "cd");
     }
 
     #[test]

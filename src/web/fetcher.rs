@@ -313,6 +313,11 @@ fn read_body(url: Url, d: Download) -> Result<FetchedPage, FetchError> {
             (e.text, e.title, e.published, e.canonical_url, enc)
         }
     };
+    // U+0000 cannot be stored in PostgreSQL text, and no reader needs it: dropped here,
+    // before any quote offset is taken from the text.
+    let text = without_nul(text);
+    let title = title.map(without_nul);
+    let published = published.map(without_nul);
     if word_count(&text) == 0 {
         return Err(FetchError::EmptyContent { url: d.final_url });
     }
@@ -329,6 +334,14 @@ fn read_body(url: Url, d: Download) -> Result<FetchedPage, FetchError> {
         word_count: word_count(&text),
         text,
     })
+}
+
+fn without_nul(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "")
+    } else {
+        text
+    }
 }
 
 /// The kind of a body from its declared media type, sniffing when the server sent none
@@ -502,6 +515,25 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn nul_characters_never_reach_the_page_text() {
+        let d = super::Download {
+            final_url: url::Url::parse("https://example.com/a.txt").unwrap(),
+            content_type: Some("text/plain; charset=utf-8".into()),
+            body: b"River\0 deltas\0 are sinking.".to_vec(),
+        };
+        let page = super::read_body(d.final_url.clone(), d).unwrap();
+        assert_eq!(page.text, "River deltas are sinking.");
+        let html = super::Download {
+            final_url: url::Url::parse("https://example.com/a").unwrap(),
+            content_type: Some("text/html".into()),
+            body: b"<html><head><title>T\0itle</title></head><body><p>Wet\0lands &#0; shrink.</p></body></html>".to_vec(),
+        };
+        let page = super::read_body(html.final_url.clone(), html).unwrap();
+        assert!(!page.text.contains('\0'), "{:?}", page.text);
+        assert!(!page.title.unwrap_or_default().contains('\0'));
+    }
+
     use super::*;
 
     #[test]
