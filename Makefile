@@ -33,11 +33,11 @@ test: ## Whole test suite (starts or installs PostgreSQL when needed)
 	  $(CARGO) test --locked --no-fail-fast
 
 test-integration: ## Live tests against a real workspace, Brave and Lakebase (needs credentials; README: Testing)
-	$(CARGO) test --locked --test live -- --ignored --test-threads 1
+	$(CARGO) test --locked --test it -- live:: --ignored --test-threads 1
 
 e2e: ## End to end: the UI in Chromium, two serve processes, make deploy against the fakes
 	@url="$$(scripts/test-postgres.sh)" && export DRA_TEST_PG_URL="$$url" && \
-	  $(CARGO) test --locked --test ui_browser --test serve_processes --test deploy_e2e --test deploy_pipeline
+	  $(CARGO) test --locked --test it -- ui_browser:: serve_processes:: deploy_e2e:: deploy_pipeline::
 
 e2e-original: ## The original's React frontend and Playwright suite against dra serve: ORIGINAL=<its checkout or git dir> [RUN_SLOW_TESTS=1]
 	bash scripts/original-e2e.sh "$(ORIGINAL)"

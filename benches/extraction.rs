@@ -4,7 +4,7 @@
 //! summary to stdout). No network, no database.
 
 mod common;
-#[path = "../tests/support/corpus.rs"]
+#[path = "../tests/it/support/corpus.rs"]
 mod corpus;
 
 use std::time::{Duration, Instant};

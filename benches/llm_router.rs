@@ -4,9 +4,9 @@
 
 mod common;
 #[allow(dead_code)]
-#[path = "../tests/support/llm.rs"]
+#[path = "../tests/it/support/llm.rs"]
 mod fake;
-#[path = "../tests/support/server.rs"]
+#[path = "../tests/it/support/server.rs"]
 mod server;
 
 use std::time::Instant;

@@ -14,7 +14,7 @@
 //! steps and agents alone, free of in-step overhead.
 
 mod common;
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::collections::HashMap;

@@ -13,7 +13,7 @@
 //! the fake's: 5 prompt tokens and one per piece.)
 
 mod common;
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::collections::HashMap;

@@ -14,7 +14,7 @@
 //! Goals are reported as PASS/FAIL; the process does not fail on a missed goal.
 
 mod common;
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::collections::{HashMap, HashSet};

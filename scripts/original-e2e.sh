@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the original project's own React frontend and its Playwright e2e suite, unchanged,
-# against `dra serve` on the fake world (tests/original_frontend.rs).
+# against `dra serve` on the fake world (tests/it/original_frontend.rs).
 #
 #   scripts/original-e2e.sh ORIGINAL        # ORIGINAL: a checkout or git dir of
 #                                           # github.com/mshtelma/databricks-deep-research-agent
@@ -58,4 +58,4 @@ fi
 export DRA_ORIGINAL_E2E="$work"
 export DRA_TEST_PG_URL="${DRA_TEST_PG_URL:-$(bash "$root/scripts/test-postgres.sh")}"
 cd "$root"
-exec cargo test --locked --test original_frontend -- --ignored --nocapture
+exec cargo test --locked --test it -- original_frontend:: --ignored --nocapture

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make sure Chromium and its WebDriver (chromedriver) are installed for the browser tests
-# (tests/ui_browser.rs), then print the chromedriver path on stdout (everything else goes to
+# (tests/it/ui_browser.rs), then print the chromedriver path on stdout (everything else goes to
 # stderr). Installs Debian's chromium and chromium-driver with apt-get when missing; exits
 # non-zero with the reason when it cannot.
 set -euo pipefail

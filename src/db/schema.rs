@@ -1,6 +1,6 @@
 // @generated — mirrors the SQL in `migrations/` (the output `diesel print-schema`
 // gives for a database migrated to the newest migration). Do not edit by hand
-// without changing a migration too: `tests/schema_drift.rs` applies every
+// without changing a migration too: `tests/it/schema_drift.rs` applies every
 // migration to a scratch PostgreSQL database and fails on any difference in
 // tables, columns, types, nullability or varchar lengths.
 

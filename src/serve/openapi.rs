@@ -1,6 +1,6 @@
 //! This server's OpenAPI document (`GET /api/v1/openapi.json`): the Python original's
 //! schema for `/api/v1` (so its clients keep working), with what we add (the `/v1` aliases,
-//! SSE responses, the statuses every route can answer). `tests/serve_openapi.rs` checks
+//! SSE responses, the statuses every route can answer). `tests/it/serve_openapi.rs` checks
 //! that it lists exactly the routes `routes::endpoints` mounts and that every operation
 //! answers only statuses it documents.
 
