@@ -200,7 +200,10 @@ async fn queue(
     request: &JobRequest,
     question: Option<MessageId>,
 ) -> Result<Submitted, SubmitError> {
-    refuse_if_running(conn, chat).await?;
+    // A new question while the chat's research runs is queued beside it, as the original
+    // does (its frontend sends one when Stop was not pressed in time); only the per-user
+    // limit bounds them. Edits and regenerations, which delete the history a running
+    // answer belongs to, refuse before they get here.
     if jobs::active_count(conn, user_id).await? >= i64::from(config.max_concurrent_per_user) {
         return Err(SubmitError::TooManyJobs {
             limit: config.max_concurrent_per_user,

@@ -112,6 +112,28 @@ const CLASSIFIED: &[Classified] = &[
         when: "No citations in response",
         why: NO_MARKERS_AT_FIRST_CHUNK,
     },
+    Classified {
+        file: "citations.spec.ts",
+        title: "*",
+        when: "strict mode violation: getByTestId('citation-marker-1')",
+        why: ONE_CHAT_FOR_THE_WHOLE_SUITE,
+    },
+    Classified {
+        file: "smoke.spec.ts",
+        title: "message input is focused after load",
+        when: "toHaveValue",
+        why: "a race in the frontend, not a response: the test types into the input at once \
+              after page.goto('/'), while the frontend, once GET /chats answers, navigates to \
+              the most recent chat (ChatPage.tsx's auto-select effect) and re-renders; when \
+              the typing lands first it is lost (the failure's page shows the auto-selected \
+              chat with an empty input). It passed in 5 of 6 default runs against dra",
+    },
+    Classified {
+        file: "error-handling.spec.ts",
+        title: "recovers from network interruption",
+        when: "strict mode violation: getByTestId('loading-indicator').or(getByTestId('agent-response'))",
+        why: ONE_CHAT_FOR_THE_WHOLE_SUITE,
+    },
 ];
 
 /// utils/wait-helpers.ts `waitForCitationMarkers` calls `toHaveCount({ minimum: 1 })`,
@@ -135,6 +157,18 @@ const NO_MARKERS_AT_FIRST_CHUNK: &str = "counts citation markers as soon as \
      so the test skips itself with 'No citations in response' against either backend. (Had \
      it markers, `citation-marker-1` is a strict locator: the original's keys are per \
      evidence span and human-readable, [Arxiv], so it never exists there)";
+
+/// The suite's tests ask in whatever chat the frontend opens on load, and it opens the most
+/// recent one, so in a full run one chat collects the answers of test after test. A
+/// strict locator on something every answer has then matches several.
+const ONE_CHAT_FOR_THE_WHOLE_SUITE: &str = "uses a strict locator for something every \
+     answer shows, in the chat the frontend opens on load (the most recent one), where the \
+     earlier tests' answers already are (the failure screenshot shows them above the new \
+     question): getByTestId('citation-marker-1') or agent-response resolves to several \
+     elements once two answers cite, whatever the backend. The original's answers carry no \
+     `citation-marker-1` at all (keys per evidence span, [Arxiv]), so there the locator \
+     finds nothing instead. Run alone on a fresh database, error-handling's test passes and \
+     the citation tests stop earlier, at 'No citations in response' (above)";
 
 /// The reason `o` may fail, when it is classified.
 fn classified(o: &Outcome) -> Option<&'static str> {
@@ -377,7 +411,13 @@ async fn serve_the_originals_frontend() -> (PathBuf, UiServer) {
     // clicks) come from source 1; the short /plain.txt rarely yields a quote.
     fakes.search.serve_pages(&fakes.pages, &["/article"]);
     let static_arg = static_dir.to_string_lossy().into_owned();
-    let server = UiServer::launch(fakes, &["--static-dir", &static_arg], &[]).await;
+    // At info, the log tail printed on a failure shows each request and its status.
+    let server = UiServer::launch(
+        fakes,
+        &["--static-dir", &static_arg],
+        &[("LOG_LEVEL", "info")],
+    )
+    .await;
     (work, server)
 }
 
