@@ -177,7 +177,7 @@ fn classified(o: &Outcome) -> Option<&'static str> {
         .find(|c| {
             c.file == o.file
                 && (c.title == "*" || c.title == o.title)
-                && (c.when.is_empty() || o.note.contains(c.when))
+                && (c.when.is_empty() || o.note.contains(c.when) || o.error.contains(c.when))
         })
         .map(|c| c.why)
 }
@@ -188,7 +188,10 @@ struct Outcome {
     file: String,
     title: String,
     status: String,
+    /// The skip reason, or the error's first lines.
     note: String,
+    /// The whole error message, which classifications match on.
+    error: String,
 }
 
 impl Outcome {
@@ -276,6 +279,29 @@ async fn the_originals_frontend_and_e2e_suite_pass_against_dra_serve() {
             .join("\n"),
         tail(&log, 80)
     );
+}
+
+/// The classification of a saved Playwright report, without running the suite again:
+/// `DRA_E2E_REPORT=<target>/original-e2e/<commit>/e2e/dra-results.json cargo test --test it
+/// -- original_frontend::a_saved_report --ignored --nocapture`.
+#[test]
+#[ignore = "needs a Playwright report of the original's suite: set DRA_E2E_REPORT"]
+fn a_saved_report_has_no_unexplained_failure() {
+    let path = std::env::var("DRA_E2E_REPORT").expect("DRA_E2E_REPORT: a dra-results.json");
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")),
+    )
+    .expect("Playwright's JSON report");
+    let mut outcomes = Vec::new();
+    collect(&report["suites"], &mut outcomes);
+    eprintln!("{}", summarise(&outcomes));
+    let unexplained: Vec<String> = outcomes
+        .iter()
+        .filter(|o| !o.passed() && !o.skipped_by_the_suite())
+        .filter(|o| classified(o).is_none())
+        .map(|o| format!("- {} › {}: {}", o.file, o.title, o.note))
+        .collect();
+    assert!(unexplained.is_empty(), "{}", unexplained.join("\n"));
 }
 
 /// What a person sees: the answer (as stored) appears where the question was asked, without
@@ -443,13 +469,19 @@ fn collect(suites: &Value, out: &mut Vec<Outcome>) {
                     .to_string();
                 let error = last["error"]["message"]
                     .as_str()
-                    .map(|m| first_lines(&strip_ansi(m), 3))
+                    .map(strip_ansi)
                     .unwrap_or_default();
+                let note = if error.is_empty() {
+                    skip_reason
+                } else {
+                    first_lines(&error, 3)
+                };
                 out.push(Outcome {
                     file: spec["file"].as_str().unwrap_or_default().to_string(),
                     title: spec["title"].as_str().unwrap_or_default().to_string(),
                     status: test["status"].as_str().unwrap_or_default().to_string(),
-                    note: if error.is_empty() { skip_reason } else { error },
+                    note,
+                    error,
                 });
             }
         }
