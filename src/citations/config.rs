@@ -482,7 +482,7 @@ mod tests {
         let yaml = "enabled: true\nsynthesis_mode: react\ngeneration_mode: strict\n\
                     numeric_qa_verification:\n  rounding_tolerance: 0.1\n\
                     verification_retrieval:\n  trigger_on_verdicts: [unsupported]\n";
-        let c: CitationVerification = serde_norway::from_str(yaml).unwrap();
+        let c: CitationVerification = yaml_serde::from_str(yaml).unwrap();
         assert_eq!(c.generation_mode, GenerationMode::Strict);
         assert_eq!(c.numeric_qa_verification.rounding_tolerance, 0.1);
         assert_eq!(

@@ -40,7 +40,7 @@ pub fn run(cmd: &ConfigCommand, path: &Path, origin: PathOrigin, env: &Env) -> E
             ExitCode::SUCCESS
         }
         ConfigCommand::Show => {
-            match serde_norway::to_string(&loaded.config) {
+            match yaml_serde::to_string(&loaded.config) {
                 Ok(yaml) => {
                     println!("# effective configuration from {shown}, environment applied, secrets redacted");
                     print!("{yaml}");

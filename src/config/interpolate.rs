@@ -1,6 +1,6 @@
 //! `${VAR}` and `${VAR:-default}` interpolation inside YAML string values.
 
-use serde_norway::Value;
+use yaml_serde::Value;
 
 use super::{Env, Problem};
 
@@ -67,7 +67,7 @@ fn walk(value: &mut Value, path: &mut Vec<String>, env: &Env, problems: &mut Vec
 pub(super) fn key_name(k: &Value) -> String {
     match k {
         Value::String(s) => s.clone(),
-        other => serde_norway::to_string(other)
+        other => yaml_serde::to_string(other)
             .map(|s| s.trim().to_string())
             .unwrap_or_default(),
     }
@@ -141,7 +141,7 @@ pub(super) fn rescalar(text: String) -> Value {
     if text.is_empty() {
         return Value::Null;
     }
-    match serde_norway::from_str::<Value>(&text) {
+    match yaml_serde::from_str::<Value>(&text) {
         Ok(v @ (Value::Bool(_) | Value::Number(_) | Value::Null)) => v,
         _ => Value::String(text),
     }
@@ -175,7 +175,7 @@ mod tests {
     #[test]
     fn whole_expression_becomes_a_scalar() {
         let mut tree: Value =
-            serde_norway::from_str("a: ${P:-5432}\nb: x${P:-1}\nc: ${U:-}").unwrap();
+            yaml_serde::from_str("a: ${P:-5432}\nb: x${P:-1}\nc: ${U:-}").unwrap();
         assert!(interpolate(&mut tree, &Env::new()).is_empty());
         assert_eq!(tree["a"], Value::Number(5432.into()));
         assert_eq!(tree["b"], Value::String("x1".into()));
@@ -184,8 +184,7 @@ mod tests {
 
     #[test]
     fn missing_variable_names_the_key_and_variable() {
-        let mut tree: Value =
-            serde_norway::from_str("lakebase:\n  instance_name: ${NOPE}").unwrap();
+        let mut tree: Value = yaml_serde::from_str("lakebase:\n  instance_name: ${NOPE}").unwrap();
         let problems = interpolate(&mut tree, &Env::new());
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].key, "lakebase.instance_name");

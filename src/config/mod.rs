@@ -139,13 +139,13 @@ fn read_capped(path: &Path) -> std::io::Result<String> {
 
 /// Load configuration from YAML text; `path` is used in messages only.
 pub fn load_str(text: &str, path: &Path, env: &Env) -> Result<LoadedConfig, ConfigError> {
-    let mut tree: serde_norway::Value = if text.trim().is_empty() {
-        serde_norway::Value::Mapping(Default::default())
+    let mut tree: yaml_serde::Value = if text.trim().is_empty() {
+        yaml_serde::Value::Mapping(Default::default())
     } else {
-        serde_norway::from_str(text).map_err(|e| syntax_error(path, &e))?
+        yaml_serde::from_str(text).map_err(|e| syntax_error(path, &e))?
     };
     if tree.is_null() {
-        tree = serde_norway::Value::Mapping(Default::default());
+        tree = yaml_serde::Value::Mapping(Default::default());
     }
     if !tree.is_mapping() {
         return Err(invalid(
@@ -184,7 +184,7 @@ pub fn load_str(text: &str, path: &Path, env: &Env) -> Result<LoadedConfig, Conf
 }
 
 fn deserialize(
-    tree: serde_norway::Value,
+    tree: yaml_serde::Value,
     env_keys: &BTreeMap<String, String>,
 ) -> Result<(AppConfig, Vec<UnknownKey>), Problem> {
     let mut unknown = Vec::new();
@@ -205,7 +205,7 @@ fn deserialize(
 }
 
 /// serde's messages say what was found and what was expected; make the expectation
-/// readable and drop the location serde_norway appends (the key path is more useful).
+/// readable and drop the location yaml_serde appends (the key path is more useful).
 fn describe_serde_error(raw: &str) -> String {
     let msg = raw.split(" at line ").next().unwrap_or(raw);
     let msg = msg
@@ -233,7 +233,7 @@ fn describe_serde_error(raw: &str) -> String {
     }
 }
 
-fn syntax_error(path: &Path, e: &serde_norway::Error) -> ConfigError {
+fn syntax_error(path: &Path, e: &yaml_serde::Error) -> ConfigError {
     let loc = e.location();
     ConfigError::Syntax {
         path: path.to_path_buf(),

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_norway::{Mapping, Value};
+use yaml_serde::{Mapping, Value};
 
 use super::interpolate::rescalar;
 use super::{Env, Problem};

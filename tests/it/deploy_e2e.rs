@@ -72,7 +72,7 @@ struct BundleNames {
 
 fn bundle_names() -> BundleNames {
     let text = std::fs::read_to_string(Path::new(ROOT).join("databricks.yml")).unwrap();
-    let b: serde_norway::Value = serde_norway::from_str(&text).unwrap();
+    let b: yaml_serde::Value = yaml_serde::from_str(&text).unwrap();
     let default = |v: &str| b["variables"][v]["default"].as_str().unwrap().to_string();
     let suffix = b["targets"]["dev"]["variables"]["resource_suffix"]
         .as_str()
@@ -359,8 +359,8 @@ async fn make_deploy_provisions_migrates_grants_and_starts_the_app_and_a_second_
 /// platform injects (port, PG* for the database resource, the principal's OAuth client);
 /// a chat created through the API is stored.
 async fn app_stores_a_chat(w: &World) {
-    let app_yaml: serde_norway::Value =
-        serde_norway::from_str(&std::fs::read_to_string(w.bundle_dir().join("app.yaml")).unwrap())
+    let app_yaml: yaml_serde::Value =
+        yaml_serde::from_str(&std::fs::read_to_string(w.bundle_dir().join("app.yaml")).unwrap())
             .unwrap();
     let command: Vec<String> = app_yaml["command"]
         .as_sequence()
