@@ -28,9 +28,10 @@ impl Default for ServerConfig {
         ServerConfig {
             body_timeout: Duration::from_secs(30),
             header_timeout: Duration::from_secs(5),
-            // Well under the usual limit of 1,024 open files once the database pool,
-            // model and search clients have theirs.
-            max_connections: 768,
+            // Room for the 1,000 concurrent event streams `make bench` (sse) holds open,
+            // while bounding what slow or idle clients can take: each connection is a
+            // file descriptor.
+            max_connections: 4096,
         }
     }
 }
