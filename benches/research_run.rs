@@ -23,10 +23,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
+use dra::events::sink::EventBus;
 use dra::research::agents::{Agent, PlanStep, QueryMode};
 use dra::research::config::{Depth, ResearcherMode};
 use dra::research::run::{run, Outcome, ResearchReport, RunRequest, Services};
-use dra::research::sink::EventBus;
 use dra::search;
 use dra::web::{Fetcher, WebConfig};
 use serde_json::{json, Value};
@@ -173,7 +173,7 @@ async fn sample(schedule: Schedule) -> anyhow::Result<Sample> {
     let medium = &mut config.research_types.medium;
     medium.researcher.mode = ResearcherMode::Classic;
     medium.parallel_steps = Some(schedule == Schedule::Parallel);
-    let search = search::from_config(&config, &env)?;
+    let search = search::from_config(&config.search, &env)?;
     let web = WebConfig {
         request_timeout: Duration::from_secs(5),
         retries: 0,
@@ -192,7 +192,7 @@ async fn sample(schedule: Schedule) -> anyhow::Result<Sample> {
         llm: &router,
         search: search.as_ref(),
         fetcher: &fetcher,
-        config: &config,
+        config: &config.research(),
     };
     let req = RunRequest {
         mode: Some(QueryMode::DeepResearch),

@@ -24,10 +24,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use chrono::Utc;
 use dra::config::{load, AppConfig, Env, PathOrigin};
+use dra::events::sink::EventBus;
 use dra::research::agents::QueryMode;
 use dra::research::config::Depth;
 use dra::research::run::{run, Outcome, RunRequest, Services};
-use dra::research::sink::EventBus;
 use dra::search;
 use dra::web::Fetcher;
 use serde_json::{json, Value};
@@ -167,7 +167,7 @@ async fn sample(limits: Limits, pages_kind: Pages) -> anyhow::Result<Sample> {
     serve_models(&llm, &config);
     answer_searches(&brave, &pages, pages_kind);
 
-    let search = search::from_config(&config, &env)?;
+    let search = search::from_config(&config.search, &env)?;
     let mut web = config.web.clone();
     web.allowed_hosts.extend(support::pages::loopback_hosts());
     let fetcher = Fetcher::new(&web)?;
@@ -178,7 +178,7 @@ async fn sample(limits: Limits, pages_kind: Pages) -> anyhow::Result<Sample> {
         llm: &router,
         search: search.as_ref(),
         fetcher: &fetcher,
-        config: &config,
+        config: &config.research(),
     };
     let req = RunRequest {
         mode: Some(QueryMode::DeepResearch),

@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use crate::research::event::{EventEnvelope, ResearchEvent};
-use crate::research::sink::EventSink;
+use crate::events::sink::EventSink;
+use crate::events::{EventEnvelope, ResearchEvent};
+use crate::text::clip;
 
 /// The line a reader should see for an event, if any (synthesis chunks and similar
 /// high-frequency events are summarised elsewhere and return `None`).
@@ -419,19 +420,10 @@ fn first_sentence(text: &str) -> String {
     clip(&text[..end], 120)
 }
 
-/// At most `max` characters, with an ellipsis when cut.
-pub fn clip(text: &str, max: usize) -> String {
-    let mut out: String = text.chars().take(max).collect();
-    if text.chars().count() > max {
-        out.push('…');
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::research::event::{EventPayload, PlanStepSummary};
+    use crate::events::{EventPayload, PlanStepSummary};
 
     fn line(event: ResearchEvent) -> Option<String> {
         let sink = LineProgress::new(Vec::new());

@@ -8,13 +8,35 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig as _};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
+use serde::{Deserialize, Serialize};
 use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _};
 
-use crate::config::TracingSection;
+use crate::env::opt_string;
+
+/// Span export over OTLP/HTTP. The `OTEL_EXPORTER_OTLP_*` variables take precedence.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct TracingSection {
+    /// `false` ignores the `OTEL_EXPORTER_OTLP_*` variables and `otlp_endpoint`, for hosts
+    /// whose environment is shared; `--otlp-endpoint` still exports.
+    pub enabled: bool,
+    /// OTLP/HTTP base URL; `/v1/traces` is appended (e.g. `http://localhost:4318`).
+    #[serde(deserialize_with = "opt_string")]
+    pub otlp_endpoint: Option<String>,
+}
+
+impl Default for TracingSection {
+    fn default() -> Self {
+        TracingSection {
+            enabled: true,
+            otlp_endpoint: None,
+        }
+    }
+}
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -21,11 +21,10 @@ use regex::Regex;
 use serde::Serialize;
 use unicode_segmentation::UnicodeSegmentation;
 
-use super::config::RelevanceMethod;
-use crate::config::AppConfig;
+use super::config::{CitationVerification, RelevanceMethod};
+use super::sources::SnippetNote;
+use crate::citations::sources::SourceRegistry;
 use crate::llm::{EmbeddingsClient, EmbeddingsError, LlmRouter};
-use crate::research::agents::SnippetNote;
-use crate::research::sources::SourceRegistry;
 
 /// Added to a window's relevance when it carries figures and the query asks for them: the
 /// original's `numeric_content_boost`. Unlike the original, a query that neither contains
@@ -311,15 +310,12 @@ impl Selector {
     /// The selector the configuration asks for:
     /// `citation_verification.evidence_preselection.relevance_computation_method`, with
     /// the `embeddings` endpoint on `router`'s server and credentials when one is set.
-    pub fn from_config(config: &AppConfig, router: &LlmRouter) -> Selector {
-        let method = config
-            .citation_verification
-            .evidence_preselection
-            .relevance_computation_method;
+    pub fn from_config(config: &CitationVerification, router: &LlmRouter) -> Selector {
+        let method = config.evidence_preselection.relevance_computation_method;
         let embedder = match method {
             RelevanceMethod::Keyword => None,
             RelevanceMethod::Semantic | RelevanceMethod::Hybrid => router
-                .embeddings(config)
+                .embeddings()
                 .map(|c| Arc::new(c) as Arc<dyn Embedder>),
         };
         Selector::new(method, embedder)

@@ -17,8 +17,8 @@ use regex::Regex;
 use super::claims;
 use super::config::EvidencePreselection;
 use super::evidence::{EvidenceSpan, Limits, Selector, SourceText};
+use crate::citations::sources::SourceRegistry;
 use crate::llm::{DeltaSink, StreamEvent};
-use crate::research::sources::SourceRegistry;
 
 /// Quotes offered to the writer over all sources: enough for a long report, few enough to
 /// keep the prompt around 5,000 tokens.
@@ -339,7 +339,7 @@ fn one_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::research::sources::SourceRegistry;
+    use crate::citations::sources::SourceRegistry;
     use crate::web::FetchedPage;
 
     fn registry(pages: &[(&str, &str)]) -> SourceRegistry {

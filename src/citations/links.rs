@@ -26,7 +26,7 @@ use pulldown_cmark::{BrokenLink, CowStr, Event, LinkType, Options, Parser, Tag, 
 use regex::Regex;
 
 use super::references;
-use crate::research::sources::{CitationAudit, SourceRegistry};
+use crate::citations::sources::{CitationAudit, SourceRegistry};
 use crate::web::parse_http_url;
 
 /// A report after the final links pass.

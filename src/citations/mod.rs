@@ -29,4 +29,5 @@ pub mod provenance;
 pub mod quote;
 pub mod references;
 pub mod retrieval;
+pub mod sources;
 pub mod verify;

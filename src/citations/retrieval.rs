@@ -47,8 +47,8 @@ use super::config::VerificationRetrieval;
 use super::evidence::{self, Limits, SourceText};
 use super::numeric;
 use super::provenance::Verdict;
+use crate::citations::sources::SourceRegistry;
 use crate::llm::{LlmRequest, LlmRouter, Message};
-use crate::research::sources::SourceRegistry;
 use crate::search::{SearchConfig, SearchProvider, SearchQuery};
 use crate::web::{FetchedPage, Fetcher};
 

@@ -53,9 +53,9 @@ use super::provenance::{
 use super::quote;
 use super::references;
 use super::retrieval::{self, Outcome as RetrievalOutcome, Retriever};
+use crate::citations::sources::SourceRegistry;
+use crate::events::ResearchEvent;
 use crate::llm::{LlmRouter, Message};
-use crate::research::event::ResearchEvent;
-use crate::research::sources::SourceRegistry;
 
 /// The lowest [`quote::find_best`] score at which a claim counts as quoted from its source:
 /// above the fuzzy floor, so only a near-verbatim sentence skips the model.

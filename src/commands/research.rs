@@ -12,20 +12,19 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use dra::citations::provenance::Provenance;
-use dra::db::event_log::{EventLog, DEFAULT_CAPACITY};
+use dra::db::record::{SessionHeartbeat, SessionRecord};
 use dra::db::repo::{MessageId, SessionId};
-use dra::db::runs::{self, Announce, Finish, RunStart, SavedRun, Stored};
+use dra::db::runs::{self, RunStart, SavedRun};
 use dra::db::target::Backend;
 use dra::db::{build_pool, DbError, PgPool};
-use dra::llm::{LlmRouter, Message, UsageRow, UsageScope};
+use dra::events::sink::{EventSink, JsonlSink};
+use dra::llm::{LlmRouter, UsageRow, UsageScope};
 use dra::progress::{LineProgress, TerminalProgress, TokenCounter};
 use dra::research::agents::{Agent, QueryMode};
 use dra::research::budget::{Budget, StopReason};
 use dra::research::config::Depth;
-use dra::research::run::{
-    run as run_research, Outcome, ResearchReport, RunError, RunRequest, Services,
-};
-use dra::research::sink::{EventBus, EventSink, JsonlSink};
+use dra::research::run::{Outcome, ResearchReport, RunError, RunRequest, Services};
+use dra::research::runner::{Ask, Kept, Run, RunEnd, Runner};
 use dra::web::Fetcher;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -91,7 +90,7 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
 
     let cancel = CancellationToken::new();
     let interrupts = tokio::spawn(watch_interrupts(cancel.clone()));
-    let mut request = RunRequest {
+    let request = RunRequest {
         mode: args.mode.map(|m| match m {
             ResearchMode::Simple => QueryMode::Simple,
             ResearchMode::WebSearch => QueryMode::WebSearch,
@@ -118,61 +117,62 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
         ..RunRequest::new(query)
     };
     let saving = match &database {
-        Some(db) if !args.no_save => {
-            start_saving(db, &args, &request, ctx.config.jobs.heartbeat_interval()).await?
-        }
+        Some(db) if !args.no_save => start_saving(db, &args, &request).await?,
         _ => None,
     };
-    if let Some(saving) = &saving {
-        sinks.push(Box::new(saving.events.clone()));
-    }
-    let bus = Arc::new(EventBus::new(sinks));
-    let services = Services {
-        llm: router.as_ref(),
-        search: search.as_ref(),
-        fetcher: &fetcher,
-        config: &ctx.config,
+    let research_config = ctx.config.research();
+    let runner = Runner {
+        services: Services {
+            llm: router.as_ref(),
+            search: search.as_ref(),
+            fetcher: &fetcher,
+            config: &research_config,
+        },
     };
-    let started = Instant::now();
-    let outcome = loop {
-        let outcome = usage.enter(run_research(&request, &services, &bus)).await;
-        match outcome {
-            Ok(Outcome::Clarify { questions }) if interactive => {
-                let answers = match &terminal {
-                    Some(t) => t.suspend(|| ask(&questions)),
-                    None => ask(&questions),
-                }?;
-                clarify(&mut request, &questions, &answers);
-            }
-            other => break other,
-        }
-    };
-    interrupts.abort();
-    let finish = Finish::from_outcome(&outcome);
-    // Stored while the event sinks are open, so the announcement of the stored answer
-    // (`persistence_completed`, as `dra serve` sends it) reaches the progress display,
-    // the JSONL file and the stored event log.
-    let stored = match &saving {
-        Some(saving) => saving.store(&finish).await,
-        None => None,
-    };
-    if let (Some(saving), Some(stored)) = (&saving, stored) {
-        let about = Announce {
-            query: &request.query,
-            requested_mode: request.mode,
-            created_chat: args.chat.is_none(),
+    let asker = |questions: &[String]| {
+        let answers = match &terminal {
+            Some(t) => t.suspend(|| ask(questions)),
+            None => ask(questions),
         };
-        if let Some(event) = finish.persisted_event(&saving.run, stored, about) {
-            bus.emit(event);
-        }
+        answers
+            .inspect_err(|e| eprintln!("warning: cannot read the answers: {e:#}"))
+            .ok()
+    };
+    let mut run = Run {
+        sinks,
+        ask: interactive.then_some(&asker as Ask<'_>),
+        ..Run::new(request)
+    };
+    if let (Some(saved), Some(db)) = (saving, &database) {
+        run.record = Some(Box::new(SessionRecord::new(
+            db.pool.clone(),
+            saved,
+            args.chat.is_none(),
+        )));
+        run.heartbeat = Some(Arc::new(SessionHeartbeat {
+            pool: db.pool.clone(),
+            session: saved.session_id,
+            holder: format!("dra-research:{}", dra::jobs::worker_id()),
+            every: ctx.config.jobs.heartbeat_interval(),
+        }));
     }
+    let started = Instant::now();
+    let ended = usage.enter(runner.run(run)).await;
+    interrupts.abort();
     if let Some(t) = &terminal {
         t.finish();
     }
-    // Dropping the bus flushes the JSONL writer.
-    drop(bus);
-    let saved = match (saving, stored) {
-        (Some(saving), Some(_)) => saving.end(&finish).await,
+    let RunEnd::Ended {
+        request,
+        outcome,
+        kept,
+        ..
+    } = ended?
+    else {
+        anyhow::bail!("the run was stopped before its end");
+    };
+    let saved = match (saving, kept) {
+        (Some(saved), Some(kept)) => saved_where(saved, kept),
         _ => None,
     };
     let ids = saved.map(|s| {
@@ -249,8 +249,8 @@ fn search_provider(
     ctx: &Context,
     args: &ResearchArgs,
 ) -> anyhow::Result<Arc<dyn dra::search::SearchProvider>> {
-    let selection = dra::search::select(args.search_provider, &ctx.config, &ctx.env);
-    let built = dra::search::provider(selection.kind(), &ctx.config, &ctx.env);
+    let selection = dra::search::select(args.search_provider, &ctx.config.search, &ctx.env);
+    let built = dra::search::provider(selection.kind(), &ctx.config.search, &ctx.env);
     if matches!(args.mode, Some(ResearchMode::Simple)) {
         return Ok(built.unwrap_or_else(|e| Arc::new(dra::search::Unavailable::new(&e))));
     }
@@ -330,30 +330,6 @@ fn ask(questions: &[String]) -> anyhow::Result<Vec<String>> {
         answers.push(line.trim().to_string());
     }
     Ok(answers)
-}
-
-/// Fold one round of questions and answers into the request: the coordinator sees the
-/// exchange, every later agent sees the answers in the question itself.
-fn clarify(request: &mut RunRequest, questions: &[String], answers: &[String]) {
-    let answered: Vec<(&String, &String)> = questions
-        .iter()
-        .zip(answers)
-        .filter(|(_, a)| !a.is_empty())
-        .collect();
-    let round = request.clarification_rounds.unwrap_or(0) + 1;
-    if answered.is_empty() {
-        // Nothing to add: research the question as written, without asking again.
-        request.clarification_rounds = None;
-        return;
-    }
-    request.history.push(Message::user(request.query.clone()));
-    request
-        .history
-        .push(Message::assistant(questions.join("\n")));
-    let text: Vec<String> = answered.iter().map(|(q, a)| format!("- {q} {a}")).collect();
-    request.history.push(Message::user(text.join("\n")));
-    request.query = format!("{}\n\nClarifications:\n{}", request.query, text.join("\n"));
-    request.clarification_rounds = Some(round);
 }
 
 fn print_report(
@@ -521,15 +497,6 @@ async fn open_database(ctx: &Context, args: &ResearchArgs) -> anyhow::Result<Opt
     Ok(Some(Database { pool, user }))
 }
 
-/// A run being saved: its rows and its event log.
-struct Saving {
-    pool: PgPool,
-    run: SavedRun,
-    events: Arc<EventLog>,
-    /// Beats while the run goes on, so a server ends the session if this process dies.
-    heartbeat: tokio_util::task::AbortOnDropHandle<()>,
-}
-
 /// Write the chat, messages and session before the run, so its events have a session to
 /// belong to. A failure is a warning (the run goes on unsaved) unless `--chat` asked to
 /// continue a chat, which is then an error.
@@ -537,8 +504,7 @@ async fn start_saving(
     db: &Database,
     args: &ResearchArgs,
     request: &RunRequest,
-    heartbeat_every: std::time::Duration,
-) -> anyhow::Result<Option<Saving>> {
+) -> anyhow::Result<Option<SavedRun>> {
     let start = RunStart {
         user_id: &db.user,
         chat: args.chat,
@@ -551,21 +517,7 @@ async fn start_saving(
         verify_sources: request.verify != Some(false),
     };
     match runs::start(&db.pool, &start).await {
-        Ok(run) => Ok(Some(Saving {
-            events: Arc::new(EventLog::start(
-                db.pool.clone(),
-                run.session_id,
-                DEFAULT_CAPACITY,
-            )),
-            heartbeat: runs::keep_alive(
-                db.pool.clone(),
-                run.session_id,
-                format!("dra-research:{}", dra::jobs::worker_id()),
-                heartbeat_every,
-            ),
-            pool: db.pool.clone(),
-            run,
-        })),
+        Ok(run) => Ok(Some(run)),
         Err(e @ DbError::ChatNotFound(_)) => Err(e.into()),
         Err(e) if args.chat.is_some() => Err(e.into()),
         Err(e) => {
@@ -578,43 +530,33 @@ async fn start_saving(
     }
 }
 
-impl Saving {
-    /// Write the answer, its sources and claims. A failure is a warning (the report is
-    /// printed either way); the session is then left to end `failed` once its heartbeat
-    /// stops.
-    async fn store(&self, finish: &Finish) -> Option<Stored> {
-        match runs::store(&self.pool, &self.run, finish).await {
-            Ok(stored) => Some(stored),
-            Err(e) => {
-                eprintln!(
-                    "warning: the result was not saved (chat {} holds the question only): {e}",
-                    self.run.chat_id
-                );
-                None
-            }
-        }
+/// Say where the run was saved, or what of it was not: failures to store are warnings
+/// (the report is printed either way). `None` unless the run was saved whole.
+fn saved_where(run: SavedRun, kept: Kept) -> Option<SavedRun> {
+    if let Err(e) = &kept.stored {
+        // The session is left to end `failed` once its heartbeat stops.
+        eprintln!(
+            "warning: the result was not saved (chat {} holds the question only): {e}",
+            run.chat_id
+        );
+        return None;
     }
-
-    /// Wait for the event log, end the session, and say where the run went. Failures are
-    /// warnings.
-    async fn end(self, finish: &Finish) -> Option<SavedRun> {
-        drop(self.heartbeat);
-        if let Err(e) = self.events.close().await {
-            eprintln!("warning: the run's event log is incomplete: {e}");
+    if let Err(e) = &kept.closed.events {
+        eprintln!("warning: the run's event log is incomplete: {e}");
+    }
+    match kept.closed.ended {
+        Some(Ok(())) => {
+            eprintln!("saved as chat {}", run.chat_id);
+            Some(run)
         }
-        match runs::end(&self.pool, &self.run, finish).await {
-            Ok(()) => {
-                eprintln!("saved as chat {}", self.run.chat_id);
-                Some(self.run)
-            }
-            Err(e) => {
-                eprintln!(
-                    "warning: the run's session was not ended (chat {} holds its answer): {e}",
-                    self.run.chat_id
-                );
-                None
-            }
+        Some(Err(e)) => {
+            eprintln!(
+                "warning: the run's session was not ended (chat {} holds its answer): {e}",
+                run.chat_id
+            );
+            None
         }
+        None => None,
     }
 }
 
@@ -649,7 +591,7 @@ pub fn read_query(args: &mut ResearchArgs) -> anyhow::Result<()> {
         .read_to_string(&mut text)
         .context("cannot read the question from stdin")?;
     // A NUL (never typed, only piped) cannot be stored with the chat.
-    let text = text.replace('\0', "");
+    let text = dra::text::without_nul(text);
     let text = text.trim();
     if text.is_empty() {
         return Err(
@@ -659,28 +601,4 @@ pub fn read_query(args: &mut ResearchArgs) -> anyhow::Result<()> {
     args.query = text.to_string();
     args.query_from_stdin = true;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn answers_reach_the_coordinator_and_the_question() {
-        let mut req = RunRequest::new("deltas?");
-        let questions = vec!["Which delta?".to_string(), "Which years?".to_string()];
-        clarify(&mut req, &questions, &["The Mekong.".into(), String::new()]);
-        assert_eq!(
-            req.query,
-            "deltas?\n\nClarifications:\n- Which delta? The Mekong."
-        );
-        assert_eq!(req.clarification_rounds, Some(1));
-        assert_eq!(req.history.len(), 3);
-        assert_eq!(req.history[0].content, "deltas?");
-
-        let mut req = RunRequest::new("deltas?");
-        clarify(&mut req, &questions, &[String::new()]);
-        assert_eq!(req.query, "deltas?", "no answers: as written");
-        assert_eq!(req.clarification_rounds, None, "and not asked again");
-    }
 }

@@ -22,9 +22,9 @@ struct JsonOutput<'a> {
 }
 
 pub async fn run(ctx: &Context, args: SearchArgs) -> anyhow::Result<ExitCode> {
-    let selection = search::select(args.provider, &ctx.config, &ctx.env);
+    let selection = search::select(args.provider, &ctx.config.search, &ctx.env);
     let kind = selection.kind();
-    let provider = search::provider(kind, &ctx.config, &ctx.env)?;
+    let provider = search::provider(kind, &ctx.config.search, &ctx.env)?;
     if let Some(notice) = selection.notice() {
         eprintln!("{notice}");
     }

@@ -71,7 +71,7 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             llm: router.clone(),
             search: search_provider(ctx)?,
             fetcher: Arc::new(Fetcher::new(&ctx.config.web)?),
-            config: Arc::new(ctx.config.clone()),
+            config: Arc::new(ctx.config.research()),
         })),
         None => None,
     };
@@ -106,8 +106,8 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<ExitCode> {
 
 /// The research jobs' search provider, announced on stderr when it is the keyless default.
 fn search_provider(ctx: &Context) -> anyhow::Result<Arc<dyn dra::search::SearchProvider>> {
-    let selection = dra::search::select(None, &ctx.config, &ctx.env);
-    let search = dra::search::provider(selection.kind(), &ctx.config, &ctx.env)?;
+    let selection = dra::search::select(None, &ctx.config.search, &ctx.env);
+    let search = dra::search::provider(selection.kind(), &ctx.config.search, &ctx.env)?;
     if let Some(notice) = selection.notice() {
         eprintln!("{notice}");
     }

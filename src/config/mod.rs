@@ -11,18 +11,22 @@ mod overrides;
 mod types;
 mod validate;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub(crate) use types::opt_string;
 pub use types::*;
+// The sections' own types, where callers of the assembled file expect them.
+pub use crate::databricks::DatabricksSection;
+pub use crate::db::config::{
+    DatabaseSection, DatabaseUrl, LakebaseSection, PgUser, PoolSection, SslMode,
+};
+pub use crate::env::{Env, Secret};
+pub use crate::serve::RetentionSection;
+pub use crate::telemetry::TracingSection;
 
 /// The default location of the configuration file, relative to the working directory.
 pub const DEFAULT_CONFIG_PATH: &str = "config/app.yaml";
-
-/// A snapshot of the process environment, so loading is deterministic and testable.
-pub type Env = HashMap<String, String>;
 
 /// Everything that can go wrong while loading configuration.
 #[derive(Debug, thiserror::Error)]

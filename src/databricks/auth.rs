@@ -16,7 +16,7 @@ use tokio::sync::Mutex;
 
 use super::normalize_host;
 use super::profile::{ConfigFile, Profile};
-use crate::config::Env;
+use crate::env::Env;
 
 /// What the caller knows explicitly (flags and config), before environment variables.
 #[derive(Debug, Clone, Default)]

@@ -4,6 +4,7 @@
 mod apps;
 mod auth;
 mod client;
+mod config;
 mod lakebase;
 mod profile;
 mod scim;
@@ -11,6 +12,7 @@ mod scim;
 pub use apps::{new_lines, App, LogLine};
 pub use auth::{AuthAttempt, AuthError, AuthOptions, DatabricksAuth};
 pub use client::{ApiError, WorkspaceClient};
+pub use config::DatabricksSection;
 pub use lakebase::{DatabaseCredential, DatabaseInstance};
 pub use profile::{ConfigFile, Profile};
 pub use scim::CurrentUser;

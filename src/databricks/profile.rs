@@ -26,7 +26,7 @@ pub struct ConfigFile {
 
 impl ConfigFile {
     /// The file's path: `DATABRICKS_CONFIG_FILE`, else `~/.databrickscfg`.
-    pub fn default_path(env: &crate::config::Env) -> Option<PathBuf> {
+    pub fn default_path(env: &crate::env::Env) -> Option<PathBuf> {
         if let Some(p) = env.get("DATABRICKS_CONFIG_FILE").filter(|p| !p.is_empty()) {
             return Some(PathBuf::from(p));
         }

@@ -16,8 +16,8 @@ use tokio::task::JoinHandle;
 use super::repo::events::{self, EventRow, MAX_BATCH};
 use super::repo::SessionId;
 use super::PgPool;
-use crate::research::event::EventEnvelope;
-use crate::research::sink::EventSink;
+use crate::events::sink::EventSink;
+use crate::events::EventEnvelope;
 
 /// Events queued before `emit` starts counting them as lost: far more than a run emits
 /// between two batch writes of a database that keeps up.

@@ -3,9 +3,11 @@
 //! pipeline needs.
 
 pub mod admin;
+pub mod config;
 pub mod event_log;
 pub mod migrations;
 pub mod pool;
+pub mod record;
 pub mod repo;
 pub mod runs;
 pub mod schema;

@@ -16,7 +16,7 @@ use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfi
 use diesel_async::AsyncPgConnection;
 
 use super::{ConnectionTarget, DbError};
-use crate::config::PoolSection;
+use crate::db::config::PoolSection;
 
 /// The shared pool. Cheap to clone.
 #[derive(Clone)]

@@ -18,11 +18,11 @@ use super::repo::sessions::{self, NewSession, SessionEnd, SessionStatus};
 use super::repo::sources::{self, NewSource};
 use super::repo::{chats, claims, ChatId, MessageId, SessionId};
 use super::{DbError, PgPool};
+use crate::events::ResearchEvent;
 use crate::llm::Message;
 use crate::research::agents::QueryMode;
-use crate::research::budget::StopReason;
-use crate::research::event::ResearchEvent;
 use crate::research::run::{Outcome, RunError};
+use crate::research::runner::Ending;
 
 /// How many earlier messages of a chat a follow-up sees (the original loads ten).
 pub const HISTORY_LIMIT: i64 = 10;
@@ -138,36 +138,8 @@ pub async fn start_in(
     Ok(saved)
 }
 
-/// Keep a running session's heartbeat fresh every `every` until the handle is dropped, so
-/// servers sharing the database know the run is alive; once its process dies the sessions
-/// sweep ends it. A failed beat is a warning (the next one tries again).
-pub fn keep_alive(
-    pool: PgPool,
-    session: SessionId,
-    holder: String,
-    every: std::time::Duration,
-) -> tokio_util::task::AbortOnDropHandle<()> {
-    tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tick.tick().await;
-            let beat = match pool.get().await {
-                Ok(mut conn) => sessions::heartbeat(&mut conn, session, &holder)
-                    .await
-                    .map_err(DbError::from),
-                Err(e) => Err(e),
-            };
-            match beat {
-                Ok(true) => {}
-                Ok(false) => return,
-                Err(e) => tracing::warn!(%session, error = %e, "research heartbeat failed"),
-            }
-        }
-    }))
-}
-
 /// How a run ended, in rows: built from the engine's result by [`Finish::from_outcome`],
-/// or [`Finish::cancelled`].
+/// with the status the run ended in.
 #[derive(Debug, Clone)]
 pub struct Finish {
     pub session: SessionEnd,
@@ -227,13 +199,9 @@ pub struct FinishedSource {
 impl Finish {
     /// The rows for the engine's result.
     pub fn from_outcome(outcome: &Result<Outcome, RunError>) -> Finish {
-        let mut end = SessionEnd::new(SessionStatus::Completed);
+        let mut end = SessionEnd::new(Ending::of(outcome, false).into());
         match outcome {
             Err(e) => {
-                end.status = match e {
-                    RunError::Stopped(StopReason::Cancelled) => SessionStatus::Cancelled,
-                    _ => SessionStatus::Failed,
-                };
                 end.error_message = Some(e.to_string());
                 Finish::bare(end, None)
             }
@@ -260,10 +228,6 @@ impl Finish {
             Ok(Outcome::Report(report)) => {
                 // The mode stays as started: a report does not say whether the coordinator
                 // chose web_search or deep_research.
-                // A run stopped by its user keeps what it gathered, as cancelled.
-                if report.partial == Some(StopReason::Cancelled) {
-                    end.status = SessionStatus::Cancelled;
-                }
                 end.research_depth = Some(report.depth.as_str().into());
                 end.plan = serde_json::to_value(&report.plan).ok();
                 end.plan_iterations = i32::try_from(report.plan_iterations).ok();
@@ -299,11 +263,6 @@ impl Finish {
                 }
             }
         }
-    }
-
-    /// The rows for a run stopped by its user.
-    pub fn cancelled() -> Finish {
-        Finish::bare(SessionEnd::new(SessionStatus::Cancelled), None)
     }
 
     /// End the run `cancelled` (its user asked to stop it), keeping the answer it stored.

@@ -10,11 +10,12 @@ use base64::Engine;
 use diesel_async::AsyncPgConnection;
 use secrecy::{ExposeSecret, SecretString};
 
+use super::config::{DatabaseUrl, DbSettings, PgUser, SslMode};
 use super::tls::{self, TlsError, Verify};
 use super::token::TokenProvider;
 use super::DbError;
-use crate::config::{AppConfig, DatabaseUrl, Env, PgUser, SslMode};
 use crate::databricks::WorkspaceClient;
+use crate::env::Env;
 
 /// Which kind of database the configuration points at.
 #[derive(Debug, Clone)]
@@ -27,7 +28,8 @@ pub enum Backend {
 
 impl Backend {
     /// The configured backend; a URL wins over Lakebase.
-    pub fn from_config(config: &AppConfig) -> Result<Backend, DbError> {
+    pub fn from_config<'a>(config: impl Into<DbSettings<'a>>) -> Result<Backend, DbError> {
+        let config = config.into();
         if let Some(url) = &config.database.url {
             return Ok(Backend::Url(url.clone()));
         }
@@ -76,11 +78,12 @@ impl ConnectionTarget {
     /// `database.sslmode` (`PGSSLMODE`), else `prefer`; the URL's `sslrootcert`, else
     /// `database.ssl_root_cert` (`PGSSLROOTCERT`), else `$HOME/.postgresql/root.crt` from
     /// `env` when it exists.
-    pub fn from_url(
+    pub fn from_url<'a>(
         url: &DatabaseUrl,
-        config: &AppConfig,
+        config: impl Into<DbSettings<'a>>,
         env: &Env,
     ) -> Result<ConnectionTarget, DbError> {
+        let config = config.into();
         let u = url.expose();
         let decode = |s: &str| {
             percent_encoding::percent_decode_str(s)
@@ -138,12 +141,13 @@ impl ConnectionTarget {
     /// `read_write_dns`; port: `PGPORT`, else `lakebase.port`; database: `PGDATABASE`, else
     /// `lakebase.database`; user per `lakebase.user`; TLS `verify-full` against the web PKI
     /// roots whatever `sslmode` says (see [`tls::lakebase_verification`]).
-    pub async fn lakebase(
+    pub async fn lakebase<'a>(
         client: &WorkspaceClient,
         instance: &str,
-        config: &AppConfig,
+        config: impl Into<DbSettings<'a>>,
         env: &Env,
     ) -> Result<ConnectionTarget, DbError> {
+        let config = config.into();
         let var = |k: &str| {
             env.get(k)
                 .map(|v| v.trim().to_string())
@@ -475,7 +479,8 @@ mod tests {
             "postgresql+asyncpg://u%40x:p%3Aw@db.example:6543/deep_research?sslmode=disable",
         )
         .unwrap();
-        let t = ConnectionTarget::from_url(&url, &AppConfig::default(), &Env::new()).unwrap();
+        let t = ConnectionTarget::from_url(&url, &crate::config::AppConfig::default(), &Env::new())
+            .unwrap();
         assert_eq!(
             (
                 t.host.as_str(),

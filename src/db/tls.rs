@@ -28,7 +28,7 @@ use rustls::server::ParsedCertificate;
 use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::config::SslMode;
+use crate::db::config::SslMode;
 
 /// Which server certificates a TLS connection accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use backon::{ConstantBuilder, Retryable};
 
+use super::config::DbSettings;
 use super::{admin, ConnectionTarget, DbError};
-use crate::config::{AppConfig, Env};
 use crate::databricks::{ApiError, WorkspaceClient};
+use crate::env::Env;
 
 /// How long to keep trying.
 #[derive(Debug, Clone, Copy)]
@@ -56,14 +57,15 @@ enum AttemptError {
 
 /// Poll until the instance is usable. `on_retry` sees each failed attempt before the pause.
 /// Returns the final instance state and the connection target that worked.
-pub async fn wait_for_lakebase(
+pub async fn wait_for_lakebase<'a>(
     client: &WorkspaceClient,
     instance: &str,
-    config: &AppConfig,
+    config: impl Into<DbSettings<'a>>,
     env: &Env,
     policy: WaitPolicy,
     mut on_retry: impl FnMut(&WaitProgress),
 ) -> Result<ConnectionTarget, WaitError> {
+    let config = config.into();
     let attempts = policy.attempts.max(1);
     let counter = AtomicUsize::new(0);
     let attempt = || async {
@@ -103,7 +105,7 @@ pub async fn wait_for_lakebase(
 async fn try_once(
     client: &WorkspaceClient,
     instance: &str,
-    config: &AppConfig,
+    config: DbSettings<'_>,
     env: &Env,
 ) -> Result<ConnectionTarget, AttemptError> {
     let info = match client.database_instance(instance).await {

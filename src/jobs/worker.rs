@@ -28,18 +28,20 @@ use uuid::Uuid;
 
 use super::hub::Hub;
 use super::JobsConfig;
-use crate::config::AppConfig;
-use crate::db::event_log::{EventLog, DEFAULT_CAPACITY};
+use crate::db::record::SessionRecord;
 use crate::db::repo::jobs::{self, Job, JobRequest, JobStatus, Progress};
 use crate::db::repo::{events, messages, sessions, MessageId, SessionId};
-use crate::db::runs::{self, Announce, Finish, SavedRun, HISTORY_LIMIT};
+use crate::db::runs::{self, SavedRun, HISTORY_LIMIT};
 use crate::db::{DbError, PgPool};
+use crate::events::sink::EventSink;
+use crate::events::{EventEnvelope, ResearchEvent};
 use crate::llm::LlmRouter;
 use crate::research::agents::QueryMode;
-use crate::research::config::Depth;
-use crate::research::event::{EventEnvelope, ResearchEvent};
-use crate::research::run::{run as run_research, RunRequest, Services};
-use crate::research::sink::{EventBus, EventSink};
+use crate::research::config::{Depth, ResearchConfig};
+use crate::research::run::{RunRequest, Services};
+use crate::research::runner::{
+    Beat, Ending, Heartbeat, Pending, RecordError, Run, RunEnd, Runner, RunnerError,
+};
 use crate::search::SearchProvider;
 use crate::web::Fetcher;
 
@@ -48,7 +50,7 @@ pub struct Engine {
     pub llm: Arc<LlmRouter>,
     pub search: Arc<dyn SearchProvider>,
     pub fetcher: Arc<Fetcher>,
-    pub config: Arc<AppConfig>,
+    pub config: Arc<ResearchConfig>,
 }
 
 /// See the module documentation.
@@ -264,14 +266,7 @@ impl Worker {
             (session, runs::conversation(earlier), first)
         };
 
-        let log = Arc::new(EventLog::start(
-            self.pool.clone(),
-            session_id,
-            DEFAULT_CAPACITY,
-        ));
         let tracker = Arc::new(Tracker::default());
-        let sinks: Vec<Box<dyn EventSink>> = vec![Box::new(log.clone()), Box::new(tracker.clone())];
-        let bus = Arc::new(EventBus::starting_at(i64::from(first_sequence), sinks));
         let run = RunRequest {
             query: request.query.clone(),
             mode: parse_mode(&request),
@@ -282,123 +277,80 @@ impl Worker {
             history,
             message_id: session.message_id.0,
             session_id: session_id.0,
-            cancel: cancel.clone(),
+            cancel,
             verify: Some(request.verify_sources),
             user: Some(job.user_id.clone()),
             ..RunRequest::new(request.query.clone())
         };
-
-        let lost = CancellationToken::new();
-        // Aborted however this function ends (a panic included): a dead run must not keep
-        // a live heartbeat, or its job would never be swept.
-        let heartbeat = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(heartbeat(
-            self.pool.clone(),
-            job.id,
-            self.id.clone(),
-            self.config.heartbeat_interval(),
-            tracker.clone(),
-            cancel.clone(),
-            lost.clone(),
-        )));
-        let engine = &self.engine;
-        let services = Services {
-            llm: engine.llm.as_ref(),
-            search: engine.search.as_ref(),
-            fetcher: engine.fetcher.as_ref(),
-            config: engine.config.as_ref(),
-        };
-        // Boxed so the run's future is checked for `Send` with concrete lifetimes (the
-        // worker spawns it).
-        let research: futures::future::BoxFuture<'_, _> =
-            Box::pin(run_research(&run, &services, &bus));
-        let outcome = tokio::select! {
-            outcome = research => Some(outcome),
-            _ = lost.cancelled() => None,
-            _ = self.stopping.cancelled() => None,
-        };
-        heartbeat.abort();
-        let Some(outcome) = outcome else {
-            drop(bus);
-            close_log(&log, session_id).await;
-            let mut conn = self.pool.get().await?;
-            if !lost.is_cancelled() && jobs::release(&mut conn, job.id, &self.id).await? {
-                tracing::info!(job = %job.id, session = %session_id, "research handed back to the queue");
-            }
-            return Ok(());
-        };
-        let mut finish = Finish::from_outcome(&outcome);
-        // Asked to stop (here, or by a flag this worker has not read yet): the job ends
-        // cancelled whatever the run got to, as the cancel request was told.
-        if cancel.is_cancelled() || self.cancel_requested(session_id).await {
-            finish.mark_cancelled();
-        }
         let saved = SavedRun {
             chat_id: session.chat_id,
             user_message_id: MessageId::default(),
             agent_message_id: session.message_id,
             session_id,
         };
-        let stored = runs::store(&self.pool, &saved, &finish).await;
-        // The original's announcement of a saved answer (its frontend's cue to leave a
-        // draft chat and reload the messages), stored and streamed before the session
-        // ends, and the stream with it.
-        let about = Announce {
-            query: &request.query,
-            requested_mode: parse_mode(&request),
-            created_chat: false,
-        };
-        if let Some(event) = stored
-            .as_ref()
-            .ok()
-            .and_then(|stored| finish.persisted_event(&saved, *stored, about))
-        {
-            bus.emit(event);
-        }
-        drop(bus);
-        close_log(&log, session_id).await;
-        stored?;
-        runs::end(&self.pool, &saved, &finish).await?;
-        let status = match finish.session.status {
-            sessions::SessionStatus::Completed => JobStatus::Completed,
-            sessions::SessionStatus::Cancelled => JobStatus::Cancelled,
-            _ => JobStatus::Failed,
-        };
-        let mut conn = self.pool.get().await?;
-        jobs::finish(
-            &mut conn,
-            job.id,
-            &self.id,
-            status,
-            finish.session.error_message.as_deref(),
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// Whether `session`'s cancel flag is set (a failed read counts as no).
-    async fn cancel_requested(&self, session: SessionId) -> bool {
-        match self.pool.get().await {
-            Ok(mut conn) => jobs::cancel_requested(&mut conn, session)
-                .await
-                .unwrap_or(false),
-            Err(_) => false,
-        }
-    }
-}
-
-/// Wait (at most 10 s) until the run's events are stored; a shortfall is a warning.
-async fn close_log(log: &EventLog, session: SessionId) {
-    let closed = tokio::time::timeout(Duration::from_secs(10), log.close())
-        .await
-        .unwrap_or_else(|_| {
-            Err(crate::db::event_log::EventLogError {
-                total: 0,
-                unsaved: 0,
-                cause: "timed out writing the last events".into(),
-            })
+        let heartbeat = Arc::new(JobHeartbeat {
+            pool: self.pool.clone(),
+            job: job.id,
+            session: session_id,
+            worker: self.id.clone(),
+            every: self.config.heartbeat_interval(),
+            tracker: tracker.clone(),
         });
-    if let Err(e) = closed {
-        tracing::warn!(%session, error = %e, "some research events were not stored");
+        let engine = &self.engine;
+        let runner = Runner {
+            services: Services {
+                llm: engine.llm.as_ref(),
+                search: engine.search.as_ref(),
+                fetcher: engine.fetcher.as_ref(),
+                config: engine.config.as_ref(),
+            },
+        };
+        let ended = runner
+            .run(Run {
+                sinks: vec![Box::new(tracker)],
+                first_sequence: i64::from(first_sequence),
+                record: Some(Box::new(SessionRecord::new(
+                    self.pool.clone(),
+                    saved,
+                    false,
+                ))),
+                heartbeat: Some(heartbeat),
+                abandon: self.stopping.clone(),
+                ..Run::new(run)
+            })
+            .await
+            .map_err(|RunnerError::Panicked(m)| JobFailure::Panicked(m))?;
+        let (outcome, ending, kept) = match ended {
+            RunEnd::Abandoned { lost } => {
+                let mut conn = self.pool.get().await?;
+                if !lost && jobs::release(&mut conn, job.id, &self.id).await? {
+                    tracing::info!(job = %job.id, session = %session_id, "research handed back to the queue");
+                }
+                return Ok(());
+            }
+            RunEnd::Ended {
+                outcome,
+                ending,
+                kept,
+                ..
+            } => (outcome, ending, kept),
+        };
+        if let Some(kept) = kept {
+            if let Err(e) = kept.closed.events {
+                tracing::warn!(session = %session_id, error = %e, "some research events were not stored");
+            }
+            kept.stored?;
+            kept.closed.ended.transpose()?;
+        }
+        let status = match ending {
+            Ending::Completed => JobStatus::Completed,
+            Ending::Cancelled => JobStatus::Cancelled,
+            Ending::Failed => JobStatus::Failed,
+        };
+        let error = outcome.as_ref().err().map(ToString::to_string);
+        let mut conn = self.pool.get().await?;
+        jobs::finish(&mut conn, job.id, &self.id, status, error.as_deref()).await?;
+        Ok(())
     }
 }
 
@@ -411,6 +363,8 @@ enum JobFailure {
     Unreadable,
     #[error("the chat of this research was deleted")]
     ChatDeleted,
+    #[error(transparent)]
+    Record(#[from] RecordError),
     #[error("internal error: the research job stopped at a bug ({0}); please report it")]
     Panicked(String),
 }
@@ -452,40 +406,58 @@ async fn fail_job(
     Ok(())
 }
 
-/// Keep the job ours: heartbeat, progress, cancel flag. Cancels `lost` when the job is no
-/// longer this worker's.
-async fn heartbeat(
+/// Keeps the job ours: heartbeat, progress, cancel flag.
+struct JobHeartbeat {
     pool: PgPool,
     job: Uuid,
+    session: SessionId,
     worker: String,
     every: Duration,
     tracker: Arc<Tracker>,
-    cancel: CancellationToken,
-    lost: CancellationToken,
-) {
-    let mut tick = tokio::time::interval(every);
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        let progress = tracker.progress();
-        let beat = match pool.get().await {
-            Ok(mut conn) => jobs::heartbeat(&mut conn, job, &worker, &progress)
-                .await
-                .map_err(DbError::from),
-            Err(e) => Err(e),
-        };
-        match beat {
-            Ok(Some(true)) => cancel.cancel(),
-            Ok(Some(false)) => {}
-            Ok(None) => {
-                tracing::warn!(%job, "research job was taken over by another process; stopping this run");
-                lost.cancel();
-                return;
+}
+
+impl Heartbeat for JobHeartbeat {
+    fn every(&self) -> Duration {
+        self.every
+    }
+
+    fn beat(&self) -> Pending<'_, Beat> {
+        Box::pin(async move {
+            let job = self.job;
+            let progress = self.tracker.progress();
+            let beat = match self.pool.get().await {
+                Ok(mut conn) => jobs::heartbeat(&mut conn, job, &self.worker, &progress)
+                    .await
+                    .map_err(DbError::from),
+                Err(e) => Err(e),
+            };
+            match beat {
+                Ok(Some(true)) => Beat::Cancel,
+                Ok(Some(false)) => Beat::Alive,
+                Ok(None) => {
+                    tracing::warn!(%job, "research job was taken over by another process; stopping this run");
+                    Beat::Lost
+                }
+                // A database blip: the next beat tries again; a long outage makes the job
+                // stale and another process (or this one) takes it over.
+                Err(e) => {
+                    tracing::warn!(%job, error = %e, "research heartbeat failed");
+                    Beat::Alive
+                }
             }
-            // A database blip: the next beat tries again; a long outage makes the job
-            // stale and another process (or this one) takes it over.
-            Err(e) => tracing::warn!(%job, error = %e, "research heartbeat failed"),
-        }
+        })
+    }
+
+    /// The cancel flag, which this worker may not have read yet (a failed read is no).
+    fn cancel_asked(&self) -> Pending<'_, bool> {
+        Box::pin(async move {
+            match self.pool.get().await {
+                Ok(mut conn) => jobs::cancel_requested(&mut conn, self.session)
+                    .await
+                    .unwrap_or(false),
+                Err(_) => false,
+            }
+        })
     }
 }
 

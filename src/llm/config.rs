@@ -156,10 +156,10 @@ pub struct LlmSection {
     /// The model every endpoint asks `base_url` for (env `OPENAI_MODEL`, `dra research
     /// --model`). Unset: the configured endpoint names if the server lists them all, else
     /// the one model it serves.
-    #[serde(deserialize_with = "crate::config::opt_string")]
+    #[serde(deserialize_with = "crate::env::opt_string")]
     pub model: Option<String>,
     /// Key for `base_url` (env `OPENAI_API_KEY`); never printed.
-    pub api_key: Option<crate::config::Secret>,
+    pub api_key: Option<crate::env::Secret>,
     pub serving_api: ServingApi,
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
@@ -200,7 +200,7 @@ impl Default for LlmSection {
 pub struct EmbeddingsSection {
     /// The serving endpoint name (Databricks: `databricks-gte-large`) or model name
     /// (OpenAI-compatible servers). Unset or empty: evidence is ranked by keywords alone.
-    #[serde(deserialize_with = "crate::config::opt_string")]
+    #[serde(deserialize_with = "crate::env::opt_string")]
     pub endpoint_identifier: Option<String>,
     /// Texts per request (the original's 50).
     pub batch_size: u32,
@@ -233,4 +233,5 @@ pub struct LlmSettings<'a> {
     pub models: &'a BTreeMap<String, ModelRole>,
     pub rate_limiting: &'a RateLimiting,
     pub llm: &'a LlmSection,
+    pub embeddings: &'a EmbeddingsSection,
 }

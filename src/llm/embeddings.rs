@@ -14,11 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use super::breaker::{Admission, CircuitBreaker};
 use super::client::{CallError, EndpointClient};
-use super::config::RateLimiting;
+use super::config::{EmbeddingsSection, LlmSection, LlmSettings, RateLimiting};
 use super::limiter::TpmLimiter;
 use super::router::{with_retries, Connection};
 use super::LlmError;
-use crate::config::AppConfig;
 use crate::databricks::{AuthError, DatabricksAuth};
 
 /// Why an embeddings request gave no vectors. Messages name the endpoint, never a
@@ -70,22 +69,31 @@ impl EmbeddingsClient {
     /// A client for `embeddings.endpoint_identifier`, or `None` when it is unset (then
     /// `databricks` is not called). Prefer [`super::LlmRouter::embeddings`] next to a
     /// router, which shares its credentials.
-    pub fn from_config(
-        config: &AppConfig,
+    pub fn from_config<'a>(
+        config: impl Into<LlmSettings<'a>>,
         databricks: impl FnOnce() -> Result<Arc<DatabricksAuth>, AuthError>,
     ) -> Result<Option<EmbeddingsClient>, LlmError> {
+        let config = config.into();
         if config.embeddings.endpoint_identifier.is_none() {
             return Ok(None);
         }
         let connection = Connection::from_config(config, databricks)?;
-        Ok(EmbeddingsClient::new(config, &connection))
+        Ok(EmbeddingsClient::new(
+            config.embeddings,
+            config.llm,
+            config.rate_limiting,
+            &connection,
+        ))
     }
 
-    pub(super) fn new(config: &AppConfig, connection: &Connection) -> Option<EmbeddingsClient> {
-        let e = &config.embeddings;
+    pub(super) fn new(
+        e: &EmbeddingsSection,
+        llm: &LlmSection,
+        rate: &RateLimiting,
+        connection: &Connection,
+    ) -> Option<EmbeddingsClient> {
         let endpoint = e.endpoint_identifier.clone()?;
         let (url, model) = connection.serving.embeddings_target(&endpoint);
-        let llm = &config.llm;
         Some(EmbeddingsClient {
             client: EndpointClient::new(
                 connection.http.clone(),
@@ -98,10 +106,8 @@ impl EmbeddingsClient {
             max_concurrent: (e.max_concurrent_requests as usize).max(1),
             limiter: TpmLimiter::new(e.tokens_per_minute, llm.tpm_burst_window),
             breaker: CircuitBreaker::new(llm.circuit_failure_threshold, llm.circuit_cooldown),
-            rate: config.rate_limiting.clone(),
-            retries: llm
-                .retries_per_endpoint
-                .min(config.rate_limiting.max_retries),
+            rate: rate.clone(),
+            retries: llm.retries_per_endpoint.min(rate.max_retries),
             endpoint,
         })
     }

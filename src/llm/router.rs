@@ -14,14 +14,16 @@ use tracing::{Instrument, Span};
 
 use super::breaker::{Admission, CircuitBreaker};
 use super::client::{CallError, Completion, Credentials, DeltaSink, EndpointClient, StreamEvent};
-use super::config::{BackoffStrategy, EndpointConfig, ModelRole, RateLimiting, ServingApi};
+use super::config::{
+    BackoffStrategy, EmbeddingsSection, EndpointConfig, LlmSection, LlmSettings, ModelRole,
+    RateLimiting, ServingApi,
+};
 use super::embeddings::EmbeddingsClient;
 use super::limiter::{CompletionEstimate, TpmLimiter};
 use super::tokens;
 use super::usage::{record_in_scopes, UsageLedger, UsageRow};
 use super::wire::{ChatRequest, Message, Role, ToolCall, ToolSpec, Usage};
 use super::LlmError;
-use crate::config::AppConfig;
 use crate::databricks::{AuthError, DatabricksAuth};
 
 /// Where requests go.
@@ -86,10 +88,9 @@ impl Connection {
     /// With `llm.base_url` set, an OpenAI-compatible server; otherwise Databricks serving
     /// with `databricks()`'s auth.
     pub(super) fn from_config(
-        config: &AppConfig,
+        s: LlmSettings<'_>,
         databricks: impl FnOnce() -> Result<Arc<DatabricksAuth>, AuthError>,
     ) -> Result<Connection, LlmError> {
-        let s = config.llm_settings();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(15))
             .user_agent(concat!("dra/", env!("CARGO_PKG_VERSION")))
@@ -201,6 +202,9 @@ pub struct LlmRouter {
     caller_tiers: BTreeMap<String, String>,
     /// Kept for clients of other APIs on the same server ([`LlmRouter::embeddings`]).
     connection: Connection,
+    /// The settings an embeddings client is built from.
+    embeddings: EmbeddingsSection,
+    llm: LlmSection,
 }
 
 impl std::fmt::Debug for LlmRouter {
@@ -217,21 +221,20 @@ const INSTRUCTION_PREFIX: &str = "Answer with one JSON object and nothing else (
 impl LlmRouter {
     /// Build from configuration. With `llm.base_url` set, requests go to that
     /// OpenAI-compatible server; otherwise to Databricks serving with `databricks()`'s auth.
-    pub fn from_config(
-        config: &AppConfig,
+    pub fn from_config<'a>(
+        config: impl Into<LlmSettings<'a>>,
         databricks: impl FnOnce() -> Result<Arc<DatabricksAuth>, AuthError>,
     ) -> Result<LlmRouter, LlmError> {
-        let s = config.llm_settings();
+        let s = config.into();
         if s.models.is_empty() {
             return Err(LlmError::NotConfigured(
                 "no model tiers configured: add `endpoints` and `models` sections to the config file (config/app.yaml has the defaults)".into(),
             ));
         }
-        Self::build(config, Connection::from_config(config, databricks)?)
+        Self::build(s, Connection::from_config(s, databricks)?)
     }
 
-    fn build(config: &AppConfig, connection: Connection) -> Result<LlmRouter, LlmError> {
-        let s = config.llm_settings();
+    fn build(s: LlmSettings<'_>, connection: Connection) -> Result<LlmRouter, LlmError> {
         let Connection {
             http,
             serving,
@@ -285,14 +288,16 @@ impl LlmRouter {
             usage: UsageLedger::default(),
             caller_tiers: BTreeMap::new(),
             connection,
+            embeddings: s.embeddings.clone(),
+            llm: s.llm.clone(),
         })
     }
 
     /// The client for the `embeddings` endpoint, on this router's server with its HTTP
     /// client and credentials (so a Databricks OAuth token is fetched once for both);
     /// `None` when no embeddings endpoint is configured.
-    pub fn embeddings(&self, config: &AppConfig) -> Option<EmbeddingsClient> {
-        EmbeddingsClient::new(config, &self.connection)
+    pub fn embeddings(&self) -> Option<EmbeddingsClient> {
+        EmbeddingsClient::new(&self.embeddings, &self.llm, &self.rate, &self.connection)
     }
 
     /// Token usage so far of every call in this process, per tier and endpoint. One run's

@@ -278,11 +278,7 @@ impl Content {
                 .filter_map(|p| p.text)
                 .collect(),
         };
-        if text.contains('\0') {
-            text.replace('\0', "")
-        } else {
-            text
-        }
+        crate::text::without_nul(text)
     }
 }
 

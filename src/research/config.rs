@@ -5,6 +5,20 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::citations::config::CitationVerification;
+use crate::search::SearchConfig;
+
+/// What the research engine reads of the configuration: its own sections, and those of
+/// the search and citation stages it drives.
+#[derive(Debug, Clone, Default)]
+pub struct ResearchConfig {
+    pub agents: AgentsConfig,
+    pub research_types: ResearchTypes,
+    pub query_modes: QueryModes,
+    pub search: SearchConfig,
+    pub citation_verification: CitationVerification,
+}
+
 /// `agents`: limits per agent.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]

@@ -6,10 +6,8 @@
 pub mod agents;
 pub mod budget;
 pub mod config;
-pub mod event;
 pub mod fault;
 pub mod prompts;
 pub mod run;
-pub mod sink;
-pub mod sources;
+pub mod runner;
 pub mod spans;

@@ -22,17 +22,16 @@ use super::agents::{
     CompletedStep, Decision, Plan, PlanStep, QueryMode, Reflection, StepContext, StepOutcome,
 };
 use super::budget::{Budget, StopReason, Watch};
-use super::config::{Depth, ProfileResearcher, ResearchProfile};
-use super::event::ResearchEvent;
-use super::sink::EventBus;
-use super::sources::{CitationAudit, Source, SourceRegistry};
+use super::config::{Depth, ProfileResearcher, ResearchConfig, ResearchProfile};
 use super::spans;
 use crate::citations::config::{CitationVerification, GenerationMode, SynthesisMode};
 use crate::citations::evidence::{Selector, SourceText};
 use crate::citations::interleaved::EvidencePool;
 use crate::citations::retrieval::{Retriever, Web};
+use crate::citations::sources::{CitationAudit, Source, SourceRegistry};
 use crate::citations::verify::{VerifiedClaim, Verifier};
-use crate::config::AppConfig;
+use crate::events::sink::EventBus;
+use crate::events::ResearchEvent;
 use crate::llm::{LlmRequest, LlmRouter, Message, StreamEvent, UsageScope};
 use crate::search::SearchProvider;
 use crate::web::Fetcher;
@@ -42,7 +41,7 @@ pub struct Services<'a> {
     pub llm: &'a LlmRouter,
     pub search: &'a dyn SearchProvider,
     pub fetcher: &'a Fetcher,
-    pub config: &'a AppConfig,
+    pub config: &'a ResearchConfig,
 }
 
 /// What to research, and how.
@@ -401,7 +400,7 @@ async fn run_traced(
         )
     } else {
         let settings = verification_settings(req, cfg, mode, profile);
-        let selector = Selector::from_config(cfg, s.llm);
+        let selector = Selector::from_config(&cfg.citation_verification, s.llm);
         let pool = evidence_pool(req, &done, &sources, &settings, &selector).await;
         let written = tokio::select! {
             r = timed(bus, s.llm, Agent::Synthesizer, synthesize(req, s, bus, &done, &sources, profile, pool).boxed()) => Ok(r?),
@@ -512,7 +511,7 @@ async fn run_traced(
 /// overrides, then the caller's `verify`.
 fn verification_settings(
     req: &RunRequest,
-    cfg: &AppConfig,
+    cfg: &ResearchConfig,
     mode: QueryMode,
     profile: &ResearchProfile,
 ) -> CitationVerification {

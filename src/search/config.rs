@@ -212,6 +212,6 @@ pub enum DomainFilterMode {
     Both,
 }
 
-use crate::config::opt_string;
+use crate::env::opt_string;
 /// API keys are the configuration's one secret type.
-pub use crate::config::Secret as ApiKey;
+pub use crate::env::Secret as ApiKey;

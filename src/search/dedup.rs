@@ -13,12 +13,7 @@ use std::collections::HashSet;
 use url::Url;
 
 use super::SearchHit;
-
-/// Query parameters that only track the click and never change the page.
-const TRACKING_PARAMS: &[&str] = &[
-    "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "mc_cid", "mc_eid", "yclid", "_ga",
-    "igshid",
-];
+use crate::web::strip_tracking;
 
 /// The comparison key for `url`.
 pub fn normalize(url: &Url) -> String {
@@ -34,9 +29,9 @@ pub fn normalize(url: &Url) -> String {
     if u.port().is_some() && u.port() == default_port(u.scheme()) {
         let _ = u.set_port(None);
     }
+    strip_tracking(&mut u);
     let mut pairs: Vec<(String, String)> = u
         .query_pairs()
-        .filter(|(k, _)| !is_tracking(k))
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
     pairs.sort();
@@ -63,29 +58,6 @@ pub fn dedup(mut hits: Vec<SearchHit>) -> Vec<SearchHit> {
         strip_tracking(&mut hit.url);
     }
     hits
-}
-
-/// Remove `utm_*`, `fbclid`, `gclid` and the like from `url`, keeping other parameters in
-/// their order.
-pub fn strip_tracking(url: &mut Url) {
-    if !url.query_pairs().any(|(k, _)| is_tracking(&k)) {
-        return;
-    }
-    let kept: Vec<(String, String)> = url
-        .query_pairs()
-        .filter(|(k, _)| !is_tracking(k))
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    if kept.is_empty() {
-        url.set_query(None);
-    } else {
-        url.query_pairs_mut().clear().extend_pairs(kept);
-    }
-}
-
-fn is_tracking(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    key.starts_with("utm_") || TRACKING_PARAMS.contains(&key.as_str())
 }
 
 fn default_port(scheme: &str) -> Option<u16> {

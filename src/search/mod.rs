@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AppConfig, Env};
+use crate::env::Env;
 
 pub use brave::BraveSearch;
 pub use config::{
@@ -218,14 +218,14 @@ impl Selection {
 
 /// Decide the provider: `requested` (a command-line flag) if given, else `search.provider`,
 /// and for `auto` Brave when it has a key, else SearXNG when it has a URL, else Wikipedia.
-pub fn select(requested: Option<ProviderKind>, config: &AppConfig, env: &Env) -> Selection {
-    if let Some(kind) = requested.or(config.search.provider.fixed()) {
+pub fn select(requested: Option<ProviderKind>, config: &SearchConfig, env: &Env) -> Selection {
+    if let Some(kind) = requested.or(config.provider.fixed()) {
         return Selection::Named(kind);
     }
-    if brave_key(&config.search, env).is_some() {
+    if brave_key(config, env).is_some() {
         return Selection::Configured(ProviderKind::Brave);
     }
-    if config.search.searxng.base_url.is_some() {
+    if config.searxng.base_url.is_some() {
         return Selection::Configured(ProviderKind::Searxng);
     }
     Selection::KeylessDefault
@@ -233,17 +233,19 @@ pub fn select(requested: Option<ProviderKind>, config: &AppConfig, env: &Env) ->
 
 /// Build the provider [`select`] picks from the configuration alone, wrapped so its hits
 /// are de-duplicated and domain-filtered. Says what to set when a key or URL is missing.
-pub fn from_config(config: &AppConfig, env: &Env) -> Result<Arc<dyn SearchProvider>, SearchError> {
+pub fn from_config(
+    config: &SearchConfig,
+    env: &Env,
+) -> Result<Arc<dyn SearchProvider>, SearchError> {
     provider(select(None, config, env).kind(), config, env)
 }
 
 /// Build `kind`, wrapped like [`from_config`]'s.
 pub fn provider(
     kind: ProviderKind,
-    config: &AppConfig,
+    search: &SearchConfig,
     env: &Env,
 ) -> Result<Arc<dyn SearchProvider>, SearchError> {
-    let search = &config.search;
     let inner: Arc<dyn SearchProvider> = match kind {
         ProviderKind::Brave => {
             let key = brave_key(search, env).ok_or_else(|| SearchError::NotConfigured {
@@ -399,7 +401,7 @@ mod tests {
 
     #[test]
     fn auto_takes_what_is_set_up_and_falls_back_to_wikipedia() {
-        let mut config = AppConfig::default();
+        let mut config = SearchConfig::default();
         let none = Env::new();
         assert_eq!(select(None, &config, &none), Selection::KeylessDefault);
         assert_eq!(select(None, &config, &none).kind(), ProviderKind::Wikipedia);
@@ -407,7 +409,7 @@ mod tests {
             .notice()
             .is_some_and(|n| n.contains("Wikipedia")));
 
-        config.search.searxng.base_url = Some("http://localhost:8888".into());
+        config.searxng.base_url = Some("http://localhost:8888".into());
         assert_eq!(
             select(None, &config, &none),
             Selection::Configured(ProviderKind::Searxng)
@@ -423,7 +425,7 @@ mod tests {
             Selection::Named(ProviderKind::Wikipedia),
             "a flag wins over everything"
         );
-        config.search.provider = ProviderSetting::Brave;
+        config.provider = ProviderSetting::Brave;
         assert_eq!(
             select(None, &config, &none),
             Selection::Named(ProviderKind::Brave),

@@ -20,6 +20,7 @@ pub mod llm_check;
 pub mod nul;
 pub mod openapi;
 pub mod purge;
+pub use purge::RetentionSection;
 mod routes;
 pub mod sse;
 pub mod static_files;

@@ -7,12 +7,33 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
-use crate::config::RetentionSection;
 use crate::db::repo::chats;
 use crate::db::{DbError, PgPool};
+
+/// Retention of soft-deleted data. A deleted chat can be restored until it is purged.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RetentionSection {
+    /// A chat deleted longer ago than this is removed for good, with its messages.
+    #[serde(with = "humantime_serde")]
+    pub deleted_chats: Duration,
+    /// How often `dra serve` looks for chats to purge (also once at start).
+    #[serde(with = "humantime_serde")]
+    pub purge_interval: Duration,
+}
+
+impl Default for RetentionSection {
+    fn default() -> Self {
+        RetentionSection {
+            deleted_chats: Duration::from_secs(30 * 24 * 60 * 60),
+            purge_interval: Duration::from_secs(60 * 60),
+        }
+    }
+}
 
 /// The shortest pause between passes, whatever the configuration says.
 const MIN_INTERVAL: Duration = Duration::from_secs(60);

@@ -15,8 +15,8 @@ use futures::{Stream, StreamExt};
 
 use super::ApiError;
 use crate::db::repo::SessionId;
+use crate::events::StreamEnd;
 use crate::jobs::{follow, Frame, Jobs};
-use crate::research::event::StreamEnd;
 
 /// How frames are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,6 +18,8 @@ use super::pdf::{looks_like_pdf, pdf_to_text};
 use super::url_norm::{normalize, parse_http_url};
 use super::{ClientError, ContentKind, FetchError, FetchedPage, WebConfig};
 
+use crate::text::without_nul;
+
 /// One fetch's shared outcome: every task asking for the same page gets this value.
 type Outcome = Result<Arc<FetchedPage>, FetchError>;
 
@@ -334,14 +336,6 @@ fn read_body(url: Url, d: Download) -> Result<FetchedPage, FetchError> {
         word_count: word_count(&text),
         text,
     })
-}
-
-fn without_nul(text: String) -> String {
-    if text.contains('\0') {
-        text.replace('\0', "")
-    } else {
-        text
-    }
 }
 
 /// The kind of a body from its declared media type, sniffing when the server sent none

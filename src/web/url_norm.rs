@@ -31,7 +31,7 @@ pub fn parse_http_url(raw: &str) -> Result<Url, FetchError> {
 pub fn normalize(url: &Url) -> Url {
     let mut out = url.clone();
     out.set_fragment(None);
-    crate::search::dedup::strip_tracking(&mut out);
+    strip_tracking(&mut out);
     let mut pairs: Vec<(String, String)> = out
         .query_pairs()
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -43,6 +43,35 @@ pub fn normalize(url: &Url) -> Url {
         out.query_pairs_mut().clear().extend_pairs(pairs);
     }
     out
+}
+
+/// Query parameters that only track the click and never change the page.
+const TRACKING_PARAMS: &[&str] = &[
+    "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "mc_cid", "mc_eid", "yclid", "_ga",
+    "igshid",
+];
+
+/// Remove `utm_*`, `fbclid`, `gclid` and the like from `url`, keeping other parameters in
+/// their order.
+pub fn strip_tracking(url: &mut Url) {
+    if !url.query_pairs().any(|(k, _)| is_tracking(&k)) {
+        return;
+    }
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| !is_tracking(k))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if kept.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(kept);
+    }
+}
+
+fn is_tracking(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key.starts_with("utm_") || TRACKING_PARAMS.contains(&key.as_str())
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ use dra::citations::evidence::{
     chunk, select, select_hybrid, select_snippets, EmbedError, Embedder, Limits, SourceText,
     SNIPPET_WEIGHT,
 };
+use dra::citations::sources::SourceRegistry;
 use dra::research::agents::SnippetNote;
-use dra::research::sources::SourceRegistry;
 use dra::web::FetchedPage;
 use proptest::prelude::*;
 use url::Url;

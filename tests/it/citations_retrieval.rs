@@ -12,9 +12,9 @@ use dra::citations::config::VerificationRetrieval;
 use dra::citations::retrieval::{
     Origin, Outcome, Reconstruction, RetrievalError, Retriever, Web, UNVERIFIED_SUFFIX,
 };
+use dra::citations::sources::SourceRegistry;
 use dra::config::AppConfig;
 use dra::llm::LlmRouter;
-use dra::research::sources::SourceRegistry;
 use dra::search::{self, SearchProvider};
 use dra::web::{FetchedPage, Fetcher, WebConfig};
 use serde_json::{json, Value};
@@ -68,7 +68,7 @@ impl Setup {
         search_fake.set_brave_body(no_hits());
         let (mut config, env) = search_fake.brave_config();
         crate::support::llm::add_tiers(&mut config, &llm, TIERS);
-        let search = search::from_config(&config, &env).unwrap();
+        let search = search::from_config(&config.search, &env).unwrap();
         let fetcher = Fetcher::new(&WebConfig {
             request_timeout: Duration::from_secs(5),
             retries: 0,

@@ -174,13 +174,13 @@ async fn the_router_builds_the_client_on_its_own_server() {
     let fake = FakeLlm::start().await;
     let mut c = config(&fake);
     let router = crate::support::llm::router(&c);
-    let from_router = router.embeddings(&c).expect("configured");
+    let from_router = router.embeddings().expect("configured");
     assert_eq!(from_router.endpoint(), "gte");
     from_router.embed(&["hello"]).await.unwrap();
     assert_eq!(fake.calls_to("gte").len(), 1);
 
     c.embeddings.endpoint_identifier = None;
-    assert!(router.embeddings(&c).is_none());
+    assert!(crate::support::llm::router(&c).embeddings().is_none());
     let unconfigured = EmbeddingsClient::from_config(&c, || {
         unreachable!("no embeddings endpoint: no credentials needed")
     });
@@ -381,14 +381,14 @@ async fn the_configured_method_needs_an_embeddings_endpoint() {
     let mut c = config(&fake);
     let router: LlmRouter = crate::support::llm::router(&c);
     assert_eq!(
-        Selector::from_config(&c, &router).method(),
+        Selector::from_config(&c.citation_verification, &router).method(),
         RelevanceMethod::Hybrid
     );
     c.citation_verification
         .evidence_preselection
         .relevance_computation_method = RelevanceMethod::Keyword;
     assert_eq!(
-        Selector::from_config(&c, &router).method(),
+        Selector::from_config(&c.citation_verification, &router).method(),
         RelevanceMethod::Keyword
     );
     c.citation_verification
@@ -396,7 +396,7 @@ async fn the_configured_method_needs_an_embeddings_endpoint() {
         .relevance_computation_method = RelevanceMethod::Semantic;
     c.embeddings.endpoint_identifier = None;
     assert_eq!(
-        Selector::from_config(&c, &router).method(),
+        Selector::from_config(&c.citation_verification, &crate::support::llm::router(&c)).method(),
         RelevanceMethod::Keyword,
         "no endpoint: keywords"
     );

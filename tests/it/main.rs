@@ -5,6 +5,7 @@
 mod support;
 
 mod app_logs;
+mod architecture;
 mod citations_evidence;
 mod citations_provenance;
 mod citations_retrieval;

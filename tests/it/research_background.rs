@@ -28,7 +28,7 @@ async fn provider(
     )
     .unwrap();
     (
-        dra::search::from_config(&loaded.config, &env).unwrap(),
+        dra::search::from_config(&loaded.config.search, &env).unwrap(),
         loaded.config,
     )
 }

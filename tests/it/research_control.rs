@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use crate::support::llm::Reply;
 use crate::support::world::{last_user_message, researcher, say, step_id, OnEvent, World};
+use dra::events::sink::EventSink;
 use dra::research::agents::QueryMode;
 use dra::research::budget::{Budget, StopReason};
 use dra::research::config::{Depth, ResearcherMode};
 use dra::research::run::{Outcome, ResearchReport, RunRequest};
-use dra::research::sink::EventSink;
 use serde_json::{json, Value};
 
 /// A world whose planner plans `steps`, whose researcher answers any step and whose
@@ -149,7 +149,7 @@ async fn cancelling_returns_the_notes_so_far_as_a_partial_report_without_waiting
     );
     let req = request(Depth::Light);
     let cancel = req.cancel.clone();
-    let on_done = OnEvent(move |e: &dra::research::event::EventEnvelope| {
+    let on_done = OnEvent(move |e: &dra::events::EventEnvelope| {
         if serde_json::to_value(e).unwrap()["eventType"] == "step_completed" {
             cancel.cancel();
         }

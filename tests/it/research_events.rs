@@ -1,6 +1,6 @@
 //! The event vocabulary is pinned to the Python original's wire format.
 
-use dra::research::event::{EventEnvelope, EventPayload, ResearchEvent, StreamEnd};
+use dra::events::{EventEnvelope, EventPayload, ResearchEvent, StreamEnd};
 use serde_json::Value;
 
 const SAMPLE: &str = include_str!("../fixtures/events/original-job-stream-sample.txt");
@@ -128,7 +128,7 @@ fn optional_fields_are_null_not_missing() {
 
 #[test]
 fn the_bus_numbers_events_and_jsonl_sinks_write_one_envelope_per_line() {
-    use dra::research::sink::{EventBus, EventSink, JsonlSink};
+    use dra::events::sink::{EventBus, EventSink, JsonlSink};
     use std::sync::Arc;
 
     let sink = Arc::new(JsonlSink::new(Vec::new()));

@@ -13,8 +13,8 @@ use dra::db::event_log::EventLog;
 use dra::db::repo::{ChatId, MessageId, SessionId};
 use dra::db::runs::{self, RunStart};
 use dra::db::{build_pool, ConnectionTarget, PgPool};
-use dra::research::event::ResearchEvent;
-use dra::research::sink::EventBus;
+use dra::events::sink::EventBus;
+use dra::events::ResearchEvent;
 use serde_json::Value;
 
 const QUESTION: &str = "How fast are deltas losing wetlands?";

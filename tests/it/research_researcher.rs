@@ -5,10 +5,10 @@
 use crate::support::llm::Reply;
 use crate::support::research::{step, StepWorld};
 use crate::support::search::Fault;
+use dra::events::ResearchEvent;
 use dra::research::agents::researcher::UNVERIFIED_NOTICE;
 use dra::research::agents::{research_step, AgentError, StepOutcome};
 use dra::research::config::ProfileResearcher;
-use dra::research::event::ResearchEvent;
 use serde_json::{json, Value};
 use std::time::Duration;
 

@@ -5,13 +5,13 @@ use std::sync::{Arc, Mutex};
 
 use crate::support::llm::{FakeLlm, Reply};
 use crate::support::world::{say, World};
+use dra::citations::sources::SourceRegistry;
 use dra::config::AppConfig;
 use dra::llm::{LlmRouter, StreamEvent};
 use dra::research::agents::synthesizer::{synthesize, Observation};
 use dra::research::agents::QueryMode;
 use dra::research::config::ReportLimits;
 use dra::research::run::{Outcome, ResearchReport, RunRequest};
-use dra::research::sources::SourceRegistry;
 use dra::web::{ContentKind, FetchedPage};
 use serde_json::json;
 use url::Url;

@@ -34,7 +34,7 @@ fn config(fake: &FakeSearch, key: &str, yaml: &str) -> (AppConfig, Env) {
 
 fn brave_provider(fake: &FakeSearch, yaml: &str) -> Arc<dyn SearchProvider> {
     let (c, env) = config(fake, BRAVE_KEY, yaml);
-    search::from_config(&c, &env).expect("provider")
+    search::from_config(&c.search, &env).expect("provider")
 }
 
 fn query(text: &str) -> SearchQuery {
@@ -125,7 +125,7 @@ async fn brave_count_is_clamped_to_its_maximum_of_20() {
 async fn a_refused_key_is_unauthorized_at_once_naming_the_variable_not_the_key() {
     let fake = FakeSearch::start().await;
     let (c, env) = config(&fake, "BSA-wrong-key-s3cr3t", "");
-    let provider = search::from_config(&c, &env).unwrap();
+    let provider = search::from_config(&c.search, &env).unwrap();
     let err = provider.search(&query("x")).await.unwrap_err();
     assert!(matches!(err, SearchError::Unauthorized { .. }), "{err:?}");
     let msg = err.to_string();
@@ -221,7 +221,7 @@ async fn an_unreachable_provider_is_a_network_error() {
     )
     .unwrap()
     .config;
-    let err = search::from_config(&c, &env)
+    let err = search::from_config(&c.search, &env)
         .unwrap()
         .search(&query("x"))
         .await
@@ -255,7 +255,7 @@ async fn duplicates_collapse_to_the_best_ranked_hit() {
 async fn searxng_duplicates_collapse_too() {
     let fake = FakeSearch::start().await;
     let (c, env) = config(&fake, BRAVE_KEY, "");
-    let provider = search::provider(ProviderKind::Searxng, &c, &env).unwrap();
+    let provider = search::provider(ProviderKind::Searxng, &c.search, &env).unwrap();
     let hits = provider.search(&query("x")).await.unwrap();
     assert_eq!(hits.iter().map(|h| h.rank).collect::<Vec<_>>(), [1, 2]);
 }
@@ -361,7 +361,7 @@ async fn searxng_request_parameters() {
         BRAVE_KEY,
         "search:\n  provider: searxng\n  searxng:\n    language: en\n    categories: general\n",
     );
-    let provider = search::from_config(&c, &env).unwrap();
+    let provider = search::from_config(&c.search, &env).unwrap();
     assert_eq!(provider.kind(), ProviderKind::Searxng);
     let mut q = query("lakebase");
     q.freshness = Some(Freshness::PastYear);
@@ -382,7 +382,7 @@ async fn searxng_request_parameters() {
 #[test]
 fn missing_key_or_url_says_what_to_set_and_names_real_flags() {
     let c = AppConfig::default();
-    let err = search::provider(ProviderKind::Brave, &c, &Env::new()).unwrap_err();
+    let err = search::provider(ProviderKind::Brave, &c.search, &Env::new()).unwrap_err();
     assert!(matches!(err, SearchError::NotConfigured { .. }));
     let msg = err.to_string();
     assert!(msg.contains("set BRAVE_API_KEY"), "{msg}");
@@ -390,10 +390,10 @@ fn missing_key_or_url_says_what_to_set_and_names_real_flags() {
         msg.contains("--search-provider") && msg.contains("wikipedia needs no key"),
         "{msg}"
     );
-    let err = search::provider(ProviderKind::Searxng, &c, &Env::new()).unwrap_err();
+    let err = search::provider(ProviderKind::Searxng, &c.search, &Env::new()).unwrap_err();
     assert!(err.to_string().contains("set SEARXNG_URL"), "{err}");
     // Nothing set up and nothing named: Wikipedia, which needs nothing.
-    let provider = search::from_config(&c, &Env::new()).unwrap();
+    let provider = search::from_config(&c.search, &Env::new()).unwrap();
     assert_eq!(provider.kind(), ProviderKind::Wikipedia);
 }
 
@@ -499,7 +499,7 @@ async fn config_show_redacts_the_brave_key() {
 
 fn wikipedia(fake: &FakeWikipedia, yaml: &str) -> Arc<dyn SearchProvider> {
     let (c, env) = fake.config(yaml);
-    let provider = search::from_config(&c, &env).expect("provider");
+    let provider = search::from_config(&c.search, &env).expect("provider");
     assert_eq!(
         provider.kind(),
         ProviderKind::Wikipedia,
@@ -600,7 +600,7 @@ fn wikipedia_language_picks_the_wiki() {
         wiki.article_url("Flussdelta").unwrap().as_str(),
         "https://de.wikipedia.org/wiki/Flussdelta"
     );
-    let provider = search::from_config(&c, &Env::new()).unwrap();
+    let provider = search::from_config(&c.search, &Env::new()).unwrap();
     assert_eq!(provider.kind(), ProviderKind::Wikipedia);
 }
 

@@ -25,12 +25,12 @@ use dra::citations::provenance::{
 };
 use dra::citations::quote;
 use dra::citations::retrieval::Softening;
+use dra::citations::sources::SourceRegistry;
 use dra::citations::verify::verify_report;
 use dra::config::AppConfig;
+use dra::events::ResearchEvent;
 use dra::llm::{parse_structured, tokens, LlmRouter, Message};
 use dra::progress;
-use dra::research::event::ResearchEvent;
-use dra::research::sources::SourceRegistry;
 use dra::search::{brave, dedup, filter, wikipedia, SearchConfig, SearchQuery};
 use dra::web::{self, FetchedPage};
 use proptest::prelude::*;
@@ -326,7 +326,7 @@ fn check_provenance(report: &str, quote_text: &str) {
 /// Progress lines clip on characters.
 fn check_progress(text: &str) {
     for max in [0, 1, 3, 80, 120] {
-        let clipped = progress::clip(text, max);
+        let clipped = dra::text::clip(text, max);
         assert!(clipped.chars().count() <= max + 1);
         assert!(text.starts_with(clipped.trim_end_matches('…')) || clipped.ends_with('…'));
     }

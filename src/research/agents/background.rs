@@ -36,7 +36,7 @@ pub async fn investigate(
                 "- {} ({}): {}",
                 h.title.trim(),
                 h.url,
-                crate::progress::clip(snippet, 300)
+                crate::text::clip(snippet, 300)
             )
         })
         .collect::<Vec<_>>()

@@ -5,9 +5,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{clean, Agent, AgentError};
+use crate::events::ResearchEvent;
 use crate::llm::{LlmRouter, Message, Role};
 use crate::research::config::{CoordinatorAgent, Depth};
-use crate::research::event::ResearchEvent;
 use crate::research::prompts::COORDINATOR_SYSTEM;
 
 /// The most clarifying questions asked in one round, whatever the model proposes: more

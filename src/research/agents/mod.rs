@@ -28,11 +28,12 @@ use crate::llm::{LlmError, LlmRouter};
 use crate::research::config::ResearcherMode;
 use crate::search::SearchError;
 
+pub use crate::citations::sources::SnippetNote;
 pub use coordinator::{classify, Classification, QueryMode};
 pub use planner::{plan, plan_in_conversation, Plan, PlanStep, StepType};
 pub use react::research_step_react;
 pub use reflector::{reflect, CompletedStep, Decision, Reflection};
-pub use researcher::{research_step, SnippetNote, StepContext, StepOutcome};
+pub use researcher::{research_step, StepContext, StepOutcome};
 
 /// Research one plan step in the mode the depth's profile names (`ctx.limits.mode`).
 pub async fn run_step(ctx: &StepContext<'_>, step: &PlanStep) -> Result<StepOutcome, AgentError> {

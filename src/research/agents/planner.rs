@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{clean, Agent, AgentError};
+use crate::events::{PlanStepSummary, ResearchEvent};
 use crate::llm::{LlmRouter, Message, Role};
 use crate::research::config::ResearchProfile;
-use crate::research::event::{PlanStepSummary, ResearchEvent};
 use crate::research::prompts::PLANNER_SYSTEM;
 
 /// What a step does.

@@ -19,10 +19,10 @@ use super::researcher::{
     NumberedPage, StepLog, WEB_CRAWL, WEB_SEARCH,
 };
 use super::{clean, Agent, AgentError, PlanStep, SnippetNote, StepContext, StepOutcome};
+use crate::citations::sources::SourceRegistry;
 use crate::llm::{LlmRequest, Message, ToolCall, ToolSpec};
 use crate::research::config::ProfileResearcher;
 use crate::research::prompts::{RESEARCHER_REACT_SYSTEM, WEB_CRAWL_TOOL, WEB_SEARCH_TOOL};
-use crate::research::sources::SourceRegistry;
 use crate::search::{SearchError, SearchHit};
 use crate::web::FetchError;
 

@@ -5,8 +5,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{clean, Agent, AgentError};
+use crate::events::ResearchEvent;
 use crate::llm::{LlmRouter, Message};
-use crate::research::event::ResearchEvent;
 use crate::research::prompts::REFLECTOR_SYSTEM;
 
 use super::planner::{Plan, PlanStep};

@@ -19,12 +19,13 @@ use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 
 use super::{clean, Agent, AgentError};
+use crate::citations::sources::SnippetNote;
+use crate::citations::sources::{CitationAudit, SourceRegistry};
+use crate::events::sink::EventBus;
+use crate::events::ResearchEvent;
 use crate::llm::{LlmRequest, LlmRouter, Message};
 use crate::research::config::{ProfileResearcher, ResearcherAgent};
-use crate::research::event::ResearchEvent;
 use crate::research::prompts::{RESEARCHER_OBSERVATION_SYSTEM, RESEARCHER_QUERIES_SYSTEM};
-use crate::research::sink::EventBus;
-use crate::research::sources::{CitationAudit, SourceRegistry};
 use crate::search::{dedup, SearchConfig, SearchError, SearchHit, SearchProvider, SearchQuery};
 use crate::web::{FetchError, FetchedPage, Fetcher};
 
@@ -85,17 +86,6 @@ pub struct StepOutcome {
     pub unfetched: Vec<SnippetNote>,
     pub searches_failed: u32,
     pub fetches_failed: u32,
-}
-
-/// A search hit whose page could not be fetched: its snippet is all there is, so it has
-/// no citation number.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SnippetNote {
-    pub url: String,
-    pub title: String,
-    pub snippet: String,
-    /// Why the fetch failed.
-    pub reason: String,
 }
 
 impl StepOutcome {

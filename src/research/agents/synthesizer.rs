@@ -8,10 +8,10 @@ use std::sync::Arc;
 use super::{Agent, AgentError};
 use crate::citations::interleaved::{self, ClaimEvidence, EvidencePool};
 use crate::citations::references;
+use crate::citations::sources::{CitationAudit, SourceRegistry};
 use crate::llm::{DeltaSink, LlmRequest, LlmRouter, Message, Usage};
 use crate::research::config::ReportLimits;
 use crate::research::prompts::{SYNTHESIZER_EVIDENCE_RULES, SYNTHESIZER_SYSTEM};
-use crate::research::sources::{CitationAudit, SourceRegistry};
 
 /// One step's findings, as the researcher wrote them (with `[n]` markers).
 #[derive(Debug, Clone, Copy)]

@@ -5,13 +5,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use dra::citations::sources::SourceRegistry;
 use dra::config::AppConfig;
+use dra::events::sink::{EventBus, EventSink};
+use dra::events::{EventEnvelope, ResearchEvent};
 use dra::llm::LlmRouter;
 use dra::research::agents::{PlanStep, StepContext, StepType};
 use dra::research::config::{ProfileResearcher, ResearcherAgent};
-use dra::research::event::{EventEnvelope, ResearchEvent};
-use dra::research::sink::{EventBus, EventSink};
-use dra::research::sources::SourceRegistry;
 use dra::search::{self, SearchProvider};
 use dra::web::{Fetcher, WebConfig};
 use serde_json::Value;
@@ -86,7 +86,7 @@ impl StepWorld {
         let (mut config, env) = search_fake.brave_config();
         super::llm::add_tiers(&mut config, &llm, &["simple", "analytical"]);
         let router = super::llm::router(&config);
-        let search = search::from_config(&config, &env).expect("provider");
+        let search = search::from_config(&config.search, &env).expect("provider");
         let fetcher = Fetcher::new(&WebConfig {
             connect_timeout: Duration::from_secs(2),
             read_timeout: Duration::from_secs(2),

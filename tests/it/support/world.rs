@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dra::config::AppConfig;
+use dra::events::sink::{EventBus, EventSink};
+use dra::events::EventEnvelope;
 use dra::llm::LlmRouter;
-use dra::research::event::EventEnvelope;
 use dra::research::run::{run, Outcome, RunError, RunRequest, Services};
-use dra::research::sink::{EventBus, EventSink};
 use dra::search::{self, SearchProvider};
 use dra::web::{Fetcher, WebConfig};
 use serde_json::Value;
@@ -49,7 +49,7 @@ impl World {
         // the scripted answers meant for the research.
         config.citation_verification.enabled = false;
         search_fake.serve_pages(&pages, &["/article", "/plain.txt"]);
-        let search = search::from_config(&config, &env).unwrap();
+        let search = search::from_config(&config.search, &env).unwrap();
         let fetcher = Fetcher::new(&WebConfig {
             request_timeout: Duration::from_secs(5),
             retries: 0,
@@ -100,7 +100,7 @@ impl World {
             llm: router,
             search: self.search.as_ref(),
             fetcher: &self.fetcher,
-            config: &self.config,
+            config: &self.config.research(),
         };
         let outcome = run(req, &services, &bus).await;
         (outcome, recorder.json())

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
-use super::event::{EventEnvelope, EventPayload, ResearchEvent};
+use super::{EventEnvelope, EventPayload, ResearchEvent};
 
 /// Receives every event of a run, in order. Implementations must not block for long: the
 /// engine calls them inline.

@@ -160,6 +160,17 @@ fn key(url: &Url) -> String {
     u.to_string().trim_end_matches('/').to_string()
 }
 
+/// A search hit whose page could not be fetched: its snippet is all there is, so it has
+/// no citation number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnippetNote {
+    pub url: String,
+    pub title: String,
+    pub snippet: String,
+    /// Why the fetch failed.
+    pub reason: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,8 @@
 //! Payload fields are camelCase and repeat `eventType` and a naive UTC `timestamp`, exactly
 //! as the original's stored and streamed events do; absent optional fields are `null`.
 
+pub mod sink;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
