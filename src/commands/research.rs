@@ -24,7 +24,7 @@ use dra::research::agents::{Agent, QueryMode};
 use dra::research::budget::{Budget, StopReason};
 use dra::research::config::Depth;
 use dra::research::run::{Outcome, ResearchReport, RunError, RunRequest, Services};
-use dra::research::runner::{Ask, Kept, Run, RunEnd, Runner};
+use dra::research::runner::{Ask, Ended, Kept, Run, RunEnd, Runner};
 use dra::web::Fetcher;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -162,15 +162,15 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
     if let Some(t) = &terminal {
         t.finish();
     }
-    let RunEnd::Ended {
+    let RunEnd::Ended(ended) = ended? else {
+        anyhow::bail!("the run was stopped before its end");
+    };
+    let Ended {
         request,
         outcome,
         kept,
         ..
-    } = ended?
-    else {
-        anyhow::bail!("the run was stopped before its end");
-    };
+    } = *ended;
     let saved = match (saving, kept) {
         (Some(saved), Some(kept)) => saved_where(saved, kept),
         _ => None,

@@ -328,12 +328,7 @@ impl Worker {
                 }
                 return Ok(());
             }
-            RunEnd::Ended {
-                outcome,
-                ending,
-                kept,
-                ..
-            } => (outcome, ending, kept),
+            RunEnd::Ended(ended) => (ended.outcome, ended.ending, ended.kept),
         };
         if let Some(kept) = kept {
             if let Err(e) = kept.closed.events {

@@ -148,17 +148,21 @@ impl<'a> Run<'a> {
 #[derive(Debug)]
 pub enum RunEnd {
     /// The run came to its end; its result was stored where there is a record.
-    Ended {
-        /// The request as run (with the clarifications folded in).
-        request: RunRequest,
-        outcome: Result<Outcome, RunError>,
-        ending: Ending,
-        /// `None` without a record.
-        kept: Option<Kept>,
-    },
+    Ended(Box<Ended>),
     /// Abandoned before its end: `lost` when another process took it over, else told to
     /// stop. Its events so far are stored; nothing else is.
     Abandoned { lost: bool },
+}
+
+/// A run that came to its end.
+#[derive(Debug)]
+pub struct Ended {
+    /// The request as run (with the clarifications folded in).
+    pub request: RunRequest,
+    pub outcome: Result<Outcome, RunError>,
+    pub ending: Ending,
+    /// `None` without a record.
+    pub kept: Option<Kept>,
 }
 
 /// What storing the run did.
@@ -254,12 +258,12 @@ impl Runner<'_> {
             }
             _ => None,
         };
-        RunEnd::Ended {
+        RunEnd::Ended(Box::new(Ended {
             request,
             outcome,
             ending,
             kept,
-        }
+        }))
     }
 
     /// The engine, again after each round of answered questions.
@@ -286,10 +290,10 @@ impl Runner<'_> {
     }
 }
 
-/// Beat every `every` (the first after one interval) until the run ends or is lost.
+/// Beat at once (it stamps the run as this process's), then every `every`, until the run
+/// ends or is lost.
 async fn beat(heartbeat: Arc<dyn Heartbeat>, cancel: CancellationToken, lost: CancellationToken) {
     let mut tick = tokio::time::interval(heartbeat.every());
-    tick.tick().await;
     loop {
         tick.tick().await;
         match heartbeat.beat().await {

@@ -230,7 +230,6 @@ fn the_order_is_the_one_readme_describes() {
 }
 
 #[test]
-#[ignore = "until run_traced and verify::Context::check are split into stages (issue 20, item 3)"]
 fn research_and_citation_functions_stay_short() {
     let mut long = Vec::new();
     for (module, path) in library_files() {
