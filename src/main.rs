@@ -8,16 +8,20 @@ mod commands;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let env: dra::config::Env = std::env::vars().collect();
-    let otlp = dra::telemetry::OtlpSettings::resolve(
-        cli.otlp_endpoint.as_deref(),
-        &env,
-        &commands::tracing_section(&cli, &env),
-    );
+    let (tracing, auth) = commands::tracing_setup(&cli, &env);
+    let otlp = dra::telemetry::OtlpSettings::resolve(cli.otlp_endpoint.as_deref(), &env, &tracing);
+    // Spans to MLflow in a Databricks workspace use the same auth as every other call.
+    let databricks = || {
+        dra::databricks::DatabricksAuth::resolve(&auth, &env)
+            .map(std::sync::Arc::new)
+            .map_err(|e| e.to_string())
+    };
     let telemetry = match dra::telemetry::init(
         cli.log_level.as_deref(),
         env.get("RUST_LOG").map(String::as_str),
         cli.log_format,
         &otlp,
+        databricks,
     ) {
         Ok(t) => t,
         Err(e) => {

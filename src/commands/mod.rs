@@ -102,17 +102,28 @@ pub async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The configuration file's `tracing` section, for setting up span export before logging
-/// starts (so before [`run`] loads the file for the command). A file that does not load
-/// gives the defaults here; `run` reports its problems.
-pub fn tracing_section(cli: &Cli, env: &Env) -> cfg::TracingSection {
+/// The configuration file's `tracing` section and Databricks auth options, for setting up
+/// span export before logging starts (so before [`run`] loads the file for the command).
+/// A file that does not load gives the defaults here; `run` reports its problems.
+pub fn tracing_setup(cli: &Cli, env: &Env) -> (cfg::TracingSection, AuthOptions) {
+    let none = || AuthOptions {
+        host: None,
+        profile: cli.profile.clone(),
+    };
     if matches!(cli.command, Command::Completions { .. }) {
-        return cfg::TracingSection::default();
+        return (cfg::TracingSection::default(), none());
     }
     let (path, origin) = config_location(cli);
-    cfg::load(&path, origin, env)
-        .map(|loaded| loaded.config.tracing)
-        .unwrap_or_default()
+    match cfg::load(&path, origin, env) {
+        Ok(loaded) => (
+            loaded.config.tracing,
+            AuthOptions {
+                host: loaded.config.databricks.host.clone(),
+                profile: cli.profile.clone().or(loaded.config.databricks.profile),
+            },
+        ),
+        Err(_) => (cfg::TracingSection::default(), none()),
+    }
 }
 
 fn config_location(cli: &Cli) -> (PathBuf, PathOrigin) {

@@ -211,10 +211,7 @@ async fn list_models(
 }
 
 fn is_loopback(base: &str) -> bool {
-    url::Url::parse(base)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_string))
-        .is_some_and(|h| h == "localhost" || h == "[::1]" || h.starts_with("127."))
+    url::Url::parse(base).is_ok_and(|u| crate::web::is_loopback(&u))
 }
 
 #[cfg(test)]

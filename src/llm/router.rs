@@ -91,9 +91,19 @@ impl Connection {
         s: LlmSettings<'_>,
         databricks: impl FnOnce() -> Result<Arc<DatabricksAuth>, AuthError>,
     ) -> Result<Connection, LlmError> {
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(15))
-            .user_agent(concat!("dra/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("dra/", env!("CARGO_PKG_VERSION")));
+        let local = s
+            .llm
+            .base_url
+            .as_deref()
+            .and_then(|b| url::Url::parse(b).ok());
+        if local.is_some_and(|u| crate::web::is_loopback(&u)) {
+            // A model server on this machine: a proxy cannot reach its ports.
+            http = http.no_proxy();
+        }
+        let http = http
             .build()
             .map_err(|e| LlmError::NotConfigured(format!("HTTP client: {e}")))?;
         let (serving, credentials) = match &s.llm.base_url {

@@ -67,10 +67,15 @@ impl Http {
                 HeaderValue::from_static(concat!("dra/", env!("CARGO_PKG_VERSION"))),
             );
         }
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder()
             .connect_timeout(config.timeout)
             .timeout(config.timeout)
-            .default_headers(headers)
+            .default_headers(headers);
+        if crate::web::is_loopback(&endpoint) {
+            // A self-hosted provider on this machine (SearXNG): a proxy cannot reach it.
+            client = client.no_proxy();
+        }
+        let client = client
             .build()
             .map_err(|e| not_configured(format!("cannot build an HTTP client: {e}")))?;
         Ok(Http {

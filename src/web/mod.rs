@@ -25,7 +25,7 @@ pub use extract::{extract_html, word_count, Extracted};
 pub use fetcher::Fetcher;
 pub use guard::{address_class, AddressClass, AddressGuard, AllowedHost, BlockReason};
 pub use pdf::pdf_to_text;
-pub use url_norm::{normalize, parse_http_url, strip_tracking};
+pub use url_norm::{is_loopback, normalize, parse_http_url, strip_tracking};
 
 /// The kinds of document dra can read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -74,6 +74,19 @@ fn is_tracking(key: &str) -> bool {
     key.starts_with("utm_") || TRACKING_PARAMS.contains(&key.as_str())
 }
 
+/// `localhost` (and its subdomains), 127.0.0.0/8 and ::1.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => std::net::IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => std::net::IpAddr::V6(ip).is_loopback(),
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +141,27 @@ mod tests {
                 matches!(parse_http_url(bad), Err(FetchError::InvalidUrl { .. })),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn loopback_is_named_or_numbered() {
+        for u in [
+            "http://127.0.0.1:5000",
+            "http://127.9.9.9/",
+            "http://[::1]:4318",
+            "http://localhost:5000",
+            "http://LOCALHOST.:5000",
+            "http://mlflow.localhost/",
+        ] {
+            assert!(is_loopback(&Url::parse(u).unwrap()), "{u}");
+        }
+        for u in [
+            "http://10.0.0.1:5000",
+            "https://adb-1.azuredatabricks.net",
+            "http://localhost.example.com",
+        ] {
+            assert!(!is_loopback(&Url::parse(u).unwrap()), "{u}");
         }
     }
 }

@@ -13,14 +13,14 @@ use syn::visit::{self, Visit};
 /// `commands/`) sits above them all.
 const LAYERS: &[&[&str]] = &[
     &["config"],
-    &["serve", "progress"],
+    &["serve", "progress", "telemetry"],
     &["jobs"],
     &["db"],
     &["research"],
     &["citations"],
     &["search", "llm"],
     &["web", "databricks"],
-    &["telemetry", "events"],
+    &["events"],
     &["env", "redact", "text"],
 ];
 

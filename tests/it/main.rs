@@ -23,6 +23,7 @@ mod lakebase_target;
 mod live;
 mod llm;
 mod migrate;
+mod mlflow;
 mod original_frontend;
 mod pool;
 mod research_agents;

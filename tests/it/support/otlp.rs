@@ -22,6 +22,9 @@ pub struct Export {
 #[derive(Clone, Debug)]
 pub struct ExportedSpan {
     pub name: String,
+    pub trace_id: Vec<u8>,
+    /// OTLP's status code: 0 unset, 1 ok, 2 error.
+    pub status_code: i32,
     pub span_id: Vec<u8>,
     pub parent_span_id: Vec<u8>,
     pub attributes: Vec<(String, String)>,
@@ -65,41 +68,48 @@ impl FakeCollector {
 
     /// Every span of every export, decoded.
     pub fn spans(&self) -> Vec<ExportedSpan> {
-        let mut out = Vec::new();
-        for export in self.exports() {
-            let req = ExportTraceServiceRequest::decode(export.body.as_ref())
-                .expect("an OTLP protobuf body");
-            for rs in req.resource_spans {
-                let service_name = rs.resource.as_ref().and_then(|r| {
-                    r.attributes
-                        .iter()
-                        .find(|kv| kv.key == "service.name")
-                        .map(|kv| text(kv.value.as_ref().and_then(|v| v.value.as_ref())))
-                });
-                for ss in rs.scope_spans {
-                    for span in ss.spans {
-                        out.push(ExportedSpan {
-                            name: span.name,
-                            span_id: span.span_id,
-                            parent_span_id: span.parent_span_id,
-                            attributes: span
-                                .attributes
-                                .iter()
-                                .map(|kv| {
-                                    (
-                                        kv.key.clone(),
-                                        text(kv.value.as_ref().and_then(|v| v.value.as_ref())),
-                                    )
-                                })
-                                .collect(),
-                            service_name: service_name.clone(),
-                        });
-                    }
+        decode(&self.exports())
+    }
+}
+
+/// Every span of `exports`, decoded from OTLP protobuf.
+pub fn decode(exports: &[Export]) -> Vec<ExportedSpan> {
+    let mut out = Vec::new();
+    for export in exports {
+        let req =
+            ExportTraceServiceRequest::decode(export.body.as_ref()).expect("an OTLP protobuf body");
+        for rs in req.resource_spans {
+            let service_name = rs.resource.as_ref().and_then(|r| {
+                r.attributes
+                    .iter()
+                    .find(|kv| kv.key == "service.name")
+                    .map(|kv| text(kv.value.as_ref().and_then(|v| v.value.as_ref())))
+            });
+            for ss in rs.scope_spans {
+                for span in ss.spans {
+                    out.push(ExportedSpan {
+                        trace_id: span.trace_id,
+                        status_code: span.status.as_ref().map(|s| s.code).unwrap_or(0),
+                        name: span.name,
+                        span_id: span.span_id,
+                        parent_span_id: span.parent_span_id,
+                        attributes: span
+                            .attributes
+                            .iter()
+                            .map(|kv| {
+                                (
+                                    kv.key.clone(),
+                                    text(kv.value.as_ref().and_then(|v| v.value.as_ref())),
+                                )
+                            })
+                            .collect(),
+                        service_name: service_name.clone(),
+                    });
                 }
             }
         }
-        out
     }
+    out
 }
 
 async fn record(

@@ -1,11 +1,16 @@
 //! Logging and tracing: tracing-subscriber to stderr (text or JSON, secrets scrubbed), and,
-//! when an OTLP endpoint is configured, the research spans exported over OTLP/HTTP.
+//! when an OTLP endpoint or MLflow is configured, the research spans exported over
+//! OTLP/HTTP ([`mlflow`] for MLflow's variables, [`transport`] for how exports travel).
+
+pub mod mlflow;
+pub mod transport;
 
 use std::collections::HashMap;
 use std::io::{self, IsTerminal as _, Write};
+use std::sync::Arc;
 
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_otlp::{Protocol, WithExportConfig as _};
+use opentelemetry_otlp::{Protocol, WithExportConfig as _, WithHttpConfig as _};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 use serde::{Deserialize, Serialize};
@@ -15,7 +20,10 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _};
 
+use crate::databricks::DatabricksAuth;
 use crate::env::opt_string;
+use mlflow::MlflowSettings;
+use transport::Transport;
 
 /// Span export over OTLP/HTTP. The `OTEL_EXPORTER_OTLP_*` variables take precedence.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -78,6 +86,8 @@ pub struct OtlpSettings {
     pub origin: &'static str,
     /// `service.name` of the exported resource.
     pub service_name: String,
+    /// MLflow's variables, used when no OTLP endpoint is set.
+    pub mlflow: Option<MlflowSettings>,
 }
 
 impl Default for OtlpSettings {
@@ -86,6 +96,7 @@ impl Default for OtlpSettings {
             traces_endpoint: None,
             origin: "default",
             service_name: DEFAULT_SERVICE_NAME.into(),
+            mlflow: None,
         }
     }
 }
@@ -97,6 +108,7 @@ impl OtlpSettings {
     /// The export target from, highest first: `--otlp-endpoint`,
     /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as is), `OTEL_EXPORTER_OTLP_ENDPOINT` and
     /// `tracing.otlp_endpoint` (both bases that get `/v1/traces`, as the OTLP spec says).
+    /// Without any of them, MLflow's `MLFLOW_TRACKING_URI` (see [`mlflow`]).
     /// `tracing.enabled: false` silences the environment and the file, not the flag.
     pub fn resolve(
         flag: Option<&str>,
@@ -128,9 +140,14 @@ impl OtlpSettings {
                 traces_endpoint: Some(url),
                 origin,
                 service_name,
+                mlflow: None,
             },
             None => OtlpSettings {
                 service_name,
+                mlflow: section
+                    .enabled
+                    .then(|| MlflowSettings::from_env(env))
+                    .flatten(),
                 ..OtlpSettings::default()
             },
         }
@@ -162,20 +179,40 @@ impl Telemetry {
 }
 
 /// Install the global subscriber. `level` is `--log-level`/`LOG_LEVEL`; when absent,
-/// `RUST_LOG` is used, else `warn`. With an OTLP endpoint, dra's spans are also exported;
-/// the log level does not filter them.
+/// `RUST_LOG` is used, else `warn`. With an OTLP endpoint or MLflow, dra's spans are also
+/// exported; the log level does not filter them. `databricks` gives the shared workspace
+/// auth, asked for only when MLflow is `databricks`. Blocking (MLflow's experiment is
+/// looked up): call it outside an async runtime. MLflow that cannot be reached is a
+/// warning, never the command's failure.
 pub fn init(
     level: Option<&str>,
     rust_log: Option<&str>,
     format: LogFormat,
     otlp: &OtlpSettings,
+    databricks: impl FnOnce() -> Result<Arc<DatabricksAuth>, String>,
 ) -> Result<Telemetry, TelemetryError> {
     let filter = log_filter(level, rust_log)?;
-    let provider = otlp
-        .traces_endpoint
-        .as_deref()
-        .map(|url| exporter(url, otlp))
-        .transpose()?;
+    let mut unexported = None;
+    let provider = match (&otlp.traces_endpoint, &otlp.mlflow) {
+        (Some(url), _) => Some(exporter(url, otlp, Vec::new(), None)?),
+        (None, Some(settings)) => match mlflow::resolve(settings, databricks) {
+            Ok(target) => Some(exporter(
+                &target.traces_url,
+                otlp,
+                vec![(
+                    http::HeaderName::from_static("x-mlflow-experiment-id"),
+                    http::HeaderValue::from_str(&target.experiment_id)
+                        .map_err(|e| TelemetryError::OtlpExporter(format!("experiment id: {e}")))?,
+                )],
+                target.databricks,
+            )?),
+            Err(e) => {
+                unexported = Some(e);
+                None
+            }
+        },
+        (None, None) => None,
+    };
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(ScrubbingStderr)
         .with_ansi(colour(
@@ -198,6 +235,9 @@ pub fn init(
         .try_init();
     // A second init (tests) keeps the first subscriber; not an error worth failing on.
     drop(result);
+    if let Some(e) = unexported {
+        tracing::warn!("trace spans are not exported: {e}");
+    }
     Ok(Telemetry { provider })
 }
 
@@ -237,7 +277,12 @@ fn log_filter(level: Option<&str>, rust_log: Option<&str>) -> Result<EnvFilter, 
 /// A batch exporter to `url`. Headers (e.g. MLflow's experiment id and the Authorization
 /// header) come from `OTEL_EXPORTER_OTLP_HEADERS` / `OTEL_EXPORTER_OTLP_TRACES_HEADERS`,
 /// read by the exporter itself so their values never pass through dra's code or logs.
-fn exporter(url: &str, otlp: &OtlpSettings) -> Result<SdkTracerProvider, TelemetryError> {
+fn exporter(
+    url: &str,
+    otlp: &OtlpSettings,
+    headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    databricks: Option<Arc<DatabricksAuth>>,
+) -> Result<SdkTracerProvider, TelemetryError> {
     let bad = |message: String| TelemetryError::OtlpEndpoint {
         endpoint: crate::redact::scrub(url).into_owned(),
         origin: otlp.origin,
@@ -247,8 +292,10 @@ fn exporter(url: &str, otlp: &OtlpSettings) -> Result<SdkTracerProvider, Telemet
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(bad(format!("unsupported scheme `{}`", parsed.scheme())));
     }
+    let transport = Transport::new(&parsed, headers, databricks).map_err(bad)?;
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
+        .with_http_client(transport)
         .with_protocol(Protocol::HttpBinary)
         .with_endpoint(url)
         .build()
@@ -411,7 +458,12 @@ mod tests {
             origin: "--otlp-endpoint",
             ..OtlpSettings::default()
         };
-        let Err(e) = exporter("ftp://user:hunter2@collector/v1/traces", &settings) else {
+        let Err(e) = exporter(
+            "ftp://user:hunter2@collector/v1/traces",
+            &settings,
+            Vec::new(),
+            None,
+        ) else {
             panic!("an ftp endpoint must be refused");
         };
         let text = e.to_string();
