@@ -8,7 +8,7 @@ PROFILE_FLAG = $(if $(PROFILE),--profile "$(PROFILE)")
 DRA ?= $(CARGO) run --quiet --locked --
 INSTANCE ?= deep-research-lakebase
 
-.PHONY: help install dev build prod test test-integration e2e e2e-original lint fmt bench db-migrate db-migrate-remote logs deploy
+.PHONY: help install dev build prod test test-integration test-mlflow e2e e2e-original lint fmt bench db-migrate db-migrate-remote logs deploy
 
 help: ## List targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ test: ## Whole test suite (starts or installs PostgreSQL when needed)
 
 test-integration: ## Live tests against a real workspace, Brave and Lakebase (needs credentials; README: Testing)
 	$(CARGO) test --locked --test it -- live:: --ignored --test-threads 1
+
+test-mlflow: ## One research against a real `mlflow server` (mlflow from PyPI into target/mlflow-venv on first use)
+	bash scripts/test-mlflow.sh
 
 e2e: ## End to end: the UI in Chromium, two serve processes, make deploy against the fakes
 	@url="$$(scripts/test-postgres.sh)" && export DRA_TEST_PG_URL="$$url" && \
