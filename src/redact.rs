@@ -18,6 +18,8 @@ static PATTERNS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         (r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*", MASK),
         // Databricks personal access tokens.
         (r"dapi[0-9a-f]{32}(-\d+)?", MASK),
+        // OpenAI-style API keys (`sk-…`, `sk-proj-…`), as a question or page may quote one.
+        (r"\bsk-[A-Za-z0-9_-]{16,}", MASK),
         // key=value / "key": "value" for secret-looking keys. A key right after `/` or `\`
         // is a file name in a path (`/etc/passwd: blocked`), not a key: its "value" is the
         // next word of the message.
@@ -59,6 +61,8 @@ mod tests {
         let s = scrub("cred eyJhbGciOi.eyJzdWIiOiJ4In0.sig here");
         assert_eq!(s, "cred [REDACTED] here");
         assert_eq!(scrub("nothing secret here"), "nothing secret here");
+        let s = scrub("my key sk-test-9f8e7d6c5b4a3210 leaked; a task-based skill-set stays");
+        assert_eq!(s, "my key [REDACTED] leaked; a task-based skill-set stays");
         for (text, gone) in [
             ("DATABRICKS_TOKEN=dapiX1", "dapiX1"),
             ("db.password: hunter2", "hunter2"),

@@ -36,6 +36,21 @@ pub async fn cli_user(ctx: &Context, flag: Option<&str>) -> anyhow::Result<Strin
     Ok(os_user(ctx))
 }
 
+/// Who runs an unsaved run, for its trace: `--user` / `DRA_USER`, else the OS user
+/// (`$USER`), else `cli`. Asks no server: an unsaved run needs no credentials.
+pub fn trace_user(ctx: &Context, flag: Option<&str>) -> String {
+    flag.map(str::trim)
+        .filter(|u| !u.is_empty())
+        .or_else(|| {
+            ctx.env
+                .get("USER")
+                .map(|v| v.trim())
+                .filter(|v| !v.is_empty())
+        })
+        .unwrap_or("cli")
+        .to_string()
+}
+
 fn os_user(ctx: &Context) -> String {
     let name = ["USER", "LOGNAME", "USERNAME"]
         .iter()

@@ -90,7 +90,7 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
 
     let cancel = CancellationToken::new();
     let interrupts = tokio::spawn(watch_interrupts(cancel.clone()));
-    let request = RunRequest {
+    let mut request = RunRequest {
         mode: args.mode.map(|m| match m {
             ResearchMode::Simple => QueryMode::Simple,
             ResearchMode::WebSearch => QueryMode::WebSearch,
@@ -114,12 +114,19 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
             _ => None,
         },
         history,
+        // The trace's user: whom the run is saved for, or who runs it.
+        user: Some(match &database {
+            Some(db) => db.user.clone(),
+            None => identity::trace_user(ctx, args.user.as_deref()),
+        }),
         ..RunRequest::new(query)
     };
     let saving = match &database {
         Some(db) if !args.no_save => start_saving(db, &args, &request).await?,
         _ => None,
     };
+    // The trace's session: the chat the run is saved in, or the run's own session.
+    request.chat_id = Some(saving.map_or(request.session_id, |saved| saved.chat_id.0));
     let research_config = ctx.config.research();
     let runner = Runner {
         services: Services {

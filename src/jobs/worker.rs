@@ -280,6 +280,7 @@ impl Worker {
             cancel,
             verify: Some(request.verify_sources),
             user: Some(job.user_id.clone()),
+            chat_id: Some(session.chat_id.0),
             ..RunRequest::new(request.query.clone())
         };
         let saved = SavedRun {

@@ -9,6 +9,7 @@ mod embeddings;
 mod limiter;
 pub mod local;
 mod router;
+mod spans;
 mod structured;
 pub mod tokens;
 mod usage;

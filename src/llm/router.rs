@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable};
 use secrecy::ExposeSecret;
-use tracing::field::Empty;
 use tracing::{Instrument, Span};
 
 use super::breaker::{Admission, CircuitBreaker};
@@ -392,19 +391,7 @@ impl LlmRouter {
         req: LlmRequest,
     ) -> Result<LlmResponse, LlmError> {
         let tier = tier.unwrap_or(&self.default_role);
-        let span = tracing::info_span!(
-            "llm",
-            otel.name = format!("llm_{tier}"),
-            otel.status_code = Empty,
-            llm.tier = tier,
-            llm.endpoint = Empty,
-            llm.input_tokens = Empty,
-            llm.output_tokens = Empty,
-            llm.latency_ms = Empty,
-            llm.attempts = Empty,
-            llm.fallovers = Empty,
-            error = Empty,
-        );
+        let span = super::spans::call(tier, &req.messages);
         let started = Instant::now();
         let attempts = AtomicU32::new(0);
         let result = self
@@ -419,9 +406,7 @@ impl LlmRouter {
                     span.record("llm.endpoint", last.endpoint.as_str());
                 }
             }
-            // Endpoint error bodies are server text: scrub them like a log line.
-            span.record("error", crate::redact::scrub(&e.to_string()).as_ref());
-            span.record("otel.status_code", "error");
+            super::spans::failed(&span, &e.to_string());
         }
         result
     }
@@ -486,8 +471,7 @@ impl LlmRouter {
                     // Recorded once: a field recorded twice is exported twice.
                     let span = Span::current();
                     span.record("llm.endpoint", id.as_str());
-                    span.record("llm.input_tokens", usage.prompt_tokens);
-                    span.record("llm.output_tokens", usage.completion_tokens);
+                    super::spans::answered(&span, usage, &done.content, &done.tool_calls);
                     span.record("llm.fallovers", failures.len() as u64);
                     return Ok(LlmResponse {
                         content: done.content,

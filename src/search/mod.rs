@@ -53,6 +53,46 @@ pub trait SearchProvider: Send + Sync + fmt::Debug {
     async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>, SearchError>;
 }
 
+/// `provider.search(query)` in a `web_search` span (MLflow `TOOL`): the query in, the
+/// number of hits and their titles out, an `ERROR` status when it failed. The research
+/// stages search through this, so each search shows in a run's trace.
+pub async fn search_traced(
+    provider: &dyn SearchProvider,
+    query: &SearchQuery,
+) -> Result<Vec<SearchHit>, SearchError> {
+    use crate::redact::scrub;
+    use crate::text::{clip, json_preview, PREVIEW_CHARS};
+    use tracing::Instrument as _;
+
+    let span = tracing::info_span!(
+        "web_search",
+        otel.status_code = tracing::field::Empty,
+        otel.status_description = tracing::field::Empty,
+        "mlflow.spanType" = "TOOL",
+        "mlflow.spanInputs" = json_preview(serde_json::json!({
+            "query": scrub(&query.text),
+            "count": query.count,
+        }))
+        .as_str(),
+        "mlflow.spanOutputs" = tracing::field::Empty,
+        search.provider = %provider.kind(),
+    );
+    let result = provider.search(query).instrument(span.clone()).await;
+    match &result {
+        Ok(hits) => {
+            let titles: Vec<_> = hits.iter().map(|h| scrub(&h.title)).collect();
+            let out = serde_json::json!({ "hits": hits.len(), "titles": titles });
+            span.record("mlflow.spanOutputs", json_preview(out).as_str());
+        }
+        Err(e) => {
+            let message = clip(&scrub(&e.to_string()), PREVIEW_CHARS);
+            span.record("otel.status_code", "ERROR");
+            span.record("otel.status_description", message.as_str());
+        }
+    }
+    result
+}
+
 /// The search backends dra can talk to.
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,

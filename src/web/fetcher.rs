@@ -8,7 +8,10 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 use reqwest::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::redirect::Policy;
+use serde_json::json;
 use tokio::sync::{OnceCell, Semaphore};
+use tracing::field::Empty;
+use tracing::Instrument as _;
 use url::Url;
 
 use super::charset;
@@ -18,7 +21,8 @@ use super::pdf::{looks_like_pdf, pdf_to_text};
 use super::url_norm::{normalize, parse_http_url};
 use super::{ClientError, ContentKind, FetchError, FetchedPage, WebConfig};
 
-use crate::text::without_nul;
+use crate::redact::scrub;
+use crate::text::{clip, json_preview, without_nul, PREVIEW_CHARS};
 
 /// One fetch's shared outcome: every task asking for the same page gets this value.
 type Outcome = Result<Arc<FetchedPage>, FetchError>;
@@ -108,7 +112,38 @@ impl Fetcher {
     /// concurrent and later calls for the same page share that one outcome, success or
     /// failure, for the life of this fetcher (so the shared page's `url` is the spelling
     /// the first caller used).
+    ///
+    /// Each call is a `fetch_page` span (MLflow `TOOL`): the URL in, the page's title, final
+    /// URL and word count out, an `ERROR` status when it failed.
     pub async fn fetch(&self, url: &str) -> Result<Arc<FetchedPage>, FetchError> {
+        let span = tracing::info_span!(
+            "fetch_page",
+            otel.status_code = Empty,
+            otel.status_description = Empty,
+            "mlflow.spanType" = "TOOL",
+            "mlflow.spanInputs" = json_preview(json!({ "url": scrub(url) })).as_str(),
+            "mlflow.spanOutputs" = Empty,
+        );
+        let result = self.fetch_shared(url).instrument(span.clone()).await;
+        match &result {
+            Ok(page) => {
+                let out = json!({
+                    "title": page.title.as_deref().map(scrub),
+                    "url": scrub(page.final_url.as_str()),
+                    "words": page.word_count,
+                });
+                span.record("mlflow.spanOutputs", json_preview(out).as_str());
+            }
+            Err(e) => {
+                let message = clip(&scrub(&e.to_string()), PREVIEW_CHARS);
+                span.record("otel.status_code", "ERROR");
+                span.record("otel.status_description", message.as_str());
+            }
+        }
+        result
+    }
+
+    async fn fetch_shared(&self, url: &str) -> Result<Arc<FetchedPage>, FetchError> {
         let url = parse_http_url(url)?;
         if let Err(reason) = self.inner.guard.check_url(&url) {
             return Err(FetchError::Blocked {

@@ -27,23 +27,26 @@ impl Job<'_> {
         // Hits the run already fetched are skipped, so ask for a few more than are fetched.
         query.count = urls.saturating_mul(2).clamp(1, 20);
         let limit = seconds(settings.search_timeout_seconds);
-        let hits = match tokio::time::timeout(limit, web.search.search(&query)).await {
-            Ok(Ok(hits)) => hits,
-            Ok(Err(e)) => {
-                self.problem(RetrievalError::Search {
-                    query: text.into(),
-                    error: e.to_string(),
-                });
-                return Vec::new();
-            }
-            Err(_) => {
-                self.problem(RetrievalError::Timeout {
-                    step: format!("search {text:?}"),
-                    after: limit,
-                });
-                return Vec::new();
-            }
-        };
+        let hits =
+            match tokio::time::timeout(limit, crate::search::search_traced(web.search, &query))
+                .await
+            {
+                Ok(Ok(hits)) => hits,
+                Ok(Err(e)) => {
+                    self.problem(RetrievalError::Search {
+                        query: text.into(),
+                        error: e.to_string(),
+                    });
+                    return Vec::new();
+                }
+                Err(_) => {
+                    self.problem(RetrievalError::Timeout {
+                        step: format!("search {text:?}"),
+                        after: limit,
+                    });
+                    return Vec::new();
+                }
+            };
         let chosen: Vec<String> = hits
             .into_iter()
             .map(|h| h.url.to_string())

@@ -26,7 +26,7 @@ pub async fn investigate(
         .max_results_per_query
         .max(limits.max_total_results)
         .clamp(1, 20);
-    let mut hits = search.search(&q).await?;
+    let mut hits = crate::search::search_traced(search, &q).await?;
     hits.truncate(limits.max_total_results as usize);
     let context = hits
         .iter()

@@ -309,7 +309,7 @@ pub(super) async fn search_one(
         [("query", json!(text)), ("count", json!(query.count))],
         calls,
     ));
-    let result = ctx.search.search(&query).await;
+    let result = crate::search::search_traced(ctx.search, &query).await;
     let preview = match &result {
         Ok(hits) => {
             let titles: Vec<&str> = hits.iter().map(|h| h.title.as_str()).collect();

@@ -43,30 +43,34 @@ pub(super) fn fatal(bus: &EventBus, e: &RunError) {
     });
 }
 
-/// Run `f` in the agent's span, between `agent_started` and `agent_completed` events.
-pub(super) async fn timed<T>(
+/// Run `f` in the agent's span, between `agent_started` and `agent_completed` events; an
+/// error marks the span failed.
+pub(super) async fn timed<T, E: std::fmt::Display>(
     bus: &EventBus,
     router: &LlmRouter,
     agent: Agent,
-    f: BoxFuture<'_, T>,
-) -> T {
+    f: BoxFuture<'_, Result<T, E>>,
+) -> Result<T, E> {
     timed_in(spans::agent(agent), bus, router, agent, f).await
 }
 
 /// [`timed`] in a given span (a researcher step's, which carries the step).
-pub(super) async fn timed_in<T>(
+pub(super) async fn timed_in<T, E: std::fmt::Display>(
     span: Span,
     bus: &EventBus,
     router: &LlmRouter,
     agent: Agent,
-    f: BoxFuture<'_, T>,
-) -> T {
+    f: BoxFuture<'_, Result<T, E>>,
+) -> Result<T, E> {
     bus.emit(ResearchEvent::AgentStarted {
         agent: agent.as_str().into(),
         model_tier: agent.tier(router).unwrap_or(router.default_tier()).into(),
     });
     let started = Instant::now();
-    let out = f.instrument(span).await;
+    let out = f.instrument(span.clone()).await;
+    if let Err(e) = &out {
+        spans::failed(&span, e);
+    }
     bus.emit(ResearchEvent::AgentCompleted {
         agent: agent.as_str().into(),
         duration_ms: started.elapsed().as_millis() as u64,
@@ -162,7 +166,9 @@ pub(super) async fn answer_directly(
         .chain(req.history.iter().cloned())
         .chain(std::iter::once(Message::user(&req.query)))
         .collect();
-    router
+    // The coordinator's own answer, so its model call sits under a coordinator span.
+    let span = spans::agent(agent);
+    let answer = router
         .complete(
             agent.tier(router),
             LlmRequest {
@@ -171,9 +177,10 @@ pub(super) async fn answer_directly(
                 ..LlmRequest::default()
             },
         )
-        // The coordinator's own answer, so its model call sits under a coordinator span.
-        .instrument(spans::agent(agent))
-        .await
-        .map(|r| r.content)
-        .map_err(AgentError::llm(agent))
+        .instrument(span.clone())
+        .await;
+    if let Err(e) = &answer {
+        spans::failed(&span, e);
+    }
+    answer.map(|r| r.content).map_err(AgentError::llm(agent))
 }

@@ -74,8 +74,12 @@ pub struct RunRequest {
     /// Verify the report's claims against their sources: `None` follows
     /// `citation_verification.enabled` (and the depth's override).
     pub verify: Option<bool>,
-    /// Who asked, when known (the app's signed-in user); shown on the run's trace.
+    /// Who asked, when known (the app's signed-in user, the CLI's `--user` or its own
+    /// identity); the trace's `user.id`.
     pub user: Option<String>,
+    /// The chat the run belongs to, when it has one; the trace's `session.id` (the run's
+    /// `session_id` when `None`), so MLflow groups a chat's runs.
+    pub chat_id: Option<Uuid>,
 }
 
 impl RunRequest {
@@ -93,6 +97,7 @@ impl RunRequest {
             cancel: CancellationToken::new(),
             verify: None,
             user: None,
+            chat_id: None,
         }
     }
 }
@@ -189,12 +194,13 @@ pub async fn run(
     // The run's own usage scope: its budget and `tokens_used` count only its calls, even
     // with other runs on the same router (and the caller's enclosing scope counts them too).
     let usage = UsageScope::new();
+    let root = spans::orchestration(req);
     let traced = usage
         .enter(run_traced(req, s, bus, &usage))
-        .instrument(spans::orchestration(req));
+        .instrument(root.clone());
     // Unwind safety: after a panic nothing of the run is used again but the bus, whose
     // sinks tolerate poisoned locks.
-    match std::panic::AssertUnwindSafe(traced).catch_unwind().await {
+    let result = match std::panic::AssertUnwindSafe(traced).catch_unwind().await {
         Ok(outcome) => outcome,
         Err(payload) => {
             let e = RunError::Panicked(panic_message(payload.as_ref()));
@@ -202,7 +208,9 @@ pub async fn run(
             fatal(bus, &e);
             Err(e)
         }
-    }
+    };
+    spans::record_end(&root, usage.totals(), &result);
+    result
 }
 
 /// A panic's message, cut to a readable length (it may quote a whole page).

@@ -78,7 +78,9 @@ pub(super) async fn write_report(
         settings: &settings,
         selector: &selector,
     };
-    let (report, verification) = verify(req, s, bus, watch, report, sources, &checking).await;
+    let (report, verification) = verify(req, s, bus, watch, report, sources, &checking)
+        .instrument(spans::verification())
+        .await;
     Ok(Written {
         report,
         stop: g.stopped,
