@@ -211,3 +211,101 @@ async fn databricks_as_tracking_uri_exports_to_the_workspace_with_its_token() {
         .any(|s| s.name == "research_orchestration"));
     assert!(!out.stderr.contains(DATABRICKS_TOKEN));
 }
+
+/// `make test-mlflow`: against a real `mlflow server` (MLflow 3), the run is one trace in the
+/// experiment, with the hierarchy, span types, user, session and token totals MLflow reads.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a real mlflow server: make test-mlflow"]
+async fn a_real_mlflow_server_stores_the_trace() {
+    let Ok(url) = std::env::var("DRA_REAL_MLFLOW_URL") else {
+        panic!("set DRA_REAL_MLFLOW_URL (make test-mlflow does)");
+    };
+    let experiment = format!("dra-{}", uuid::Uuid::new_v4());
+    let w = World::start().await;
+    let out = w
+        .research()
+        .env("MLFLOW_TRACKING_URI", &url)
+        .env("MLFLOW_EXPERIMENT_NAME", &experiment)
+        .env("USER", "ana-mlflow")
+        .run()
+        .await;
+    assert!(out.ok(), "{out:?}");
+    assert!(!out.stderr.contains("trace spans"), "{}", out.stderr);
+
+    let http = reqwest::Client::new();
+    let id = http
+        .get(format!("{url}/api/2.0/mlflow/experiments/get-by-name"))
+        .query(&[("experiment_name", &experiment)])
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["experiment"]["experiment_id"]
+        .as_str()
+        .expect("dra created the experiment")
+        .to_string();
+    // The server stores spans as they arrive; give it a moment to settle the trace.
+    let mut traces = serde_json::Value::Null;
+    for _ in 0..20 {
+        traces = http
+            .post(format!("{url}/api/3.0/mlflow/traces/search"))
+            .json(&serde_json::json!({
+                "locations": [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": id}}],
+                "max_results": 10
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if traces["traces"].as_array().is_some_and(|t| !t.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let found = traces["traces"].as_array().expect("traces").clone();
+    assert_eq!(found.len(), 1, "one run, one trace: {traces}");
+    let info = &found[0];
+    let meta = &info["trace_metadata"];
+    assert_eq!(meta["mlflow.trace.user"], "ana-mlflow", "{info}");
+    assert!(
+        meta["mlflow.trace.session"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty()),
+        "{info}"
+    );
+    let trace_id = info["trace_id"].as_str().expect("trace id");
+    let full: serde_json::Value = http
+        .get(format!("{url}/api/3.0/mlflow/traces/get"))
+        .query(&[("trace_id", trace_id)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let spans = full["trace"]["spans"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let kind = |name: &str| -> Option<String> {
+        let span = spans
+            .iter()
+            .find(|s| s["name"].as_str().is_some_and(|n| n.starts_with(name)))?;
+        let attrs = span["attributes"].as_array()?;
+        let kv = attrs.iter().find(|kv| kv["key"] == "mlflow.spanType")?;
+        kv["value"]["string_value"].as_str().map(str::to_string)
+    };
+    assert_eq!(
+        kind("research_orchestration").as_deref(),
+        Some("CHAIN"),
+        "{full}"
+    );
+    assert_eq!(kind("planner").as_deref(), Some("AGENT"));
+    assert_eq!(kind("llm_").as_deref(), Some("LLM"));
+    assert_eq!(kind("web_search").as_deref(), Some("TOOL"));
+    let usage = meta["mlflow.trace.tokenUsage"].as_str().unwrap_or_default();
+    assert!(usage.contains("input_tokens"), "token totals: {info}");
+}
