@@ -21,12 +21,18 @@ const SERVER_TRACES_PATH: &str = "/v1/traces";
 const WORKSPACE_TRACES_PATH: &str = "/api/2.0/otel/v1/traces";
 /// The experiment MLflow files runs under when none is named.
 const DEFAULT_EXPERIMENT_ID: &str = "0";
+/// The spans table MLflow creates in a Unity Catalog trace destination (its
+/// `UCSchemaLocation` default), named to the workspace in `X-Databricks-UC-Table-Name`.
+const UC_SPANS_TABLE: &str = "mlflow_experiment_trace_otel_spans";
 
 /// Where MLflow is, as the environment says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MlflowSettings {
     pub tracking: Tracking,
     pub experiment: Experiment,
+    /// `MLFLOW_TRACING_DESTINATION=<catalog>.<schema>`: a Unity Catalog trace location,
+    /// where a workspace's OTLP ingestion writes the spans.
+    pub uc_schema: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +64,16 @@ impl MlflowSettings {
         } else {
             return None;
         };
-        let experiment = match (var("MLFLOW_EXPERIMENT_ID"), var("MLFLOW_EXPERIMENT_NAME")) {
+        // As MLflow reads it: an experiment id, or `<catalog>.<schema>`.
+        let destination = var("MLFLOW_TRACING_DESTINATION");
+        let uc_schema = destination
+            .filter(|d| d.split('.').count() == 2 && !d.split('.').any(str::is_empty))
+            .map(str::to_string);
+        let destined_id = destination.filter(|d| d.chars().all(|c| c.is_ascii_digit()));
+        let experiment = match (
+            destined_id.or(var("MLFLOW_EXPERIMENT_ID")),
+            var("MLFLOW_EXPERIMENT_NAME"),
+        ) {
             (Some(id), _) => Experiment::Id(id.to_string()),
             (None, Some(name)) => Experiment::Name(name.to_string()),
             (None, None) => Experiment::Default,
@@ -66,6 +81,7 @@ impl MlflowSettings {
         Some(MlflowSettings {
             tracking,
             experiment,
+            uc_schema,
         })
     }
 
@@ -80,6 +96,8 @@ impl MlflowSettings {
 pub struct Resolved {
     pub traces_url: String,
     pub experiment_id: String,
+    /// The Unity Catalog spans table a workspace writes to (`X-Databricks-UC-Table-Name`).
+    pub uc_table: Option<String>,
     pub databricks: Option<Arc<DatabricksAuth>>,
 }
 
@@ -113,9 +131,14 @@ pub fn resolve(
         Experiment::Default => DEFAULT_EXPERIMENT_ID.into(),
         Experiment::Name(name) => Api::new(&base, auth.clone())?.experiment_id(name)?,
     };
+    let uc_table = match (&settings.tracking, &settings.uc_schema) {
+        (Tracking::Databricks, Some(schema)) => Some(format!("{schema}.{UC_SPANS_TABLE}")),
+        _ => None,
+    };
     Ok(Resolved {
         traces_url: format!("{base}{traces_path}"),
         experiment_id,
+        uc_table,
         databricks: auth,
     })
 }
@@ -274,6 +297,7 @@ mod tests {
             Some(MlflowSettings {
                 tracking: Tracking::Server("http://127.0.0.1:5000".into()),
                 experiment: Experiment::Name("dra".into()),
+                uc_schema: None,
             })
         );
         assert_eq!(
@@ -285,8 +309,32 @@ mod tests {
             Some(MlflowSettings {
                 tracking: Tracking::Databricks,
                 experiment: Experiment::Id("123".into()),
+                uc_schema: None,
             }),
             "an id wins over a name"
+        );
+        let destined = |d: &str| {
+            MlflowSettings::from_env(&env(&[
+                ("MLFLOW_TRACKING_URI", "databricks"),
+                ("MLFLOW_EXPERIMENT_NAME", "/Shared/x"),
+                ("MLFLOW_TRACING_DESTINATION", d),
+            ]))
+            .unwrap()
+        };
+        assert_eq!(
+            destined("main.traces").uc_schema.as_deref(),
+            Some("main.traces")
+        );
+        assert_eq!(
+            destined("main.traces").experiment,
+            Experiment::Name("/Shared/x".into())
+        );
+        assert_eq!(destined("42").experiment, Experiment::Id("42".into()));
+        assert_eq!(destined("42").uc_schema, None);
+        assert_eq!(
+            destined("a.b.c").uc_schema,
+            None,
+            "a schema is catalog.schema"
         );
     }
 }

@@ -196,16 +196,23 @@ pub fn init(
     let provider = match (&otlp.traces_endpoint, &otlp.mlflow) {
         (Some(url), _) => Some(exporter(url, otlp, Vec::new(), None)?),
         (None, Some(settings)) => match mlflow::resolve(settings, databricks) {
-            Ok(target) => Some(exporter(
-                &target.traces_url,
-                otlp,
-                vec![(
-                    http::HeaderName::from_static("x-mlflow-experiment-id"),
-                    http::HeaderValue::from_str(&target.experiment_id)
-                        .map_err(|e| TelemetryError::OtlpExporter(format!("experiment id: {e}")))?,
-                )],
-                target.databricks,
-            )?),
+            Ok(target) => {
+                let header = |name: &'static str, value: &str| {
+                    http::HeaderValue::from_str(value)
+                        .map(|v| (http::HeaderName::from_static(name), v))
+                        .map_err(|e| TelemetryError::OtlpExporter(format!("{name}: {e}")))
+                };
+                let mut headers = vec![header("x-mlflow-experiment-id", &target.experiment_id)?];
+                if let Some(table) = &target.uc_table {
+                    headers.push(header("x-databricks-uc-table-name", table)?);
+                }
+                Some(exporter(
+                    &target.traces_url,
+                    otlp,
+                    headers,
+                    target.databricks,
+                )?)
+            }
             Err(e) => {
                 unexported = Some(e);
                 None

@@ -185,6 +185,7 @@ async fn databricks_as_tracking_uri_exports_to_the_workspace_with_its_token() {
             "MLFLOW_EXPERIMENT_NAME",
             "/Shared/deep-research-agent-experiments",
         )
+        .env("MLFLOW_TRACING_DESTINATION", "main.dra_traces")
         .env("DATABRICKS_HOST", &workspace.url)
         .env("DATABRICKS_TOKEN", DATABRICKS_TOKEN)
         .run()
@@ -204,6 +205,11 @@ async fn databricks_as_tracking_uri_exports_to_the_workspace_with_its_token() {
         );
         assert_eq!(export.headers["x-mlflow-experiment-id"], id.as_str());
         assert_eq!(export.headers["content-type"], "application/x-protobuf");
+        // MLflow's own client names the Unity Catalog spans table the same way.
+        assert_eq!(
+            export.headers["x-databricks-uc-table-name"],
+            "main.dra_traces.mlflow_experiment_trace_otel_spans"
+        );
     }
     assert!(workspace
         .spans()
