@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 
 use crate::support::mlflow::FakeMlflow;
 use crate::support::world::Fakes;
-use crate::support::Dra;
+use crate::support::{Dra, FakeWorkspace};
 
 const DATABRICKS_TOKEN: &str = "dapi0123456789abcdef0123456789abcdef";
 const OPENAI_KEY: &str = "sk-test-9f8e7d6c5b4a";
@@ -314,4 +314,56 @@ async fn a_real_mlflow_server_stores_the_trace() {
     assert_eq!(kind("web_search").as_deref(), Some("TOOL"));
     let usage = meta["mlflow.trace.tokenUsage"].as_str().unwrap_or_default();
     assert!(usage.contains("input_tokens"), "token totals: {info}");
+}
+
+/// On Databricks Apps the app's own OAuth M2M credentials are the auth; its tokens expire,
+/// so each export asks the shared auth for a current one (here every token expires at once,
+/// so every export carries one issued for it).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_workspace_gets_a_current_app_token_on_every_export() {
+    let w = World::start().await;
+    let ws = FakeWorkspace::start().await.with_m2m_client(
+        "dra-app",
+        "app-secret-0123",
+        std::time::Duration::ZERO,
+    );
+    let out = w
+        .research()
+        .env("MLFLOW_TRACKING_URI", "databricks")
+        .env(
+            "MLFLOW_EXPERIMENT_NAME",
+            "/Shared/deep-research-agent-experiments",
+        )
+        .env("DATABRICKS_HOST", &ws.url)
+        .env("DATABRICKS_CLIENT_ID", "dra-app")
+        .env("DATABRICKS_CLIENT_SECRET", "app-secret-0123")
+        .run()
+        .await;
+    assert!(out.ok(), "{out:?}");
+    assert!(!out.stderr.contains("trace spans"), "{}", out.stderr);
+    let id = ws
+        .experiment_id("/Shared/deep-research-agent-experiments")
+        .expect("created in the workspace");
+    let lookup_bearer = ws
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("/experiments/get-by-name"))
+        .and_then(|r| r.authorization)
+        .expect("the lookup was authenticated");
+    let exports = ws.otlp_exports();
+    assert!(!exports.is_empty(), "{}", out.stderr);
+    let mut bearers = std::collections::HashSet::new();
+    for export in &exports {
+        assert_eq!(export.headers["x-mlflow-experiment-id"], id.as_str());
+        let bearer = export.headers["authorization"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(bearer.starts_with("Bearer m2m-token-"), "{bearer}");
+        assert_ne!(bearer, lookup_bearer, "a token fetched for the export");
+        assert!(bearers.insert(bearer), "one token per export");
+    }
+    assert!(crate::support::otlp::decode(&exports)
+        .iter()
+        .any(|s| s.name == "research_orchestration"));
 }

@@ -68,6 +68,10 @@ struct Inner {
     /// What each app's `/logz/batch` answers (the apps' URLs point back at this server).
     app_logs: Mutex<HashMap<String, Value>>,
     requests: Mutex<Vec<Recorded>>,
+    /// MLflow experiments by name, with their ids.
+    experiments: Mutex<HashMap<String, String>>,
+    /// What the workspace's OTLP ingestion (`/api/2.0/otel/v1/traces`) accepted.
+    otlp_exports: Mutex<Vec<super::otlp::Export>>,
 }
 
 /// A running fake workspace. Dropping it stops the server.
@@ -95,6 +99,8 @@ impl FakeWorkspace {
             provisioning: Mutex::new(None),
             app_logs: Mutex::new(HashMap::new()),
             requests: Mutex::new(Vec::new()),
+            experiments: Mutex::new(HashMap::new()),
+            otlp_exports: Mutex::new(Vec::new()),
         });
         let app = Router::new()
             .route("/oidc/v1/token", post(oidc_token))
@@ -106,6 +112,15 @@ impl FakeWorkspace {
             .route("/api/2.0/apps/{name}", get(app_get).patch(app_update))
             .route("/api/2.0/apps/{name}/deployments", post(app_deploy))
             .route("/apps/{name}/logz/batch", get(app_logz))
+            .route(
+                "/api/2.0/mlflow/experiments/get-by-name",
+                get(experiment_by_name),
+            )
+            .route(
+                "/api/2.0/mlflow/experiments/create",
+                post(experiment_create),
+            )
+            .route("/api/2.0/otel/v1/traces", post(otlp_traces))
             .with_state(inner.clone());
         let server = super::server::serve(app).await;
         FakeWorkspace {
@@ -231,6 +246,75 @@ impl FakeWorkspace {
     pub fn requests(&self) -> Vec<Recorded> {
         self.inner.requests.lock().unwrap().clone()
     }
+
+    /// Span exports the workspace's OTLP ingestion accepted.
+    pub fn otlp_exports(&self) -> Vec<super::otlp::Export> {
+        self.inner.otlp_exports.lock().unwrap().clone()
+    }
+
+    pub fn experiment_id(&self, name: &str) -> Option<String> {
+        self.inner.experiments.lock().unwrap().get(name).cloned()
+    }
+}
+
+async fn experiment_by_name(
+    State(s): State<Arc<Inner>>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    let path = "/api/2.0/mlflow/experiments/get-by-name";
+    if let Err(r) = authorized(&s, "GET", path, &headers, json!(q)) {
+        return r;
+    }
+    let name = q.get("experiment_name").cloned().unwrap_or_default();
+    match s.experiments.lock().unwrap().get(&name) {
+        Some(id) => {
+            Json(json!({"experiment": {"experiment_id": id, "name": name}})).into_response()
+        }
+        None => not_found(format!("Node named '{name}' does not exist.")),
+    }
+}
+
+async fn experiment_create(
+    State(s): State<Arc<Inner>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let path = "/api/2.0/mlflow/experiments/create";
+    if let Err(r) = authorized(&s, "POST", path, &headers, body.clone()) {
+        return r;
+    }
+    let name = body["name"].as_str().unwrap_or_default().to_string();
+    let mut experiments = s.experiments.lock().unwrap();
+    let id = format!("{}", 1_000_000 + experiments.len());
+    experiments.insert(name, id.clone());
+    Json(json!({"experiment_id": id})).into_response()
+}
+
+async fn otlp_traces(
+    State(s): State<Arc<Inner>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(r) = authorized(&s, "POST", "/api/2.0/otel/v1/traces", &headers, Value::Null) {
+        return r;
+    }
+    let known = headers
+        .get("x-mlflow-experiment-id")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|id| s.experiments.lock().unwrap().values().any(|v| v == id));
+    if !known {
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "Missing or unknown x-mlflow-experiment-id header",
+        );
+    }
+    s.otlp_exports
+        .lock()
+        .unwrap()
+        .push(super::otlp::Export { headers, body });
+    (StatusCode::OK, Vec::<u8>::new()).into_response()
 }
 
 #[derive(Clone)]
