@@ -376,3 +376,97 @@ async fn a_body_that_never_finishes_is_cut_off_and_open_connections_are_capped()
         .unwrap();
     assert_ne!(ok.status(), reqwest::StatusCode::REQUEST_TIMEOUT);
 }
+
+/// A job run by `dra serve` is one trace in MLflow whose root names the signed-in user and
+/// the chat, as the deployment guide promises (`mlflow.trace.user`, `mlflow.trace.session`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_served_run_is_traced_in_mlflow_with_its_user_and_chat() {
+    let fakes = Fakes::start().await;
+    fakes.script_one_step_run("Deltas");
+    let db = TestDb::new().await;
+    crate::support::serve::migrate(&db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = quick_config(dir.path());
+    let mlflow = crate::support::mlflow::FakeMlflow::start().await;
+    let port = free_port();
+    let (mut child, _home) = fakes
+        .dra([
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--production",
+        ])
+        .env("DATABASE_URL", db.url())
+        .env("APP_CONFIG_PATH", &config)
+        .env("MLFLOW_TRACKING_URI", &mlflow.url)
+        .env(
+            "MLFLOW_EXPERIMENT_NAME",
+            "/Shared/deep-research-agent-experiments",
+        )
+        .spawn();
+    let url = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut healthy = false;
+    for _ in 0..200 {
+        if client
+            .get(format!("{url}/health"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(healthy, "dra serve did not become healthy on {url}");
+    let process = Process {
+        child,
+        url: url.clone(),
+        _home: tempfile::tempdir().unwrap(),
+    };
+    let chat = uuid::Uuid::new_v4();
+    let job = as_alice(
+        client
+            .post(format!("{url}/api/v1/research/jobs"))
+            .json(&json!({
+                "chat_id": chat,
+                "query": "How fast are river deltas losing wetlands?",
+                "query_mode": "deep_research",
+                "research_depth": "light",
+            })),
+    )
+    .await;
+    let session = job["sessionId"].as_str().expect("a session id").to_string();
+    let mut stream = Sse::job(&process, &session).await;
+    while let Some(frame) = stream.next().await {
+        if frame["eventType"] == "research_completed" {
+            break;
+        }
+    }
+    drop(stream);
+    // Spans are flushed when the server stops.
+    child = process.child;
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    tokio::time::timeout(Duration::from_secs(45), child.wait())
+        .await
+        .expect("dra serve stops after SIGTERM")
+        .unwrap();
+
+    let spans = mlflow.spans();
+    let root = spans
+        .iter()
+        .find(|s| s.name == "research_orchestration")
+        .expect("the job's root span reached MLflow");
+    assert_eq!(root.attr("user.id"), Some(ALICE));
+    assert_eq!(root.attr("session.id"), Some(chat.to_string().as_str()));
+    assert_eq!(root.attr("mlflow.spanType"), Some("CHAIN"));
+    assert!(spans.iter().all(|s| s.trace_id == root.trace_id));
+}
