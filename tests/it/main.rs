@@ -36,6 +36,7 @@ mod research_persist;
 mod research_react;
 mod research_researcher;
 mod research_run;
+mod research_runner;
 mod research_seeds;
 mod research_synthesizer;
 mod schema_drift;
