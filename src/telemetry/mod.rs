@@ -245,7 +245,34 @@ pub fn init(
     if let Some(e) = unexported {
         tracing::warn!("trace spans are not exported: {e}");
     }
+    if format == LogFormat::Json {
+        log_panics();
+    }
     Ok(Telemetry { provider })
+}
+
+/// Panics as log lines: under `LOG_FORMAT=json` every stderr line must parse as JSON (log
+/// shippers drop or mangle the rest), and a panic message can quote page text, so it goes
+/// through the scrubbing writer like any log line. A panic caught inside a run (which ends
+/// that run failed) is reported this way too.
+fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic with a non-text payload".into());
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let thread = std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .to_string();
+        tracing::error!(target: "dra::panic", %location, %thread, "panicked: {message}");
+    }));
 }
 
 /// Colour codes only for a person at a terminal: a log file or a pipe gets plain text, and

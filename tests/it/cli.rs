@@ -122,3 +122,43 @@ async fn logs_to_a_pipe_carry_no_colour_codes() {
         out.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn under_json_logs_a_panic_is_a_json_log_line_not_plain_text() {
+    let fakes = crate::support::world::Fakes::start().await;
+    fakes.script_one_step_run("Deltas");
+    let out = fakes
+        .dra([
+            "--log-format",
+            "json",
+            "research",
+            "--quiet",
+            "--no-clarify",
+            "How fast are deltas losing wetlands?",
+        ])
+        .env(dra::research::fault::VAR, "synthesizer")
+        .run()
+        .await;
+    assert_eq!(out.code, 1, "a failed run, not a crash: {out:?}");
+    assert!(
+        !out.stderr.contains("panicked at"),
+        "no plain-text panic report: {}",
+        out.stderr
+    );
+    let panic_line = out
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["target"] == "dra::panic")
+        .unwrap_or_else(|| panic!("a JSON panic line: {}", out.stderr));
+    assert_eq!(panic_line["level"], "ERROR");
+    assert!(
+        panic_line["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("fault injected at the synthesizer stage")),
+        "{panic_line}"
+    );
+    assert!(panic_line["location"]
+        .as_str()
+        .is_some_and(|l| l.contains("fault.rs")));
+}
