@@ -157,8 +157,10 @@ impl Api {
             message,
         };
         let url = url::Url::parse(base).map_err(|e| unreachable(e.to_string()))?;
+        // Short: the lookup runs before the command starts (a server's health check waits).
         let mut builder = reqwest::blocking::Client::builder()
-            .timeout(std::time::Duration::from_secs(15))
+            .connect_timeout(std::time::Duration::from_secs(3))
+            .timeout(std::time::Duration::from_secs(8))
             .user_agent(concat!("dra/", env!("CARGO_PKG_VERSION")));
         if crate::web::is_loopback(&url) {
             builder = builder.no_proxy();
