@@ -172,13 +172,10 @@ impl Api {
                     .enable_all()
                     .build()
                     .map_err(|e| unreachable(e.to_string()))?;
-                let token = runtime
-                    .block_on(auth.token())
-                    .map_err(|e| MlflowError::Auth(e.to_string()))?;
-                Some(format!(
-                    "Bearer {}",
-                    secrecy::ExposeSecret::expose_secret(&token)
-                ))
+                Some(
+                    super::transport::bearer(&auth, &runtime)
+                        .map_err(|e| MlflowError::Auth(e.to_string()))?,
+                )
             }
             None => None,
         };

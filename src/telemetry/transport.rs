@@ -72,11 +72,7 @@ impl Transport {
         let Some(runtime) = runtime else {
             return Err("cannot start the runtime for the Databricks token".into());
         };
-        let token = runtime.block_on(auth.token())?;
-        Ok(Some(format!(
-            "Bearer {}",
-            secrecy::ExposeSecret::expose_secret(&token)
-        )))
+        Ok(Some(bearer(auth, runtime)?))
     }
 
     fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
@@ -123,6 +119,19 @@ impl HttpClient for Transport {
             }
         }
     }
+}
+
+/// `Bearer <token>` with the shared auth's current token, fetched on `runtime` (span
+/// export and the experiment lookup run outside the command's runtime).
+pub(super) fn bearer(
+    auth: &DatabricksAuth,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<String, crate::databricks::AuthError> {
+    let token = runtime.block_on(auth.token())?;
+    Ok(format!(
+        "Bearer {}",
+        secrecy::ExposeSecret::expose_secret(&token)
+    ))
 }
 
 /// A blocking client that reaches a loopback collector directly, whatever the proxy

@@ -39,8 +39,18 @@ struct Process {
 }
 
 async fn serve(fakes: &Fakes, db: &TestDb, config: &std::path::Path) -> Process {
+    serve_with(fakes, db, config, &[]).await
+}
+
+/// [`serve`] with extra environment variables.
+async fn serve_with(
+    fakes: &Fakes,
+    db: &TestDb,
+    config: &std::path::Path,
+    env: &[(&str, &str)],
+) -> Process {
     let port = free_port();
-    let (child, home) = fakes
+    let mut dra = fakes
         .dra([
             "serve",
             "--host",
@@ -50,8 +60,11 @@ async fn serve(fakes: &Fakes, db: &TestDb, config: &std::path::Path) -> Process 
             "--production",
         ])
         .env("DATABASE_URL", db.url())
-        .env("APP_CONFIG_PATH", config)
-        .spawn();
+        .env("APP_CONFIG_PATH", config);
+    for (k, v) in env {
+        dra = dra.env(k, v);
+    }
+    let (child, home) = dra.spawn();
     let url = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     for _ in 0..200 {
@@ -388,45 +401,21 @@ async fn a_served_run_is_traced_in_mlflow_with_its_user_and_chat() {
     let dir = tempfile::tempdir().unwrap();
     let config = quick_config(dir.path());
     let mlflow = crate::support::mlflow::FakeMlflow::start().await;
-    let port = free_port();
-    let (mut child, _home) = fakes
-        .dra([
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--production",
-        ])
-        .env("DATABASE_URL", db.url())
-        .env("APP_CONFIG_PATH", &config)
-        .env("MLFLOW_TRACKING_URI", &mlflow.url)
-        .env(
-            "MLFLOW_EXPERIMENT_NAME",
-            "/Shared/deep-research-agent-experiments",
-        )
-        .spawn();
-    let url = format!("http://127.0.0.1:{port}");
+    let process = serve_with(
+        &fakes,
+        &db,
+        &config,
+        &[
+            ("MLFLOW_TRACKING_URI", &mlflow.url),
+            (
+                "MLFLOW_EXPERIMENT_NAME",
+                "/Shared/deep-research-agent-experiments",
+            ),
+        ],
+    )
+    .await;
+    let url = process.url.clone();
     let client = reqwest::Client::new();
-    let mut healthy = false;
-    for _ in 0..200 {
-        if client
-            .get(format!("{url}/health"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            healthy = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(healthy, "dra serve did not become healthy on {url}");
-    let process = Process {
-        child,
-        url: url.clone(),
-        _home: tempfile::tempdir().unwrap(),
-    };
     let chat = uuid::Uuid::new_v4();
     let job = as_alice(
         client
@@ -448,7 +437,7 @@ async fn a_served_run_is_traced_in_mlflow_with_its_user_and_chat() {
     }
     drop(stream);
     // Spans are flushed when the server stops.
-    child = process.child;
+    let mut child = process.child;
     let pid = child.id().unwrap().to_string();
     assert!(std::process::Command::new("kill")
         .args(["-TERM", &pid])

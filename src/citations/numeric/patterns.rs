@@ -80,7 +80,7 @@ pub(super) fn date_mentions(text: &str) -> Vec<Reserved> {
 fn month_number(name: &str) -> Option<u32> {
     let position = MONTHS
         .iter()
-        .position(|m| m.starts_with(&name[..3.min(name.len())]))?;
+        .position(|m| m.starts_with(name.get(..3).unwrap_or(name)))?;
     u32::try_from(position + 1).ok()
 }
 
