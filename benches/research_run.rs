@@ -192,6 +192,7 @@ async fn sample(schedule: Schedule) -> anyhow::Result<Sample> {
         llm: &router,
         search: search.as_ref(),
         fetcher: &fetcher,
+        tools: &dra::tools::Toolset::default(),
         config: &config.research(),
     };
     let req = RunRequest {

@@ -178,6 +178,7 @@ async fn sample(limits: Limits, pages_kind: Pages) -> anyhow::Result<Sample> {
         llm: &router,
         search: search.as_ref(),
         fetcher: &fetcher,
+        tools: &dra::tools::Toolset::default(),
         config: &config.research(),
     };
     let req = RunRequest {

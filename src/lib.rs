@@ -16,4 +16,5 @@ pub mod search;
 pub mod serve;
 pub mod telemetry;
 pub mod text;
+pub mod tools;
 pub mod web;

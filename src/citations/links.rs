@@ -311,7 +311,8 @@ fn close_link(markdown: &str, frame: Frame, prose: &mut Vec<Range<usize>>, out: 
         .map(str::trim)
         .unwrap_or_default();
     let dest = frame.dest.trim();
-    let url = is_http_url(dest).then(|| Target::Url(dest.to_string()));
+    // A link to a tool's passage (`file://…`, `vector-search://…`) resolves like a web URL.
+    let url = (is_http_url(dest) || is_source_uri(dest)).then(|| Target::Url(dest.to_string()));
     let marker = MARKER
         .captures(inner_text)
         .filter(|c| c.get(0).is_some_and(|m| m.as_str() == inner_text))
@@ -500,6 +501,21 @@ fn apply(markdown: &str, mut edits: Vec<Edit>) -> String {
     out
 }
 
+/// A URI with a scheme other than http(s), as tools name their passages.
+fn is_source_uri(text: &str) -> bool {
+    text.split_once("://").is_some_and(|(scheme, rest)| {
+        !rest.is_empty()
+            && !text.contains(char::is_whitespace)
+            && scheme
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    })
+}
+
 fn is_http_url(text: &str) -> bool {
     let scheme = text.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     !text.contains(char::is_whitespace)
@@ -621,6 +637,27 @@ mod tests {
                 audit(1, 1, 2)
             )
         );
+    }
+
+    #[test]
+    fn links_to_a_registered_passage_uri_become_its_marker_and_others_go() {
+        let r = registry();
+        let n = r.register_passage(&crate::tools::Passage {
+            uri: "file:///srv/docs/guide.md#chars=0-120".into(),
+            title: Some("guide.md".into()),
+            text: "The guide.".into(),
+            kind: crate::tools::SourceKind::Local,
+            origin: "/srv/docs".into(),
+            score: None,
+        });
+        assert_eq!(n, 3);
+        let (text, audit) = resolve(
+            "See [the guide](file:///srv/docs/guide.md#chars=0-120) and [notes](file:///etc/passwd).",
+            &r,
+        );
+        assert_eq!(text, "See the guide [3] and notes.");
+        assert_eq!(audit.repointed, 1);
+        assert_eq!(audit.dropped, 1);
     }
 
     #[test]

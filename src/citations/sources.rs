@@ -9,16 +9,26 @@ use serde::Serialize;
 use url::Url;
 
 use crate::citations::links::{marker_numbers, MARKER};
+use crate::tools::{Passage, SourceKind};
 use crate::web::{normalize, parse_http_url, FetchedPage};
 
 /// A fetched source and its citation number.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Source {
     /// 1-based, in order of registration: the `[n]` readers see.
     pub number: u32,
     /// The URL the content came from (after redirects).
     pub url: String,
     pub title: Option<String>,
+    /// Where the text came from; a web page unless a tool gave it.
+    #[serde(rename = "source_type", skip_serializing_if = "SourceKind::is_web")]
+    pub kind: SourceKind,
+    /// For a tool's passage: the index, endpoint, folder or server it came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// For a tool's passage: the tool's relevance score, when it gives one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
 }
 
 /// Every source the run fetched, with the text that was read from it. Thread-safe;
@@ -72,6 +82,9 @@ impl SourceRegistry {
             number,
             url: page.final_url.to_string(),
             title: page.title.clone(),
+            kind: SourceKind::Web,
+            origin: None,
+            score: None,
         });
         inner.texts.push(Arc::from(page.text.as_str()));
         for k in keys {
@@ -80,10 +93,34 @@ impl SourceRegistry {
         number
     }
 
-    /// The number of a fetched URL, if this run fetched it.
+    /// Register a passage a tool returned, keyed by its URI (an `http(s)` URI like a page's
+    /// URL, any other exactly), and keep its text; returns its number. A URI already
+    /// registered keeps its first text, so offsets into it stay valid.
+    pub fn register_passage(&self, passage: &Passage) -> u32 {
+        let key = uri_key(&passage.uri);
+        let Ok(mut inner) = self.inner.lock() else {
+            return 0;
+        };
+        if let Some(n) = inner.by_key.get(&key) {
+            return *n;
+        }
+        let number = inner.sources.len() as u32 + 1;
+        inner.sources.push(Source {
+            number,
+            url: passage.uri.trim().to_string(),
+            title: passage.title.clone(),
+            kind: passage.kind,
+            origin: Some(passage.origin.clone()).filter(|o| !o.is_empty()),
+            score: passage.score,
+        });
+        inner.texts.push(Arc::from(passage.text.as_str()));
+        inner.by_key.insert(key, number);
+        number
+    }
+
+    /// The number of a fetched URL or a registered passage's URI, if this run has it.
     pub fn number_of(&self, url: &str) -> Option<u32> {
-        let parsed = parse_http_url(url).ok()?;
-        self.inner.lock().ok()?.by_key.get(&key(&parsed)).copied()
+        self.inner.lock().ok()?.by_key.get(&uri_key(url)).copied()
     }
 
     /// The source with this number.
@@ -144,6 +181,14 @@ impl SourceRegistry {
             }
         }
         out
+    }
+}
+
+/// The registry key of any URI: a web URL's [`key`], any other URI as written (trimmed).
+fn uri_key(uri: &str) -> String {
+    match parse_http_url(uri) {
+        Ok(url) => key(&url),
+        Err(_) => uri.trim().to_string(),
     }
 }
 

@@ -128,11 +128,13 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
     // The trace's session: the chat the run is saved in, or the run's own session.
     request.chat_id = Some(saving.map_or(request.session_id, |saved| saved.chat_id.0));
     let research_config = ctx.config.research();
+    let tools = dra::tools::Toolset::default();
     let runner = Runner {
         services: Services {
             llm: router.as_ref(),
             search: search.as_ref(),
             fetcher: &fetcher,
+            tools: &tools,
             config: &research_config,
         },
     };

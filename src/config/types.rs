@@ -28,6 +28,9 @@ pub struct AppConfig {
     /// Preview lengths (the original's `truncation`).
     pub truncation: crate::research::config::Truncation,
     pub search: crate::search::SearchConfig,
+    /// Private sources and MCP servers the researcher may call (ours; the original's
+    /// `vector_search` and `knowledge_assistants` sections live here).
+    pub tools: crate::tools::ToolsSection,
     /// The tier used when a caller names none (the original's `default_role`).
     pub default_role: String,
     /// Serving endpoints by id (the original's `endpoints`).
@@ -110,6 +113,7 @@ impl Default for AppConfig {
             llm: crate::llm::LlmSection::default(),
             embeddings: crate::llm::EmbeddingsSection::default(),
             search: crate::search::SearchConfig::default(),
+            tools: Default::default(),
             web: crate::web::WebConfig::default(),
             agents: crate::research::config::AgentsConfig::default(),
             research_types: crate::research::config::ResearchTypes::default(),

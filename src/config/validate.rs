@@ -192,6 +192,13 @@ pub fn validate(c: &AppConfig) -> Vec<Problem> {
             );
         }
     }
+    for p in c.tools.problems() {
+        problems.push(Problem {
+            key: p.key,
+            message: p.message,
+            from_env: None,
+        });
+    }
     problems
 }
 

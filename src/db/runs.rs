@@ -185,12 +185,30 @@ pub struct Announce<'a> {
     pub created_chat: bool,
 }
 
+/// `source_metadata` of a source row: its citation number and, for a tool's passage, where
+/// it came from and its score.
+fn source_metadata(s: &FinishedSource) -> serde_json::Value {
+    let mut meta = serde_json::json!({"citationNumber": s.number});
+    if let Some(origin) = &s.origin {
+        meta["origin"] = serde_json::json!(origin);
+    }
+    if let Some(score) = s.score {
+        meta["score"] = serde_json::json!(score);
+    }
+    meta
+}
+
 /// A fetched source of a finished run.
 #[derive(Debug, Clone)]
 pub struct FinishedSource {
     pub number: u32,
     pub url: String,
     pub title: Option<String>,
+    /// `source_type`: a web page, or which kind of tool gave the passage.
+    pub kind: crate::tools::SourceKind,
+    /// The index, endpoint, folder or server a tool's passage came from.
+    pub origin: Option<String>,
+    pub score: Option<f64>,
     pub cited: bool,
     /// The page text the run read (evidence offsets point into it).
     pub content: Option<std::sync::Arc<str>>,
@@ -247,6 +265,9 @@ impl Finish {
                         number: s.number,
                         url: s.url.clone(),
                         title: s.title.clone(),
+                        kind: s.kind,
+                        origin: s.origin.clone(),
+                        score: s.score,
                         cited: report.cited.contains(&s.number),
                         content: report.source_texts.get(&s.number).cloned(),
                     })
@@ -363,8 +384,8 @@ pub async fn store(pool: &PgPool, run: &SavedRun, f: &Finish) -> Result<Stored, 
                 step_index: None,
                 step_title: None,
                 crawl_status: "success",
-                source_type: "web",
-                source_metadata: Some(serde_json::json!({"citationNumber": s.number})),
+                source_type: s.kind.as_str(),
+                source_metadata: Some(source_metadata(s)),
             })
             .collect();
         let written = sources::upsert(conn, &rows).await?;

@@ -50,6 +50,8 @@ pub struct Engine {
     pub llm: Arc<LlmRouter>,
     pub search: Arc<dyn SearchProvider>,
     pub fetcher: Arc<Fetcher>,
+    /// Private sources and MCP tools, built once at start.
+    pub tools: Arc<crate::tools::Toolset>,
     pub config: Arc<ResearchConfig>,
 }
 
@@ -303,6 +305,7 @@ impl Worker {
                 llm: engine.llm.as_ref(),
                 search: engine.search.as_ref(),
                 fetcher: engine.fetcher.as_ref(),
+                tools: engine.tools.as_ref(),
                 config: engine.config.as_ref(),
             },
         };

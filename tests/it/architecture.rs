@@ -18,6 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["db"],
     &["research"],
     &["citations"],
+    &["tools"],
     &["search", "llm"],
     &["web", "databricks"],
     &["events"],

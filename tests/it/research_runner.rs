@@ -125,6 +125,7 @@ async fn run_with(
             llm: &router,
             search: w.search.as_ref(),
             fetcher: &w.fetcher,
+            tools: &w.tools,
             config: &config,
         },
     };

@@ -96,6 +96,7 @@ fn engine(w: &World) -> Arc<Engine> {
         llm: Arc::new(w.router()),
         search: w.search.clone(),
         fetcher: Arc::new(w.fetcher.clone()),
+        tools: Arc::new(w.tools.clone()),
         config: Arc::new(w.config.research()),
     })
 }
@@ -1016,6 +1017,7 @@ async fn a_panic_inside_a_run_fails_its_job_frees_its_slot_and_ends_its_stream()
         llm: Arc::new(w.router()),
         search: Arc::new(crate::support::search::PanickingSearch),
         fetcher: Arc::new(w.fetcher.clone()),
+        tools: Arc::new(w.tools.clone()),
         config: Arc::new(w.config.research()),
     });
     let jobs = Arc::new(Jobs::start(

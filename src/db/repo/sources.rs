@@ -72,6 +72,8 @@ pub struct StoredSource {
     pub title: Option<String>,
     pub is_cited: bool,
     pub chat_id: Option<uuid::Uuid>,
+    /// `web`, or the kind of tool that gave the passage (`vector_search`, `local`, …).
+    pub source_type: String,
     pub source_metadata: Option<serde_json::Value>,
 }
 

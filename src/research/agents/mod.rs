@@ -17,6 +17,7 @@
 pub mod background;
 pub mod coordinator;
 pub mod planner;
+mod private;
 pub mod react;
 pub mod reflector;
 pub mod researcher;

@@ -9,11 +9,13 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU32;
+use std::sync::Arc;
 
 use futures::future::join_all;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::private::{call_tool, format_hits as format_tool_hits, ToolHits};
 use super::researcher::{
     conclude, fetch_pages, search_one, step_message, tool_call, tool_result, write_observation,
     NumberedPage, StepLog, WEB_CRAWL, WEB_SEARCH,
@@ -24,6 +26,7 @@ use crate::llm::{LlmRequest, Message, ToolCall, ToolSpec};
 use crate::research::config::ProfileResearcher;
 use crate::research::prompts::{RESEARCHER_REACT_SYSTEM, WEB_CRAWL_TOOL, WEB_SEARCH_TOOL};
 use crate::search::{SearchError, SearchHit};
+use crate::tools::{ResearchTool, ToolError};
 use crate::web::FetchError;
 
 /// Research one plan step in ReAct mode and return its observation.
@@ -41,17 +44,17 @@ pub async fn research_step_react(
 ) -> Result<StepOutcome, AgentError> {
     let agent = Agent::Researcher;
     let calls = AtomicU32::new(0);
-    let mut budget = Budget::new(ctx.limits);
+    let mut budget = Budget::new(ctx.limits, !ctx.tools.is_empty());
     let mut found = Found::default();
     let mut messages = vec![
-        Message::system(system_prompt(ctx.limits)),
+        Message::system(system_prompt(ctx)),
         Message::user(step_message(ctx, step)),
     ];
     let mut answer = None;
     while !budget.spent() {
         let request = LlmRequest {
             messages: messages.clone(),
-            tools: tools(),
+            tools: tools(ctx),
             ..LlmRequest::default()
         };
         let reply = ctx
@@ -119,6 +122,8 @@ struct Budget {
     used: u32,
     searches: u32,
     crawls: u32,
+    /// Configured tools can still be called once web searches and crawls are spent.
+    has_tools: bool,
 }
 
 /// What one admitted tool call will do.
@@ -130,6 +135,11 @@ enum Action {
         url: String,
         number: u32,
     },
+    /// A call of a configured tool (`search_<index>`, `retrieve_<assistant>`, MCP, …).
+    Tool {
+        tool: Arc<dyn ResearchTool>,
+        arguments: serde_json::Value,
+    },
     /// Not run; the message tells the model why.
     Refuse(String),
 }
@@ -139,6 +149,7 @@ enum Ran {
     Searched(String, Result<Vec<SearchHit>, SearchError>),
     Crawled(String, Result<NumberedPage, FetchError>),
     Known(u32),
+    Tool(String, Result<ToolHits, ToolError>),
     Refused(String),
 }
 
@@ -166,7 +177,7 @@ struct CrawlArgs {
 }
 
 impl Budget {
-    fn new(limits: &ProfileResearcher) -> Budget {
+    fn new(limits: &ProfileResearcher, has_tools: bool) -> Budget {
         Budget {
             max_calls: limits.max_tool_calls,
             max_searches: limits.max_search_queries,
@@ -174,13 +185,16 @@ impl Budget {
             used: 0,
             searches: 0,
             crawls: 0,
+            has_tools,
         }
     }
 
     /// No call could run any more.
     fn spent(&self) -> bool {
         self.used >= self.max_calls
-            || (self.searches >= self.max_searches && self.crawls >= self.max_crawls)
+            || (!self.has_tools
+                && self.searches >= self.max_searches
+                && self.crawls >= self.max_crawls)
     }
 
     /// Decide what `call` does. Every call the model makes counts against `max_calls`, even
@@ -230,12 +244,27 @@ impl Budget {
                 self.crawls += 1;
                 Action::Crawl(url)
             }
-            other => {
-                tracing::warn!(tool = other, "the model called an unknown tool");
-                Action::Refuse(format!(
-                    "Error: there is no tool `{other}`; the tools are {WEB_SEARCH} and {WEB_CRAWL}."
-                ))
-            }
+            other => match ctx.tools.get(other) {
+                Some(tool) => match serde_json::from_str::<serde_json::Value>(args) {
+                    Ok(arguments) if arguments.is_object() => Action::Tool {
+                        tool: tool.clone(),
+                        arguments,
+                    },
+                    Ok(_) => Action::Refuse(format!(
+                        "Error: the arguments of {other} must be a JSON object."
+                    )),
+                    Err(e) => malformed(other, args, &e, "a JSON object"),
+                },
+                None => {
+                    tracing::warn!(tool = other, "the model called an unknown tool");
+                    let mut names = vec![WEB_SEARCH, WEB_CRAWL];
+                    names.extend(ctx.tools.names());
+                    Action::Refuse(format!(
+                        "Error: there is no tool `{other}`; the tools are {}.",
+                        names.join(", ")
+                    ))
+                }
+            },
         }
     }
 }
@@ -287,6 +316,17 @@ impl Found {
                     "Source [{number}] was already fetched by an earlier step; what it says is in the previous findings. It was not fetched again."
                 ),
             },
+            Ran::Tool(name, result) => {
+                let text = format_tool_hits(&name, &result);
+                if let Ok(hits) = result {
+                    for page in hits.pages {
+                        if !self.pages.iter().any(|p| p.number == page.number) {
+                            self.pages.push(page);
+                        }
+                    }
+                }
+                text
+            }
             Ran::Refused(message) => message,
         }
     }
@@ -339,6 +379,10 @@ async fn perform(ctx: &StepContext<'_>, action: Action, calls: &AtomicU32) -> Op
             ));
             Ran::Known(number)
         }
+        Action::Tool { tool, arguments } => {
+            let result = call_tool(ctx, &tool, &arguments, calls).await;
+            Ran::Tool(tool.spec().name.clone(), result)
+        }
         Action::Refuse(message) => {
             tracing::info!(%message, "tool call refused");
             Ran::Refused(message)
@@ -385,14 +429,29 @@ fn format_page(page: &NumberedPage) -> String {
     )
 }
 
-fn system_prompt(limits: &ProfileResearcher) -> String {
-    format!(
+fn system_prompt(ctx: &StepContext<'_>) -> String {
+    let limits = ctx.limits;
+    let mut text = format!(
         "{RESEARCHER_REACT_SYSTEM}\n\n## Budget\nAt most {} tool calls in total: up to {} {WEB_SEARCH} calls and {} {WEB_CRAWL} calls.",
         limits.max_tool_calls, limits.max_search_queries, limits.max_urls_to_crawl
-    )
+    );
+    if !ctx.tools.is_empty() {
+        text.push_str("\n\n## Private sources\nBesides the web you can call these tools; each passage they return is a numbered source, cited by its number like a page. Prefer them for questions about the organisation's own documents and data.\n");
+        for spec in ctx.tools.specs() {
+            text.push_str(&format!("- {}: {}\n", spec.name, spec.description.trim()));
+        }
+    }
+    text
 }
 
-fn tools() -> Vec<ToolSpec> {
+/// Web search and crawl, then every configured tool.
+fn tools(ctx: &StepContext<'_>) -> Vec<ToolSpec> {
+    let mut specs = web_tools();
+    specs.extend(ctx.tools.specs());
+    specs
+}
+
+fn web_tools() -> Vec<ToolSpec> {
     vec![
         ToolSpec {
             name: WEB_SEARCH.into(),

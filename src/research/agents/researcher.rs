@@ -27,6 +27,7 @@ use crate::llm::{LlmRequest, LlmRouter, Message};
 use crate::research::config::{ProfileResearcher, ResearcherAgent};
 use crate::research::prompts::{RESEARCHER_OBSERVATION_SYSTEM, RESEARCHER_QUERIES_SYSTEM};
 use crate::search::{dedup, SearchConfig, SearchError, SearchHit, SearchProvider, SearchQuery};
+use crate::tools::Toolset;
 use crate::web::{FetchError, FetchedPage, Fetcher};
 
 use super::planner::PlanStep;
@@ -53,6 +54,8 @@ pub struct StepContext<'a> {
     /// Supplies the query defaults (freshness, country); the hit count is `settings`'.
     pub search_config: &'a SearchConfig,
     pub fetcher: &'a Fetcher,
+    /// The configured private sources and MCP tools (empty: web only).
+    pub tools: &'a Toolset,
     pub sources: &'a SourceRegistry,
     pub events: &'a EventBus,
     /// The user's research query.
@@ -115,7 +118,16 @@ pub async fn research_step(
     let calls = AtomicU32::new(0);
 
     let queries = generate_queries(ctx, step).await?;
-    let (hits, searches_failed) = search_all(ctx, &queries, &calls).await?;
+    let (web, private) = futures::join!(
+        search_all(ctx, &queries, &calls),
+        super::private::query_all(ctx, &queries, &calls)
+    );
+    let (hits, searches_failed) = match web {
+        Ok(found) => found,
+        // The private sources answered: the step goes on from them.
+        Err(AgentError::Search { failed, .. }) if !private.is_empty() => (Vec::new(), failed),
+        Err(e) => return Err(e),
+    };
 
     let max_urls = ctx.limits.max_urls_to_crawl as usize;
     let chosen: Vec<SearchHit> = dedup::dedup(hits)
@@ -128,7 +140,7 @@ pub async fn research_step(
 
     let urls: Vec<String> = chosen.iter().map(|hit| hit.url.to_string()).collect();
     let fetched = fetch_pages(ctx, &urls, &calls).await;
-    let mut pages = Vec::new();
+    let mut pages = private;
     let mut unfetched = Vec::new();
     for (hit, result) in chosen.iter().zip(fetched) {
         match result {

@@ -49,6 +49,8 @@ pub struct Services<'a> {
     pub llm: &'a LlmRouter,
     pub search: &'a dyn SearchProvider,
     pub fetcher: &'a Fetcher,
+    /// Private sources and MCP tools (`tools:`); an empty set researches the web only.
+    pub tools: &'a crate::tools::Toolset,
     pub config: &'a ResearchConfig,
 }
 

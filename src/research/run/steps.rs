@@ -170,6 +170,7 @@ impl StepLoop<'_, '_> {
                 search: self.s.search,
                 search_config: &self.s.config.search,
                 fetcher: self.s.fetcher,
+                tools: self.s.tools,
                 sources,
                 events: self.bus,
                 query: &self.req.query,

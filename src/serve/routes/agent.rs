@@ -113,7 +113,7 @@ async fn query(
             "title": s.title,
             "snippet": null,
             "relevanceScore": null,
-            "sourceType": "web",
+            "sourceType": s.source_type,
             "sourceMetadata": s.source_metadata,
         })).collect::<Vec<_>>(),
         "queryClassification": null,

@@ -36,6 +36,8 @@ pub struct World {
     pub config: AppConfig,
     pub search: Arc<dyn SearchProvider>,
     pub fetcher: Fetcher,
+    /// Private sources and MCP tools the runs may call; none unless a test adds them.
+    pub tools: dra::tools::Toolset,
 }
 
 impl World {
@@ -64,6 +66,7 @@ impl World {
             config,
             search,
             fetcher,
+            tools: dra::tools::Toolset::default(),
         }
     }
 
@@ -100,6 +103,7 @@ impl World {
             llm: router,
             search: self.search.as_ref(),
             fetcher: &self.fetcher,
+            tools: &self.tools,
             config: &self.config.research(),
         };
         let outcome = run(req, &services, &bus).await;
