@@ -39,6 +39,7 @@ mod research_run;
 mod research_runner;
 mod research_seeds;
 mod research_synthesizer;
+mod research_tools;
 mod schema_drift;
 mod search;
 mod serve_api;
