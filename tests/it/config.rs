@@ -521,3 +521,35 @@ async fn a_config_file_without_end_is_refused_not_read_until_memory_runs_out() {
     let out = Dra::new(["--config", "/dev/zero", "migrate"]).run().await;
     assert_eq!(out.code, 3, "{out:?}");
 }
+
+#[tokio::test]
+async fn bad_tool_entries_are_named_by_config_check_and_refused_by_research_and_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "tools:\n  vector_search:\n    docs: {endpoint: vs, index: docs_index}\n  knowledge_assistants:\n    hr: {endpoint: ''}\n  mcp_servers:\n    github: {}\n  local_docs:\n    paths: [/no/such/handbook]\n",
+    )
+    .unwrap();
+    let out = Dra::new(["config", "check"])
+        .env("APP_CONFIG_PATH", &bad)
+        .run()
+        .await;
+    assert_eq!(out.code, 1, "{out:?}");
+    for line in [
+        "tools.vector_search.docs.index: `docs_index` is not a full index name `catalog.schema.index`",
+        "tools.knowledge_assistants.hr.endpoint: is required",
+        "tools.mcp_servers.github: needs `command` (stdio) or `url` (streamable HTTP)",
+        "tools.local_docs.paths[0]: `/no/such/handbook` is not a readable folder",
+    ] {
+        assert!(out.stderr.contains(line), "missing {line:?} in:\n{}", out.stderr);
+    }
+    for command in [&["research", "q"][..], &["serve"][..]] {
+        let out = Dra::new(command.iter().copied())
+            .env("APP_CONFIG_PATH", &bad)
+            .run()
+            .await;
+        assert_eq!(out.code, 3, "{command:?}: {out:?}");
+        assert!(out.stderr.contains("tools.vector_search.docs.index"), "{}", out.stderr);
+    }
+}
