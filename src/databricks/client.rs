@@ -110,7 +110,7 @@ impl WorkspaceClient {
 
     /// `GET path`, decoded as `T`.
     pub async fn get<T: DeserializeOwned>(&self, path: &str, what: &str) -> Result<T, ApiError> {
-        self.call::<(), T>(Method::GET, self.auth.host(), path, None, what)
+        self.call::<(), T>(Method::GET, self.auth.host(), path, None, what, None)
             .await
     }
 
@@ -122,8 +122,15 @@ impl WorkspaceClient {
         path: &str,
         what: &str,
     ) -> Result<T, ApiError> {
-        self.call::<(), T>(Method::GET, base.trim_end_matches('/'), path, None, what)
-            .await
+        self.call::<(), T>(
+            Method::GET,
+            base.trim_end_matches('/'),
+            path,
+            None,
+            what,
+            None,
+        )
+        .await
     }
 
     /// `POST path` with a JSON body, decoded as `T`.
@@ -133,7 +140,22 @@ impl WorkspaceClient {
         body: &B,
         what: &str,
     ) -> Result<T, ApiError> {
-        self.call(Method::POST, self.auth.host(), path, Some(body), what)
+        self.call(Method::POST, self.auth.host(), path, Some(body), what, None)
+            .await
+    }
+
+    /// `POST path` like [`WorkspaceClient::post`], each attempt limited to `timeout`
+    /// instead of the client's 60 s: a model serving endpoint may think for longer, or
+    /// should be given up on sooner.
+    pub async fn post_with_timeout<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        what: &str,
+        timeout: Duration,
+    ) -> Result<T, ApiError> {
+        let host = self.auth.host();
+        self.call(Method::POST, host, path, Some(body), what, Some(timeout))
             .await
     }
 
@@ -144,8 +166,9 @@ impl WorkspaceClient {
         path: &str,
         body: Option<&B>,
         what: &str,
+        timeout: Option<Duration>,
     ) -> Result<T, ApiError> {
-        (|| self.once(method.clone(), base, path, body, what))
+        (|| self.once(method.clone(), base, path, body, what, timeout))
             .retry(self.retry)
             .when(ApiError::is_transient)
             .notify(|e, after| tracing::warn!(error = %e, retry_in = ?after, "workspace API call failed; retrying"))
@@ -159,6 +182,7 @@ impl WorkspaceClient {
         path: &str,
         body: Option<&B>,
         what: &str,
+        timeout: Option<Duration>,
     ) -> Result<T, ApiError> {
         let token = self.auth.token().await?;
         let url = format!("{base}{path}");
@@ -168,6 +192,9 @@ impl WorkspaceClient {
             .bearer_auth(token.expose_secret());
         if let Some(b) = body {
             req = req.json(b);
+        }
+        if let Some(t) = timeout {
+            req = req.timeout(t);
         }
         tracing::debug!(%method, path, "workspace API call");
         let resp = req.send().await.map_err(|e| ApiError::Transport {

@@ -8,6 +8,8 @@
 //! configuration; it knows nothing of Databricks, files or MCP.
 
 pub mod config;
+pub mod knowledge_assistant;
+pub mod vector_search;
 
 use std::fmt;
 use std::sync::Arc;
@@ -18,6 +20,8 @@ use serde::{Deserialize, Serialize};
 use crate::llm::ToolSpec;
 
 pub use config::ToolsSection;
+pub use knowledge_assistant::KnowledgeAssistantTool;
+pub use vector_search::VectorSearchTool;
 
 /// Where a source's text came from: the `source_type` of provenance and the database.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
