@@ -8,6 +8,7 @@
 //! configuration; it knows nothing of Databricks, files or MCP.
 
 pub mod config;
+pub mod local;
 
 use std::fmt;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::llm::ToolSpec;
 
 pub use config::ToolsSection;
+pub use local::{LocalDocsError, LocalDocsTool};
 
 /// Where a source's text came from: the `source_type` of provenance and the database.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
