@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod knowledge_assistant;
+pub mod local;
 pub mod vector_search;
 
 use std::fmt;
@@ -20,8 +21,12 @@ use serde::{Deserialize, Serialize};
 use crate::llm::ToolSpec;
 
 pub use config::ToolsSection;
+<<<<<<< HEAD
 pub use knowledge_assistant::KnowledgeAssistantTool;
 pub use vector_search::VectorSearchTool;
+=======
+pub use local::{LocalDocsError, LocalDocsTool};
+>>>>>>> tools-local
 
 /// Where a source's text came from: the `source_type` of provenance and the database.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
