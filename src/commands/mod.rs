@@ -140,6 +140,29 @@ pub struct Context {
     pub auth: AuthOptions,
 }
 
+/// The configured private sources and MCP tools, built (folders indexed, servers
+/// connected) before any run; one line per source on stderr unless `quiet`.
+pub async fn build_tools(
+    ctx: &Context,
+    embeddings: Option<dra::llm::EmbeddingsClient>,
+    quiet: bool,
+) -> anyhow::Result<dra::tools::Toolset> {
+    let built = dra::tools::build::build(
+        &ctx.config.tools,
+        dra::tools::build::BuildDeps {
+            workspace: || ctx.workspace(),
+            embeddings,
+        },
+    )
+    .await?;
+    if !quiet {
+        for line in &built.summary {
+            eprintln!("tools: {line}");
+        }
+    }
+    Ok(built.toolset)
+}
+
 impl Context {
     /// A workspace client with credentials resolved now.
     pub fn workspace(&self) -> Result<WorkspaceClient, AuthError> {

@@ -54,6 +54,7 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
     let router = Arc::new(router);
     let search = search_provider(ctx, &args)?;
     let fetcher = Fetcher::new(&ctx.config.web)?;
+    let tools = super::build_tools(ctx, router.embeddings(), args.quiet).await?;
     let database = open_database(ctx, &args).await?;
     let history = match (&database, args.chat) {
         (Some(db), Some(chat)) => runs::history(&db.pool, chat, &db.user).await?,
@@ -128,7 +129,6 @@ pub async fn run(ctx: &Context, args: ResearchArgs) -> anyhow::Result<ExitCode> 
     // The trace's session: the chat the run is saved in, or the run's own session.
     request.chat_id = Some(saving.map_or(request.session_id, |saved| saved.chat_id.0));
     let research_config = ctx.config.research();
-    let tools = dra::tools::Toolset::default();
     let runner = Runner {
         services: Services {
             llm: router.as_ref(),

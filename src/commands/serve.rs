@@ -71,7 +71,7 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             llm: router.clone(),
             search: search_provider(ctx)?,
             fetcher: Arc::new(Fetcher::new(&ctx.config.web)?),
-            tools: Arc::new(dra::tools::Toolset::default()),
+            tools: Arc::new(super::build_tools(ctx, router.embeddings(), false).await?),
             config: Arc::new(ctx.config.research()),
         })),
         None => None,

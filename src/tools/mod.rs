@@ -7,6 +7,7 @@
 //! The engine sees tools only through [`ResearchTool`] and the [`Toolset`] built from the
 //! configuration; it knows nothing of Databricks, files or MCP.
 
+pub mod build;
 pub mod config;
 pub mod knowledge_assistant;
 pub mod local;
@@ -21,12 +22,9 @@ use serde::{Deserialize, Serialize};
 use crate::llm::ToolSpec;
 
 pub use config::ToolsSection;
-<<<<<<< HEAD
 pub use knowledge_assistant::KnowledgeAssistantTool;
-pub use vector_search::VectorSearchTool;
-=======
 pub use local::{LocalDocsError, LocalDocsTool};
->>>>>>> tools-local
+pub use vector_search::VectorSearchTool;
 
 /// Where a source's text came from: the `source_type` of provenance and the database.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
