@@ -49,6 +49,7 @@ mod serve_processes;
 mod text_properties;
 mod tls;
 mod token_rotation;
+mod tools_databricks;
 mod tracing;
 mod ui_browser;
 mod ui_serve;
