@@ -353,6 +353,11 @@ pub struct ResearchArgs {
     #[arg(long, value_enum, value_name = "NAME")]
     pub search_provider: Option<ProviderKind>,
 
+    /// Also search the markdown, text, HTML and PDF files in this folder (recursively),
+    /// cited as `file://` sources; adds to `tools.local_docs.paths`. Repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub docs: Vec<std::path::PathBuf>,
+
     /// Write report.md, sources.json, usage.json and events.jsonl into this directory.
     #[arg(long, value_name = "DIR")]
     pub out: Option<std::path::PathBuf>,

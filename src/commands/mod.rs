@@ -49,6 +49,7 @@ pub async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         if let Some(model) = &args.model {
             loaded.config.llm.model = Some(model.clone());
         }
+        research::add_docs(&mut loaded.config.tools.local_docs, &args.docs)?;
     }
     let auth = AuthOptions {
         host: loaded.config.databricks.host.clone(),

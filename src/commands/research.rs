@@ -589,6 +589,34 @@ fn with_ids(mut doc: serde_json::Value, ids: &Option<serde_json::Value>) -> serd
     doc
 }
 
+/// Add the `--docs` folders to `tools.local_docs.paths`, before any tool is built. The
+/// configuration file's own folders were checked when it loaded; these are checked here,
+/// so a mistyped folder is a usage error (exit 2) naming the flag, not a run without it.
+pub fn add_docs(
+    local: &mut dra::tools::config::LocalDocs,
+    docs: &[std::path::PathBuf],
+) -> anyhow::Result<()> {
+    for dir in docs {
+        let problem = match std::fs::metadata(dir) {
+            Ok(meta) if meta.is_dir() => None,
+            Ok(_) => Some("is a file, not a folder"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("does not exist"),
+            Err(_) => Some("cannot be read"),
+        };
+        if let Some(problem) = problem {
+            return Err(super::UsageError(format!(
+                "--docs {}: the folder {problem} (give a folder of markdown, text, HTML or PDF files)",
+                dir.display()
+            ))
+            .into());
+        }
+        if !local.paths.contains(dir) {
+            local.paths.push(dir.clone());
+        }
+    }
+    Ok(())
+}
+
 /// `args.query`, read from stdin when it is `-`: a blank question is a usage error (exit
 /// 2), found before any model or search is set up.
 pub fn read_query(args: &mut ResearchArgs) -> anyhow::Result<()> {

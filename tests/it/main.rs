@@ -50,6 +50,8 @@ mod serve_processes;
 mod text_properties;
 mod tls;
 mod token_rotation;
+mod tools_databricks;
+mod tools_local;
 mod tracing;
 mod ui_browser;
 mod ui_serve;

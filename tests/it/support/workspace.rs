@@ -1,5 +1,6 @@
 //! A fake Databricks workspace: OIDC token endpoint, SCIM Me, Lakebase instances and
-//! credentials, apps. Every request is recorded; bearer tokens are checked.
+//! credentials, apps, MLflow, Vector Search queries and serving endpoint invocations
+//! ([`ai`]). Every request is recorded; bearer tokens are checked.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,6 +15,9 @@ use axum::{Json, Router};
 use base64::Engine;
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
+
+mod ai;
+pub use ai::{invocations_of, queries_of, FakeIndex, Serving};
 
 /// The PAT the fake accepts by default.
 pub const PAT: &str = "dapi0123456789abcdef0123456789abcdef";
@@ -72,6 +76,10 @@ struct Inner {
     experiments: Mutex<HashMap<String, String>>,
     /// What the workspace's OTLP ingestion (`/api/2.0/otel/v1/traces`) accepted.
     otlp_exports: Mutex<Vec<super::otlp::Export>>,
+    /// Vector Search indexes by full name.
+    vector_indexes: Mutex<HashMap<String, FakeIndex>>,
+    /// Model serving endpoints by name.
+    serving_endpoints: Mutex<HashMap<String, Serving>>,
 }
 
 /// A running fake workspace. Dropping it stops the server.
@@ -101,6 +109,8 @@ impl FakeWorkspace {
             requests: Mutex::new(Vec::new()),
             experiments: Mutex::new(HashMap::new()),
             otlp_exports: Mutex::new(Vec::new()),
+            vector_indexes: Mutex::new(HashMap::new()),
+            serving_endpoints: Mutex::new(HashMap::new()),
         });
         let app = Router::new()
             .route("/oidc/v1/token", post(oidc_token))
@@ -121,6 +131,14 @@ impl FakeWorkspace {
                 post(experiment_create),
             )
             .route("/api/2.0/otel/v1/traces", post(otlp_traces))
+            .route(
+                "/api/2.0/vector-search/indexes/{name}/query",
+                post(ai::vector_query),
+            )
+            .route(
+                "/serving-endpoints/{name}/invocations",
+                post(ai::invocations),
+            )
             .with_state(inner.clone());
         let server = super::server::serve(app).await;
         FakeWorkspace {
