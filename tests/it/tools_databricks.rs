@@ -413,3 +413,41 @@ async fn a_report_cites_a_vector_search_passage_as_a_numbered_source() {
         "spark 4 defaults"
     );
 }
+
+/// The example in docs/tools.md and the commented one in config/app.yaml are the same
+/// configuration, and it is valid.
+#[test]
+fn the_documented_tools_example_is_valid_and_matches_the_shipped_comment() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/tools.md")).unwrap();
+    let example = doc
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a yaml block");
+    let app = std::fs::read_to_string(root.join("config/app.yaml")).unwrap();
+    let commented: String = app
+        .lines()
+        .skip_while(|l| *l != "# tools:")
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| format!("{}\n", l.strip_prefix("# ").unwrap_or("")))
+        .collect();
+    #[derive(serde::Deserialize)]
+    struct Root {
+        tools: dra::tools::ToolsSection,
+    }
+    let parse = |yaml: &str| yaml_serde::from_str::<Root>(yaml).unwrap().tools;
+    let documented = parse(example);
+    let shipped = parse(&commented);
+    assert_eq!(
+        serde_json::to_value(&documented).unwrap(),
+        serde_json::to_value(&shipped).unwrap()
+    );
+    assert!(
+        documented.problems().is_empty(),
+        "{:?}",
+        documented.problems()
+    );
+    assert_eq!(documented.vector_search.len(), 1);
+    assert_eq!(documented.knowledge_assistants.len(), 1);
+}

@@ -135,9 +135,9 @@ fn query_rows(index: &FakeIndex, body: &Value) -> Result<Value, String> {
             "This index computes its embeddings; send query_text, not query_vector.".into(),
         );
     }
-    if !body["query_text"]
+    if body["query_text"]
         .as_str()
-        .is_some_and(|q| !q.trim().is_empty())
+        .is_none_or(|q| q.trim().is_empty())
     {
         return Err("query_text is required for a Delta Sync index with a model endpoint.".into());
     }
