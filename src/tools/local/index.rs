@@ -69,20 +69,19 @@ impl Index {
                     .map(move |c| (d, c))
             })
             .collect();
-        let mut index = Index {
+        let texts = indexed_texts(&documents, &passages);
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let embedder = EmbedderBuilder::<u32>::with_fit_to_corpus(Language::English, &refs).build();
+        let mut scorer = Scorer::new();
+        for (i, text) in refs.iter().enumerate() {
+            scorer.upsert(&i, embedder.embed(text));
+        }
+        Index {
             documents,
             passages,
-            embedder: EmbedderBuilder::<u32>::with_fit_to_corpus(Language::English, &[]).build(),
-            scorer: Scorer::new(),
-        };
-        let texts = index.indexed_texts();
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        index.embedder =
-            EmbedderBuilder::<u32>::with_fit_to_corpus(Language::English, &refs).build();
-        for (i, text) in refs.iter().enumerate() {
-            index.scorer.upsert(&i, index.embedder.embed(text));
+            embedder,
+            scorer,
         }
-        index
     }
 
     pub fn is_empty(&self) -> bool {
@@ -100,14 +99,7 @@ impl Index {
     /// What is ranked for each passage: its file's title, then its text, so a query naming
     /// a document finds its passages.
     pub fn indexed_texts(&self) -> Vec<String> {
-        self.passages
-            .iter()
-            .enumerate()
-            .map(|(i, (d, _))| {
-                let title = self.documents.get(*d).map_or("", |doc| doc.title.as_str());
-                format!("{title}\n\n{}", self.text(i))
-            })
-            .collect()
+        indexed_texts(&self.documents, &self.passages)
     }
 
     /// Passages matching `query` by BM25, best first (ties: earlier passage first).
@@ -126,6 +118,20 @@ impl Index {
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         ranked
     }
+}
+
+fn indexed_texts(documents: &[Document], passages: &[(usize, Chunk)]) -> Vec<String> {
+    passages
+        .iter()
+        .map(|(d, c)| match documents.get(*d) {
+            Some(doc) => format!(
+                "{}\n\n{}",
+                doc.title,
+                doc.text.get(c.bytes.clone()).unwrap_or_default()
+            ),
+            None => String::new(),
+        })
+        .collect()
 }
 
 /// Passages by cosine similarity of their vectors to `query`, best first, at most `limit`.
