@@ -61,12 +61,30 @@ where
     if let Some(key) = databricks_key {
         let client = (deps.workspace)().map_err(|source| BuildError::Databricks { key, source })?;
         for (name, config) in section.vector_search.iter().filter(|(_, c)| c.enabled) {
-            tools.push(Arc::new(VectorSearchTool::new(name, config, client.clone())));
-            summary.push(format!("search_{name}: Vector Search index {}", config.index));
+            tools.push(Arc::new(VectorSearchTool::new(
+                name,
+                config,
+                client.clone(),
+            )));
+            summary.push(format!(
+                "search_{name}: Vector Search index {}",
+                config.index
+            ));
         }
-        for (name, config) in section.knowledge_assistants.iter().filter(|(_, c)| c.enabled) {
-            tools.push(Arc::new(KnowledgeAssistantTool::new(name, config, client.clone())));
-            summary.push(format!("retrieve_{name}: Knowledge Assistant {}", config.endpoint));
+        for (name, config) in section
+            .knowledge_assistants
+            .iter()
+            .filter(|(_, c)| c.enabled)
+        {
+            tools.push(Arc::new(KnowledgeAssistantTool::new(
+                name,
+                config,
+                client.clone(),
+            )));
+            summary.push(format!(
+                "retrieve_{name}: Knowledge Assistant {}",
+                config.endpoint
+            ));
         }
     }
 

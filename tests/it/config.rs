@@ -550,6 +550,10 @@ async fn bad_tool_entries_are_named_by_config_check_and_refused_by_research_and_
             .run()
             .await;
         assert_eq!(out.code, 3, "{command:?}: {out:?}");
-        assert!(out.stderr.contains("tools.vector_search.docs.index"), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("tools.vector_search.docs.index"),
+            "{}",
+            out.stderr
+        );
     }
 }

@@ -33,6 +33,7 @@ mod research_control;
 mod research_depths;
 mod research_events;
 mod research_persist;
+mod research_private;
 mod research_react;
 mod research_researcher;
 mod research_run;
