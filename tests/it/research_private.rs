@@ -96,12 +96,17 @@ async fn a_run_over_a_docs_folder_cites_the_local_passage_and_keeps_its_provenan
         out.stderr
     );
 
-    // The tool was offered through classic mode's query, and its passage is source 1.
+    // Classic mode asked search_local the step's query: both files match a word of it,
+    // the policy best, so its passage is source 1.
     let sources: Vec<Value> = serde_json::from_str(
         &std::fs::read_to_string(out_dir.path().join("sources.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(sources.len(), 1, "{sources:?}");
+    assert_eq!(sources.len(), 2, "{sources:?}");
+    assert!(
+        sources.iter().all(|s| s["source_type"] == "local"),
+        "{sources:?}"
+    );
     let uri = sources[0]["url"].as_str().unwrap().to_string();
     assert!(
         uri.starts_with("file://") && uri.contains("remote-work.md#char="),
@@ -132,7 +137,7 @@ async fn a_run_over_a_docs_folder_cites_the_local_passage_and_keeps_its_provenan
     let c = w.db.client().await;
     let row = c
         .query_one(
-            "SELECT url, source_type, content, is_cited, source_metadata->>'origin' FROM sources",
+            "SELECT url, source_type, content, is_cited, source_metadata->>'origin' FROM sources WHERE is_cited",
             &[],
         )
         .await
