@@ -41,6 +41,7 @@ mod research_seeds;
 mod research_synthesizer;
 mod schema_drift;
 mod search;
+mod serve_agent;
 mod serve_api;
 mod serve_jobs;
 mod serve_openapi;
