@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 
 const ALICE: &str = "alice@example.com";
 const BOB: &str = "bob@example.com";
-const REPORT: &str = "Deltas lost a fifth of their wetlands";
+const REPORT: &str = "The river delta has lost nearly a fifth of its wetlands since 1990";
 
 fn quick() -> JobsConfig {
     JobsConfig {
