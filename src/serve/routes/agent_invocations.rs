@@ -48,9 +48,10 @@ async fn invocations(
 ) -> Result<HttpResponse, ApiError> {
     let body = match body {
         Ok(body) => body.into_inner(),
-        Err(e @ (BodyError::TooLarge { .. } | BodyError::TimedOut(_))) => {
-            return Ok(e.error_response())
-        }
+        // Not about what was sent: the body's own status (413, 408, 400).
+        Err(
+            e @ (BodyError::TooLarge { .. } | BodyError::TimedOut(_) | BodyError::Unreadable(_)),
+        ) => return Ok(e.error_response()),
         Err(e) => return Err(refused(e)),
     };
     let invalid = |e: wire::InputError| ApiError::invalid(e.field, e.message);
