@@ -18,7 +18,8 @@ use super::{AppState, User};
 use crate::db::repo::audit::{self, NewAuditEntry};
 use crate::db::PgPool;
 
-/// The API prefixes whose mutations are audited; health and static files are not.
+/// The API prefixes whose mutations are audited (and the agent endpoint's paths); health
+/// and static files are not.
 const AUDITED_PREFIXES: [&str; 2] = ["/api/v1", "/v1"];
 
 /// Middleware: after the handler, record a successful mutation (see the module docs).
@@ -74,6 +75,14 @@ pub fn classify(
 ) -> Option<Action> {
     if !is_mutation(method) {
         return None;
+    }
+    // The agent endpoint runs research from the root, as Model Serving calls it.
+    if super::responses_agent::PATHS.contains(&pattern) {
+        return Some(Action {
+            action: "research.query".into(),
+            resource_type: "research_session".into(),
+            resource_id: None,
+        });
     }
     let route = AUDITED_PREFIXES
         .iter()
@@ -230,6 +239,10 @@ mod tests {
         let prefs = classify(&Method::PUT, "/api/v1/preferences", params).unwrap();
         assert_eq!(prefs.action, "preferences.update");
         assert_eq!(prefs.resource_id, None);
+        for path in ["/invocations", "/responses"] {
+            let agent = classify(&Method::POST, path, params).unwrap();
+            assert_eq!(agent.action, "research.query", "{path}");
+        }
     }
 
     #[test]

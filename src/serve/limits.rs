@@ -184,6 +184,7 @@ fn kind_of(req: &ServiceRequest) -> Kind {
             path.starts_with("/api/v1/research/jobs")
                 || path == "/api/v1/agent/query"
                 || path == "/v1/research"
+                || super::responses_agent::PATHS.contains(&path)
                 || (in_chat && (path.ends_with("/messages") || path.ends_with("/regenerate")))
         }
         // Editing a question researches it again.

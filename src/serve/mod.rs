@@ -7,6 +7,7 @@
 //! - [`error`]: the original's error bodies and status codes;
 //! - [`body`]: request bodies read as the original's FastAPI reads them;
 //! - `routes/`: one module per resource;
+//! - [`responses_agent`]: the Databricks agent protocol (`/invocations`) as types;
 //! - [`static_files`]: the browser UI at `/` (embedded, or a directory).
 
 pub mod access_log;
@@ -20,6 +21,7 @@ pub mod llm_check;
 pub mod nul;
 pub mod openapi;
 pub mod purge;
+pub mod responses_agent;
 pub use purge::RetentionSection;
 mod routes;
 pub mod sse;

@@ -69,8 +69,13 @@ pub fn stream_response(
     frames: impl Stream<Item = Frame> + 'static,
     format: Format,
 ) -> HttpResponse {
-    let body =
-        frames.map(move |frame| Ok::<_, actix_web::Error>(Bytes::from(encode(&frame, format))));
+    event_stream(frames.map(move |frame| Bytes::from(encode(&frame, format))))
+}
+
+/// An SSE response sending `body`'s chunks as they come, through proxies and the gzip
+/// middleware unbuffered.
+pub fn event_stream(body: impl Stream<Item = Bytes> + 'static) -> HttpResponse {
+    let body = body.map(Ok::<_, actix_web::Error>);
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/event-stream"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))

@@ -42,6 +42,7 @@ pub fn is_api_path(path: &str) -> bool {
     ["/api", "/v1", "/health"]
         .iter()
         .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+        || super::responses_agent::PATHS.contains(&path)
 }
 
 /// Mounts the UI as the default service (after every route).
@@ -250,6 +251,8 @@ mod tests {
         assert!(is_api_path("/api"));
         assert!(is_api_path("/v1/health"));
         assert!(is_api_path("/health"));
+        assert!(is_api_path("/invocations"));
+        assert!(is_api_path("/responses"));
         assert!(!is_api_path("/"));
         assert!(!is_api_path("/apis"));
         assert!(!is_api_path("/chats/1"));

@@ -43,6 +43,7 @@ mod research_synthesizer;
 mod research_tools;
 mod schema_drift;
 mod search;
+mod serve_agent;
 mod serve_api;
 mod serve_jobs;
 mod serve_openapi;

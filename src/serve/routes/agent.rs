@@ -26,11 +26,11 @@ pub(super) fn mount_v1(r: &mut Routes) {
     r.post("/research", research_v1);
 }
 
-/// `ContextMessage`.
+/// `ContextMessage`: an earlier turn, `user` or `agent`.
 #[derive(Debug, Deserialize)]
-struct ContextMessage {
-    role: String,
-    content: String,
+pub(super) struct ContextMessage {
+    pub(super) role: String,
+    pub(super) content: String,
 }
 
 /// `AgentQueryRequest`.
@@ -124,7 +124,7 @@ async fn query(
 
 /// A new conversation's earlier turns, stored before the question so the run sees them as
 /// its history. A conversation that already has messages keeps its own.
-async fn seed_conversation(
+pub(super) async fn seed_conversation(
     state: &AppState,
     user: &User,
     chat: ChatId,
@@ -164,7 +164,7 @@ async fn seed_conversation(
 }
 
 /// Follow the session until it ends; its final status.
-async fn wait_for_end(jobs: &Jobs, session: SessionId) -> Option<String> {
+pub(super) async fn wait_for_end(jobs: &Jobs, session: SessionId) -> Option<String> {
     let frames = follow(
         jobs.pool.clone(),
         jobs.hub.clone(),
@@ -184,7 +184,7 @@ async fn wait_for_end(jobs: &Jobs, session: SessionId) -> Option<String> {
 }
 
 /// The ids a streaming client needs before the first event names them.
-fn with_ids(mut response: HttpResponse, s: &Submitted) -> HttpResponse {
+pub(super) fn with_ids(mut response: HttpResponse, s: &Submitted) -> HttpResponse {
     for (name, value) in [
         ("x-chat-id", s.chat_id.to_string()),
         ("x-research-session-id", s.session_id.to_string()),

@@ -1,6 +1,7 @@
 //! The routes, one module per resource, and the handlers for malformed input.
 
 mod agent;
+mod agent_invocations;
 mod chats;
 mod export;
 mod health;
@@ -59,7 +60,11 @@ fn each_route(mut cfg: Option<&mut web::ServiceConfig>, seen: &mut Vec<(Method, 
             seen: &mut *seen,
         })
     };
-    at("", &health::mount);
+    at("", &|r| {
+        health::mount(r);
+        // MLflow's agent server paths, at the root as Model Serving calls them.
+        agent_invocations::mount(r);
+    });
     at("/api/v1", &|r| {
         health::mount_api(r);
         chats::mount(r);
