@@ -55,6 +55,7 @@ fn start(pool: &PgPool, w: &World, search: Option<Arc<dyn SearchProvider>>) -> A
         llm: Arc::new(w.router()),
         search: search.unwrap_or_else(|| w.search.clone()),
         fetcher: Arc::new(w.fetcher.clone()),
+        tools: Arc::new(w.tools.clone()),
         config: Arc::new(w.config.research()),
     });
     let jobs = Arc::new(Jobs::start(
