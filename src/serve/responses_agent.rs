@@ -291,6 +291,8 @@ pub struct SourceRef {
     pub number: u32,
     pub url: String,
     pub title: Option<String>,
+    /// `web`, or the kind of private source (`vector_search`, `local`, …).
+    pub source_type: String,
     /// Whether the report cites it.
     pub cited: bool,
 }
@@ -673,6 +675,7 @@ mod tests {
             number,
             url: url.into(),
             title: Some(format!("T{number}")),
+            source_type: "web".into(),
             cited: true,
         }
     }

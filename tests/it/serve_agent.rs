@@ -214,6 +214,7 @@ async fn invoke_answers_with_the_report_its_url_citations_and_custom_outputs() {
         assert!(source["number"].as_u64().is_some(), "{source}");
         assert!(source["url"].as_str().is_some(), "{source}");
         assert!(source.get("title").is_some(), "{source}");
+        assert_eq!(source["source_type"], "web", "{source}");
     }
     assert!(custom["claims"].is_array(), "{custom}");
     assert!(custom["verification"]["total_claims"].is_u64(), "{custom}");

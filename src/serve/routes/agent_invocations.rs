@@ -164,6 +164,7 @@ async fn finished(pool: &PgPool, user: &str, s: &Submitted) -> Result<Finished, 
                 number,
                 url: row.url,
                 title: row.title,
+                source_type: row.source_type,
                 cited: row.is_cited,
             })
         })
