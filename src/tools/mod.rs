@@ -8,6 +8,7 @@
 //! configuration; it knows nothing of Databricks, files or MCP.
 
 pub mod config;
+pub mod mcp;
 
 use std::fmt;
 use std::sync::Arc;
