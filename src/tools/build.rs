@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::config::ToolsSection;
 use super::knowledge_assistant::KnowledgeAssistantTool;
 use super::local::{LocalDocsError, LocalDocsTool};
+use super::mcp::McpError;
 use super::vector_search::VectorSearchTool;
 use super::{ResearchTool, Toolset};
 use crate::databricks::{AuthError, WorkspaceClient};
@@ -36,6 +37,12 @@ pub enum BuildError {
     },
     #[error("tools.local_docs: {0}")]
     LocalDocs(#[from] LocalDocsError),
+    #[error("tools.mcp_servers.{name}: {source}")]
+    Mcp {
+        name: String,
+        #[source]
+        source: McpError,
+    },
 }
 
 /// Build every enabled tool of `section`.
@@ -94,6 +101,34 @@ where
         let tool = LocalDocsTool::index(local, embeddings).await?;
         summary.push(format!("search_local: {}", tool.summary()));
         tools.push(Arc::new(tool));
+    }
+
+    // Servers start at once: one slow server costs its own timeout, not the sum of all.
+    let servers: Vec<_> = section
+        .mcp_servers
+        .iter()
+        .filter(|(_, c)| c.enabled)
+        .collect();
+    let connected = futures::future::join_all(
+        servers
+            .iter()
+            .map(|(name, config)| super::mcp::connect(name, config)),
+    )
+    .await;
+    for ((name, _), result) in servers.iter().zip(connected) {
+        let connection = result.map_err(|source| BuildError::Mcp {
+            name: name.to_string(),
+            source,
+        })?;
+        let offered = connection.tools();
+        let names: Vec<String> = offered.iter().map(|t| t.spec().name.clone()).collect();
+        summary.push(format!(
+            "MCP server {name}: {} {} ({})",
+            names.len(),
+            if names.len() == 1 { "tool" } else { "tools" },
+            names.join(", ")
+        ));
+        tools.extend(offered);
     }
 
     Ok(Built {

@@ -11,6 +11,7 @@ pub mod build;
 pub mod config;
 pub mod knowledge_assistant;
 pub mod local;
+pub mod mcp;
 pub mod vector_search;
 
 use std::fmt;

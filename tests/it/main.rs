@@ -22,6 +22,7 @@ mod lakebase_commands;
 mod lakebase_target;
 mod live;
 mod llm;
+mod mcp;
 mod migrate;
 mod mlflow;
 mod original_frontend;

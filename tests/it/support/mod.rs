@@ -7,6 +7,7 @@ pub mod browser;
 pub mod cli;
 pub mod corpus;
 pub mod llm;
+pub mod mcp;
 pub mod mlflow;
 pub mod otlp;
 pub mod pages;
