@@ -179,3 +179,111 @@ async fn a_docs_folder_that_does_not_exist_is_a_usage_error_naming_it() {
     );
     assert!(fakes.llm.calls().is_empty(), "nothing ran");
 }
+
+/// The test configuration with `tools:` appended, written to a temporary file.
+fn config_with_tools(dir: &std::path::Path, tools: &str) -> std::path::PathBuf {
+    let base = std::fs::read_to_string(crate::support::cli::config_path("app.test.yaml")).unwrap();
+    let path = dir.join("app.yaml");
+    std::fs::write(&path, format!("{base}\ntools:\n{tools}")).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_with_an_mcp_server_cites_the_text_its_tool_returned() {
+    let fakes = Fakes::start().await;
+    fakes.search.serve_pages(&fakes.pages, &[]);
+    let mcp = crate::support::mcp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with_tools(
+        dir.path(),
+        &format!(
+            "  mcp_servers:\n    team:\n      url: {}/mcp\n      headers: {{Authorization: \"Bearer ${{TEAM_MCP_TOKEN}}\"}}\n      tools: [notes]\n",
+            mcp.url
+        ),
+    );
+    fakes.llm.script(
+        "test-fast",
+        vec![
+            say(serde_json::json!({"mode": "deep_research", "depth": "light", "reasoning": "r"})),
+            say(serde_json::json!({"title": "Plan", "thought": "t", "steps": [
+                {"id": "a", "title": "Loss rates", "description": "d", "step_type": "research", "needs_search": true}
+            ]})),
+            say(serde_json::json!({"queries": ["delta wetland loss"]})),
+            Reply::Text("- Deltas lose 1% a year [1].".into()),
+        ],
+    );
+    fakes.llm.script(
+        "test-strong",
+        vec![Reply::Stream(vec![
+            "# Deltas\n\nDeltas lose 1% a year [1].\n".into(),
+        ])],
+    );
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = fakes
+        .dra([
+            "research",
+            "How fast do deltas shrink?",
+            "--out",
+            out_dir.path().to_str().unwrap(),
+        ])
+        .env("APP_CONFIG_PATH", &config)
+        .env("TEAM_MCP_TOKEN", crate::support::mcp::TOKEN)
+        .run()
+        .await;
+    assert!(out.ok(), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("tools: MCP server team: 1 tool (team__notes)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains(crate::support::mcp::TOKEN),
+        "the token stays secret"
+    );
+    let sources: Vec<Value> = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.path().join("sources.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sources[0]["source_type"], "mcp", "{sources:?}");
+    assert_eq!(sources[0]["origin"], "team", "{sources:?}");
+    let uri = sources[0]["url"].as_str().unwrap();
+    assert!(uri.starts_with("mcp://team/notes/"), "{uri}");
+    assert!(
+        out.stdout.contains("Deltas lose 1% a year [1]."),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(uri),
+        "references list it: {}",
+        out.stdout
+    );
+    let events = std::fs::read_to_string(out_dir.path().join("events.jsonl")).unwrap();
+    assert!(
+        events.contains(r#""toolName":"team__notes""#),
+        "the call is in the events: {events}"
+    );
+}
+
+#[tokio::test]
+async fn an_mcp_server_that_cannot_start_stops_the_run_naming_its_key() {
+    let fakes = Fakes::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with_tools(
+        dir.path(),
+        "  mcp_servers:\n    files:\n      command: /no/such/mcp-server\n",
+    );
+    let out = fakes
+        .dra(["research", "q"])
+        .env("APP_CONFIG_PATH", &config)
+        .run()
+        .await;
+    assert!(!out.ok(), "{out:?}");
+    assert!(
+        out.stderr.contains("tools.mcp_servers.files: MCP server `files` could not be started (`/no/such/mcp-server`)"),
+        "{}",
+        out.stderr
+    );
+    assert!(fakes.llm.calls().is_empty(), "nothing ran");
+}
