@@ -210,9 +210,11 @@ impl Board {
                     step.state = StepState::Failed;
                 }
             }
+            // A private source's lookup (Vector Search, a folder, an MCP tool) is a search
+            // too; only a crawl fetches a page.
             ResearchEvent::ToolCall { tool_name, .. } => match tool_name.as_str() {
-                "web_search" => self.searches_in_flight += 1,
-                _ => self.pages_in_flight += 1,
+                "web_crawl" => self.pages_in_flight += 1,
+                _ => self.searches_in_flight += 1,
             },
             ResearchEvent::ToolResult {
                 tool_name,
@@ -220,8 +222,8 @@ impl Board {
                 ..
             } => {
                 let n = match tool_name.as_str() {
-                    "web_search" => &mut self.searches_in_flight,
-                    _ => &mut self.pages_in_flight,
+                    "web_crawl" => &mut self.pages_in_flight,
+                    _ => &mut self.searches_in_flight,
                 };
                 *n = n.saturating_sub(1);
                 self.sources = self.sources.max(*sources_crawled);
@@ -583,12 +585,14 @@ mod tests {
             tool("web_search", true),
             tool("web_search", false),
             tool("web_crawl", true),
+            tool("search_local", true),
         ] {
             b.apply(&e);
         }
         assert_eq!(
             b.status_line(Some(12_345)),
-            "researcher · 1 searches, 1 pages in flight · 3 sources · 12.3k tokens"
+            "researcher · 2 searches, 1 pages in flight · 3 sources · 12.3k tokens",
+            "a private source's lookup counts as a search"
         );
         b.apply(&ResearchEvent::StepCompleted {
             step_index: 0,
