@@ -412,6 +412,13 @@ async fn a_report_cites_a_vector_search_passage_as_a_numbered_source() {
         queries_of(&ws.requests(), INDEX)[0]["query_text"],
         "spark 4 defaults"
     );
+    // The planner was told which private sources the researcher can search.
+    let planner = w.llm.calls_to("ep-analytical")[0].body.to_string();
+    assert!(
+        planner.contains("Private sources the researcher can search")
+            && planner.contains("- search_product_docs: "),
+        "{planner}"
+    );
 }
 
 /// The example in docs/tools.md and the commented one in config/app.yaml are the same

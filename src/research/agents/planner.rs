@@ -250,6 +250,21 @@ fn normalize_steps(raw: Vec<AnswerStep>, max: usize) -> Vec<PlanStep> {
         .collect()
 }
 
+/// What the planner is told of the configured private sources, to append to the background
+/// context: steps can then be planned around them (empty without tools).
+pub fn private_sources_note(tools: &crate::tools::Toolset) -> String {
+    if tools.is_empty() {
+        return String::new();
+    }
+    let mut text = String::from(
+        "\n\n## Private sources the researcher can search\nBesides the web, the researcher has these tools; plan steps that need the organisation's own documents or data around them.\n",
+    );
+    for spec in tools.specs() {
+        text.push_str(&format!("- {}: {}\n", spec.name, spec.description.trim()));
+    }
+    text
+}
+
 fn user_message(
     query: &str,
     history: &[Message],

@@ -400,7 +400,8 @@ async fn first_plan(
         .unwrap_or_else(|e| {
             tracing::warn!(error = %e, "background search failed; planning without context");
             String::new()
-        });
+        })
+        + &crate::research::agents::planner::private_sources_note(s.tools);
     crate::research::fault::point("planner");
     let planned = or_stop(
         watch,

@@ -243,7 +243,7 @@ impl StepLoop<'_, '_> {
                     self.s.llm,
                     &self.req.query,
                     &self.req.history,
-                    "",
+                    &crate::research::agents::planner::private_sources_note(self.s.tools),
                     self.profile,
                     Some((&plan, &feedback)),
                 )
