@@ -136,3 +136,66 @@ where
         summary,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tools::config::VectorSearchIndex;
+
+    fn no_credentials() -> Result<WorkspaceClient, AuthError> {
+        Err(AuthError::NoCredentials {
+            attempts: Vec::new(),
+        })
+    }
+
+    fn index(enabled: bool) -> VectorSearchIndex {
+        VectorSearchIndex {
+            enabled,
+            endpoint: "vs".into(),
+            index: "main.docs.chunks".into(),
+            ..VectorSearchIndex::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn disabled_entries_are_left_out_and_ask_for_no_credentials() {
+        let mut section = ToolsSection::default();
+        section.vector_search.insert("docs".into(), index(false));
+        let asked = std::cell::Cell::new(false);
+        let built = build(
+            &section,
+            BuildDeps {
+                workspace: || {
+                    asked.set(true);
+                    no_credentials()
+                },
+                embeddings: None,
+            },
+        )
+        .await
+        .unwrap();
+        assert!(built.toolset.is_empty());
+        assert!(built.summary.is_empty());
+        assert!(!asked.get());
+    }
+
+    #[tokio::test]
+    async fn an_enabled_index_without_credentials_names_its_key() {
+        let mut section = ToolsSection::default();
+        section.vector_search.insert("docs".into(), index(true));
+        let err = build(
+            &section,
+            BuildDeps {
+                workspace: no_credentials,
+                embeddings: None,
+            },
+        )
+        .await
+        .unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.starts_with("tools.vector_search.docs needs Databricks credentials"),
+            "{message}"
+        );
+    }
+}
