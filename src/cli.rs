@@ -114,6 +114,12 @@ pub enum Command {
         after_help = "Examples:\n  dra search \"lakebase pricing\"\n  dra search \"rust async runtimes\" --count 5 --freshness pw --json\n  SEARXNG_URL=http://localhost:8888 dra search --provider searxng \"databricks apps\"\n  dra search --provider wikipedia \"river delta\"   # no key needed"
     )]
     Search(SearchArgs),
+    /// List the private sources and MCP tools under `tools:` (folders indexed, servers
+    /// connected, as a run would); `--query` asks each of them once.
+    #[command(
+        after_help = "Examples:\n  dra tools\n  dra tools --docs ./handbook --query \"remote work policy\"\n  dra tools --query \"spark 4 defaults\" --json | jq '.results[].passages[].uri'"
+    )]
+    Tools(ToolsArgs),
     /// List the model tiers and endpoints; `--check` sends each endpoint a one-word prompt.
     #[command(
         after_help = "Examples:\n  dra models\n  dra models --check\n  OPENAI_BASE_URL=http://localhost:11434/v1 dra models --check --json"
@@ -255,6 +261,21 @@ pub struct FetchArgs {
     /// Show at most this many characters of the text; 0 shows all of it.
     #[arg(long, default_value_t = 2000, value_name = "N")]
     pub max_chars: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ToolsArgs {
+    /// Ask every tool that takes a query this, once, and print what it returns.
+    #[arg(long, value_name = "TEXT")]
+    pub query: Option<String>,
+
+    /// Also index this folder, as `dra research --docs` does (repeatable).
+    #[arg(long, value_name = "DIR")]
+    pub docs: Vec<std::path::PathBuf>,
+
+    /// Print JSON instead.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

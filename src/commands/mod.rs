@@ -13,6 +13,7 @@ mod models;
 mod research;
 mod search;
 mod serve;
+mod tools;
 mod wait_lakebase;
 
 use std::path::PathBuf;
@@ -49,6 +50,9 @@ pub async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         if let Some(model) = &args.model {
             loaded.config.llm.model = Some(model.clone());
         }
+        research::add_docs(&mut loaded.config.tools.local_docs, &args.docs)?;
+    }
+    if let Command::Tools(args) = &cli.command {
         research::add_docs(&mut loaded.config.tools.local_docs, &args.docs)?;
     }
     let auth = AuthOptions {
@@ -96,6 +100,7 @@ pub async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logs(args) => logs::run(&ctx, &args).await,
         Command::Fetch(args) => fetch::run(&ctx, args).await,
         Command::Search(args) => search::run(&ctx, args).await,
+        Command::Tools(args) => tools::run(&ctx, args).await,
         Command::Models(args) => models::run(&ctx, args).await,
         Command::Research(args) => research::run(&ctx, args).await,
         Command::Serve(args) => serve::run(&ctx, &args).await,

@@ -287,3 +287,58 @@ async fn an_mcp_server_that_cannot_start_stops_the_run_naming_its_key() {
     );
     assert!(fakes.llm.calls().is_empty(), "nothing ran");
 }
+
+#[tokio::test]
+async fn dra_tools_lists_the_tools_and_asks_each_a_query() {
+    let fakes = Fakes::start().await;
+    let docs = tempfile::tempdir().unwrap();
+    std::fs::write(
+        docs.path().join("remote-work.md"),
+        format!("# Remote work policy\n\n{POLICY}\n"),
+    )
+    .unwrap();
+    let dir = docs.path().to_str().unwrap();
+
+    let none = fakes.dra(["tools"]).run().await;
+    assert!(none.ok(), "{none:?}");
+    assert!(
+        none.stderr.contains("no tools are configured"),
+        "{}",
+        none.stderr
+    );
+
+    let listed = fakes.dra(["tools", "--docs", dir]).run().await;
+    assert!(listed.ok(), "{listed:?}");
+    assert!(
+        listed.stdout.starts_with("search_local (local)\n"),
+        "{}",
+        listed.stdout
+    );
+    assert!(
+        listed
+            .stderr
+            .contains("tools: search_local: indexed 1 file"),
+        "{}",
+        listed.stderr
+    );
+
+    let asked = fakes
+        .dra(["tools", "--docs", dir, "--query", "remote work", "--json"])
+        .run()
+        .await;
+    assert!(asked.ok(), "{asked:?}");
+    let answer: Value = serde_json::from_str(&asked.stdout).unwrap();
+    assert_eq!(answer["query"], "remote work");
+    let passage = &answer["results"][0]["passages"][0];
+    assert_eq!(answer["results"][0]["tool"], "search_local");
+    assert_eq!(passage["source_type"], "local");
+    assert!(
+        passage["text"].as_str().unwrap().contains(POLICY),
+        "{passage}"
+    );
+    assert!(
+        passage["uri"].as_str().unwrap().starts_with("file://"),
+        "{passage}"
+    );
+    assert!(fakes.llm.calls().is_empty(), "no model is asked");
+}
