@@ -9,6 +9,7 @@ pub mod env;
 pub mod events;
 pub mod jobs;
 pub mod llm;
+pub mod mcp;
 pub mod progress;
 pub mod redact;
 pub mod research;

@@ -8,6 +8,7 @@ mod fetch;
 mod grant_permissions;
 mod identity;
 mod logs;
+mod mcp;
 mod migrate;
 mod models;
 mod research;
@@ -64,7 +65,7 @@ pub async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
     };
     if matches!(
         cli.command,
-        Command::Research(_) | Command::Serve(_) | Command::Models(_)
+        Command::Research(_) | Command::Serve(_) | Command::Models(_) | Command::Mcp(_)
     ) {
         let config = &mut loaded.config;
         let databricks = DatabricksAuth::resolve(&auth, &env)
@@ -81,7 +82,7 @@ pub async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
             }
             // The server starts without a model (its health check says so); the UI and the
             // stored chats still work.
-            Err(e) if matches!(cli.command, Command::Serve(_)) => {
+            Err(e) if matches!(cli.command, Command::Serve(_) | Command::Mcp(_)) => {
                 eprintln!("warning: {e}");
             }
             Err(e) => return Err(e.into()),
@@ -101,6 +102,7 @@ pub async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fetch(args) => fetch::run(&ctx, args).await,
         Command::Search(args) => search::run(&ctx, args).await,
         Command::Tools(args) => tools::run(&ctx, args).await,
+        Command::Mcp(args) => mcp::run(&ctx, args).await,
         Command::Models(args) => models::run(&ctx, args).await,
         Command::Research(args) => research::run(&ctx, args).await,
         Command::Serve(args) => serve::run(&ctx, &args).await,

@@ -13,7 +13,7 @@ use syn::visit::{self, Visit};
 /// `commands/`) sits above them all.
 const LAYERS: &[&[&str]] = &[
     &["config"],
-    &["serve", "progress", "telemetry"],
+    &["serve", "progress", "telemetry", "mcp"],
     &["jobs"],
     &["db"],
     &["research"],

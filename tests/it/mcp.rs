@@ -11,6 +11,8 @@ use dra::tools::{ResearchTool, SourceKind, ToolError};
 use serde_json::json;
 
 use crate::support::mcp as fake;
+use crate::support::pages::ARTICLE_PARAGRAPHS;
+use crate::support::world::Fakes;
 
 fn http_server(url: &str, tools: &[&str]) -> McpServer {
     McpServer {
@@ -149,4 +151,189 @@ async fn a_stdio_server_that_exits_at_start_is_an_error_naming_it() {
     let err = connect("ghost", &config).await.unwrap_err();
     assert!(matches!(err, McpError::Start { .. }), "{err:?}");
     assert!(err.to_string().contains("`ghost`"), "{err}");
+}
+
+// --- `dra mcp`, driven by rmcp's client over stdio ---
+
+/// Records the progress messages the server sends.
+#[derive(Clone, Default)]
+struct ProgressLog(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl rmcp::ClientHandler for ProgressLog {
+    async fn on_progress(
+        &self,
+        params: rmcp::model::ProgressNotificationParam,
+        _context: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(params.message.unwrap_or_default());
+    }
+}
+
+async fn dra_mcp(
+    w: &Fakes,
+    log: ProgressLog,
+) -> (
+    rmcp::service::RunningService<rmcp::RoleClient, ProgressLog>,
+    tempfile::TempDir,
+) {
+    use rmcp::ServiceExt;
+    let (cmd, home) = w.dra(["mcp"]).into_command();
+    let (transport, _stderr) = rmcp::transport::TokioChildProcess::builder(cmd)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    (log.serve(transport).await.unwrap(), home)
+}
+
+fn call(name: &'static str, args: serde_json::Value) -> rmcp::model::CallToolRequestParams {
+    rmcp::model::CallToolRequestParams::new(name).with_arguments(args.as_object().unwrap().clone())
+}
+
+fn text_of(result: &rmcp::model::CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|c| match c {
+            rmcp::model::ContentBlock::Text(t) => Some(t.text.clone()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dra_mcp_offers_research_search_and_fetch() {
+    let w = Fakes::start().await;
+    let (client, _home) = dra_mcp(&w, ProgressLog::default()).await;
+    let mut names: Vec<String> = client
+        .peer()
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["fetch", "research", "search"]);
+
+    let found = client
+        .peer()
+        .call_tool(call("search", json!({"query": "delta wetland loss"})))
+        .await
+        .unwrap();
+    assert_ne!(found.is_error, Some(true), "{}", text_of(&found));
+    let hits = &found.structured_content.as_ref().unwrap()["hits"];
+    assert_eq!(hits[0]["url"], w.pages.url("/article"), "{hits}");
+
+    let page = client
+        .peer()
+        .call_tool(call("fetch", json!({"url": w.pages.url("/article")})))
+        .await
+        .unwrap();
+    let text = text_of(&page);
+    assert!(text.contains(ARTICLE_PARAGRAPHS[0]), "{text}");
+
+    let missing = client
+        .peer()
+        .call_tool(call("fetch", json!({"url": w.pages.url("/status/404")})))
+        .await
+        .unwrap();
+    assert_eq!(missing.is_error, Some(true), "{}", text_of(&missing));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dra_mcp_research_returns_the_report_with_sources_and_progress() {
+    use rmcp::model::{ClientRequest, Request, ServerResult};
+    let w = Fakes::start().await;
+    w.script_one_step_run("Deltas");
+    let log = ProgressLog::default();
+    let (client, _home) = dra_mcp(&w, log.clone()).await;
+    let handle = client
+        .send_cancellable_request(
+            ClientRequest::CallToolRequest(Request::new(call(
+                "research",
+                json!({"question": "How fast are deltas losing wetlands?", "mode": "deep_research", "depth": "light"}),
+            ))),
+            rmcp::service::PeerRequestOptions::no_options(),
+        )
+        .await
+        .unwrap();
+    let ServerResult::CallToolResult(result) = handle.await_response().await.unwrap() else {
+        panic!("not a tool result");
+    };
+    assert_ne!(result.is_error, Some(true), "{}", text_of(&result));
+    let report = text_of(&result);
+    assert!(report.starts_with("# Deltas"), "{report}");
+    assert!(report.contains("wetlands [1]."), "{report}");
+    let details = result.structured_content.unwrap();
+    let sources = details["sources"].as_array().unwrap();
+    assert_eq!(sources[0]["number"], 1, "{details}");
+    assert_eq!(sources[0]["source_type"], "web", "{details}");
+    assert!(sources[0]["url"]
+        .as_str()
+        .unwrap()
+        .starts_with(&w.pages.url("/")));
+    let progress = log.0.lock().unwrap().clone();
+    assert!(
+        progress.iter().any(|m| m.starts_with("step 1 started")),
+        "{progress:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dra_mcp_as_a_stdio_tool_server_and_its_child_killed_on_drop() {
+    let w = Fakes::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let config = McpServer {
+        command: Some(env!("CARGO_BIN_EXE_dra").into()),
+        args: vec!["mcp".into()],
+        env: BTreeMap::from([
+            ("HOME".to_string(), home.path().display().to_string()),
+            (
+                "APP_CONFIG_PATH".to_string(),
+                crate::support::cli::config_path("app.test.yaml")
+                    .display()
+                    .to_string(),
+            ),
+            ("OLLAMA_HOST".to_string(), "127.0.0.1:1".to_string()),
+            ("OPENAI_BASE_URL".to_string(), format!("{}/v1", w.llm.url)),
+            ("BRAVE_BASE_URL".to_string(), w.search.url.clone()),
+            (
+                "BRAVE_API_KEY".to_string(),
+                crate::support::search::BRAVE_KEY.to_string(),
+            ),
+        ]),
+        tools: vec!["fetch".into(), "no_such_tool".into()],
+        timeout: Duration::from_secs(60),
+        ..McpServer::default()
+    };
+    let conn = connect("dra", &config).await.unwrap();
+    let tools = conn.tools();
+    let names: Vec<&str> = tools.iter().map(|t| t.spec().name.as_str()).collect();
+    assert_eq!(names, ["dra__fetch"]);
+    let out = tools[0]
+        .call(&json!({"url": w.pages.url("/article")}))
+        .await
+        .unwrap();
+    assert!(out.passages[0].text.contains(ARTICLE_PARAGRAPHS[0]));
+    assert_eq!(out.passages[0].origin, "dra");
+
+    let pid = conn.process_id().unwrap();
+    let proc = std::path::PathBuf::from(format!("/proc/{pid}"));
+    assert!(proc.exists());
+    drop(tools);
+    drop(conn);
+    // Killing and reaping happen on a spawned task: wait for them, within a bound.
+    let mut gone = false;
+    for _ in 0..100 {
+        if !proc.exists() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "dra mcp (pid {pid}) still exists or is a zombie");
 }

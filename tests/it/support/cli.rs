@@ -127,6 +127,12 @@ impl Dra {
             .env("PGSSLMODE", "disable")
     }
 
+    /// The command as configured (and the HOME it must outlive), for a caller that wires
+    /// its standard streams itself, such as an MCP client transport.
+    pub fn into_command(self) -> (tokio::process::Command, tempfile::TempDir) {
+        (self.cmd, self.home)
+    }
+
     /// Start `dra` with stdout and stderr piped, to signal it while it runs.
     pub fn spawn(mut self) -> (tokio::process::Child, tempfile::TempDir) {
         self.cmd

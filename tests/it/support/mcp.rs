@@ -6,7 +6,6 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
     CallToolResult, ContentBlock, Resource, ServerCapabilities, ServerConfig, TextContent,
@@ -35,16 +34,12 @@ pub struct Lookup {
 }
 
 #[derive(Clone)]
-pub struct FakeMcp {
-    tool_router: ToolRouter<Self>,
-}
+pub struct FakeMcp;
 
 #[tool_router]
 impl FakeMcp {
     fn new() -> FakeMcp {
-        FakeMcp {
-            tool_router: Self::tool_router(),
-        }
+        FakeMcp
     }
 
     /// Two text items, one per matching note.
