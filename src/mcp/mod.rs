@@ -142,6 +142,8 @@ impl DraMcp {
             config: &s.research,
         };
         let outcome = crate::research::run::run(&request, &services, &bus).await;
+        // The bus holds the sink's sender: the forwarder ends only once both are gone.
+        drop(bus);
         let verification = progress.finish().await;
         match outcome {
             Err(e) => Ok(error_result(format!("research failed: {e}"))),
