@@ -1,5 +1,5 @@
 //! dra as an MCP server: `research`, `search` and `fetch` for other agents, over stdio
-//! (`dra mcp`) or streamable HTTP (`/mcp` under `dra serve`). rmcp speaks the protocol;
+//! (`dra mcp`); the same handler can sit behind rmcp's streamable HTTP service. rmcp speaks the protocol;
 //! this module maps each tool onto the engine exactly as `dra research`, `dra search` and
 //! `dra fetch` use it, and research events onto MCP progress notifications.
 
