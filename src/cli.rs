@@ -142,7 +142,7 @@ pub enum Command {
     /// Offer dra to other agents as an MCP server on stdin/stdout: the tools `research`
     /// (a cited report), `search` (web hits) and `fetch` (a page's text).
     #[command(
-        after_help = "Examples:\n  dra mcp\n  dra --config /etc/dra/app.yaml mcp --user alice@example.com\n\nAn MCP client starts it and speaks JSON-RPC on its stdin and stdout; logs go to stderr.\nIn Claude Desktop's claude_desktop_config.json:\n  {\"mcpServers\": {\"dra\": {\"command\": \"dra\", \"args\": [\"mcp\"],\n    \"env\": {\"DATABRICKS_HOST\": \"https://…\", \"DATABRICKS_TOKEN\": \"…\"}}}}\n\nIt uses the same configuration as `dra research` (model endpoints, search provider, web\nlimits, tools:). `research` sends MCP progress notifications when the client asks for\nthem and stops with a partial report when the client cancels the call. Runs are not saved.\nOver HTTP, `dra serve` offers the same tools at /mcp. See docs/mcp.md."
+        after_help = "Examples:\n  dra mcp\n  dra --config /etc/dra/app.yaml mcp --user alice@example.com\n\nAn MCP client starts it and speaks JSON-RPC on its stdin and stdout; logs go to stderr.\nIn Claude Desktop's claude_desktop_config.json:\n  {\"mcpServers\": {\"dra\": {\"command\": \"dra\", \"args\": [\"mcp\"],\n    \"env\": {\"DATABRICKS_HOST\": \"https://…\", \"DATABRICKS_TOKEN\": \"…\"}}}}\n\nIt uses the same configuration as `dra research` (model endpoints, search provider, web\nlimits, tools:). `research` sends MCP progress notifications when the client asks for\nthem and stops with a partial report when the client cancels the call. Runs are not saved. See docs/mcp.md."
     )]
     Mcp(McpArgs),
 

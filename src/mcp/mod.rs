@@ -1,5 +1,5 @@
 //! dra as an MCP server: `research`, `search` and `fetch` for other agents, over stdio
-//! (`dra mcp`) or streamable HTTP (`/mcp` under `dra serve`). rmcp speaks the protocol;
+//! (`dra mcp`); the same handler can sit behind rmcp's streamable HTTP service. rmcp speaks the protocol;
 //! this module maps each tool onto the engine exactly as `dra research`, `dra search` and
 //! `dra fetch` use it, and research events onto MCP progress notifications.
 
@@ -142,6 +142,8 @@ impl DraMcp {
             config: &s.research,
         };
         let outcome = crate::research::run::run(&request, &services, &bus).await;
+        // The bus holds the sink's sender: the forwarder ends only once both are gone.
+        drop(bus);
         let verification = progress.finish().await;
         match outcome {
             Err(e) => Ok(error_result(format!("research failed: {e}"))),

@@ -255,7 +255,7 @@ async fn dra_mcp_research_returns_the_report_with_sources_and_progress() {
         .send_cancellable_request(
             ClientRequest::CallToolRequest(Request::new(call(
                 "research",
-                json!({"question": "How fast are deltas losing wetlands?", "mode": "deep_research", "depth": "light"}),
+                json!({"question": "How fast are deltas losing wetlands?"}),
             ))),
             rmcp::service::PeerRequestOptions::no_options(),
         )
