@@ -76,6 +76,18 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         })),
         None => None,
     };
+    // `/mcp`: the engine's services as MCP tools (none without a model).
+    let mcp = engine.as_ref().map(|e| {
+        let services = Arc::new(dra::mcp::McpServices {
+            llm: e.llm.clone(),
+            search: e.search.clone(),
+            search_config: ctx.config.search.clone(),
+            fetcher: e.fetcher.clone(),
+            tools: (*e.tools).clone(),
+            research: (*e.config).clone(),
+        });
+        super::mcp::http_routes(services, mcp_allowed_hosts(&identity, &listen))
+    });
     let jobs = pool.as_ref().map(|pool| {
         Arc::new(Jobs::start(
             pool.clone(),
@@ -94,6 +106,7 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         jobs: jobs.clone(),
         ui,
         body_timeout: ctx.config.server.body_timeout,
+        extra_routes: mcp,
         ..AppState::new(pool, identity)
     };
     // On SIGTERM, `run` hands running research back to the queue for another process (or
@@ -103,6 +116,28 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         jobs.shutdown().await;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `Host` values `/mcp` accepts. Behind the Databricks Apps proxy every request carries
+/// the proxy's identity headers, so any host it forwards is fine (an empty list); a
+/// development server, which trusts whoever reaches it, takes only loopback names and the
+/// host it was told to listen on, against DNS rebinding from a browser.
+fn mcp_allowed_hosts(identity: &IdentityMode, listen: &Listen) -> Vec<String> {
+    match identity {
+        IdentityMode::Production => Vec::new(),
+        IdentityMode::Development { .. } => {
+            let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).into();
+            let host = listen.host.trim_matches(|c| c == '[' || c == ']');
+            if !host.is_empty()
+                && host != "0.0.0.0"
+                && host != "::"
+                && !hosts.iter().any(|h| h == host)
+            {
+                hosts.push(host.to_string());
+            }
+            hosts
+        }
+    }
 }
 
 /// The research jobs' search provider, announced on stderr when it is the keyless default.

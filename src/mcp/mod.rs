@@ -45,6 +45,21 @@ pub struct DraMcp {
     user: Option<String>,
 }
 
+/// The signed-in user of an HTTP request, put into the request's extensions by whoever
+/// mounts the streamable HTTP service (`/mcp` under `dra serve`); rmcp hands the request's
+/// parts to each tool call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpUser(pub String);
+
+/// The [`McpUser`] of the HTTP request behind a call, if there is one.
+fn request_user(context: &RequestContext<RoleServer>) -> Option<String> {
+    context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<McpUser>())
+        .map(|user| user.0.clone())
+}
+
 /// `research` arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ResearchArgs {
@@ -128,7 +143,7 @@ impl DraMcp {
             // The client's notifications/cancelled (or a dropped HTTP stream) stops the run;
             // what was gathered becomes a partial report.
             cancel: context.ct.clone(),
-            user: self.user.clone(),
+            user: request_user(&context).or_else(|| self.user.clone()),
             ..RunRequest::new(question)
         };
         let progress = Progress::start(context.meta.get_progress_token(), context.peer.clone());

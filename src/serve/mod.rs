@@ -63,7 +63,13 @@ pub struct AppState {
     pub ui: StaticUi,
     /// Time a client has to send a request body (`server.body_timeout`).
     pub body_timeout: std::time::Duration,
+    /// Routes mounted from outside this module (`/mcp`, which the binary builds from the
+    /// `mcp` module, a layer this one may not use), before the UI's catch-all.
+    pub extra_routes: Option<ExtraRoutes>,
 }
+
+/// See [`AppState::extra_routes`].
+pub type ExtraRoutes = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
 
 impl AppState {
     /// State with the default per-user limits (the `rate_limits:` defaults).
@@ -76,6 +82,7 @@ impl AppState {
             jobs: None,
             ui: StaticUi::Off,
             body_timeout: ServerConfig::default().body_timeout,
+            extra_routes: None,
         }
     }
 
@@ -130,6 +137,11 @@ pub fn configure(state: Arc<AppState>) -> impl Fn(&mut web::ServiceConfig) + Clo
             .app_data(web::QueryConfig::default().error_handler(routes::query_error))
             .app_data(web::PathConfig::default().error_handler(routes::path_error))
             .configure(routes::mount)
+            .configure(|cfg| {
+                if let Some(extra) = &state.extra_routes {
+                    extra(cfg);
+                }
+            })
             // Last: the UI answers only what no route matched.
             .configure(static_files::mount(state.ui.clone()));
     }

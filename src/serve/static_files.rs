@@ -39,7 +39,7 @@ connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; fram
 
 /// Whether `path` belongs to the API (never answered with the UI).
 pub fn is_api_path(path: &str) -> bool {
-    ["/api", "/v1", "/health"]
+    ["/api", "/v1", "/health", "/mcp"]
         .iter()
         .any(|p| path == *p || path.starts_with(&format!("{p}/")))
         || super::responses_agent::PATHS.contains(&path)
@@ -253,6 +253,7 @@ mod tests {
         assert!(is_api_path("/health"));
         assert!(is_api_path("/invocations"));
         assert!(is_api_path("/responses"));
+        assert!(is_api_path("/mcp"));
         assert!(!is_api_path("/"));
         assert!(!is_api_path("/apis"));
         assert!(!is_api_path("/chats/1"));

@@ -337,3 +337,129 @@ async fn dra_mcp_as_a_stdio_tool_server_and_its_child_killed_on_drop() {
     }
     assert!(gone, "dra mcp (pid {pid}) still exists or is a zombie");
 }
+
+// --- `/mcp` under `dra serve` ---
+
+/// `dra serve` in development on a free loopback port, without a database, once healthy.
+async fn dra_serve(w: &Fakes) -> (tokio::process::Child, String, tempfile::TempDir) {
+    dra_serve_with(w, &["--local-user", "alice@example.com"], &[]).await
+}
+
+/// `dra serve ARGS…` with extra environment, once healthy.
+async fn dra_serve_with(
+    w: &Fakes,
+    args: &[&str],
+    env: &[(&str, String)],
+) -> (tokio::process::Child, String, tempfile::TempDir) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let port_arg = port.to_string();
+    let mut dra = w.dra(
+        ["serve", "--port", port_arg.as_str()]
+            .into_iter()
+            .chain(args.iter().copied()),
+    );
+    for (k, v) in env {
+        dra = dra.env(k, v);
+    }
+    let (child, home) = dra.spawn();
+    let url = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(r) = client.get(format!("{url}/health")).send().await {
+            if r.status().is_success() {
+                return (child, url, home);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("dra serve did not become healthy at {url}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dra_serve_offers_the_same_tools_at_mcp_over_streamable_http() {
+    let w = Fakes::start().await;
+    let (_child, url, _home) = dra_serve(&w).await;
+    let server = McpServer {
+        url: Some(format!("{url}/mcp")),
+        timeout: Duration::from_secs(30),
+        ..McpServer::default()
+    };
+    let conn = connect("served", &server).await.unwrap();
+    let tools = conn.tools();
+    let mut names: Vec<&str> = tools.iter().map(|t| t.spec().name.as_str()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["served__fetch", "served__research", "served__search"]
+    );
+
+    let page = tool(&tools, "served__fetch")
+        .call(&json!({"url": w.pages.url("/article")}))
+        .await
+        .unwrap();
+    assert!(page.passages[0].text.contains(ARTICLE_PARAGRAPHS[0]));
+    let hits = tool(&tools, "served__search")
+        .call(&json!({"query": "delta wetland loss"}))
+        .await
+        .unwrap();
+    assert!(
+        hits.passages[0].text.contains(&w.pages.url("/article")),
+        "{:?}",
+        hits.passages
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mcp_under_dra_serve_refuses_a_foreign_host_header() {
+    let w = Fakes::start().await;
+    let (_child, url, _home) = dra_serve(&w).await;
+    let initialize = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+    });
+    let client = reqwest::Client::new();
+    let send = |host: &'static str| {
+        client
+            .post(format!("{url}/mcp"))
+            .header("Host", host)
+            .header("Accept", "application/json, text/event-stream")
+            .json(&initialize)
+            .send()
+    };
+    let rebound = send("attacker.example").await.unwrap();
+    assert_eq!(rebound.status(), 403, "DNS rebinding is refused");
+    let local = send("localhost").await.unwrap();
+    assert_eq!(local.status(), 200, "{:?}", local.text().await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mcp_under_a_production_server_wants_the_proxys_identity() {
+    let w = Fakes::start().await;
+    let db = crate::support::TestDb::new().await;
+    crate::support::serve::migrate(&db).await;
+    let (_child, url, _home) = dra_serve_with(
+        &w,
+        &["--production", "--host", "127.0.0.1"],
+        &[("DATABASE_URL", db.url())],
+    )
+    .await;
+    let anonymous = McpServer {
+        url: Some(format!("{url}/mcp")),
+        timeout: Duration::from_secs(30),
+        ..McpServer::default()
+    };
+    let err = connect("served", &anonymous).await.unwrap_err();
+    assert!(err.to_string().contains("`served`"), "{err}");
+    let signed_in = McpServer {
+        headers: BTreeMap::from([(
+            "X-Forwarded-Email".to_string(),
+            "alice@example.com".to_string(),
+        )]),
+        ..anonymous
+    };
+    let conn = connect("served", &signed_in).await.unwrap();
+    assert_eq!(conn.tools().len(), 3);
+}
