@@ -119,10 +119,7 @@ impl KnowledgeAssistantTool {
     }
 
     fn unavailable(&self, message: String) -> ToolError {
-        ToolError::Unavailable {
-            tool: self.spec.name.clone(),
-            message: crate::redact::scrub(&message).into_owned(),
-        }
+        ToolError::unavailable(&self.spec.name, &message)
     }
 
     fn explain(&self, error: ApiError) -> ToolError {

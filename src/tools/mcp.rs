@@ -270,10 +270,7 @@ impl McpTool {
     }
 
     fn unavailable(&self, message: impl Into<String>) -> ToolError {
-        ToolError::Unavailable {
-            tool: self.spec.name.clone(),
-            message: message.into(),
-        }
+        ToolError::unavailable(&self.spec.name, &message.into())
     }
 }
 
@@ -311,7 +308,7 @@ impl ResearchTool for McpTool {
                     self.timeout, self.server
                 )))
             }
-            Ok(Err(e)) => return Err(self.unavailable(crate::redact::scrub(&e.to_string()))),
+            Ok(Err(e)) => return Err(self.unavailable(e.to_string())),
             Ok(Ok(result)) => result,
         };
         let args = serde_json::Value::Object(arguments);
@@ -322,7 +319,7 @@ impl ResearchTool for McpTool {
             } else {
                 format!("the tool reported an error: {}", clip(&text, 500))
             };
-            return Err(self.unavailable(crate::redact::scrub(&message)));
+            return Err(self.unavailable(message));
         }
         let passages = self.passages(&args, &result.content);
         let note = passages

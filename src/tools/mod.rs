@@ -105,6 +105,17 @@ pub enum ToolError {
     Unavailable { tool: String, message: String },
 }
 
+impl ToolError {
+    /// The service behind `tool` failed: `message` says how, with anything secret-looking
+    /// scrubbed, since it reaches the model, the events and the log.
+    pub fn unavailable(tool: &str, message: &str) -> ToolError {
+        ToolError::Unavailable {
+            tool: tool.to_string(),
+            message: crate::redact::scrub(message).into_owned(),
+        }
+    }
+}
+
 /// A tool the researcher can call.
 #[async_trait]
 pub trait ResearchTool: Send + Sync {

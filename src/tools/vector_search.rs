@@ -120,10 +120,7 @@ impl VectorSearchTool {
     }
 
     fn unavailable(&self, message: String) -> ToolError {
-        ToolError::Unavailable {
-            tool: self.spec.name.clone(),
-            message: crate::redact::scrub(&message).into_owned(),
-        }
+        ToolError::unavailable(&self.spec.name, &message)
     }
 
     /// What a failed query means for this index, in words that say what to check.
