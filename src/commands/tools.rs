@@ -16,11 +16,7 @@ pub async fn run(ctx: &Context, args: ToolsArgs) -> anyhow::Result<ExitCode> {
         dra::databricks::DatabricksAuth::resolve(&ctx.auth, &ctx.env).map(Arc::new)
     })?;
     let tools = super::build_tools(ctx, embeddings, false).await?;
-    let listed: Vec<&Arc<dyn ResearchTool>> = tools
-        .names()
-        .into_iter()
-        .filter_map(|name| tools.get(name))
-        .collect();
+    let listed: Vec<&Arc<dyn ResearchTool>> = tools.iter().collect();
     let Some(query) = args.query.as_deref().map(str::trim) else {
         if args.json {
             let specs: Vec<_> = listed.iter().map(|t| describe(t.as_ref())).collect();

@@ -172,6 +172,11 @@ impl Toolset {
         self.tools.iter().find(|t| t.spec().name == name)
     }
 
+    /// Every tool, in configuration order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn ResearchTool>> {
+        self.tools.iter()
+    }
+
     pub fn names(&self) -> Vec<&str> {
         self.tools.iter().map(|t| t.spec().name.as_str()).collect()
     }

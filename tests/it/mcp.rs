@@ -351,10 +351,7 @@ async fn dra_serve_with(
     args: &[&str],
     env: &[(&str, String)],
 ) -> (tokio::process::Child, String, tempfile::TempDir) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
+    let port = crate::support::browser::free_port();
     let port_arg = port.to_string();
     let mut dra = w.dra(
         ["serve", "--port", port_arg.as_str()]
@@ -366,16 +363,8 @@ async fn dra_serve_with(
     }
     let (child, home) = dra.spawn();
     let url = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if let Ok(r) = client.get(format!("{url}/health")).send().await {
-            if r.status().is_success() {
-                return (child, url, home);
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("dra serve did not become healthy at {url}");
+    crate::support::serve::wait_healthy(&url).await;
+    (child, url, home)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -11,12 +11,7 @@ use serde_json::{json, Value};
 
 const ALICE: &str = "alice@example.com";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+use crate::support::browser::free_port;
 
 /// The test config with jobs that notice a dead process within seconds and do not retry.
 fn quick_config(dir: &std::path::Path) -> std::path::PathBuf {
@@ -66,20 +61,12 @@ async fn serve_with(
     }
     let (child, home) = dra.spawn();
     let url = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if let Ok(r) = client.get(format!("{url}/health")).send().await {
-            if r.status().is_success() {
-                return Process {
-                    child,
-                    url,
-                    _home: home,
-                };
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    crate::support::serve::wait_healthy(&url).await;
+    Process {
+        child,
+        url,
+        _home: home,
     }
-    panic!("dra serve did not become healthy on {url}");
 }
 
 /// Fakes whose research run hangs after its first step, a migrated database, and the

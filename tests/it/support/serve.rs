@@ -131,3 +131,18 @@ pub async fn audit_rows(pool: &PgPool, user: &str, expected: usize) -> Vec<Audit
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Wait until a spawned `dra serve` at `url` answers `/health` with a success, for up to
+/// 20 seconds; panics naming `url` otherwise.
+pub async fn wait_healthy(url: &str) {
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(r) = client.get(format!("{url}/health")).send().await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("dra serve did not become healthy at {url}");
+}
